@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Parallel test workers; each gets its own migrated template databases.
+WORKERS ?= 2
+
+.PHONY: demo test ui bench sql schemas lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,ocel]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/procobs demo
+
+test: $(VENV)/.dev
+	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
+
+ui: $(VENV)/.runtime
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(VENV)/.dev
+	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'
+
+sql: $(VENV)/.runtime
+	$(BIN)/procobs db render-sql --out sql
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check procobs_dagster procobs_dagster_tests bench
+	$(BIN)/ruff format --check procobs_dagster procobs_dagster_tests bench
+
+clean:
+	rm -rf $(VENV) .procobs .pytest_cache

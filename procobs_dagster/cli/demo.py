@@ -1,0 +1,26 @@
+"""`procobs demo`: the sample pipeline on the configured (default: embedded) database."""
+
+import click
+
+from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.output import echo_table
+from procobs_dagster.demo.pipeline import run_demo
+
+
+@click.command()
+@pass_cli
+def demo(cli: CliContext) -> None:
+    """Migrate, observe a sample knowledge-graph run (extract → validate), and show it."""
+    result = run_demo(cli.database)
+    run = result["run"]
+    click.echo(f"database:  {result['database']}")
+    click.echo(f"run:       {run.process_run_id}  {run.process_candidate_code}  {run.status}")
+    click.echo(f"           correlation_id={run.correlation_id}  output_ref={run.output_ref}")
+    click.echo("components:")
+    echo_table(
+        (c.as_dict() for c in result["components"]),
+        ("component_run_id", "component_role", "dot_code", "status", "evidence_ref"),
+        empty="  none",
+    )
+    click.echo(f"history:   {len(result['history'])} status changes recorded")
+    click.echo(f"next:      procobs runs show {run.process_run_id}")

@@ -1,0 +1,358 @@
+"""What runs and components share: idempotent insert, guarded transition, history.
+
+Both tables have the same lifecycle columns, so one implementation serves both; the
+``Subject`` names which table, key and record type a call is about.
+"""
+
+import dataclasses
+import datetime as dt
+import functools
+import uuid
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import ensure_utc, utcnow
+from procobs_dagster.errors import InvalidInput, LostRace, NotFound, UnknownRun
+from procobs_dagster.ledger.lifecycle import (
+    allowed_from,
+    check_status,
+    check_transition,
+    is_terminal,
+)
+from procobs_dagster.ledger.records import ComponentRecord, RunRecord
+from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.sql import json_merge
+from procobs_dagster.store.tables import (
+    process_component_observation,
+    process_run_observation,
+    process_status_history,
+)
+from procobs_dagster.store.types import UTCDateTime
+
+_HISTORY_COLUMNS = (
+    "subject_kind",
+    "subject_id",
+    "process_run_id",
+    "from_status",
+    "to_status",
+    "changed_at",
+    "reason",
+    "actor",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    kind: str  # "run" | "component", as in process_status_history.subject_kind
+    table: sa.Table
+    key: str
+    record: type
+    not_found: type[NotFound]
+
+    @property
+    def key_column(self) -> sa.Column:
+        return self.table.c[self.key]
+
+    # Statements are built once and executed with parameters: the ledger's hot path
+    # then pays neither statement construction nor cache-key generation per call.
+    @functools.cached_property
+    def select_one(self) -> sa.Select:
+        return sa.select(self.table).where(self.key_column == sa.bindparam("subject_id"))
+
+    @functools.cached_property
+    def select_by_idempotency_key(self) -> sa.Select:
+        return sa.select(self.table).where(self.table.c.idempotency_key == sa.bindparam("key"))
+
+    def _new_values(self) -> dict[str, Any]:
+        """SET clause of a transition. None of it depends on the row's current state."""
+        c = self.table.c
+        return {
+            "status": sa.bindparam("b_status"),
+            # NULL for every non-terminal state, which is exactly the rule.
+            "ended_at": sa.bindparam("b_ended_at", type_=UTCDateTime),
+            "started_at": sa.func.coalesce(
+                c.started_at, sa.bindparam("b_started_at", type_=UTCDateTime)
+            ),
+            "error_ref": sa.func.coalesce(sa.bindparam("b_error_ref", type_=sa.Text), c.error_ref),
+            "output_ref": sa.func.coalesce(
+                sa.bindparam("b_output_ref", type_=sa.Text), c.output_ref
+            ),
+            "evidence_ref": json_merge(
+                c.evidence_ref, sa.bindparam("b_evidence", type_=sa.JSON(none_as_null=True))
+            ),
+        }
+
+    @functools.cached_property
+    def guarded_update(self) -> sa.Update:
+        """Compare-and-set on the status the caller read: ``WHERE status = :b_from``."""
+        return (
+            self.table.update()
+            .where(
+                self.key_column == sa.bindparam("b_id"),
+                self.table.c.status == sa.bindparam("b_from"),
+            )
+            .values(self._new_values())
+            .returning(*self.table.c)
+        )
+
+    @functools.cached_property
+    def locked_transition(self) -> sa.Select:
+        """Postgres, one round trip: lock the row, move it if its status allows the move,
+        and log the change with the status it had (``from_status``)."""
+        prior = (
+            sa.select(self.key_column.label("prior_key"), self.table.c.status.label("from_status"))
+            .where(self.key_column == sa.bindparam("b_id"))
+            .with_for_update()
+            .cte("prior")
+        )
+        expect = sa.bindparam("b_expect", type_=sa.Text)
+        written = (
+            self.table.update()
+            .where(
+                self.key_column == prior.c.prior_key,
+                prior.c.from_status.in_(sa.bindparam("b_allowed", expanding=True)),
+                sa.or_(expect.is_(None), prior.c.from_status == expect),
+            )
+            .values(self._new_values())
+            .returning(*self.table.c, prior.c.from_status)
+            .cte("written")
+        )
+        return _with_history_row(self, written, written.c.from_status)
+
+    def insert_once(self, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
+        return _insert_once(self, dialect, columns)
+
+
+@functools.cache
+def _insert_once(subject: Subject, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
+    # Explicit bind parameters, so the statement also works inside a CTE.
+    values = {name: sa.bindparam(name, type_=subject.table.c[name].type) for name in columns}
+    return (
+        insert_ignoring_conflicts(dialect, subject.table).values(values).returning(*subject.table.c)
+    )
+
+
+class UnknownComponent(NotFound):
+    pass
+
+
+# Moving into one of these means the work really began, so started_at gets stamped.
+_WORK_BEGUN = ("started", "step_started", "step_completed", "completed", "failed")
+
+RUN = Subject("run", process_run_observation, "process_run_id", RunRecord, UnknownRun)
+COMPONENT = Subject(
+    "component",
+    process_component_observation,
+    "component_run_id",
+    ComponentRecord,
+    UnknownComponent,
+)
+
+
+def resolve_time(at: dt.datetime | None, what: str = "timestamp") -> dt.datetime:
+    return utcnow() if at is None else ensure_utc(at, what)
+
+
+def fetch(conn: Connection, subject: Subject, subject_id: uuid.UUID):
+    row = conn.execute(subject.select_one, {"subject_id": subject_id}).mappings().first()
+    if row is None:
+        raise subject.not_found(f"unknown {subject.kind} {subject_id}")
+    return subject.record.from_row(row)
+
+
+def _with_history_row(subject: Subject, written: sa.CTE, from_status) -> sa.Select:
+    """SELECT the row written by the ``written`` CTE, appending its status change to
+    the history in the same statement (Postgres data-modifying CTEs)."""
+    log = process_status_history.insert().from_select(
+        _HISTORY_COLUMNS,
+        sa.select(
+            sa.literal_column(f"'{subject.kind}'", sa.Text),
+            written.c[subject.key],
+            written.c.process_run_id,
+            from_status,
+            written.c.status,
+            sa.bindparam("h_at", type_=UTCDateTime),
+            sa.bindparam("h_reason", type_=sa.Text),
+            sa.bindparam("h_actor", type_=sa.Text),
+        ),
+    )
+    return sa.select(written).add_cte(log.cte("logged"))
+
+
+@functools.cache
+def _logged(subject: Subject, statement) -> sa.Select:
+    """``statement`` (an INSERT or UPDATE … RETURNING) and its history row as one
+    Postgres statement, saving a round trip per ledger write."""
+    return _with_history_row(
+        subject, statement.cte("written"), sa.bindparam("h_from", type_=sa.Text)
+    )
+
+
+def _write_logged(
+    conn: Connection,
+    subject: Subject,
+    statement,
+    params: dict[str, Any],
+    *,
+    from_status: str | None,
+    h_at: dt.datetime,
+    h_reason: str | None,
+    h_actor: str | None,
+):
+    """Run ``statement`` and, if it wrote a row, append that row's status change to the
+    history in the same transaction. Returns the written row or None."""
+    history = {"h_from": from_status, "h_at": h_at, "h_reason": h_reason, "h_actor": h_actor}
+    if conn.dialect.name == "postgresql":
+        return conn.execute(_logged(subject, statement), {**params, **history}).mappings().first()
+    row = conn.execute(statement, params).mappings().first()
+    if row is not None:
+        conn.execute(
+            process_status_history.insert(),
+            dict(
+                zip(
+                    _HISTORY_COLUMNS,
+                    (
+                        subject.kind,
+                        row[subject.key],
+                        row["process_run_id"],
+                        from_status,
+                        row["status"],
+                        h_at,
+                        h_reason,
+                        h_actor,
+                    ),
+                    strict=True,
+                )
+            ),
+        )
+    return row
+
+
+def insert_once(
+    conn: Connection,
+    subject: Subject,
+    values: dict[str, Any],
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> tuple[Any, bool]:
+    """Insert a row (and its first history entry) unless its idempotency key is taken;
+    return (record, created).
+
+    ``ON CONFLICT DO NOTHING`` makes a concurrent second writer wait for the first and
+    then find its row, so neither caller sees an error and no duplicate exists.
+    """
+    inserted = _write_logged(
+        conn,
+        subject,
+        subject.insert_once(conn.dialect.name, tuple(values)),
+        values,
+        from_status=None,
+        h_at=values["created_at"],
+        h_reason=reason,
+        h_actor=actor,
+    )
+    if inserted is not None:
+        return subject.record.from_row(inserted), True
+    key = values.get("idempotency_key")
+    if key is not None:
+        existing = conn.execute(subject.select_by_idempotency_key, {"key": key}).mappings().first()
+        if existing is not None:
+            return subject.record.from_row(existing), False
+    raise InvalidInput(f"{subject.kind} {values[subject.key]} already exists")
+
+
+def transition(
+    conn: Connection,
+    subject: Subject,
+    subject_id: uuid.UUID,
+    to_status: str,
+    *,
+    expect: str | None = None,
+    at: dt.datetime | None = None,
+    error_ref: str | None = None,
+    output_ref: str | None = None,
+    evidence: dict | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+):
+    """Move one row to ``to_status`` with a guarded compare-and-set.
+
+    A concurrent writer that moved the row first makes this call fail with ``LostRace``;
+    nothing is written then and the row keeps the winner's state.
+    """
+    check_status(to_status)
+    explicit_time = at is not None
+    at = resolve_time(at)
+    params = {
+        "b_id": subject_id,
+        "b_status": to_status,
+        "b_ended_at": at if is_terminal(to_status) else None,
+        "b_started_at": at if to_status in _WORK_BEGUN else None,
+        "b_error_ref": error_ref,
+        "b_output_ref": output_ref,
+        "b_evidence": evidence or None,
+    }
+    history = {"h_at": at, "h_reason": reason, "h_actor": actor}
+    # A caller-given time or a dry_run claim needs the current row to be judged; so
+    # does SQLite, which has no data-modifying CTEs (and no round trips to save).
+    needs_row = explicit_time or "dry_run" in (evidence or {})
+    if conn.dialect.name == "postgresql" and not needs_row:
+        written = (
+            conn.execute(
+                subject.locked_transition,
+                {**params, **history, "b_allowed": allowed_from(to_status), "b_expect": expect},
+            )
+            .mappings()
+            .first()
+        )
+        if written is None:
+            _refuse(conn, subject, subject_id, to_status, expect)
+        return subject.record.from_row(written)
+
+    current = fetch(conn, subject, subject_id)
+    label = f"{subject.kind} {subject_id}"
+    _judge(label, current.status, to_status, expect)
+    if evidence and "dry_run" in evidence and bool(evidence["dry_run"]) != current.dry_run:
+        raise InvalidInput(f"{label}: evidence may not change whether it is a dry run")
+    begun = current.started_at or params["b_started_at"]
+    if params["b_ended_at"] is not None and begun is not None and begun > at:
+        raise InvalidInput(f"{label}: ended_at {at.isoformat()} is before started_at")
+    updated = _write_logged(
+        conn,
+        subject,
+        subject.guarded_update,
+        {**params, "b_from": current.status},
+        from_status=current.status,
+        **history,
+    )
+    if updated is None:
+        _refuse(conn, subject, subject_id, to_status, expect, read_as=current.status)
+    return subject.record.from_row(updated)
+
+
+def _judge(label: str, status: str, to_status: str, expect: str | None) -> None:
+    if expect is not None and status != expect:
+        raise LostRace(f"{label}: lost the race: expected {expect}, found {status}")
+    check_transition(label, status, to_status)
+
+
+def _refuse(
+    conn: Connection,
+    subject: Subject,
+    subject_id: uuid.UUID,
+    to_status: str,
+    expect: str | None,
+    read_as: str | None = None,
+) -> NoReturn:
+    """Explain why a guarded update matched no row, from the row as it is now."""
+    label = f"{subject.kind} {subject_id}"
+    now = fetch(conn, subject, subject_id).status
+    if read_as is None:
+        _judge(label, now, to_status, expect)
+    raise LostRace(
+        f"{label}: lost the race: {read_as or now} → {to_status} refused, "
+        f"a concurrent writer moved it to {now}"
+    )

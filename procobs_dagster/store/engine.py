@@ -1,0 +1,124 @@
+"""Where the database is and how to talk to it.
+
+The URL comes from ``--database-url``, else ``PROCOBS_DATABASE_URL``, else an embedded
+SQLite file under ``PROCOBS_HOME`` (default ``./.procobs/``).
+
+Postgres URLs name their driver. procobs uses psycopg2 (``postgresql+psycopg2://``),
+the driver dagster-postgres already requires, so one libpq driver serves both the
+ledger and the Dagster instance. SQLAlchemy 2.1 would map a bare ``postgresql://`` to
+psycopg 3, which is not installed; such URLs, and ``postgres://``, are therefore read as
+``postgresql+psycopg2://``. An explicit ``+driver`` is used as given.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+
+DEFAULT_HOME = ".procobs"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def procobs_home() -> Path:
+    return Path(os.environ.get("PROCOBS_HOME") or DEFAULT_HOME)
+
+
+def resolve_url(explicit: str | None = None) -> URL:
+    raw = explicit or os.environ.get("PROCOBS_DATABASE_URL")
+    if not raw:
+        return make_url(f"sqlite:///{procobs_home() / 'procobs.db'}")
+    try:
+        url = make_url(raw)
+    except sa.exc.ArgumentError:
+        raise ConfigurationError(f"malformed database URL: {raw!r}") from None
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg2")
+    if url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"unsupported database {url.get_backend_name()!r}: use postgresql+psycopg2:// or sqlite:///"
+        )
+    return url
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Take transaction control away from pysqlite so BEGIN is ours (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers take the write lock up front: a deferred transaction that later
+        # upgrades to writing fails with SQLITE_BUSY instead of waiting its turn.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return sa.create_engine(
+        url,
+        # No pre-ping: it costs a round trip per transaction. A connection broken by a
+        # server restart fails once, invalidates the pool, and the next checkout is fresh.
+        pool_recycle=600,
+        connect_args={"connect_timeout": 5, "application_name": "procobs"},
+    )
+
+
+class Database:
+    """An engine plus the two ways procobs uses it: a write transaction and a read."""
+
+    def __init__(self, url: "str | URL | None" = None):
+        self.url = url if isinstance(url, URL) else resolve_url(url)
+        self.engine = make_engine(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def connect(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnreachable(
+                f"cannot reach database {self.display_url}: {reason}"
+            ) from None
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()

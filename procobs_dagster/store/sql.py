@@ -1,0 +1,97 @@
+"""SQL constructs whose spelling differs between PostgreSQL and SQLite.
+
+Each compiles per dialect so the same Core expression runs on both databases.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class json_merge(FunctionElement):
+    """``doc || patch``: shallow-merge a JSON object into a JSON column, atomically in SQL.
+
+    A NULL patch leaves the column unchanged."""
+
+    type = sa.JSON()
+    inherit_cache = True
+
+
+@compiles(json_merge, "postgresql")
+def _json_merge_pg(element, compiler, **kw):
+    doc, patch = list(element.clauses)
+    doc_sql, patch_sql = compiler.process(doc, **kw), compiler.process(patch, **kw)
+    # A NULL patch leaves the document as it is (NULL stays NULL).
+    return f"coalesce(coalesce({doc_sql}, '{{}}'::jsonb) || CAST({patch_sql} AS jsonb), {doc_sql})"
+
+
+@compiles(json_merge, "sqlite")
+def _json_merge_sqlite(element, compiler, **kw):
+    doc, patch = list(element.clauses)
+    doc_sql, patch_sql = compiler.process(doc, **kw), compiler.process(patch, **kw)
+    return f"coalesce(json_patch(coalesce({doc_sql}, '{{}}'), {patch_sql}), {doc_sql})"
+
+
+class json_flag(FunctionElement):
+    """True when the JSON object in ``doc`` has ``key`` set to boolean true (else false)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+@compiles(json_flag, "postgresql")
+def _json_flag_pg(element, compiler, **kw):
+    doc, key = list(element.clauses)
+    return (
+        f"coalesce(({compiler.process(doc, **kw)} -> {compiler.process(key, **kw)}) "
+        "= 'true'::jsonb, false)"
+    )
+
+
+@compiles(json_flag, "sqlite")
+def _json_flag_sqlite(element, compiler, **kw):
+    doc, key = list(element.clauses)
+    # json_type distinguishes JSON true from the number 1, which json_extract conflates.
+    return (
+        f"coalesce(json_type({compiler.process(doc, **kw)}, '$.' || {compiler.process(key, **kw)}) "
+        "= 'true', 0)"
+    )
+
+
+class current_txid(FunctionElement):
+    """The writing transaction's id on Postgres (a 64-bit xid8 as bigint); NULL on SQLite.
+
+    Outbox readers use it as a watermark: rows of transactions older than the oldest
+    running one can no longer appear, so a cursor below that line never skips a late commit.
+    SQLite serialises writers, so its rowid order already is commit order.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_txid, "postgresql")
+def _current_txid_pg(element, compiler, **kw):
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(current_txid, "sqlite")
+def _current_txid_sqlite(element, compiler, **kw):
+    return "NULL"
+
+
+class visible_txid_horizon(FunctionElement):
+    """Transactions with an id below this value have all committed or aborted (Postgres)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(visible_txid_horizon, "postgresql")
+def _horizon_pg(element, compiler, **kw):
+    return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+
+
+@compiles(visible_txid_horizon, "sqlite")
+def _horizon_sqlite(element, compiler, **kw):
+    return "NULL"

@@ -1,0 +1,50 @@
+"""The closed vocabularies the database enforces with CHECK constraints.
+
+Kept here, beside the tables, so a CHECK and the Python code that reasons about the
+same values can never disagree.
+"""
+
+# Seed 001 §4.3: the happy path, then the side states.
+RUN_STATUSES = (
+    "observed",
+    "started",
+    "step_started",
+    "step_completed",
+    "completed",
+    "failed",
+    "stuck",
+    "cancelled",
+    "orphan",
+)
+# Outcomes of the work itself. ``stuck`` and ``orphan`` are verdicts of the sweeps, not
+# outcomes: they carry no ended_at and a late real outcome still overrides them.
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+SOURCE_SYSTEMS = ("dot_runtime", "job_queue", "workflow_engine", "domain_event", "dry_run")
+COMPONENT_ROLES = ("producer", "verifier", "step")
+HISTORY_SUBJECTS = ("run", "component")
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+JOB_TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+EVENT_FAMILIES = ("process", "dossier", "domain")
+EVENT_STREAMS = ("update", "alert")
+EVENT_LANES = ("delayed", "immediate")
+SEVERITIES = ("info", "warning", "error")
+
+DELIVERY_STATES = ("pending", "delivering", "delivered", "retry", "dead")
+SINK_KINDS = ("webhook", "file", "null")
+
+ARTIFACT_CLASSES = ("input", "workflow", "output", "evidence", "policy", "runtime")
+REQUIRED_STATUSES = ("required", "optional")
+MISSING_REASONS = ("not_found", "unreadable", "invalid_format", "deleted_after_scan")
+COMPLETENESS = ("complete", "incomplete", "unknown")
+
+CANDIDATE_SOURCES = ("dot", "job", "workflow")
+CANDIDATE_STATUSES = ("runtime_missing", "wired", "observed", "verified_candidate")
+
+
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """``column IN ('a', 'b')`` for a CHECK constraint; the values are our own constants."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"

@@ -1,0 +1,66 @@
+"""Fixtures shared by the whole suite.
+
+``db`` is a migrated, empty database; every test that takes it runs twice, on SQLite
+and on PostgreSQL. ``postgres_db`` is for mechanisms only Postgres has.
+"""
+
+import os
+
+import pytest
+
+from procobs_dagster_tests.databases import PostgresDatabases, SqliteDatabases, postgres_admin_url
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def _worker_tag(request) -> str:
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    return f"{worker}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory, _worker_tag):
+    factory = SqliteDatabases(tmp_path_factory.mktemp(f"sqlite_{_worker_tag}"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(_worker_tag):
+    factory = PostgresDatabases(postgres_admin_url(), _worker_tag)
+    yield factory
+    factory.close()
+
+
+def _factory(request, backend: str):
+    return request.getfixturevalue(f"{backend}_databases")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db(request, backend):
+    factory = _factory(request, backend)
+    database = factory.create()
+    yield database
+    factory.drop(database)
+
+
+@pytest.fixture
+def empty_db(request, backend):
+    """A database with no schema at all, for migration tests."""
+    factory = _factory(request, backend)
+    database = factory.create(migrated=False)
+    yield database
+    factory.drop(database)
+
+
+@pytest.fixture
+def postgres_db(postgres_databases):
+    database = postgres_databases.create()
+    yield database
+    postgres_databases.drop(database)

@@ -1,0 +1,133 @@
+"""Concurrent writers: idempotent starts and the compare-and-set race."""
+
+import multiprocessing
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from procobs_dagster import ledger
+from procobs_dagster.errors import IllegalTransition, LostRace
+from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import process_run_observation, process_status_history
+from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+
+KEYS = [f"key-{i}" for i in range(20)]
+
+
+def _start_all(url: str, seed: int, barrier=None) -> dict[str, str]:
+    """Start one run per key, in a shuffled order; return key -> the run id we were given."""
+    db = Database(url)
+    keys = KEYS[:]
+    random.Random(seed).shuffle(keys)
+    if barrier is not None:
+        barrier.wait()
+    seen = {}
+    for key in keys:
+        with db.begin() as conn:
+            run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race", idempotency_key=key)
+        seen[key] = str(run.process_run_id)
+    db.dispose()
+    return seen
+
+
+def _assert_one_run_per_key(db, results: list[dict[str, str]]) -> None:
+    for key in KEYS:
+        assert len({r[key] for r in results}) == 1, f"callers saw different runs for {key}"
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(process_run_observation.c.idempotency_key, sa.func.count()).group_by(
+                process_run_observation.c.idempotency_key
+            )
+        ).all()
+    assert sorted(rows) == sorted((key, 1) for key in KEYS)
+
+
+def test_idempotent_start_across_processes(postgres_db):
+    url = postgres_db.url.render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context("spawn")
+    workers = 6
+    barrier = ctx.Manager().Barrier(workers)
+    with ctx.Pool(workers) as pool:
+        results = pool.starmap(_start_all, [(url, seed, barrier) for seed in range(workers)])
+    _assert_one_run_per_key(postgres_db, results)
+
+
+def test_idempotent_start_across_threads(db):
+    url = db.url.render_as_string(hide_password=False)
+    barrier = threading.Barrier(4)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda seed: _start_all(url, seed, barrier), range(4)))
+    _assert_one_run_per_key(db, results)
+
+
+def test_caller_with_a_stale_read_loses_the_race(db):
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
+    with db.read() as conn:
+        seen_by_sweeper = ledger.get_run(conn, run.process_run_id).status
+    with db.begin() as conn:
+        ledger.finish_run(conn, run.process_run_id, output_ref="winner")
+    with pytest.raises(LostRace, match="lost the race"), db.begin() as conn:
+        ledger.transition_run(conn, run.process_run_id, "stuck", expect=seen_by_sweeper)
+    with db.read() as conn:
+        final = ledger.get_run(conn, run.process_run_id)
+        moves = conn.execute(
+            sa.select(sa.func.count()).where(
+                process_status_history.c.subject_id == run.process_run_id
+            )
+        ).scalar_one()
+    assert (final.status, final.output_ref, moves) == ("completed", "winner", 2)
+
+
+def test_blocked_writer_loses_the_race_after_the_winner_commits(postgres_db):
+    """B read 'started' and moves on that belief while A holds the row; when A commits
+    'completed', B's guarded update matches nothing: LostRace, not a corrupted row."""
+    db = postgres_db
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
+    outcome = {}
+
+    def loser():
+        try:
+            with db.begin() as conn:
+                ledger.finish_run(
+                    conn, run.process_run_id, "failed", error_ref="loser", expect="started"
+                )
+        except LostRace as exc:
+            outcome["error"] = exc
+
+    with db.begin() as winner:
+        ledger.finish_run(winner, run.process_run_id, "completed", output_ref="winner")
+        thread = threading.Thread(target=loser)
+        thread.start()
+        wait_for_lock_waiter(db)
+    thread.join(timeout=10)
+    assert "lost the race" in str(outcome["error"])
+    with db.read() as conn:
+        final = ledger.get_run(conn, run.process_run_id)
+    assert (final.status, final.output_ref, final.error_ref) == ("completed", "winner", None)
+
+
+def test_blind_writer_after_the_winner_is_told_the_run_is_terminal(postgres_db):
+    db = postgres_db
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
+    outcome = {}
+
+    def blind():
+        try:
+            with db.begin() as conn:
+                ledger.finish_run(conn, run.process_run_id, "failed")
+        except IllegalTransition as exc:
+            outcome["error"] = exc
+
+    with db.begin() as winner:
+        ledger.finish_run(winner, run.process_run_id, "completed")
+        thread = threading.Thread(target=blind)
+        thread.start()
+        wait_for_lock_waiter(db)
+    thread.join(timeout=10)
+    assert "completed is terminal" in str(outcome["error"])

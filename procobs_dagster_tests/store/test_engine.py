@@ -1,0 +1,42 @@
+import pytest
+
+from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.store.engine import Database, resolve_url
+
+
+@pytest.mark.parametrize("raw", ["postgresql://u@h/d", "postgres://u@h/d"])
+def test_bare_postgres_urls_use_psycopg2(raw):
+    assert resolve_url(raw).drivername == "postgresql+psycopg2"
+
+
+def test_explicit_driver_is_kept():
+    assert resolve_url("postgresql+psycopg://u@h/d").drivername == "postgresql+psycopg"
+
+
+def test_default_is_sqlite_under_procobs_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("PROCOBS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PROCOBS_HOME", str(tmp_path / "home"))
+    url = resolve_url(None)
+    assert url.drivername == "sqlite"
+    assert url.database == str(tmp_path / "home" / "procobs.db")
+
+
+def test_environment_url_wins_over_default(monkeypatch):
+    monkeypatch.setenv("PROCOBS_DATABASE_URL", "postgresql://u@h/d")
+    assert resolve_url(None).host == "h"
+
+
+@pytest.mark.parametrize("raw", ["mysql://u@h/d", "not a url"])
+def test_unsupported_or_malformed_urls_are_refused(raw):
+    with pytest.raises(ConfigurationError):
+        resolve_url(raw)
+
+
+def test_unreachable_database_is_one_clear_line_without_password():
+    db = Database("postgresql://user:s3cret@127.0.0.1:1/procobs")
+    with pytest.raises(DatabaseUnreachable) as caught, db.read():
+        pass
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "cannot reach database" in message and "127.0.0.1:1" in message
+    assert "s3cret" not in message

@@ -1,0 +1,142 @@
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.store import migrate
+from procobs_dagster.store.tables import metadata
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+def schema_snapshot(db) -> dict:
+    """Everything a schema is made of that the inspector can see, in comparable form."""
+    with db.read() as conn:
+        inspector = sa.inspect(conn)
+        snapshot = {}
+        for table in sorted(inspector.get_table_names()):
+            snapshot[table] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+                ],
+                "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+                "fks": sorted(
+                    (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"])
+                    for fk in inspector.get_foreign_keys(table)
+                ),
+                "indexes": sorted(
+                    (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+                    for ix in inspector.get_indexes(table)
+                ),
+                "checks": sorted(ck["name"] for ck in inspector.get_check_constraints(table)),
+            }
+        return snapshot
+
+
+def test_migrations_build_exactly_the_metadata(db):
+    with db.read() as conn:
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
+    assert diffs == []
+
+
+def test_up_down_up_leaves_the_same_schema(empty_db):
+    migrate.upgrade(empty_db)
+    first = schema_snapshot(empty_db)
+    assert set(metadata.tables) <= set(first)
+    migrate.downgrade(empty_db, "base")
+    assert set(schema_snapshot(empty_db)) <= {"alembic_version"}
+    migrate.upgrade(empty_db)
+    assert schema_snapshot(empty_db) == first
+
+
+def test_each_step_down_and_up_again_is_reversible(empty_db):
+    migrate.upgrade(empty_db)
+    at_head = schema_snapshot(empty_db)
+    for _ in migrate.pending_revisions(None):
+        migrate.downgrade(empty_db, "-1")
+    with empty_db.read() as conn:
+        assert migrate.current_revision(conn) is None
+    for revision in migrate.pending_revisions(None):
+        migrate.upgrade(empty_db, revision)
+    assert schema_snapshot(empty_db) == at_head
+
+
+def test_seed_ledger_indexes_exist(db):
+    """Seed 001 §4.2 names these indexes; the partial unique ones guard idempotency."""
+    with db.read() as conn:
+        inspector = sa.inspect(conn)
+        runs = {
+            tuple(ix["column_names"]): ix for ix in inspector.get_indexes("process_run_observation")
+        }
+        components = {
+            tuple(ix["column_names"]): ix
+            for ix in inspector.get_indexes("process_component_observation")
+        }
+    for column in ("correlation_id", "process_candidate_code", "status", "parent_run_id"):
+        assert (column,) in runs
+    for column in ("process_run_id", "correlation_id", "dot_code", "queue_job_id"):
+        assert (column,) in components
+    assert runs[("idempotency_key",)]["unique"]
+    assert components[("idempotency_key",)]["unique"]
+
+
+def test_sql_packet_matches_the_migrations():
+    for direction, name in (("upgrade", "apply.sql"), ("downgrade", "rollback.sql")):
+        committed = (SQL_DIR / name).read_text()
+        assert committed == migrate.render_sql(direction), (
+            f"sql/{name} is stale: regenerate with `make sql`"
+        )
+
+
+def test_unknown_revision_is_refused(db):
+    with pytest.raises(InvalidInput, match="unknown migration revision"):
+        migrate.upgrade(db, "9999_nope")
+
+
+def test_database_not_at_head_is_refused_with_the_fix(empty_db):
+    from procobs_dagster.errors import SchemaNotReady
+
+    with pytest.raises(SchemaNotReady, match="procobs db upgrade"):
+        migrate.ensure_current(empty_db)
+    migrate.upgrade(empty_db, "0001_ledger")
+    with pytest.raises(SchemaNotReady, match="0001_ledger"):
+        migrate.ensure_current(empty_db)
+
+
+def test_rehearsal_on_an_empty_database_leaves_nothing(empty_db):
+    from procobs_dagster.ledger.rehearsal import write_probe_run
+
+    result = migrate.rehearse(empty_db, write_probe_run)
+    assert result["changed"] == []
+    assert result["revision_after_rollback"] is None
+    assert result["tables"]["birth_registry"] == {
+        "before": None,
+        "after": 0,
+        "after_rollback": None,
+    }
+    with empty_db.read() as conn:
+        assert not sa.inspect(conn).has_table("process_run_observation")
+
+
+def test_rehearsal_reports_a_guarded_write(db):
+    """A probe that births a process is caught: the count changes, rehearse says so."""
+    from procobs_dagster.store.tables import process_definition
+
+    def births(conn):
+        conn.execute(
+            process_definition.insert().values(
+                definition_code="PROC:x",
+                candidate_code="PROC-CAND:x",
+                created_at=sa.func.now(),
+                approved_by="nobody",
+            )
+        )
+
+    result = migrate.rehearse(db, births)
+    assert result["changed"] == ["process_definition"]
+    assert result["tables"]["process_definition"] == {"before": 0, "after": 1, "after_rollback": 0}

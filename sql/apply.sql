@@ -1,0 +1,601 @@
+BEGIN;
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001_ledger
+
+CREATE TABLE job_queue (
+    job_id UUID NOT NULL, 
+    job_kind TEXT NOT NULL, 
+    run_id UUID, 
+    correlation_id TEXT, 
+    idempotency_key TEXT, 
+    status TEXT DEFAULT 'queued' NOT NULL, 
+    payload JSONB, 
+    attempts INTEGER DEFAULT '0' NOT NULL, 
+    enqueued_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    last_error TEXT, 
+    CONSTRAINT pk_job_queue PRIMARY KEY (job_id), 
+    CONSTRAINT ck_job_queue_finished_at_iff_terminal CHECK ((finished_at IS NOT NULL) = (status IN ('completed', 'failed', 'cancelled'))), 
+    CONSTRAINT ck_job_queue_status CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')), 
+    CONSTRAINT ck_job_queue_attempts CHECK (attempts >= 0)
+);
+
+CREATE INDEX ix_job_queue_job_kind ON job_queue (job_kind);
+
+CREATE INDEX ix_job_queue_run_id ON job_queue (run_id);
+
+CREATE INDEX ix_job_queue_status ON job_queue (status);
+
+CREATE UNIQUE INDEX uq_job_queue_idempotency_key ON job_queue (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE process_run_observation (
+    process_run_id UUID NOT NULL, 
+    process_candidate_code TEXT NOT NULL, 
+    process_definition_code TEXT, 
+    correlation_id TEXT NOT NULL, 
+    parent_run_id UUID, 
+    status TEXT DEFAULT 'observed' NOT NULL, 
+    source_system TEXT NOT NULL, 
+    idempotency_key TEXT, 
+    input_ref TEXT, 
+    output_ref TEXT, 
+    error_ref TEXT, 
+    evidence_ref JSONB, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    CONSTRAINT pk_process_run_observation PRIMARY KEY (process_run_id), 
+    CONSTRAINT ck_process_run_observation_ended_at_iff_terminal CHECK ((ended_at IS NOT NULL) = (status IN ('completed', 'failed', 'cancelled'))), 
+    CONSTRAINT ck_process_run_observation_dry_run_flagged CHECK ((source_system = 'dry_run') = coalesce((evidence_ref -> 'dry_run') = 'true'::jsonb, false)), 
+    CONSTRAINT ck_process_run_observation_source_system CHECK (source_system IN ('dot_runtime', 'job_queue', 'workflow_engine', 'domain_event', 'dry_run')), 
+    CONSTRAINT ck_process_run_observation_status CHECK (status IN ('observed', 'started', 'step_started', 'step_completed', 'completed', 'failed', 'stuck', 'cancelled', 'orphan')), 
+    CONSTRAINT ck_process_run_observation_ended_after_started CHECK (ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at)
+);
+
+CREATE INDEX ix_process_run_observation_correlation_id ON process_run_observation (correlation_id);
+
+CREATE INDEX ix_process_run_observation_parent_run_id ON process_run_observation (parent_run_id);
+
+CREATE INDEX ix_process_run_observation_process_candidate_code ON process_run_observation (process_candidate_code);
+
+CREATE INDEX ix_process_run_observation_status ON process_run_observation (status);
+
+CREATE UNIQUE INDEX uq_process_run_observation_idempotency_key ON process_run_observation (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE process_status_history (
+    history_id BIGSERIAL NOT NULL, 
+    subject_kind TEXT NOT NULL, 
+    subject_id UUID NOT NULL, 
+    process_run_id UUID, 
+    from_status TEXT, 
+    to_status TEXT NOT NULL, 
+    changed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    reason TEXT, 
+    actor TEXT, 
+    CONSTRAINT pk_process_status_history PRIMARY KEY (history_id), 
+    CONSTRAINT ck_process_status_history_from_status CHECK (from_status IS NULL OR from_status IN ('observed', 'started', 'step_started', 'step_completed', 'completed', 'failed', 'stuck', 'cancelled', 'orphan')), 
+    CONSTRAINT ck_process_status_history_subject_kind CHECK (subject_kind IN ('run', 'component')), 
+    CONSTRAINT ck_process_status_history_to_status CHECK (to_status IN ('observed', 'started', 'step_started', 'step_completed', 'completed', 'failed', 'stuck', 'cancelled', 'orphan'))
+);
+
+CREATE INDEX ix_process_status_history_process_run_id ON process_status_history (process_run_id);
+
+CREATE INDEX ix_process_status_history_subject_id_history_id ON process_status_history (subject_id, history_id);
+
+CREATE TABLE process_component_observation (
+    component_run_id UUID NOT NULL, 
+    process_run_id UUID, 
+    parent_run_id UUID, 
+    correlation_id TEXT NOT NULL, 
+    dot_code TEXT, 
+    component_role TEXT, 
+    event_code TEXT, 
+    queue_job_id UUID, 
+    standalone BOOLEAN DEFAULT false NOT NULL, 
+    status TEXT DEFAULT 'observed' NOT NULL, 
+    source_system TEXT NOT NULL, 
+    idempotency_key TEXT, 
+    input_ref TEXT, 
+    output_ref TEXT, 
+    error_ref TEXT, 
+    evidence_ref JSONB, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    CONSTRAINT pk_process_component_observation PRIMARY KEY (component_run_id), 
+    CONSTRAINT ck_process_component_observation_ended_at_iff_terminal CHECK ((ended_at IS NOT NULL) = (status IN ('completed', 'failed', 'cancelled'))), 
+    CONSTRAINT ck_process_component_observation_dry_run_flagged CHECK ((source_system = 'dry_run') = coalesce((evidence_ref -> 'dry_run') = 'true'::jsonb, false)), 
+    CONSTRAINT ck_process_component_observation_component_role CHECK (component_role IS NULL OR component_role IN ('producer', 'verifier', 'step')), 
+    CONSTRAINT ck_process_component_observation_not_anonymous CHECK (process_run_id IS NOT NULL OR standalone OR status = 'orphan'), 
+    CONSTRAINT ck_process_component_observation_source_system CHECK (source_system IN ('dot_runtime', 'job_queue', 'workflow_engine', 'domain_event', 'dry_run')), 
+    CONSTRAINT ck_process_component_observation_status CHECK (status IN ('observed', 'started', 'step_started', 'step_completed', 'completed', 'failed', 'stuck', 'cancelled', 'orphan')), 
+    CONSTRAINT ck_process_component_observation_standalone_has_no_run CHECK (NOT standalone OR process_run_id IS NULL), 
+    CONSTRAINT ck_process_component_observation_ended_after_started CHECK (ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at), 
+    CONSTRAINT fk_process_component_observation_process_run_id_process_66bc FOREIGN KEY(process_run_id) REFERENCES process_run_observation (process_run_id)
+);
+
+CREATE INDEX ix_process_component_observation_correlation_id ON process_component_observation (correlation_id);
+
+CREATE INDEX ix_process_component_observation_dot_code ON process_component_observation (dot_code);
+
+CREATE INDEX ix_process_component_observation_process_run_id ON process_component_observation (process_run_id);
+
+CREATE INDEX ix_process_component_observation_queue_job_id ON process_component_observation (queue_job_id);
+
+CREATE UNIQUE INDEX uq_process_component_observation_idempotency_key ON process_component_observation (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION procobs_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'restrict_violation';
+END
+$$;
+
+CREATE TRIGGER process_status_history_refuse_update BEFORE UPDATE ON process_status_history FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+INSERT INTO alembic_version (version_num) VALUES ('0001_ledger') RETURNING alembic_version.version_num;
+
+-- Running upgrade 0001_ledger -> 0002_events
+
+CREATE TABLE audit_log (
+    audit_id BIGSERIAL NOT NULL, 
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    actor TEXT NOT NULL, 
+    action TEXT NOT NULL, 
+    event_id UUID, 
+    event_type TEXT, 
+    correlation_id TEXT, 
+    subject TEXT, 
+    details JSONB, 
+    CONSTRAINT pk_audit_log PRIMARY KEY (audit_id)
+);
+
+CREATE INDEX ix_audit_log_action ON audit_log (action);
+
+CREATE INDEX ix_audit_log_correlation_id ON audit_log (correlation_id);
+
+CREATE INDEX ix_audit_log_event_type ON audit_log (event_type);
+
+CREATE TABLE event_type_registry (
+    event_type TEXT NOT NULL, 
+    family TEXT NOT NULL, 
+    stream TEXT NOT NULL, 
+    lane TEXT NOT NULL, 
+    severity TEXT NOT NULL, 
+    active BOOLEAN DEFAULT false NOT NULL, 
+    schema_version INTEGER DEFAULT '1' NOT NULL, 
+    description TEXT NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE, 
+    updated_by TEXT, 
+    CONSTRAINT pk_event_type_registry PRIMARY KEY (event_type), 
+    CONSTRAINT ck_event_type_registry_family CHECK (family IN ('process', 'dossier', 'domain')), 
+    CONSTRAINT ck_event_type_registry_lane CHECK (lane IN ('delayed', 'immediate')), 
+    CONSTRAINT ck_event_type_registry_severity CHECK (severity IN ('info', 'warning', 'error')), 
+    CONSTRAINT ck_event_type_registry_stream CHECK (stream IN ('update', 'alert'))
+);
+
+CREATE INDEX ix_event_type_registry_family ON event_type_registry (family);
+
+CREATE TABLE piece_event_runtime (
+    singleton BOOLEAN DEFAULT true NOT NULL, 
+    emit_enabled BOOLEAN DEFAULT true NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE, 
+    updated_by TEXT, 
+    CONSTRAINT pk_piece_event_runtime PRIMARY KEY (singleton), 
+    CONSTRAINT ck_piece_event_runtime_one_row CHECK (singleton)
+);
+
+CREATE TABLE process_dot_runtime (
+    singleton BOOLEAN DEFAULT true NOT NULL, 
+    dry_run_only BOOLEAN DEFAULT false NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE, 
+    updated_by TEXT, 
+    CONSTRAINT pk_process_dot_runtime PRIMARY KEY (singleton), 
+    CONSTRAINT ck_process_dot_runtime_one_row CHECK (singleton)
+);
+
+CREATE TABLE event_outbox (
+    seq BIGSERIAL NOT NULL, 
+    event_id UUID NOT NULL, 
+    tx_id BIGINT DEFAULT (pg_current_xact_id()::text::bigint), 
+    event_type TEXT NOT NULL, 
+    source TEXT NOT NULL, 
+    subject TEXT, 
+    correlation_id TEXT NOT NULL, 
+    causation_id TEXT, 
+    process_run_id UUID, 
+    schema_version INTEGER NOT NULL, 
+    occurred_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    recorded_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    safe_payload JSONB NOT NULL, 
+    CONSTRAINT pk_event_outbox PRIMARY KEY (seq), 
+    CONSTRAINT fk_event_outbox_event_type_event_type_registry FOREIGN KEY(event_type) REFERENCES event_type_registry (event_type), 
+    CONSTRAINT uq_event_outbox_event_id UNIQUE (event_id)
+);
+
+CREATE INDEX ix_event_outbox_correlation_id ON event_outbox (correlation_id);
+
+CREATE INDEX ix_event_outbox_event_type ON event_outbox (event_type);
+
+CREATE INDEX ix_event_outbox_tx_id_seq ON event_outbox (tx_id, seq);
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.run.started', 'process', 'update', 'delayed', 'info', false, 1, 'A process run started.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.run.completed', 'process', 'update', 'delayed', 'info', false, 1, 'A process run completed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.run.failed', 'process', 'alert', 'immediate', 'warning', false, 1, 'A process run failed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.step.started', 'process', 'update', 'delayed', 'info', false, 1, 'A component (step) of a run started.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.step.completed', 'process', 'update', 'delayed', 'info', false, 1, 'A component (step) of a run completed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.correlation.missing', 'process', 'alert', 'immediate', 'warning', false, 1, 'A component was reported under a correlation_id that matches no run.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('process.evidence.missing', 'process', 'alert', 'immediate', 'warning', false, 1, 'A run or component completed without evidence.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('mission_dossier_artifact_indexed', 'dossier', 'update', 'delayed', 'info', false, 1, 'A dossier artifact was indexed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('mission_dossier_artifact_missing', 'dossier', 'alert', 'immediate', 'warning', false, 1, 'A required dossier artifact is missing or unreadable.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('mission_dossier_snapshot_computed', 'dossier', 'update', 'delayed', 'info', false, 1, 'A dossier snapshot and its parity hash were computed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('mission_dossier_parity_drift_detected', 'dossier', 'alert', 'immediate', 'warning', false, 1, 'The dossier''s parity hash differs from its baseline.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.created', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: plan created.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.phase_changed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: plan phase changed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.state_changed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: plan state changed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.applied', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: plan applied.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.cancelled', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: plan cancelled.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('plan.errored', 'domain', 'alert', 'immediate', 'error', false, 1, 'Domain event: plan errored.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('decision.created', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: decision created.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('decision.approved', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: decision approved.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('decision.corrected', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: decision corrected.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('decision.superseded', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: decision superseded.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('invariant.reconciled', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: invariant reconciled.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('invariant.violated', 'domain', 'alert', 'immediate', 'error', false, 1, 'Domain event: invariant violated.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('invariant.enforced', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: invariant enforced.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('actor.invoked', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: actor invoked.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('actor.completed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: actor completed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('actor.errored', 'domain', 'alert', 'immediate', 'warning', false, 1, 'Domain event: actor errored.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('actor.escalated', 'domain', 'alert', 'immediate', 'warning', false, 1, 'Domain event: actor escalated.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('tool.invoked', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: tool invoked.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('tool.completed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: tool completed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('tool.errored', 'domain', 'alert', 'immediate', 'warning', false, 1, 'Domain event: tool errored.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('tool.retried', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: tool retried.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('resource.accessed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: resource accessed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('resource.modified', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: resource modified.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('resource.indexed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: resource indexed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('sandbox.created', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: sandbox created.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('sandbox.committed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: sandbox committed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('sandbox.rolled_back', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: sandbox rolled back.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('checkpoint.created', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: checkpoint created.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('checkpoint.restored', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: checkpoint restored.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('context.built', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: context built.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('context.query_executed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: context query executed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('validation.started', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: validation started.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('validation.passed', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: validation passed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('validation.failed', 'domain', 'alert', 'immediate', 'warning', false, 1, 'Domain event: validation failed.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('session.created', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: session created.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('session.message_sent', 'domain', 'update', 'delayed', 'info', false, 1, 'Domain event: session message sent.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('budget.warning', 'domain', 'alert', 'delayed', 'warning', false, 1, 'Domain event: budget warning.');
+
+INSERT INTO event_type_registry (event_type, family, stream, lane, severity, active, schema_version, description) VALUES ('budget.exceeded', 'domain', 'alert', 'immediate', 'error', false, 1, 'Domain event: budget exceeded.');
+
+INSERT INTO process_dot_runtime (singleton, dry_run_only) VALUES (true, false);
+
+INSERT INTO piece_event_runtime (singleton, emit_enabled) VALUES (true, true);
+
+CREATE TRIGGER event_outbox_refuse_update BEFORE UPDATE ON event_outbox FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER audit_log_refuse_update BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+UPDATE alembic_version SET version_num='0002_events' WHERE alembic_version.version_num = '0001_ledger';
+
+-- Running upgrade 0002_events -> 0003_archive
+
+CREATE TABLE process_component_observation_archive (
+    component_run_id UUID NOT NULL, 
+    process_run_id UUID, 
+    parent_run_id UUID, 
+    correlation_id TEXT NOT NULL, 
+    dot_code TEXT, 
+    component_role TEXT, 
+    event_code TEXT, 
+    queue_job_id UUID, 
+    standalone BOOLEAN NOT NULL, 
+    status TEXT NOT NULL, 
+    source_system TEXT NOT NULL, 
+    idempotency_key TEXT, 
+    input_ref TEXT, 
+    output_ref TEXT, 
+    error_ref TEXT, 
+    evidence_ref JSONB, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    archived_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_process_component_observation_archive PRIMARY KEY (component_run_id)
+);
+
+CREATE INDEX ix_process_component_observation_archive_archived_at ON process_component_observation_archive (archived_at);
+
+CREATE TABLE process_run_observation_archive (
+    process_run_id UUID NOT NULL, 
+    process_candidate_code TEXT NOT NULL, 
+    process_definition_code TEXT, 
+    correlation_id TEXT NOT NULL, 
+    parent_run_id UUID, 
+    status TEXT NOT NULL, 
+    source_system TEXT NOT NULL, 
+    idempotency_key TEXT, 
+    input_ref TEXT, 
+    output_ref TEXT, 
+    error_ref TEXT, 
+    evidence_ref JSONB, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    archived_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_process_run_observation_archive PRIMARY KEY (process_run_id)
+);
+
+CREATE INDEX ix_process_run_observation_archive_archived_at ON process_run_observation_archive (archived_at);
+
+CREATE TABLE process_status_history_archive (
+    history_id BIGINT NOT NULL, 
+    subject_kind TEXT NOT NULL, 
+    subject_id UUID NOT NULL, 
+    process_run_id UUID, 
+    from_status TEXT, 
+    to_status TEXT NOT NULL, 
+    changed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    reason TEXT, 
+    actor TEXT, 
+    archived_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_process_status_history_archive PRIMARY KEY (history_id)
+);
+
+CREATE INDEX ix_process_status_history_archive_archived_at ON process_status_history_archive (archived_at);
+
+UPDATE alembic_version SET version_num='0003_archive' WHERE alembic_version.version_num = '0002_events';
+
+-- Running upgrade 0003_archive -> 0004_delivery
+
+CREATE TABLE delivery_cursor (
+    sink TEXT NOT NULL, 
+    last_tx_id BIGINT, 
+    last_seq BIGINT DEFAULT '0' NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_delivery_cursor PRIMARY KEY (sink)
+);
+
+CREATE TABLE delivery_sink (
+    name TEXT NOT NULL, 
+    kind TEXT NOT NULL, 
+    url TEXT, 
+    path TEXT, 
+    secret_env TEXT, 
+    timeout_seconds FLOAT DEFAULT '10' NOT NULL, 
+    max_attempts INTEGER DEFAULT '8' NOT NULL, 
+    ordered BOOLEAN DEFAULT false NOT NULL, 
+    event_types JSONB, 
+    enabled BOOLEAN DEFAULT true NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    CONSTRAINT pk_delivery_sink PRIMARY KEY (name), 
+    CONSTRAINT ck_delivery_sink_file_has_path CHECK (kind <> 'file' OR path IS NOT NULL), 
+    CONSTRAINT ck_delivery_sink_webhook_has_url CHECK (kind <> 'webhook' OR url IS NOT NULL), 
+    CONSTRAINT ck_delivery_sink_kind CHECK (kind IN ('webhook', 'file', 'null')), 
+    CONSTRAINT ck_delivery_sink_max_attempts CHECK (max_attempts >= 1), 
+    CONSTRAINT ck_delivery_sink_timeout CHECK (timeout_seconds > 0)
+);
+
+CREATE TABLE delivery_state (
+    event_id UUID NOT NULL, 
+    sink TEXT NOT NULL, 
+    seq BIGINT NOT NULL, 
+    correlation_id TEXT NOT NULL, 
+    state TEXT DEFAULT 'pending' NOT NULL, 
+    attempts INTEGER DEFAULT '0' NOT NULL, 
+    next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    locked_until TIMESTAMP WITH TIME ZONE, 
+    locked_by TEXT, 
+    last_error TEXT, 
+    errors JSONB, 
+    delivered_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_delivery_state PRIMARY KEY (event_id, sink), 
+    CONSTRAINT ck_delivery_state_delivered_at CHECK ((state = 'delivered') = (delivered_at IS NOT NULL)), 
+    CONSTRAINT ck_delivery_state_lock_iff_delivering CHECK ((state = 'delivering') = (locked_until IS NOT NULL)), 
+    CONSTRAINT ck_delivery_state_state CHECK (state IN ('pending', 'delivering', 'delivered', 'retry', 'dead')), 
+    CONSTRAINT ck_delivery_state_attempts CHECK (attempts >= 0), 
+    CONSTRAINT fk_delivery_state_event_id_event_outbox FOREIGN KEY(event_id) REFERENCES event_outbox (event_id)
+);
+
+CREATE INDEX ix_delivery_state_claimable ON delivery_state (sink, next_attempt_at) WHERE state IN ('pending', 'retry');
+
+CREATE INDEX ix_delivery_state_correlation_id_seq ON delivery_state (correlation_id, seq);
+
+CREATE INDEX ix_delivery_state_sink_state ON delivery_state (sink, state);
+
+UPDATE alembic_version SET version_num='0004_delivery' WHERE alembic_version.version_num = '0003_archive';
+
+-- Running upgrade 0004_delivery -> 0005_dossier
+
+CREATE TABLE dossier_snapshot (
+    snapshot_id UUID NOT NULL, 
+    feature_slug TEXT NOT NULL, 
+    mission_type TEXT NOT NULL, 
+    manifest_version TEXT NOT NULL, 
+    step_id TEXT, 
+    root_path TEXT NOT NULL, 
+    parity_hash TEXT NOT NULL, 
+    total INTEGER NOT NULL, 
+    required_count INTEGER NOT NULL, 
+    required_present INTEGER NOT NULL, 
+    required_missing INTEGER NOT NULL, 
+    optional_count INTEGER NOT NULL, 
+    optional_present INTEGER NOT NULL, 
+    completeness TEXT NOT NULL, 
+    full_scan BOOLEAN NOT NULL, 
+    hashed_files INTEGER NOT NULL, 
+    computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_dossier_snapshot PRIMARY KEY (snapshot_id), 
+    CONSTRAINT ck_dossier_snapshot_completeness CHECK (completeness IN ('complete', 'incomplete', 'unknown')), 
+    CONSTRAINT ck_dossier_snapshot_parity_hash CHECK (parity_hash LIKE 'sha256:%%'), 
+    CONSTRAINT ck_dossier_snapshot_required_counts CHECK (required_present + required_missing = required_count)
+);
+
+CREATE INDEX ix_dossier_snapshot_feature_slug_computed_at ON dossier_snapshot (feature_slug, computed_at);
+
+CREATE TABLE dossier_artifact (
+    artifact_id BIGSERIAL NOT NULL, 
+    snapshot_id UUID NOT NULL, 
+    artifact_key TEXT NOT NULL, 
+    artifact_class TEXT NOT NULL, 
+    relative_path TEXT, 
+    path_pattern TEXT NOT NULL, 
+    content_sha256 TEXT, 
+    size_bytes BIGINT, 
+    mtime_ns BIGINT, 
+    wp_id TEXT, 
+    step_id TEXT, 
+    required_status TEXT NOT NULL, 
+    blocking BOOLEAN NOT NULL, 
+    present BOOLEAN NOT NULL, 
+    reason_code TEXT, 
+    reason_detail TEXT, 
+    CONSTRAINT pk_dossier_artifact PRIMARY KEY (artifact_id), 
+    CONSTRAINT ck_dossier_artifact_artifact_class CHECK (artifact_class IN ('input', 'workflow', 'output', 'evidence', 'policy', 'runtime')), 
+    CONSTRAINT ck_dossier_artifact_reason_code CHECK (reason_code IS NULL OR reason_code IN ('not_found', 'unreadable', 'invalid_format', 'deleted_after_scan')), 
+    CONSTRAINT ck_dossier_artifact_required_status CHECK (required_status IN ('required', 'optional')), 
+    CONSTRAINT ck_dossier_artifact_present_or_reason CHECK ((present AND content_sha256 IS NOT NULL AND reason_code IS NULL) OR (NOT present AND reason_code IS NOT NULL)), 
+    CONSTRAINT fk_dossier_artifact_snapshot_id_dossier_snapshot FOREIGN KEY(snapshot_id) REFERENCES dossier_snapshot (snapshot_id), 
+    CONSTRAINT uq_dossier_artifact_snapshot_id_artifact_key UNIQUE (snapshot_id, artifact_key)
+);
+
+CREATE INDEX ix_dossier_artifact_snapshot_id_relative_path ON dossier_artifact (snapshot_id, relative_path);
+
+CREATE TABLE dossier_baseline (
+    feature_slug TEXT NOT NULL, 
+    mission_type TEXT NOT NULL, 
+    manifest_version TEXT NOT NULL, 
+    snapshot_id UUID NOT NULL, 
+    parity_hash TEXT NOT NULL, 
+    captured_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    captured_by TEXT, 
+    CONSTRAINT pk_dossier_baseline PRIMARY KEY (feature_slug, mission_type, manifest_version), 
+    CONSTRAINT fk_dossier_baseline_snapshot_id_dossier_snapshot FOREIGN KEY(snapshot_id) REFERENCES dossier_snapshot (snapshot_id)
+);
+
+UPDATE alembic_version SET version_num='0005_dossier' WHERE alembic_version.version_num = '0004_delivery';
+
+-- Running upgrade 0005_dossier -> 0006_discovery
+
+CREATE TABLE discovery_score (
+    score_id BIGSERIAL NOT NULL, 
+    computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    status TEXT NOT NULL, 
+    support INTEGER NOT NULL, 
+    dry_runs INTEGER NOT NULL, 
+    completion_ratio FLOAT, 
+    evidence_completeness FLOAT, 
+    fitness FLOAT, 
+    last_seen_at TIMESTAMP WITH TIME ZONE, 
+    proving_run_id UUID, 
+    explanation TEXT NOT NULL, 
+    directly_follows JSONB, 
+    CONSTRAINT pk_discovery_score PRIMARY KEY (score_id), 
+    CONSTRAINT ck_discovery_score_verified_has_proof CHECK (status <> 'verified_candidate' OR proving_run_id IS NOT NULL), 
+    CONSTRAINT ck_discovery_score_status CHECK (status IN ('runtime_missing', 'wired', 'observed', 'verified_candidate'))
+);
+
+CREATE INDEX ix_discovery_score_candidate_code_computed_at ON discovery_score (candidate_code, computed_at);
+
+CREATE INDEX ix_discovery_score_computed_at ON discovery_score (computed_at);
+
+CREATE TABLE process_candidate (
+    candidate_code TEXT NOT NULL, 
+    source TEXT NOT NULL, 
+    title TEXT, 
+    covers JSONB, 
+    expected_steps JSONB, 
+    declared BOOLEAN NOT NULL, 
+    last_executed TIMESTAMP WITH TIME ZONE, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_process_candidate PRIMARY KEY (candidate_code), 
+    CONSTRAINT ck_process_candidate_source CHECK (source IN ('dot', 'job', 'workflow'))
+);
+
+CREATE TABLE process_definition (
+    definition_code TEXT NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    approved_by TEXT NOT NULL, 
+    CONSTRAINT pk_process_definition PRIMARY KEY (definition_code), 
+    CONSTRAINT uq_process_definition_candidate_code UNIQUE (candidate_code)
+);
+
+CREATE TABLE birth_registry (
+    birth_id BIGSERIAL NOT NULL, 
+    definition_code TEXT NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    proving_run_id UUID NOT NULL, 
+    approved_by TEXT NOT NULL, 
+    born_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    evidence JSONB NOT NULL, 
+    CONSTRAINT pk_birth_registry PRIMARY KEY (birth_id), 
+    CONSTRAINT fk_birth_registry_definition_code_process_definition FOREIGN KEY(definition_code) REFERENCES process_definition (definition_code), 
+    CONSTRAINT uq_birth_registry_definition_code UNIQUE (definition_code)
+);
+
+UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0005_dossier';
+
+COMMIT;
+
