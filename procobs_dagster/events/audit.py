@@ -1,0 +1,46 @@
+"""The durable audit log: every emitted event and every owner action, who and when."""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.errors import ApprovalRequired
+from procobs_dagster.store.tables import audit_log
+
+
+def record(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    event_id: uuid.UUID | None = None,
+    event_type: str | None = None,
+    correlation_id: str | None = None,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    conn.execute(
+        audit_log.insert(),
+        {
+            "recorded_at": at or utcnow(),
+            "actor": actor,
+            "action": action,
+            "event_id": event_id,
+            "event_type": event_type,
+            "correlation_id": correlation_id,
+            "subject": subject,
+            "details": details,
+        },
+    )
+
+
+def require_approver(approved_by: str | None, action: str) -> str:
+    """Owner-gated actions name a person; refuse before anything is written."""
+    name = (approved_by or "").strip()
+    if not name:
+        raise ApprovalRequired(f"{action} is owner-gated: name the approver with --approved-by")
+    return name

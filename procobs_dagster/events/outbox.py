@@ -1,0 +1,137 @@
+"""The transactional outbox and its gate.
+
+``emit`` writes an event_outbox row — an insert-only fact — in the caller's transaction,
+so the row exists exactly when the change that caused it commits. It writes one only
+when the type is active in event_type_registry AND piece_event_runtime.emit_enabled is
+on (seed 000); otherwise nothing is written and ``emit`` returns None, and the caller
+records the event code it would have emitted.
+"""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pydantic
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.events import audit
+from procobs_dagster.events.envelope import DEFAULT_SOURCE, Envelope
+from procobs_dagster.events.payloads import PAYLOAD_MODELS, Payload
+from procobs_dagster.ids import uuid7
+from procobs_dagster.store.tables import event_outbox, event_type_registry, piece_event_runtime
+
+
+class UnknownEventType(InvalidInput):
+    pass
+
+
+class InvalidPayload(InvalidInput):
+    pass
+
+
+def payload_model(event_type: str) -> type[Payload]:
+    try:
+        return PAYLOAD_MODELS[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+
+
+def validate_payload(event_type: str, payload: "Payload | dict[str, Any]") -> Payload:
+    model = payload_model(event_type)
+    if isinstance(payload, model):
+        return payload
+    if isinstance(payload, Payload):
+        raise InvalidPayload(f"{event_type}: got a {type(payload).__name__} payload")
+    try:
+        return model.model_validate(payload)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise InvalidPayload(
+            f"{event_type}: invalid payload: {where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None
+
+
+_GATE = (
+    sa.select(
+        event_type_registry.c.active,
+        event_type_registry.c.schema_version,
+        piece_event_runtime.c.emit_enabled,
+    )
+    .select_from(event_type_registry.join(piece_event_runtime, sa.true()))
+    .where(event_type_registry.c.event_type == sa.bindparam("event_type"))
+)
+
+
+def gate(conn: Connection, event_type: str) -> tuple[bool, int]:
+    """(may this type be emitted now, its schema version)."""
+    row = conn.execute(_GATE, {"event_type": event_type}).first()
+    if row is None:
+        raise UnknownEventType(f"event type {event_type!r} is not in event_type_registry")
+    return bool(row.active and row.emit_enabled), row.schema_version
+
+
+def emit(
+    conn: Connection,
+    event_type: str,
+    payload: "Payload | dict[str, Any]",
+    *,
+    correlation_id: str,
+    source: str = DEFAULT_SOURCE,
+    subject: str | None = None,
+    causation_id: str | None = None,
+    process_run_id: uuid.UUID | None = None,
+    actor: str = "procobs",
+    at: dt.datetime | None = None,
+) -> Envelope | None:
+    """Validate, gate, and (if allowed) write the outbox row and its audit_log row.
+
+    Invalid payloads and unknown types raise whether or not the type is active: a bad
+    event is a bug even while it would not be sent.
+    """
+    data = validate_payload(event_type, payload)
+    allowed, schema_version = gate(conn, event_type)
+    if not allowed:
+        return None
+    envelope = Envelope(
+        id=uuid7(),
+        source=source,
+        type=event_type,
+        time=at or utcnow(),
+        subject=subject,
+        correlationid=correlation_id,
+        causationid=causation_id,
+        schemaversion=schema_version,
+        data=data.safe_payload(),
+    )
+    conn.execute(
+        event_outbox.insert(),
+        {
+            "event_id": envelope.id,
+            "event_type": event_type,
+            "source": envelope.source,
+            "subject": subject,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "process_run_id": process_run_id,
+            "schema_version": schema_version,
+            "occurred_at": envelope.time,
+            "recorded_at": utcnow(),
+            "safe_payload": envelope.data,
+        },
+    )
+    audit.record(
+        conn,
+        actor=actor,
+        action="event.emitted",
+        event_id=envelope.id,
+        event_type=event_type,
+        correlation_id=correlation_id,
+        subject=subject,
+        details=data.model_dump(mode="json"),
+        at=envelope.time,
+    )
+    return envelope

@@ -1,0 +1,241 @@
+"""One strict payload model per event type.
+
+Unknown fields are rejected and every field is validated. Fields marked ``internal``
+stay out of the outbox's ``safe_payload``: they are free-form and may carry what should
+not leave the platform (the audit log keeps them).
+"""
+
+import enum
+import re
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from procobs_dagster.events.types import DomainEventType, DossierEventType, ProcessEventType
+from procobs_dagster.store.vocabulary import (
+    ARTIFACT_CLASSES,
+    COMPLETENESS,
+    MISSING_REASONS,
+    REQUIRED_STATUSES,
+    RUN_STATUSES,
+    SEVERITIES,
+)
+
+SHA256_HEX = re.compile(r"^[a-f0-9]{64}$")
+PARITY_HASH = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    event_type: ClassVar[str]
+
+    def safe_payload(self) -> dict[str, Any]:
+        """The allow-listed fields, JSON-ready: what leaves through the outbox."""
+        internal = {
+            name
+            for name, field in type(self).model_fields.items()
+            if (field.json_schema_extra or {}).get("internal")
+        }
+        return self.model_dump(mode="json", exclude=internal)
+
+
+# --- process.* (seed 000, "Event payload contract") ---------------------------------
+
+
+class EvidenceType(enum.StrEnum):
+    RUNTIME = "RUNTIME"  # evidence of a real execution
+    DRY_RUN = "DRY_RUN"  # wiring proof only (anti-fake rule)
+    MISSING = "MISSING"  # completed without evidence
+
+
+RunStatus = Literal[RUN_STATUSES]  # type: ignore[valid-type]
+
+
+class ProcessPayload(Payload):
+    process_run_id: uuid.UUID | None
+    correlation_id: Annotated[str, Field(min_length=1)]
+    component_run_id: uuid.UUID | None = None
+    dot_code: str | None = None
+    status: RunStatus
+    evidence_type: EvidenceType
+    input_ref: str | None = None
+    output_ref: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _process_model(event_type: ProcessEventType, name: str, statuses: tuple[str, ...], doc: str):
+    model = create_model(
+        name,
+        __base__=ProcessPayload,
+        __doc__=doc,
+        status=(Literal[statuses], ...),  # type: ignore[valid-type]
+    )
+    model.event_type = event_type.value
+    return model
+
+
+PROCESS_PAYLOADS = {
+    t: _process_model(t, name, statuses, doc)
+    for t, name, statuses, doc in (
+        (ProcessEventType.RUN_STARTED, "ProcessRunStarted", ("started",), "A run started."),
+        (ProcessEventType.RUN_COMPLETED, "ProcessRunCompleted", ("completed",), "A run completed."),
+        (ProcessEventType.RUN_FAILED, "ProcessRunFailed", ("failed",), "A run failed."),
+        (
+            ProcessEventType.STEP_STARTED,
+            "ProcessStepStarted",
+            ("step_started",),
+            "A component (step) of a run started.",
+        ),
+        (
+            ProcessEventType.STEP_COMPLETED,
+            "ProcessStepCompleted",
+            ("step_completed",),
+            "A component (step) of a run completed.",
+        ),
+        (
+            ProcessEventType.CORRELATION_MISSING,
+            "ProcessCorrelationMissing",
+            ("orphan",),
+            "A component reported a correlation_id that matches no run; it is kept as orphan.",
+        ),
+        (
+            ProcessEventType.EVIDENCE_MISSING,
+            "ProcessEvidenceMissing",
+            ("completed",),
+            "A run or component completed without evidence.",
+        ),
+    )
+}
+
+
+# --- mission dossier (seed 004) -----------------------------------------------------
+
+
+class DossierPayload(Payload):
+    feature_slug: Annotated[str, Field(min_length=1)]
+
+
+def _sha256(value: str) -> str:
+    if not SHA256_HEX.match(value):
+        raise ValueError(f"not a lowercase sha256 hex digest: {value!r}")
+    return value
+
+
+def _parity(value: str) -> str:
+    if not PARITY_HASH.match(value):
+        raise ValueError(f"not a parity hash ('sha256:' + 64 hex): {value!r}")
+    return value
+
+
+class MissionDossierArtifactIndexed(DossierPayload):
+    """Emitted per successfully indexed artifact."""
+
+    event_type: ClassVar[str] = DossierEventType.ARTIFACT_INDEXED.value
+    artifact_key: Annotated[str, Field(min_length=1)]
+    artifact_class: Literal[ARTIFACT_CLASSES]  # type: ignore[valid-type]
+    relative_path: Annotated[str, Field(min_length=1)]
+    content_hash_sha256: str
+    size_bytes: Annotated[int, Field(ge=0)]
+    wp_id: str | None = None
+    step_id: str | None = None
+    required_status: Literal[REQUIRED_STATUSES]  # type: ignore[valid-type]
+
+    _check_hash = field_validator("content_hash_sha256")(_sha256)
+
+
+class MissionDossierArtifactMissing(DossierPayload):
+    """Emitted when a required (or blocking) artifact is missing or unreadable."""
+
+    event_type: ClassVar[str] = DossierEventType.ARTIFACT_MISSING.value
+    artifact_key: Annotated[str, Field(min_length=1)]
+    artifact_class: Literal[ARTIFACT_CLASSES]  # type: ignore[valid-type]
+    expected_path_pattern: Annotated[str, Field(min_length=1)]
+    reason_code: Literal[MISSING_REASONS]  # type: ignore[valid-type]
+    reason_detail: str | None = None
+    blocking: bool
+
+
+class ArtifactCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    total: Annotated[int, Field(ge=0)]
+    required: Annotated[int, Field(ge=0)]
+    required_present: Annotated[int, Field(ge=0)]
+    required_missing: Annotated[int, Field(ge=0)]
+    optional: Annotated[int, Field(ge=0)]
+    optional_present: Annotated[int, Field(ge=0)]
+
+
+class MissionDossierSnapshotComputed(DossierPayload):
+    """Emitted after every scan, with the snapshot's counts and parity hash."""
+
+    event_type: ClassVar[str] = DossierEventType.SNAPSHOT_COMPUTED.value
+    parity_hash_sha256: str
+    artifact_counts: ArtifactCounts
+    completeness_status: Literal[COMPLETENESS]  # type: ignore[valid-type]
+    snapshot_id: Annotated[str, Field(min_length=1)]
+
+    _check_hash = field_validator("parity_hash_sha256")(_parity)
+
+
+class MissionDossierParityDriftDetected(DossierPayload):
+    """Emitted only when the local snapshot's parity hash differs from its baseline."""
+
+    event_type: ClassVar[str] = DossierEventType.PARITY_DRIFT_DETECTED.value
+    local_parity_hash: str
+    baseline_parity_hash: str
+    missing_in_local: list[str] = []
+    missing_in_baseline: list[str] = []
+    severity: Literal[SEVERITIES]  # type: ignore[valid-type]
+
+    _check_hashes = field_validator("local_parity_hash", "baseline_parity_hash")(_parity)
+
+
+DOSSIER_PAYLOADS = {
+    DossierEventType(m.event_type): m
+    for m in (
+        MissionDossierArtifactIndexed,
+        MissionDossierArtifactMissing,
+        MissionDossierSnapshotComputed,
+        MissionDossierParityDriftDetected,
+    )
+}
+
+
+# --- domain events (seed 003, DomainEvent) -------------------------------------------
+
+
+class DomainPayload(Payload):
+    """Seed 003's DomainEvent correlation fields; ``details`` is type-specific and free-form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    plan_id: str | None = None
+    root_plan_id: str | None = None
+    session_id: str | None = None
+    actor_name: str | None = None
+    project_name: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"internal": True})
+
+
+def _domain_model(event_type: DomainEventType):
+    name = "".join(part.capitalize() for part in re.split(r"[._]", event_type.value))
+    model = create_model(
+        name,
+        __base__=DomainPayload,
+        __doc__=f"Domain event {event_type.value} (seed 003).",
+    )
+    model.event_type = event_type.value
+    return model
+
+
+DOMAIN_PAYLOADS = {t: _domain_model(t) for t in DomainEventType}
+
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
+    **{t.value: m for t, m in PROCESS_PAYLOADS.items()},
+    **{t.value: m for t, m in DOSSIER_PAYLOADS.items()},
+    **{t.value: m for t, m in DOMAIN_PAYLOADS.items()},
+}

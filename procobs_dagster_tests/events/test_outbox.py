@@ -1,0 +1,114 @@
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from procobs_dagster import events, ledger
+from procobs_dagster.events import Envelope, InvalidPayload, UnknownEventType
+from procobs_dagster.store.tables import audit_log, event_type_registry
+from procobs_dagster_tests.events.helpers import outbox_rows, set_active, set_emission
+
+STARTED = {
+    "process_run_id": str(uuid.uuid4()),
+    "correlation_id": "corr-1",
+    "status": "started",
+    "evidence_type": "RUNTIME",
+}
+
+
+def _emit(db, event_type="process.run.started", payload=STARTED, **kwargs):
+    with db.begin() as conn:
+        return events.emit(conn, event_type, payload, correlation_id="corr-1", **kwargs)
+
+
+def _audit_count(db) -> int:
+    with db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one()
+
+
+def test_registry_enum_and_payload_models_list_the_same_types(db):
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(event_type_registry.c.event_type, event_type_registry.c.family)
+        )
+        registry = {t: f for t, f in rows}
+    from procobs_dagster.events.payloads import PAYLOAD_MODELS
+    from procobs_dagster.events.types import FAMILIES
+
+    enum_types = {t.value: family.value for family, members in FAMILIES.items() for t in members}
+    assert registry == enum_types
+    assert set(PAYLOAD_MODELS) == set(registry)
+    assert len(events.DomainEventType) == 38
+
+
+def test_inactive_type_writes_nothing(db):
+    assert _emit(db) is None
+    assert outbox_rows(db) == [] and _audit_count(db) == 0
+
+
+def test_active_type_writes_outbox_and_audit(db):
+    set_active(db, "process.run.started")
+    envelope = _emit(db, subject="run/1", causation_id="cause-1")
+    rows = outbox_rows(db)
+    assert [r["event_id"] for r in rows] == [envelope.id]
+    row = rows[0]
+    assert row["correlation_id"] == "corr-1" and row["safe_payload"] == envelope.data
+    assert Envelope.from_outbox_row(row) == envelope
+    assert envelope.to_cloudevent()["specversion"] == "1.0"
+    assert envelope.to_cloudevent()["correlationid"] == "corr-1"
+    assert _audit_count(db) == 1
+
+
+def test_kill_switch_keeps_outbox_empty_even_for_active_types(db):
+    set_active(db, "process.run.started")
+    set_emission(db, False)
+    assert _emit(db) is None
+    assert outbox_rows(db) == []
+
+
+def test_outbox_row_commits_or_rolls_back_with_the_ledger_change(db):
+    set_active(db, "process.run.started")
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:x")
+        events.emit(
+            conn,
+            "process.run.started",
+            {**STARTED, "process_run_id": str(run.process_run_id)},
+            correlation_id=run.correlation_id,
+        )
+        raise Boom
+    assert outbox_rows(db) == []
+    with db.read() as conn:
+        assert ledger.list_runs(conn) == []
+
+
+def test_unknown_type_and_invalid_payload_raise_even_when_inactive(db):
+    with pytest.raises(UnknownEventType):
+        _emit(db, event_type="process.run.exploded")
+    with pytest.raises(InvalidPayload, match="status"):
+        _emit(db, payload={**STARTED, "status": "completed"})
+    with pytest.raises(InvalidPayload, match="password: Extra inputs"):
+        _emit(db, payload={**STARTED, "password": "x"})
+
+
+def test_domain_details_stay_out_of_the_safe_payload(db):
+    set_active(db, "plan.created")
+    envelope = _emit(
+        db,
+        event_type="plan.created",
+        payload={"plan_id": "p1", "details": {"prompt": "internal text"}},
+    )
+    assert envelope.data == {
+        "plan_id": "p1",
+        "root_plan_id": None,
+        "session_id": None,
+        "actor_name": None,
+        "project_name": None,
+    }
+    with db.read() as conn:
+        details = conn.execute(sa.select(audit_log.c.details)).scalar_one()
+    assert details["details"] == {"prompt": "internal text"}
