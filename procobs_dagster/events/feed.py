@@ -1,0 +1,179 @@
+"""Reading ``event_outbox`` in commit order, so a reader's cursor never skips a late commit.
+
+An outbox row gets its ``seq`` when it is inserted, not when its transaction commits. A
+transaction that took seq 10 can commit after one that took seq 11; a reader that had
+already moved its cursor past 11 would never see 10. The feed avoids that:
+
+- **PostgreSQL**: every row carries the id of the transaction that wrote it (``tx_id``,
+  filled by the column default ``pg_current_xact_id()``). A reader first takes the horizon
+  ``pg_snapshot_xmin(pg_current_snapshot())``: every transaction with a smaller id has
+  committed or aborted, and no new one can get a smaller id. The feed only returns rows
+  below that horizon, in ``(tx_id, seq)`` order, and the cursor is the last ``(tx_id, seq)``
+  returned. A row of a transaction still running is simply not read yet. The price: a
+  long-running writing transaction holds the horizon back (the feed waits for it).
+- **SQLite**: writers are serialised (``BEGIN IMMEDIATE``), so seq order is commit order
+  and the cursor is the last seq.
+
+Every query is bounded by ``limit`` and walks the ``(tx_id, seq)`` index. Database errors
+propagate: a reader never advances its cursor past rows it could not read.
+"""
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.store.sql import visible_txid_horizon
+from procobs_dagster.store.tables import event_outbox, event_type_registry
+
+MAX_PAGE = 100_000
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class OutboxPosition:
+    """A place in the feed: everything at or before it has been read.
+
+    ``tx_id`` is the writing transaction on Postgres and 0 on SQLite, where seq alone
+    orders commits."""
+
+    tx_id: int = 0
+    seq: int = 0
+
+    def encode(self) -> str:
+        return json.dumps({"tx_id": self.tx_id, "seq": self.seq}, sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str | None) -> "OutboxPosition":
+        """The position stored by :meth:`encode`; no text means the start of the outbox."""
+        if not text:
+            return cls()
+        try:
+            raw = json.loads(text)
+            position = cls(tx_id=raw["tx_id"], seq=raw["seq"])
+        except (ValueError, TypeError, KeyError):
+            raise InvalidInput(f"malformed outbox position: {text!r}") from None
+        if not all(isinstance(v, int) and v >= 0 for v in (position.tx_id, position.seq)):
+            raise InvalidInput(f"malformed outbox position: {text!r}")
+        return position
+
+
+START = OutboxPosition()
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxEntry:
+    """One outbox row as a feed reader needs it (the payload stays in the table)."""
+
+    position: OutboxPosition
+    event_id: uuid.UUID
+    event_type: str
+    correlation_id: str
+    process_run_id: uuid.UUID | None
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxPage:
+    """Rows after a position, in commit order, and the position to resume from.
+
+    ``next_position`` moves past the returned rows and, when the page is not full, past
+    every committed row the filter did not want, so a sparse filter does not rescan them.
+    """
+
+    entries: tuple[OutboxEntry, ...]
+    next_position: OutboxPosition
+    full: bool  # the page hit its limit: more matching rows may follow at once
+
+
+def _is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _after(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
+    if postgres:
+        return sa.tuple_(event_outbox.c.tx_id, event_outbox.c.seq) > sa.tuple_(
+            sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+        )
+    return event_outbox.c.seq > position.seq
+
+
+def _order(postgres: bool, descending: bool = False) -> list[sa.ColumnElement]:
+    columns = [event_outbox.c.tx_id, event_outbox.c.seq] if postgres else [event_outbox.c.seq]
+    return [c.desc() for c in columns] if descending else list(columns)
+
+
+def _position(row, postgres: bool) -> OutboxPosition:
+    return OutboxPosition(tx_id=row.tx_id if postgres else 0, seq=row.seq)
+
+
+def read_outbox(
+    conn: Connection,
+    after: OutboxPosition,
+    *,
+    limit: int,
+    event_types: Collection[str] | None = None,
+    lane: str | None = None,
+) -> OutboxPage:
+    """Up to ``limit`` committed outbox rows after ``after``, in commit order.
+
+    ``event_types`` and ``lane`` (``event_type_registry.lane``, e.g. ``immediate``)
+    narrow the rows returned; the position still moves over the rows they skip.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    postgres = _is_postgres(conn)
+    visible = [_after(after, postgres)]
+    if postgres:
+        # One horizon for both statements below: taken from a later snapshot it could
+        # admit a row the first statement never saw, and the cursor would pass it.
+        horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
+        visible.append(event_outbox.c.tx_id < horizon)
+    wanted = list(visible)
+    if event_types is not None:
+        wanted.append(event_outbox.c.event_type.in_(list(event_types)))
+    if lane is not None:
+        wanted.append(
+            event_outbox.c.event_type.in_(
+                sa.select(event_type_registry.c.event_type).where(
+                    event_type_registry.c.lane == lane
+                )
+            )
+        )
+    rows = conn.execute(
+        sa.select(
+            event_outbox.c.tx_id,
+            event_outbox.c.seq,
+            event_outbox.c.event_id,
+            event_outbox.c.event_type,
+            event_outbox.c.correlation_id,
+            event_outbox.c.process_run_id,
+        )
+        .where(*wanted)
+        .order_by(*_order(postgres))
+        .limit(limit)
+    ).all()
+    entries = tuple(
+        OutboxEntry(
+            position=_position(row, postgres),
+            event_id=row.event_id,
+            event_type=row.event_type,
+            correlation_id=row.correlation_id,
+            process_run_id=row.process_run_id,
+        )
+        for row in rows
+    )
+    full = len(entries) == limit
+    if full or len(wanted) == len(visible):
+        return OutboxPage(entries, entries[-1].position if entries else after, full=full)
+    # Every wanted row below the horizon is in this page, so the reader may move on to
+    # the last committed row, wanted or not.
+    last = conn.execute(
+        sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
+        .where(*visible)
+        .order_by(*_order(postgres, descending=True))
+        .limit(1)
+    ).first()
+    return OutboxPage(entries, after if last is None else _position(last, postgres), full=False)

@@ -1,0 +1,122 @@
+import pytest
+
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.events.feed import START, OutboxPosition, read_outbox
+from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
+
+ALERT = "process.run.failed"  # lane 'immediate' in the registry
+UPDATE = "process.step.completed"  # lane 'delayed'
+
+
+def read_all(db, position=START, limit=3, settle=True, **filters):
+    """Page through the feed like a cursor-keeping reader; returns (event ids, position).
+
+    ``settle`` first waits until committed rows are below the horizon (see
+    wait_until_readable); without it the read shows what is readable right now."""
+    if settle:
+        wait_until_readable(db)
+    seen = []
+    while True:
+        with db.read() as conn:
+            page = read_outbox(conn, position, limit=limit, **filters)
+        seen += [entry.event_id for entry in page.entries]
+        assert page.next_position >= position
+        position = page.next_position
+        if not page.full:
+            return seen, position
+
+
+def test_empty_outbox_returns_nothing_and_keeps_the_position(db):
+    with db.read() as conn:
+        page = read_outbox(conn, START, limit=10)
+    assert page.entries == ()
+    assert page.next_position == START
+    assert not page.full
+
+
+def test_pages_return_every_row_once_in_commit_order(db):
+    written = []
+    for _ in range(3):
+        with db.begin() as conn:
+            written += insert_outbox_rows(conn, UPDATE, count=3)
+    seen, position = read_all(db, limit=4)
+    assert seen == written
+    with db.begin() as conn:
+        later = insert_outbox_rows(conn, ALERT, count=2)
+    assert read_all(db, position, limit=4)[0] == later
+
+
+def test_lane_filter_returns_only_that_lane_and_moves_past_the_rest(db):
+    with db.begin() as conn:
+        insert_outbox_rows(conn, UPDATE, count=4)
+        alerts = insert_outbox_rows(conn, ALERT, count=1)
+        insert_outbox_rows(conn, UPDATE, count=4)
+    wait_until_readable(db)
+    with db.read() as conn:
+        page = read_outbox(conn, START, limit=10, lane="immediate")
+        everything = read_outbox(conn, START, limit=100)
+    assert [e.event_id for e in page.entries] == alerts
+    assert [e.event_type for e in page.entries] == [ALERT]
+    # The skipped update rows after the alert are not rescanned next time.
+    assert page.next_position == everything.entries[-1].position
+
+
+def test_a_full_filtered_page_stops_at_its_last_row(db):
+    with db.begin() as conn:
+        first = insert_outbox_rows(conn, ALERT, count=2)
+        insert_outbox_rows(conn, UPDATE, count=3)
+        last = insert_outbox_rows(conn, ALERT, count=1)
+    seen, _ = read_all(db, limit=2, event_types=[ALERT])
+    assert seen == first + last
+
+
+def test_positions_round_trip_and_bad_ones_are_refused():
+    position = OutboxPosition(tx_id=7, seq=42)
+    assert OutboxPosition.decode(position.encode()) == position
+    assert OutboxPosition.decode(None) == START
+    for text in ("42", '{"seq": 1}', '{"tx_id": -1, "seq": 1}', '{"tx_id": "a", "seq": 1}', "{"):
+        with pytest.raises(InvalidInput, match="malformed outbox position"):
+            OutboxPosition.decode(text)
+
+
+def test_limit_is_bounded(db):
+    with db.read() as conn, pytest.raises(InvalidInput, match="limit"):
+        read_outbox(conn, START, limit=0)
+
+
+@pytest.mark.postgres_only
+def test_a_lower_seq_committing_late_is_read_exactly_once(postgres_db):
+    """Transaction `early` takes a seq, `late` takes a higher one and commits first: a
+    reader must not move past `early`'s row before it commits, and must not read twice."""
+    with postgres_db.begin() as conn:
+        before = insert_outbox_rows(conn, UPDATE)
+    seen, position = read_all(postgres_db)
+    assert seen == before
+
+    with postgres_db.engine.connect() as early, postgres_db.engine.connect() as late:
+        early_tx = early.begin()
+        early_ids = insert_outbox_rows(early, UPDATE)
+        with late.begin():
+            late_ids = insert_outbox_rows(late, ALERT)
+        # `late` committed, `early` still runs: neither row is readable yet.
+        seen, held = read_all(postgres_db, position, settle=False)
+        assert seen == []
+        assert held == position
+        early_tx.commit()
+
+    seen, position = read_all(postgres_db, position)
+    assert seen == early_ids + late_ids
+    assert read_all(postgres_db, position)[0] == []
+
+
+@pytest.mark.postgres_only
+def test_a_transaction_that_rolls_back_only_delays_the_reader(postgres_db):
+    with postgres_db.engine.connect() as other:
+        running = other.begin()
+        # Its write takes a transaction id, which holds the horizon back until it ends.
+        insert_outbox_rows(other, UPDATE)
+        with postgres_db.begin() as conn:
+            committed = insert_outbox_rows(conn, UPDATE)
+        assert read_all(postgres_db, settle=False)[0] == []
+        running.rollback()
+    assert read_all(postgres_db)[0] == committed
