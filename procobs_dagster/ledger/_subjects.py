@@ -62,6 +62,16 @@ class Subject:
         return sa.select(self.table).where(self.key_column == sa.bindparam("subject_id"))
 
     @functools.cached_property
+    def select_one_locked(self) -> dict[str, sa.Select]:
+        """``select_one`` holding the row until commit (Postgres; SQLite's writer holds
+        the whole database): ``key share`` — the lock a foreign key check takes — keeps it
+        from being deleted, ``update`` also from being changed by anyone else."""
+        return {
+            "key share": self.select_one.with_for_update(read=True, key_share=True),
+            "update": self.select_one.with_for_update(),
+        }
+
+    @functools.cached_property
     def select_by_idempotency_key(self) -> sa.Select:
         return sa.select(self.table).where(self.table.c.idempotency_key == sa.bindparam("key"))
 
@@ -155,8 +165,9 @@ def resolve_time(at: dt.datetime | None, what: str = "timestamp") -> dt.datetime
     return utcnow() if at is None else ensure_utc(at, what)
 
 
-def fetch(conn: Connection, subject: Subject, subject_id: uuid.UUID):
-    row = conn.execute(subject.select_one, {"subject_id": subject_id}).mappings().first()
+def fetch(conn: Connection, subject: Subject, subject_id: uuid.UUID, *, lock: str | None = None):
+    statement = subject.select_one if lock is None else subject.select_one_locked[lock]
+    row = conn.execute(statement, {"subject_id": subject_id}).mappings().first()
     if row is None:
         raise subject.not_found(f"unknown {subject.kind} {subject_id}")
     return subject.record.from_row(row)
@@ -312,7 +323,10 @@ def transition(
             _refuse(conn, subject, subject_id, to_status, expect)
         return subject.record.from_row(written)
 
-    current = fetch(conn, subject, subject_id)
+    # Locked, so the row cannot change between this judgement and the update: a
+    # transition without ``expect`` is judged on the status it really moves from (a real
+    # completion racing the stuck sweep lands as stuck → completed, never as LostRace).
+    current = fetch(conn, subject, subject_id, lock="update")
     label = f"{subject.kind} {subject_id}"
     _judge(label, current.status, to_status, expect)
     if evidence and "dry_run" in evidence and bool(evidence["dry_run"]) != current.dry_run:

@@ -50,7 +50,10 @@ def start_run(
     run_id = optional_uuid(process_run_id, "process_run_id") or uuid7()
     parent = optional_uuid(parent_run_id, "parent_run_id")
     if parent is not None:
-        _subjects.fetch(conn, RUN, parent)
+        # Hold the parent's key until commit: retention archives a family as a whole and
+        # would otherwise delete a parent whose new child it has not seen (no FK guards
+        # parent_run_id). The child then waits for it and finds the parent gone.
+        _subjects.fetch(conn, RUN, parent, lock="key share")
     at = _subjects.resolve_time(at, "started_at")
     record, created = _subjects.insert_once(
         conn,

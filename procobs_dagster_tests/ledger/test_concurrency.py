@@ -1,5 +1,6 @@
 """Concurrent writers: idempotent starts and the compare-and-set race."""
 
+import datetime as dt
 import multiprocessing
 import random
 import threading
@@ -131,3 +132,30 @@ def test_blind_writer_after_the_winner_is_told_the_run_is_terminal(postgres_db):
         wait_for_lock_waiter(db)
     thread.join(timeout=10)
     assert "completed is terminal" in str(outcome["error"])
+
+
+def test_a_timed_transition_is_judged_on_the_status_it_really_moves_from(postgres_db):
+    """A transition with a caller-given time reads the row before moving it. That read
+    waits for a concurrent writer, so the move is judged on the status the winner left:
+    a real completion arriving while a sweep marks the run stuck lands as stuck → completed.
+    """
+    db = postgres_db
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
+    ended_at = run.started_at + dt.timedelta(hours=1)
+    outcome = {}
+
+    def complete() -> None:
+        with db.begin() as conn:
+            outcome["run"] = ledger.finish_run(conn, run.process_run_id, at=ended_at)
+
+    with db.begin() as sweep:
+        ledger.transition_run(sweep, run.process_run_id, "stuck", expect="started")
+        thread = threading.Thread(target=complete)
+        thread.start()
+        wait_for_lock_waiter(db)
+    thread.join(timeout=10)
+    assert (outcome["run"].status, outcome["run"].ended_at) == ("completed", ended_at)
+    with db.read() as conn:
+        moves = [(h.from_status, h.to_status) for h in ledger.history_of(conn, run.process_run_id)]
+    assert moves == [(None, "started"), ("started", "stuck"), ("stuck", "completed")]
