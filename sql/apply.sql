@@ -364,6 +364,8 @@ CREATE TABLE process_component_observation_archive (
 
 CREATE INDEX ix_process_component_observation_archive_archived_at ON process_component_observation_archive (archived_at);
 
+CREATE INDEX ix_process_component_observation_archive_process_run_id ON process_component_observation_archive (process_run_id);
+
 CREATE TABLE process_run_observation_archive (
     process_run_id UUID NOT NULL, 
     process_candidate_code TEXT NOT NULL, 
@@ -386,6 +388,8 @@ CREATE TABLE process_run_observation_archive (
 
 CREATE INDEX ix_process_run_observation_archive_archived_at ON process_run_observation_archive (archived_at);
 
+CREATE INDEX ix_process_run_observation_archive_process_run_id ON process_run_observation_archive (process_run_id);
+
 CREATE TABLE process_status_history_archive (
     history_id BIGINT NOT NULL, 
     subject_kind TEXT NOT NULL, 
@@ -401,6 +405,18 @@ CREATE TABLE process_status_history_archive (
 );
 
 CREATE INDEX ix_process_status_history_archive_archived_at ON process_status_history_archive (archived_at);
+
+CREATE INDEX ix_process_status_history_archive_process_run_id ON process_status_history_archive (process_run_id);
+
+CREATE TABLE stuck_sla_override (
+    process_candidate_code TEXT NOT NULL, 
+    sla_seconds INTEGER NOT NULL, 
+    reason TEXT, 
+    set_by TEXT, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_stuck_sla_override PRIMARY KEY (process_candidate_code), 
+    CONSTRAINT ck_stuck_sla_override_sla_seconds_positive CHECK (sla_seconds > 0)
+);
 
 UPDATE alembic_version SET version_num='0003_archive' WHERE alembic_version.version_num = '0002_events';
 

@@ -48,13 +48,21 @@ UPDATE alembic_version SET version_num='0003_archive' WHERE alembic_version.vers
 
 -- Running downgrade 0003_archive -> 0002_events
 
+DROP TABLE stuck_sla_override;
+
+DROP INDEX ix_process_status_history_archive_process_run_id;
+
 DROP INDEX ix_process_status_history_archive_archived_at;
 
 DROP TABLE process_status_history_archive;
 
+DROP INDEX ix_process_run_observation_archive_process_run_id;
+
 DROP INDEX ix_process_run_observation_archive_archived_at;
 
 DROP TABLE process_run_observation_archive;
+
+DROP INDEX ix_process_component_observation_archive_process_run_id;
 
 DROP INDEX ix_process_component_observation_archive_archived_at;
 

@@ -1,6 +1,7 @@
 """How the CLI prints: JSON for machines (``--json``), aligned text for people."""
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,3 +36,19 @@ def echo_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: st
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def batch_progress(as_json: bool):
+    """A progress callback printing one line per batch to stderr, when a person watches
+    (stderr is a terminal and no --json was asked for); otherwise None."""
+    if as_json or not sys.stderr.isatty():
+        return None
+
+    def echo(progress) -> None:
+        counts = ", ".join(f"{n} {what}" for what, n in progress.counts.items())
+        click.echo(
+            f"{progress.job}: batch {progress.batch}: {counts} ({progress.seconds:.2f} s)",
+            err=True,
+        )
+
+    return echo

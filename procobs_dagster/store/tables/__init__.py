@@ -1,10 +1,5 @@
 """Every table procobs owns. SQLAlchemy Core here is the single source of truth."""
 
-from procobs_dagster.store.tables.archive import (
-    process_component_observation_archive,
-    process_run_observation_archive,
-    process_status_history_archive,
-)
 from procobs_dagster.store.tables.base import metadata
 from procobs_dagster.store.tables.delivery import delivery_cursor, delivery_sink, delivery_state
 from procobs_dagster.store.tables.discovery import (
@@ -31,6 +26,12 @@ from procobs_dagster.store.tables.ledger import (
     process_run_observation,
     process_status_history,
 )
+from procobs_dagster.store.tables.maintenance import (
+    process_component_observation_archive,
+    process_run_observation_archive,
+    process_status_history_archive,
+    stuck_sla_override,
+)
 
 __all__ = [
     "audit_log",
@@ -56,4 +57,5 @@ __all__ = [
     "process_run_observation_archive",
     "process_status_history",
     "process_status_history_archive",
+    "stuck_sla_override",
 ]

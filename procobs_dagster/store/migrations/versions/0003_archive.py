@@ -1,4 +1,4 @@
-"""Archive tables for ledger retention.
+"""Ledger maintenance: archive tables for retention, per-candidate SLAs for the stuck sweep.
 
 Revision ID: 0003_archive
 Revises: 0002_events
@@ -49,6 +49,12 @@ def upgrade() -> None:
         ["archived_at"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_process_component_observation_archive_process_run_id"),
+        "process_component_observation_archive",
+        ["process_run_id"],
+        unique=False,
+    )
     op.create_table(
         "process_run_observation_archive",
         sa.Column("process_run_id", sa.Uuid(), autoincrement=False, nullable=False),
@@ -73,6 +79,12 @@ def upgrade() -> None:
         op.f("ix_process_run_observation_archive_archived_at"),
         "process_run_observation_archive",
         ["archived_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_process_run_observation_archive_process_run_id"),
+        "process_run_observation_archive",
+        ["process_run_id"],
         unique=False,
     )
     op.create_table(
@@ -100,20 +112,52 @@ def upgrade() -> None:
         ["archived_at"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_process_status_history_archive_process_run_id"),
+        "process_status_history_archive",
+        ["process_run_id"],
+        unique=False,
+    )
+
+    op.create_table(
+        "stuck_sla_override",
+        sa.Column("process_candidate_code", sa.Text(), nullable=False),
+        sa.Column("sla_seconds", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("set_by", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "sla_seconds > 0", name=op.f("ck_stuck_sla_override_sla_seconds_positive")
+        ),
+        sa.PrimaryKeyConstraint("process_candidate_code", name=op.f("pk_stuck_sla_override")),
+    )
 
 
 def downgrade() -> None:
 
+    op.drop_table("stuck_sla_override")
+    op.drop_index(
+        op.f("ix_process_status_history_archive_process_run_id"),
+        table_name="process_status_history_archive",
+    )
     op.drop_index(
         op.f("ix_process_status_history_archive_archived_at"),
         table_name="process_status_history_archive",
     )
     op.drop_table("process_status_history_archive")
     op.drop_index(
+        op.f("ix_process_run_observation_archive_process_run_id"),
+        table_name="process_run_observation_archive",
+    )
+    op.drop_index(
         op.f("ix_process_run_observation_archive_archived_at"),
         table_name="process_run_observation_archive",
     )
     op.drop_table("process_run_observation_archive")
+    op.drop_index(
+        op.f("ix_process_component_observation_archive_process_run_id"),
+        table_name="process_component_observation_archive",
+    )
     op.drop_index(
         op.f("ix_process_component_observation_archive_archived_at"),
         table_name="process_component_observation_archive",

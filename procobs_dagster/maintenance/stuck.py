@@ -1,0 +1,197 @@
+"""The stuck sweep (seed 001 §4.6): a run still in flight long after it started is stuck.
+
+A run in flight (observed, started, step_started, step_completed: every status the
+lifecycle lets become ``stuck``) whose ``started_at`` is older than its SLA, and which has
+no ``ended_at``, becomes ``stuck`` through the ledger's compare-and-set; the sweep (its
+id, time, the SLA applied and where it came from) is merged into evidence_ref under
+``stuck_sweep`` and the move is in the status history. A run that never started (no
+``started_at``) is not judged. A run that completed meanwhile is left alone; a late real
+outcome of a stuck run is accepted (the lifecycle allows stuck → completed/failed/cancelled).
+
+The SLA is :data:`DEFAULT_STUCK_SLA_SECONDS` unless the run's process candidate has an
+override (``stuck_sla_override``, set with :func:`set_sla`); the caller may replace the
+default for one sweep (``procobs sweep stuck --sla SECONDS``), overrides still win.
+
+Postgres: the sweep holds an advisory lock for its whole run (a second sweep does nothing)
+and each batch runs under a statement timeout (it cannot hang). SQLite: see ``_jobs``.
+"""
+
+import dataclasses
+import datetime as dt
+import functools
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.ledger._subjects import resolve_time
+from procobs_dagster.ledger.lifecycle import allowed_from
+from procobs_dagster.maintenance._jobs import (
+    DEFAULT_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    Progress,
+    claim,
+)
+from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
+from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import process_run_observation as runs
+from procobs_dagster.store.tables import stuck_sla_override
+from procobs_dagster.store.types import UTCDateTime
+
+DEFAULT_STUCK_SLA_SECONDS = 6 * 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class SlaOverride:
+    process_candidate_code: str
+    sla_seconds: int
+    reason: str | None
+    set_by: str | None
+    updated_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "updated_at": self.updated_at.isoformat()}
+
+
+def _check_seconds(seconds: int, what: str) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise InvalidInput(f"{what} must be a whole number of seconds, at least 1; got {seconds!r}")
+    return seconds
+
+
+def set_sla(
+    conn: Connection,
+    candidate_code: str,
+    sla_seconds: int,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    at: dt.datetime | None = None,
+) -> SlaOverride:
+    """Give a process candidate its own stuck SLA (replacing an earlier one)."""
+    if not candidate_code:
+        raise InvalidInput("candidate_code is required")
+    values = {
+        "process_candidate_code": candidate_code,
+        "sla_seconds": _check_seconds(sla_seconds, "SLA"),
+        "reason": reason,
+        "set_by": actor,
+        "updated_at": resolve_time(at, "at"),
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(stuck_sla_override).values(values)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[stuck_sla_override.c.process_candidate_code],
+        set_={name: upsert.excluded[name] for name in values if name != "process_candidate_code"},
+    )
+    conn.execute(upsert)
+    return SlaOverride(**values)
+
+
+def clear_sla(conn: Connection, candidate_code: str) -> bool:
+    """Drop a candidate's override (it gets the default again); False if it had none."""
+    deleted = conn.execute(
+        stuck_sla_override.delete().where(
+            stuck_sla_override.c.process_candidate_code == candidate_code
+        )
+    )
+    return deleted.rowcount == 1
+
+
+def list_slas(conn: Connection) -> list[SlaOverride]:
+    rows = conn.execute(
+        sa.select(stuck_sla_override).order_by(stuck_sla_override.c.process_candidate_code)
+    ).mappings()
+    return [SlaOverride(**row) for row in rows]
+
+
+def _overdue(now: dt.datetime, default_seconds: int, overrides: dict[str, int]):
+    """Runs whose started_at is older than their SLA at ``now``. One clause per distinct
+    SLA, comparing against a cutoff computed here: exact, and the same on both databases."""
+    code, started = runs.c.process_candidate_code, runs.c.started_at
+
+    def older_than(seconds: int):
+        return started < sa.literal(now - dt.timedelta(seconds=seconds), UTCDateTime)
+
+    codes_by_sla: dict[int, list[str]] = defaultdict(list)
+    for candidate, seconds in overrides.items():
+        codes_by_sla[seconds].append(candidate)
+    by_default = older_than(default_seconds)
+    if overrides:
+        by_default = sa.and_(code.not_in(list(overrides)), by_default)
+    return sa.or_(
+        by_default,
+        *(sa.and_(code.in_(codes), older_than(s)) for s, codes in codes_by_sla.items()),
+    )
+
+
+def _stuck_runs(
+    conn: Connection,
+    *,
+    sweep: Sweep,
+    after,
+    limit: int,
+    default_seconds: int,
+    overrides: dict[str, int],
+) -> SweepBatch:
+    query = sa.select(
+        runs.c.process_run_id, runs.c.status, runs.c.process_candidate_code, runs.c.started_at
+    ).where(
+        runs.c.status.in_(allowed_from("stuck")),
+        runs.c.ended_at.is_(None),
+        _overdue(sweep.now, default_seconds, overrides),
+    )
+    rows = claim(conn, query, runs.c.process_run_id, of=runs, after=after, limit=limit)
+    if not rows:
+        return SweepBatch(last_key=None)
+    candidates = []
+    for row in rows:
+        override = overrides.get(row.process_candidate_code)
+        details = {
+            "sla_seconds": default_seconds if override is None else override,
+            "sla_source": "default" if override is None else "candidate",
+            "started_at": row.started_at.isoformat(),
+            "overdue_seconds": int((sweep.now - row.started_at).total_seconds()),
+        }
+        candidates.append(("run", row.process_run_id, row.process_run_id, row.status, details))
+    return sweep.judge(
+        conn,
+        rows[-1].process_run_id,
+        candidates,
+        lambda d: (
+            f"stuck sweep: started {d['overdue_seconds']} s ago, "
+            f"SLA {d['sla_seconds']} s ({d['sla_source']})"
+        ),
+    )
+
+
+def sweep_stuck(
+    db: Database,
+    *,
+    default_sla_seconds: int = DEFAULT_STUCK_SLA_SECONDS,
+    now: dt.datetime | None = None,
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+) -> SweepReport:
+    """Mark every overdue run in flight as stuck, one committed batch at a time.
+
+    ``now`` is when runs are judged (default: now). Returns a report with every run moved;
+    ``lock_acquired`` is False (and nothing was done) when another stuck sweep is running.
+    """
+    _check_seconds(default_sla_seconds, "default SLA")
+    with db.read() as conn:
+        overrides = {o.process_candidate_code: o.sla_seconds for o in list_slas(conn)}
+    return run_sweep(
+        db,
+        "stuck",
+        [functools.partial(_stuck_runs, default_seconds=default_sla_seconds, overrides=overrides)],
+        now=now,
+        settings={"default_sla_seconds": default_sla_seconds, "sla_overrides": len(overrides)},
+        batch=batch,
+        progress=progress,
+        statement_timeout_seconds=statement_timeout_seconds,
+    )

@@ -1,0 +1,87 @@
+"""`procobs retention run` and `procobs sweep …`, as a user runs them."""
+
+import datetime as dt
+
+from procobs_dagster import ledger
+from procobs_dagster.clock import utcnow
+from procobs_dagster_tests.maintenance.helpers import make_run, snapshot
+
+DAY = dt.timedelta(days=1)
+
+
+def _ledger_of_old_runs(db) -> dict:
+    now = utcnow()
+    with db.begin() as conn:
+        old = make_run(conn, "completed", started=now - 100 * DAY)
+        failed = make_run(conn, "failed", started=now - 100 * DAY)
+        in_flight = make_run(conn, "started", started=now - DAY, components=0)
+        parent = make_run(conn, "started", started=now - DAY, components=0)
+        child = make_run(conn, "started", started=now - DAY, parent=parent, components=0)
+        ledger.finish_run(conn, parent.process_run_id, at=now - DAY + dt.timedelta(hours=1))
+    return {"old": old, "failed": failed, "in_flight": in_flight, "child": child}
+
+
+def test_retention_dry_run_then_run(db, procobs):
+    runs = _ledger_of_old_runs(db)
+    before = snapshot(db)
+    counted = procobs.json("retention", "run", "--dry-run")
+    assert snapshot(db) == before
+    assert (counted["dry_run"], counted["runs"], counted["components"]) == (True, 1, 2)
+    assert counted["runs_by_status"] == {"completed": 1}
+
+    moved = procobs.json("retention", "run", "--batch", "1", "--keep", "failed=30")
+    assert (moved["runs"], moved["batches"], moved["policy"]["failed"]) == (2, 2, 30)
+    live = snapshot(db)["process_run_observation"]
+    assert runs["old"].process_run_id not in live and runs["failed"].process_run_id not in live
+    assert len(live) == 3
+
+    text = procobs("retention", "run", "--dry-run").stdout
+    assert "would archive: 0 runs" in text
+    policy = "completed 90, failed 180, cancelled 90, stuck 180, orphan 180"
+    assert f"policy (days kept): {policy}" in text
+
+
+def test_retention_bad_options_are_one_line_errors(procobs):
+    refused = procobs("retention", "run", "--keep", "done=3", expect_exit=1)
+    assert "procobs: error: --keep 'done=3'" in refused.stderr
+    assert procobs("retention", "run", "--batch", "0", expect_exit=2).exit_code == 2
+
+
+def test_sweeps(db, procobs):
+    runs = _ledger_of_old_runs(db)
+    assert procobs.json("sweep", "stuck", "--sla", "172800")["verdicts"] == []
+    stuck = procobs.json("sweep", "stuck", "--sla", "3600")
+    assert stuck["lock_acquired"] and stuck["settings"]["default_sla_seconds"] == 3600
+    assert {v["subject_id"] for v in stuck["verdicts"]} == {
+        str(runs["in_flight"].process_run_id),
+        str(runs["child"].process_run_id),
+    }
+    orphans = procobs.json("sweep", "orphans")
+    assert [(v["subject_id"], v["from_status"]) for v in orphans["verdicts"]] == [
+        (str(runs["child"].process_run_id), "stuck")
+    ]
+    text = procobs("sweep", "orphans", "--grace", "0").stdout
+    assert "nothing to mark orphan" in text and "0 marked orphan" in text
+
+
+def test_stuck_sla_overrides(db, procobs):
+    runs = _ledger_of_old_runs(db)
+    candidate = runs["in_flight"].process_candidate_code
+    assert "no overrides" in procobs("sweep", "sla", "list").stdout
+    procobs("sweep", "sla", "set", candidate, "172800", "--reason", "slow nightly job")
+    overrides = procobs.json("sweep", "sla", "list")
+    assert [(o["process_candidate_code"], o["sla_seconds"], o["reason"]) for o in overrides] == [
+        (candidate, 172800, "slow nightly job")
+    ]
+    text = procobs("sweep", "stuck", "--sla", "3600").stdout
+    assert "nothing to mark stuck" in text
+    assert "back to the default" in procobs("sweep", "sla", "clear", candidate).stdout
+    assert "had no own SLA" in procobs("sweep", "sla", "clear", candidate).stdout
+    assert procobs("sweep", "sla", "set", candidate, "0", expect_exit=2).exit_code == 2
+    text = procobs("sweep", "stuck", "--sla", "3600").stdout
+    assert "2 marked stuck" in text and "SLA 3600 s" in text
+
+
+def test_maintenance_refuses_an_unmigrated_database(procobs_empty):
+    for args in (("retention", "run"), ("sweep", "stuck"), ("sweep", "orphans")):
+        assert "procobs db upgrade" in procobs_empty(*args, expect_exit=3).stderr
