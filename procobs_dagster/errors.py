@@ -55,3 +55,11 @@ class ConfigurationError(ProcobsError):
 
 class ApprovalRequired(ProcobsError):
     """An owner-gated action was attempted without a named approver."""
+
+
+def first_problem(exc, whole: str = "document") -> str:
+    """``"field.path: message"`` of a pydantic ValidationError's first error, for the
+    one-line messages above (``whole`` names the input when the error is about all of it)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or whole
+    return f"{where}: {first['msg']}"

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.events import audit
 from procobs_dagster.events.envelope import DEFAULT_SOURCE, Envelope
 from procobs_dagster.events.payloads import PAYLOAD_MODELS, Payload
@@ -48,10 +48,9 @@ def validate_payload(event_type: str, payload: "Payload | dict[str, Any]") -> Pa
     try:
         return model.model_validate(payload)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise InvalidPayload(
-            f"{event_type}: invalid payload: {where}: {first['msg']} ({exc.error_count()} error(s))"
+            f"{event_type}: invalid payload: {first_problem(exc, 'payload')} "
+            f"({exc.error_count()} error(s))"
         ) from None
 
 
