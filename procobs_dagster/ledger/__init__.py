@@ -1,7 +1,9 @@
 """The observation ledger: runs (header), components (detail), their lifecycle and history.
 
 Every function takes a SQLAlchemy ``Connection`` inside a transaction the caller owns,
-so a ledger change and the outbox row it causes commit or roll back together.
+so a ledger change and the outbox row it causes commit or roll back together. The DOT
+wrapper (``observe_run``, ``observe_step``, ``observed``) takes a ``Database`` instead:
+it runs your code outside any transaction and records each step in one of its own.
 """
 
 from procobs_dagster.ledger.components import (
@@ -12,6 +14,7 @@ from procobs_dagster.ledger.components import (
     transition_component,
 )
 from procobs_dagster.ledger.lifecycle import TRANSITIONS, is_terminal
+from procobs_dagster.ledger.orphans import annotate_orphan, record_orphan
 from procobs_dagster.ledger.records import ComponentRecord, HistoryEntry, RunRecord
 from procobs_dagster.ledger.runs import (
     StartedRun,
@@ -23,6 +26,16 @@ from procobs_dagster.ledger.runs import (
     start_run,
     transition_run,
 )
+from procobs_dagster.ledger.wrapper import (
+    RunScope,
+    StepScope,
+    child_env,
+    current_run,
+    current_step,
+    observe_run,
+    observe_step,
+    observed,
+)
 
 __all__ = [
     "TRANSITIONS",
@@ -30,8 +43,14 @@ __all__ = [
     "HistoryEntry",
     "RecordedComponent",
     "RunRecord",
+    "RunScope",
     "StartedRun",
+    "StepScope",
+    "annotate_orphan",
+    "child_env",
     "components_of",
+    "current_run",
+    "current_step",
     "find_run_by_correlation",
     "finish_run",
     "get_component",
@@ -39,7 +58,11 @@ __all__ = [
     "history_of",
     "is_terminal",
     "list_runs",
+    "observe_run",
+    "observe_step",
+    "observed",
     "record_component",
+    "record_orphan",
     "start_run",
     "transition_component",
     "transition_run",

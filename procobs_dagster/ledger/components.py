@@ -23,6 +23,13 @@ class RecordedComponent(NamedTuple):
     created: bool
 
 
+def check_role(role: str | None) -> None:
+    if role is not None and role not in COMPONENT_ROLES:
+        raise InvalidInput(
+            f"unknown component role {role!r}: expected one of {', '.join(COMPONENT_ROLES)}"
+        )
+
+
 def record_component(
     conn: Connection,
     *,
@@ -50,10 +57,7 @@ def record_component(
     """
     component_id = optional_uuid(component_run_id, "component_run_id") or uuid7()
     label = f"component {component_id}"
-    if role is not None and role not in COMPONENT_ROLES:
-        raise InvalidInput(
-            f"unknown component role {role!r}: expected one of {', '.join(COMPONENT_ROLES)}"
-        )
+    check_role(role)
     if check_status(status) not in INITIAL_STATUSES:
         raise InvalidInput(f"a component starts as observed or started, not {status!r}")
     at = _subjects.resolve_time(at, "started_at")

@@ -1,0 +1,194 @@
+"""`procobs events`: the registry, its schemas, activation and the runtime switches."""
+
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.events import activation, runtime
+from procobs_dagster.events.types import EventFamily
+from procobs_dagster.store.tables import audit_log, event_type_registry
+
+TYPE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "active", "schema_version")
+CHANGE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "current", "proposed")
+AUDIT_COLUMNS = ("recorded_at", "actor", "action", "event_type", "subject")
+
+
+@click.group()
+def events() -> None:
+    """Event types, their activation and the emission switches."""
+
+
+@events.command("types")
+@click.option(
+    "--family", type=click.Choice([f.value for f in EventFamily]), help="Only this family."
+)
+@json_option
+@pass_cli
+def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
+    """List the event type registry."""
+    query = sa.select(*(event_type_registry.c[c] for c in TYPE_COLUMNS)).order_by(
+        event_type_registry.c.family, event_type_registry.c.event_type
+    )
+    if family is not None:
+        query = query.where(event_type_registry.c.family == family)
+    with cli.ready_database().read() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, TYPE_COLUMNS, empty="no event types")
+
+
+@events.command()
+@json_option
+@pass_cli
+def status(cli: CliContext, as_json: bool) -> None:
+    """Show the runtime switches and how many types are active."""
+    with cli.ready_database().read() as conn:
+        switches = [runtime.read(conn, s).as_dict() for s in runtime.SWITCHES]
+        active = list(
+            conn.execute(
+                sa.select(event_type_registry.c.event_type)
+                .where(event_type_registry.c.active)
+                .order_by(event_type_registry.c.event_type)
+            ).scalars()
+        )
+    if as_json:
+        emit_json({"switches": switches, "active_types": active})
+        return
+    echo_table(switches, ("name", "value", "updated_at", "updated_by"), empty="")
+    click.echo(f"active types: {', '.join(active) if active else 'none'}")
+
+
+@events.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--action", help="Only this action (e.g. activation.applied, event.emitted).")
+@json_option
+@pass_cli
+def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> None:
+    """Show the newest audit_log rows: emitted events and owner actions."""
+    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(audit_log.c.action == action)
+    with cli.ready_database().read() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, AUDIT_COLUMNS, empty="no audit rows")
+
+
+@events.group("activation")
+def activation_group() -> None:
+    """Owner-gated activation of event types: stage a packet, review it, apply it."""
+
+
+def _echo_changes(packet: activation.Packet) -> None:
+    echo_table(
+        (
+            {
+                **c.model_dump(),
+                "current": "active" if c.current_active else "inactive",
+                "proposed": "active" if c.proposed_active else "inactive",
+            }
+            for c in packet.changes
+        ),
+        CHANGE_COLUMNS,
+        empty="no changes",
+    )
+
+
+@activation_group.command()
+@click.argument("event_types", nargs=-1, required=True)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the packet (JSON).",
+)
+@click.option("--deactivate", is_flag=True, help="Propose active=false instead of true.")
+@pass_cli
+def stage(cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool) -> None:
+    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing."""
+    with cli.ready_database().read() as conn:
+        packet = activation.stage(conn, list(event_types), active=not deactivate)
+    out.write_text(packet.to_json())
+    click.echo(f"staged packet {packet.packet_id} → {out} (nothing changed)")
+    _echo_changes(packet)
+    if not packet.emit_enabled:
+        click.echo("note: emission is off; activated types emit nothing until it is on")
+    click.echo(f"apply with: procobs events activation apply {out} --approved-by NAME")
+
+
+@activation_group.command()
+@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_cli
+def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
+    """Show a staged packet and whether it still applies."""
+    packet = activation.Packet.load(packet_file)
+    with cli.ready_database().read() as conn:
+        applied = activation.applied_record(conn, packet)
+    state = (
+        f"applied by {applied['actor']} at {applied['recorded_at'].isoformat()}"
+        if applied
+        else "not applied"
+    )
+    if as_json:
+        emit_json({"packet": packet.model_dump(mode="json"), "state": state})
+        return
+    click.echo(f"packet {packet.packet_id} staged {packet.staged_at.isoformat()}: {state}")
+    _echo_changes(packet)
+
+
+@activation_group.command()
+@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--approved-by", help="The owner approving this activation (required).")
+@pass_cli
+def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
+    """Apply a staged packet as APPROVED_BY; audited. All or nothing."""
+    packet = activation.Packet.load(packet_file)
+    with cli.ready_database().begin() as conn:
+        changes = activation.apply(conn, packet, approved_by=approved_by)
+    click.echo(f"applied packet {packet.packet_id}, approved by {approved_by.strip()}:")
+    for change in changes:
+        click.echo(
+            f"  {change.event_type}: active={str(change.current_active).lower()} → "
+            f"{str(change.proposed_active).lower()}"
+        )
+
+
+def _switch_command(switch: runtime.Switch, name: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @click.argument("state", type=click.Choice(["on", "off"]))
+    @click.option("--approved-by", help="The owner approving this change (required).")
+    @pass_cli
+    def command(cli: CliContext, state: str, approved_by: str | None) -> None:
+        with cli.ready_database().begin() as conn:
+            change = runtime.set_switch(conn, switch, state == "on", approved_by=approved_by)
+        if change.changed:
+            click.echo(f"{switch.name}: {change.before} → {change.after} (by {approved_by})")
+        else:
+            click.echo(f"{switch.name} is already {change.after}; nothing changed")
+
+    return command
+
+
+events.add_command(
+    _switch_command(
+        runtime.EMISSION,
+        "emission",
+        "Turn event emission on or off (piece_event_runtime.emit_enabled); audited.",
+    )
+)
+events.add_command(
+    _switch_command(
+        runtime.DRY_RUN_ONLY,
+        "dry-run",
+        "While on, every run the DOT wrapper records is a dry run "
+        "(process_dot_runtime.dry_run_only); audited.",
+    )
+)

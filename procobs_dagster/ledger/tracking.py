@@ -1,0 +1,277 @@
+"""Ledger changes together with the process.* events they cause (seed 000).
+
+Each function makes one ledger change in the caller's transaction and emits its event
+through the gate in the same transaction (``events.emit``: a row reaches the outbox only
+while the type is active and emission is enabled), so the change and its event commit or
+roll back together. The DOT wrapper, ``procobs observe`` and domain-event ingestion
+record through these functions.
+
+| ledger change                          | event                                   |
+|----------------------------------------|-----------------------------------------|
+| run started                            | process.run.started                     |
+| component → step_started               | process.step.started                    |
+| component → step_completed             | process.step.completed                  |
+| run completed / failed                 | process.run.completed / .failed         |
+| component or real run completed, no evidence | process.evidence.missing (alert)  |
+
+A component's ``event_code`` names the event that announces its outcome
+(``process.step.completed`` unless the caller names another registered type); it is
+recorded whether or not that type is active — the seed's "reference without emit".
+
+The run header follows its components: ``started → step_started`` when a step begins,
+``→ step_completed`` when the last open step ends, ``→ completed`` when the run closes.
+"""
+
+import contextlib
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster import events
+from procobs_dagster.errors import InvalidInput, LostRace
+from procobs_dagster.events import ProcessEventType
+from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.events.payloads import EvidenceType
+from procobs_dagster.ledger.components import (
+    RecordedComponent,
+    record_component,
+    transition_component,
+)
+from procobs_dagster.ledger.records import ComponentRecord, RunRecord
+from procobs_dagster.ledger.runs import StartedRun, finish_run, get_run, start_run, transition_run
+from procobs_dagster.store.tables import process_component_observation as components
+from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
+
+STEP_EVENT_CODE = ProcessEventType.STEP_COMPLETED.value
+# Components still at work: they keep their run's header in step_started.
+_AT_WORK = ("observed", "started", "step_started", "step_completed")
+_RUN_OUTCOME_EVENTS = {
+    "completed": ProcessEventType.RUN_COMPLETED,
+    "failed": ProcessEventType.RUN_FAILED,
+}
+
+
+def has_evidence(evidence_ref: dict | None) -> bool:
+    """Evidence is anything beyond the dry-run flag: rows touched, hashes, counts…"""
+    return any(key != "dry_run" for key in evidence_ref or {})
+
+
+def announce(
+    conn: Connection,
+    event_type: str,
+    record: RunRecord | ComponentRecord,
+    *,
+    status: str | None = None,
+    evidence_type: EvidenceType | None = None,
+    at: dt.datetime | None = None,
+) -> Envelope | None:
+    """Emit ``event_type`` about ``record`` with seed 000's payload contract."""
+    is_component = isinstance(record, ComponentRecord)
+    if evidence_type is None:
+        evidence_type = EvidenceType.DRY_RUN if record.dry_run else EvidenceType.RUNTIME
+    subject_id = record.component_run_id if is_component else record.process_run_id
+    return events.emit(
+        conn,
+        event_type,
+        {
+            "process_run_id": record.process_run_id,
+            "correlation_id": record.correlation_id,
+            "component_run_id": record.component_run_id if is_component else None,
+            "dot_code": record.dot_code if is_component else None,
+            "status": status or record.status,
+            "evidence_type": evidence_type,
+            "input_ref": record.input_ref,
+            "output_ref": record.output_ref,
+        },
+        correlation_id=record.correlation_id,
+        subject=f"{'component' if is_component else 'run'}/{subject_id}",
+        process_run_id=record.process_run_id,
+        at=at,
+    )
+
+
+def check_event_code(event_code: str) -> str:
+    events.payload_model(event_code)  # raises UnknownEventType
+    return event_code
+
+
+def open_run(conn: Connection, *, candidate_code: str, **start: Any) -> StartedRun:
+    """``ledger.start_run`` (same arguments) and process.run.started for a new run."""
+    started = start_run(conn, candidate_code=candidate_code, **start)
+    if started.created:
+        announce(conn, ProcessEventType.RUN_STARTED, started.run, at=start.get("at"))
+    return started
+
+
+def open_step(
+    conn: Connection,
+    process_run_id: uuid.UUID,
+    *,
+    dot_code: str | None,
+    role: str | None = "step",
+    event_code: str = STEP_EVENT_CODE,
+    input_ref: str | None = None,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+    actor: str | None = None,
+) -> RecordedComponent:
+    """Record a component of the run and move it to step_started (process.step.started).
+
+    A repeated idempotency key returns the earlier component unchanged."""
+    recorded = record_component(
+        conn,
+        process_run_id=process_run_id,
+        dot_code=dot_code,
+        role=role,
+        event_code=check_event_code(event_code),
+        input_ref=input_ref,
+        idempotency_key=idempotency_key,
+        at=at,
+        actor=actor,
+    )
+    if not recorded.created:
+        return recorded
+    component = transition_component(
+        conn, recorded.component.component_run_id, "step_started", at=at, actor=actor
+    )
+    announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
+    _follow(conn, process_run_id, ("started", "step_completed"), "step_started", at)
+    return RecordedComponent(component, True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a step or run ended, and what it leaves behind."""
+
+    status: str = "completed"
+    evidence: dict | None = None
+    output_ref: str | None = None
+    error_ref: str | None = None
+    at: dt.datetime | None = None
+    actor: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in TERMINAL_STATUSES:
+            raise InvalidInput(f"an outcome is completed, failed or cancelled, not {self.status!r}")
+
+
+def close_step(
+    conn: Connection, component_run_id: uuid.UUID, outcome: Outcome | None = None
+) -> ComponentRecord:
+    """End a step opened by :func:`open_step`: ``completed`` goes through step_completed
+    (process.step.completed, and process.evidence.missing when a real step recorded no
+    evidence); ``failed`` or ``cancelled`` end it directly, with ``error_ref``."""
+    outcome = outcome or Outcome()
+    at, actor = outcome.at, outcome.actor
+    changes = {"evidence": outcome.evidence, "output_ref": outcome.output_ref, "at": at}
+    if outcome.status == "completed":
+        component = transition_component(
+            conn, component_run_id, "step_completed", actor=actor, **changes
+        )
+        announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
+        component = transition_component(conn, component_run_id, "completed", at=at, actor=actor)
+        if not component.dry_run and not has_evidence(component.evidence_ref):
+            announce(
+                conn,
+                ProcessEventType.EVIDENCE_MISSING,
+                component,
+                evidence_type=EvidenceType.MISSING,
+                at=at,
+            )
+    else:
+        component = transition_component(
+            conn,
+            component_run_id,
+            outcome.status,
+            error_ref=outcome.error_ref,
+            actor=actor,
+            **changes,
+        )
+    if component.process_run_id is not None and not _others_at_work(conn, component):
+        _follow(conn, component.process_run_id, ("step_started",), "step_completed", at)
+    return component
+
+
+def close_run(
+    conn: Connection, process_run_id: uuid.UUID, outcome: Outcome | None = None
+) -> RunRecord:
+    """Finish a run (process.run.completed / process.run.failed). A completed real run
+    with no evidence on its header nor on any component also raises the
+    process.evidence.missing alert."""
+    outcome = outcome or Outcome()
+    completed = outcome.status == "completed"
+    if completed:
+        # A step still marked open (e.g. abandoned by a thread) cannot block the close.
+        _follow(conn, process_run_id, ("step_started",), "step_completed", outcome.at)
+    run = finish_run(
+        conn,
+        process_run_id,
+        outcome.status,
+        evidence=outcome.evidence,
+        output_ref=outcome.output_ref,
+        error_ref=outcome.error_ref,
+        at=outcome.at,
+        actor=outcome.actor,
+    )
+    if outcome.status in _RUN_OUTCOME_EVENTS:
+        announce(conn, _RUN_OUTCOME_EVENTS[outcome.status], run, at=outcome.at)
+    if (
+        completed
+        and not run.dry_run
+        and not has_evidence(run.evidence_ref)
+        and not _any_component_evidence(conn, process_run_id)
+    ):
+        announce(
+            conn,
+            ProcessEventType.EVIDENCE_MISSING,
+            run,
+            evidence_type=EvidenceType.MISSING,
+            at=outcome.at,
+        )
+    return run
+
+
+def _follow(
+    conn: Connection,
+    process_run_id: uuid.UUID,
+    from_statuses: tuple[str, ...],
+    to_status: str,
+    at: dt.datetime | None,
+) -> None:
+    """Move the run header along with its steps, if it is in one of ``from_statuses``.
+    A concurrent step that moved it first did the same move: that race is no error."""
+    current = get_run(conn, process_run_id).status
+    if current not in from_statuses:
+        return
+    with contextlib.suppress(LostRace):
+        transition_run(conn, process_run_id, to_status, expect=current, at=at)
+
+
+def _others_at_work(conn: Connection, component: ComponentRecord) -> bool:
+    c = components.c
+    return (
+        conn.execute(
+            sa.select(c.component_run_id)
+            .where(
+                c.process_run_id == component.process_run_id,
+                c.component_run_id != component.component_run_id,
+                c.status.in_(_AT_WORK),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _any_component_evidence(conn: Connection, process_run_id: uuid.UUID) -> bool:
+    rows = conn.execute(
+        sa.select(components.c.evidence_ref).where(
+            components.c.process_run_id == process_run_id,
+            components.c.evidence_ref.is_not(None),
+        )
+    ).scalars()
+    return any(has_evidence(doc) for doc in rows)

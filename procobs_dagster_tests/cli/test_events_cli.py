@@ -1,0 +1,88 @@
+import json
+
+from procobs_dagster.events import DomainEventType
+
+
+def test_types_lists_the_registry_by_family(procobs):
+    everything = procobs.json("events", "types")
+    assert len(everything) == 7 + 4 + 38
+    process = procobs.json("events", "types", "--family", "process")
+    assert {t["event_type"] for t in process} == {
+        "process.run.started",
+        "process.run.completed",
+        "process.run.failed",
+        "process.step.started",
+        "process.step.completed",
+        "process.correlation.missing",
+        "process.evidence.missing",
+    }
+    assert not any(t["active"] for t in everything)
+    domain = procobs.json("events", "types", "--family", "domain")
+    assert {t["event_type"] for t in domain} == {t.value for t in DomainEventType}
+    assert "process.run.failed" in procobs("events", "types").stdout
+    assert procobs("events", "types", "--family", "nope", expect_exit=2).exit_code == 2
+
+
+def test_stage_show_apply_and_refusals(procobs, tmp_path):
+    packet = tmp_path / "packet.json"
+    types = ["process.run.started", "process.run.completed"]
+    staged = procobs("events", "activation", "stage", *types, "--out", str(packet))
+    assert "nothing changed" in staged.stdout and "inactive  active" in staged.stdout
+    assert [c["event_type"] for c in json.loads(packet.read_text())["changes"]] == types
+    assert procobs.json("events", "status")["active_types"] == []
+
+    refused = procobs("events", "activation", "apply", str(packet), expect_exit=1)
+    assert refused.stderr.strip() == (
+        "procobs: error: applying an activation packet is owner-gated: "
+        "name the approver with --approved-by"
+    )
+    assert procobs.json("events", "status")["active_types"] == []
+
+    applied = procobs("events", "activation", "apply", str(packet), "--approved-by", "alice")
+    assert "process.run.started: active=false → true" in applied.stdout
+    assert procobs.json("events", "status")["active_types"] == sorted(types)
+    shown = procobs.json("events", "activation", "show", str(packet))
+    assert shown["state"].startswith("applied by alice")
+
+    again = procobs(
+        "events", "activation", "apply", str(packet), "--approved-by", "bob", expect_exit=1
+    )
+    assert "was already applied by alice" in again.stderr
+    (audit_row,) = procobs.json("events", "audit", "--action", "activation.applied")
+    assert audit_row["actor"] == "alice"
+
+
+def test_stage_refuses_unknown_types_and_bad_packets_are_one_line_errors(procobs, tmp_path):
+    out = tmp_path / "packet.json"
+    unknown = procobs(
+        "events", "activation", "stage", "process.nope", "--out", str(out), expect_exit=1
+    )
+    assert "not in event_type_registry: process.nope" in unknown.stderr
+    assert not out.exists()
+    out.write_text("{not json")
+    bad = procobs("events", "activation", "apply", str(out), "--approved-by", "a", expect_exit=1)
+    assert bad.stderr.count("\n") == 1 and "not an activation packet" in bad.stderr
+    missing = procobs(
+        "events",
+        "activation",
+        "apply",
+        str(tmp_path / "nope.json"),
+        "--approved-by",
+        "a",
+        expect_exit=1,
+    )
+    assert "cannot read packet" in missing.stderr
+
+
+def test_emission_and_dry_run_switches(procobs):
+    assert "owner-gated" in procobs("events", "emission", "off", expect_exit=1).stderr
+    off = procobs("events", "emission", "off", "--approved-by", "alice")
+    assert "piece_event_runtime.emit_enabled: True → False (by alice)" in off.stdout
+    assert "already False" in procobs("events", "emission", "off", "--approved-by", "a").stdout
+    procobs("events", "dry-run", "on", "--approved-by", "bob")
+    switches = {s["name"]: s for s in procobs.json("events", "status")["switches"]}
+    assert switches["piece_event_runtime.emit_enabled"]["value"] is False
+    assert switches["process_dot_runtime.dry_run_only"]["value"] is True
+    assert switches["process_dot_runtime.dry_run_only"]["updated_by"] == "bob"
+    actors = [r["actor"] for r in procobs.json("events", "audit")]
+    assert actors == ["bob", "alice"]

@@ -1,0 +1,319 @@
+"""The DOT execution wrapper: ledger rows, transitions and gated process.* events."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from procobs_dagster import ledger
+from procobs_dagster.errors import IllegalTransition, InvalidInput
+from procobs_dagster.events import activation, runtime
+from procobs_dagster.ledger import tracking, wrapper
+from procobs_dagster.store.tables import audit_log
+from procobs_dagster_tests.events.helpers import outbox_rows, set_active
+
+CANDIDATE = "PROC-CAND:dot:test"
+UPDATE_STREAM = (
+    "process.run.started",
+    "process.run.completed",
+    "process.step.started",
+    "process.step.completed",
+)
+
+
+class Boom(Exception):
+    pass
+
+
+def _full_run(db):
+    """A producer that calls its verifier: the verifier joins the producer's run."""
+
+    @ledger.observed("DOT_TEST_VALIDATE", role="verifier", db=db)
+    def validate(rows):
+        ledger.current_step().touched(len(rows))
+        return {"accepted": len(rows)}
+
+    @ledger.observed("DOT_TEST_EXTRACT", role="producer", db=db)
+    def extract():
+        rows = ["a", "b", "c"]
+        ledger.current_step().touched(len(rows))
+        validate(rows)
+        return rows
+
+    with ledger.observe_run(db, CANDIDATE, input_ref="sample") as run:
+        extract()
+    return run
+
+
+def _components(db, run_id):
+    with db.read() as conn:
+        return ledger.components_of(conn, run_id)
+
+
+def _history(db, run_id, subject_id):
+    with db.read() as conn:
+        history = ledger.history_of(conn, run_id)
+    return [h.to_status for h in history if h.subject_id == subject_id]
+
+
+def _audit_count(db) -> int:
+    with db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one()
+
+
+def _activate(db, *event_types, approver="owner"):
+    with db.read() as conn:
+        packet = activation.stage(conn, list(event_types))
+    with db.begin() as conn:
+        activation.apply(conn, packet, approved_by=approver)
+
+
+def test_with_all_types_inactive_a_full_run_writes_no_event_but_names_the_codes(db):
+    scope = _full_run(db)
+    assert outbox_rows(db) == [] and _audit_count(db) == 0
+    with db.read() as conn:
+        run = ledger.get_run(conn, scope.process_run_id)
+    assert run.status == "completed" and run.source_system == "dot_runtime"
+    assert run.started_at is not None and run.ended_at is not None
+    components = _components(db, run.process_run_id)
+    assert [c.dot_code for c in components] == ["DOT_TEST_EXTRACT", "DOT_TEST_VALIDATE"]
+    assert {c.event_code for c in components} == {"process.step.completed"}
+    assert {c.correlation_id for c in components} == {run.correlation_id}
+    for component in components:
+        assert component.status == "completed"
+        assert _history(db, run.process_run_id, component.component_run_id) == [
+            "started",
+            "step_started",
+            "step_completed",
+            "completed",
+        ]
+    extract, validate = components
+    assert extract.evidence_ref["rows_touched"] == 3
+    assert extract.evidence_ref["output_sha256"] == wrapper.digest(["a", "b", "c"])
+    assert validate.evidence_ref == {
+        "rows_touched": 3,
+        "output_sha256": wrapper.digest({"accepted": 3}),
+    }
+    assert _history(db, run.process_run_id, run.process_run_id) == [
+        "started",
+        "step_started",
+        "step_completed",
+        "completed",
+    ]
+
+
+def test_after_the_seed_packet_exactly_the_update_stream_events_appear(db):
+    _activate(db, *UPDATE_STREAM)
+    scope = _full_run(db)
+    rows = outbox_rows(db)
+    assert [r["event_type"] for r in rows] == [
+        "process.run.started",
+        "process.step.started",
+        "process.step.started",
+        "process.step.completed",
+        "process.step.completed",
+        "process.run.completed",
+    ]
+    assert {r["correlation_id"] for r in rows} == {scope.correlation_id}
+    assert {r["process_run_id"] for r in rows} == {scope.process_run_id}
+    step_done = rows[3]["safe_payload"]
+    assert step_done["dot_code"] == "DOT_TEST_VALIDATE"
+    assert step_done["status"] == "step_completed" and step_done["evidence_type"] == "RUNTIME"
+    # One audit row per emitted event, plus the approval itself.
+    assert _audit_count(db) == len(rows) + 1
+
+
+def test_rolling_back_the_ledger_write_leaves_no_outbox_row(db):
+    _activate(db, *UPDATE_STREAM)
+    with pytest.raises(Boom), db.begin() as conn:
+        started = tracking.open_run(conn, candidate_code=CANDIDATE)
+        tracking.open_step(conn, started.run.process_run_id, dot_code="DOT_X")
+        assert len(conn.execute(sa.text("SELECT * FROM event_outbox")).all()) == 2
+        raise Boom
+    assert outbox_rows(db) == []
+    with db.read() as conn:
+        assert ledger.list_runs(conn) == []
+
+
+def test_emission_off_writes_no_event_even_for_active_types(db):
+    _activate(db, *UPDATE_STREAM)
+    with db.begin() as conn:
+        runtime.set_emission(conn, False, approved_by="owner")
+    _full_run(db)
+    assert outbox_rows(db) == []
+
+
+def test_a_raising_step_fails_with_error_ref_and_the_exception_propagates(db):
+    set_active(db, "process.run.failed")
+    with pytest.raises(Boom, match="disk on fire"), ledger.observe_run(db, CANDIDATE) as run:
+        with run.step("DOT_OK") as ok:
+            ok.touched(1)
+        with run.step("DOT_BAD"):
+            raise Boom("disk on fire\nsecond line")
+    with db.read() as conn:
+        header = ledger.get_run(conn, run.process_run_id)
+    assert header.status == "failed" and header.error_ref == "Boom: disk on fire"
+    good, bad = _components(db, run.process_run_id)
+    assert good.status == "completed"
+    assert bad.status == "failed" and bad.error_ref == "Boom: disk on fire"
+    assert _history(db, run.process_run_id, bad.component_run_id) == [
+        "started",
+        "step_started",
+        "failed",
+    ]
+    assert [r["event_type"] for r in outbox_rows(db)] == ["process.run.failed"]
+
+
+def test_dry_run_only_makes_every_run_a_dry_run(db):
+    _activate(db, *UPDATE_STREAM, "process.evidence.missing")
+    with db.begin() as conn:
+        runtime.set_dry_run_only(conn, True, approved_by="owner")
+    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_DRY") as step:
+        assert run.dry_run and step.dry_run
+        assert step.env()[wrapper.ENV_DRY_RUN] == "1"
+    with db.read() as conn:
+        header = ledger.get_run(conn, run.process_run_id)
+    (component,) = _components(db, run.process_run_id)
+    for record in (header, component):
+        assert record.source_system == "dry_run" and record.evidence_ref == {"dry_run": True}
+    rows = outbox_rows(db)
+    assert {r["safe_payload"]["evidence_type"] for r in rows} == {"DRY_RUN"}
+    # A dry run proves wiring: its lack of evidence raises no alert.
+    assert "process.evidence.missing" not in {r["event_type"] for r in rows}
+
+
+def test_completing_without_evidence_raises_the_evidence_missing_alert(db):
+    set_active(db, "process.evidence.missing")
+    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_SILENT"):
+        pass
+    with ledger.observe_run(db, CANDIDATE) as proven, proven.step("DOT_PROVEN") as step:
+        step.output(b"bytes")
+    rows = outbox_rows(db)
+    assert [(r["event_type"], r["subject"]) for r in rows] == [
+        (
+            "process.evidence.missing",
+            f"component/{_components(db, run.process_run_id)[0].component_run_id}",
+        ),
+        ("process.evidence.missing", f"run/{run.process_run_id}"),
+    ]
+    assert {r["safe_payload"]["evidence_type"] for r in rows} == {"MISSING"}
+
+
+def test_context_propagation_and_nested_runs(db):
+    with ledger.observe_run(db, CANDIDATE) as outer:
+        assert ledger.current_run() is outer
+        with outer.step("DOT_A") as step:
+            assert ledger.current_step() is step and ledger.child_env() == step.env()
+            with ledger.observe_run(db, "PROC-CAND:inner") as inner:
+                assert ledger.current_run() is inner
+            assert ledger.current_run() is outer
+    assert ledger.current_run() is None and ledger.child_env() == {}
+    with db.read() as conn:
+        assert ledger.get_run(conn, inner.process_run_id).parent_run_id == outer.process_run_id
+
+
+def test_a_step_outside_any_run_needs_a_candidate_or_opens_its_own_run(db):
+    with pytest.raises(InvalidInput, match="outside any run"), ledger.observe_step("DOT_X", db=db):
+        pass
+    with ledger.observe_step("DOT_X", db=db, candidate=CANDIDATE) as step:
+        pass
+    with db.read() as conn:
+        run = ledger.get_run(conn, step.process_run_id)
+    assert run.status == "completed" and run.process_candidate_code == CANDIDATE
+
+
+def test_an_idempotency_key_takes_over_an_open_run_and_refuses_an_ended_one(db):
+    with ledger.observe_run(db, CANDIDATE, idempotency_key="batch-1") as first:
+        first.touched(1)
+    with (
+        pytest.raises(IllegalTransition, match="already ended completed"),
+        ledger.observe_run(db, CANDIDATE, idempotency_key="batch-1"),
+    ):
+        pass
+
+
+_CHILD = """
+from procobs_dagster import ledger
+from procobs_dagster.ledger import wrapper
+with ledger.observe_step("DOT_CHILD", role="verifier") as step:
+    step.touched(7)
+print(step.process_run_id, step.correlation_id, step.orphan)
+"""
+
+
+def _run_child(env):
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
+
+
+def test_a_child_process_joins_the_run_named_in_its_environment(db):
+    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_PARENT", role="producer"):
+        run_id, correlation_id, orphan = _run_child(ledger.child_env())
+    assert (run_id, correlation_id, orphan) == (
+        str(run.process_run_id),
+        run.correlation_id,
+        "False",
+    )
+    parent, child = _components(db, run.process_run_id)
+    assert child.dot_code == "DOT_CHILD" and child.evidence_ref == {"rows_touched": 7}
+    assert child.correlation_id == parent.correlation_id == run.correlation_id
+
+
+def test_an_unknown_correlation_is_recorded_as_an_orphan_with_an_alert(db, monkeypatch):
+    set_active(db, "process.correlation.missing")
+    monkeypatch.setenv(wrapper.ENV_CORRELATION_ID, "nobody-knows-me")
+    with ledger.observe_step("DOT_LOST", db=db) as step:
+        step.touched(2)
+    assert step.orphan and step.process_run_id is None
+    with db.read() as conn:
+        orphan = ledger.get_component(conn, step.component_run_id)
+    assert orphan.status == "orphan" and orphan.process_run_id is None
+    assert orphan.correlation_id == "nobody-knows-me"
+    assert orphan.evidence_ref == {"rows_touched": 2}
+    (row,) = outbox_rows(db)
+    assert row["event_type"] == "process.correlation.missing"
+    assert row["safe_payload"]["status"] == "orphan"
+    assert row["correlation_id"] == "nobody-knows-me"
+
+
+def test_an_orphan_is_refused_for_a_correlation_that_has_a_run(db):
+    with ledger.observe_run(db, CANDIDATE) as run:
+        pass
+    with pytest.raises(InvalidInput, match="belongs to run"), db.begin() as conn:
+        ledger.record_orphan(conn, correlation_id=run.correlation_id)
+
+
+def test_bad_evidence_and_unknown_event_codes_are_refused(db):
+    with (
+        pytest.raises(InvalidInput, match="non-negative"),
+        ledger.observe_run(db, CANDIDATE) as run,
+    ):
+        run.touched(-1)
+    with (
+        pytest.raises(InvalidInput, match="unknown event type"),
+        ledger.observe_step("DOT_X", db=db, candidate=CANDIDATE, event_code="process.nope"),
+    ):
+        pass
+
+
+def test_a_coroutine_function_is_observed_too(db):
+    import asyncio
+
+    @ledger.observed("DOT_ASYNC", candidate=CANDIDATE, db=db)
+    async def fetch():
+        await asyncio.sleep(0)
+        return "payload"
+
+    assert asyncio.run(fetch()) == "payload"
+    with db.read() as conn:
+        (run,) = ledger.list_runs(conn)
+    (component,) = _components(db, run.process_run_id)
+    assert component.evidence_ref == {"output_sha256": wrapper.digest("payload")}
