@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import events
-from procobs_dagster.errors import InvalidInput, LostRace
+from procobs_dagster.errors import IllegalTransition, InvalidInput, LostRace
 from procobs_dagster.events import ProcessEventType
 from procobs_dagster.events.envelope import Envelope
 from procobs_dagster.events.payloads import EvidenceType
@@ -169,11 +169,21 @@ def close_step(
     at, actor = outcome.at, outcome.actor
     changes = {"evidence": outcome.evidence, "output_ref": outcome.output_ref, "at": at}
     if outcome.status == "completed":
-        component = transition_component(
-            conn, component_run_id, "step_completed", actor=actor, **changes
-        )
-        announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
-        component = transition_component(conn, component_run_id, "completed", at=at, actor=actor)
+        try:
+            component = transition_component(
+                conn, component_run_id, "step_completed", actor=actor, **changes
+            )
+        except IllegalTransition:
+            # A sweep judged the step stuck or orphan while it worked; its real outcome
+            # still counts (and a step that already ended refuses this move too).
+            component = transition_component(
+                conn, component_run_id, "completed", actor=actor, **changes
+            )
+        else:
+            announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
+            component = transition_component(
+                conn, component_run_id, "completed", at=at, actor=actor
+            )
         if not component.dry_run and not has_evidence(component.evidence_ref):
             announce(
                 conn,

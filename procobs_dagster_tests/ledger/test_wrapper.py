@@ -166,6 +166,17 @@ def test_a_raising_step_fails_with_error_ref_and_the_exception_propagates(db):
     assert [r["event_type"] for r in outbox_rows(db)] == ["process.run.failed"]
 
 
+def test_a_step_judged_orphan_by_a_sweep_meanwhile_still_records_its_outcome(db):
+    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_SLOW") as step:
+        with db.begin() as conn:  # what the orphan sweep does to in-flight work
+            ledger.transition_component(conn, step.component_run_id, "orphan")
+        step.touched(1)
+    (component,) = _components(db, run.process_run_id)
+    assert component.status == "completed" and component.evidence_ref == {"rows_touched": 1}
+    history = _history(db, run.process_run_id, component.component_run_id)
+    assert history == ["started", "step_started", "orphan", "completed"]
+
+
 def test_dry_run_only_makes_every_run_a_dry_run(db):
     _activate(db, *UPDATE_STREAM, "process.evidence.missing")
     with db.begin() as conn:
