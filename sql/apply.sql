@@ -483,35 +483,20 @@ UPDATE alembic_version SET version_num='0004_delivery' WHERE alembic_version.ver
 
 -- Running upgrade 0004_delivery -> 0005_dossier
 
-CREATE TABLE dossier_snapshot (
-    snapshot_id UUID NOT NULL, 
-    feature_slug TEXT NOT NULL, 
-    mission_type TEXT NOT NULL, 
-    manifest_version TEXT NOT NULL, 
-    step_id TEXT, 
-    root_path TEXT NOT NULL, 
-    parity_hash TEXT NOT NULL, 
-    total INTEGER NOT NULL, 
-    required_count INTEGER NOT NULL, 
-    required_present INTEGER NOT NULL, 
-    required_missing INTEGER NOT NULL, 
-    optional_count INTEGER NOT NULL, 
-    optional_present INTEGER NOT NULL, 
-    completeness TEXT NOT NULL, 
-    full_scan BOOLEAN NOT NULL, 
-    hashed_files INTEGER NOT NULL, 
-    computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
-    CONSTRAINT pk_dossier_snapshot PRIMARY KEY (snapshot_id), 
-    CONSTRAINT ck_dossier_snapshot_completeness CHECK (completeness IN ('complete', 'incomplete', 'unknown')), 
-    CONSTRAINT ck_dossier_snapshot_parity_hash CHECK (parity_hash LIKE 'sha256:%%'), 
-    CONSTRAINT ck_dossier_snapshot_required_counts CHECK (required_present + required_missing = required_count)
+CREATE TABLE dossier_artifact_set (
+    artifact_set_id UUID NOT NULL, 
+    rows_digest TEXT NOT NULL, 
+    artifact_count INTEGER NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_dossier_artifact_set PRIMARY KEY (artifact_set_id), 
+    CONSTRAINT ck_dossier_artifact_set_artifact_count CHECK (artifact_count >= 0), 
+    CONSTRAINT ck_dossier_artifact_set_rows_digest CHECK (length(rows_digest) = 64), 
+    CONSTRAINT uq_dossier_artifact_set_rows_digest UNIQUE (rows_digest)
 );
-
-CREATE INDEX ix_dossier_snapshot_feature_slug_computed_at ON dossier_snapshot (feature_slug, computed_at);
 
 CREATE TABLE dossier_artifact (
     artifact_id BIGSERIAL NOT NULL, 
-    snapshot_id UUID NOT NULL, 
+    artifact_set_id UUID NOT NULL, 
     artifact_key TEXT NOT NULL, 
     artifact_class TEXT NOT NULL, 
     relative_path TEXT, 
@@ -527,27 +512,69 @@ CREATE TABLE dossier_artifact (
     reason_code TEXT, 
     reason_detail TEXT, 
     CONSTRAINT pk_dossier_artifact PRIMARY KEY (artifact_id), 
+    CONSTRAINT ck_dossier_artifact_placeholder CHECK ((relative_path IS NULL AND reason_code IS NOT NULL AND reason_code = 'not_found') OR (relative_path IS NOT NULL AND (reason_code IS NULL OR reason_code <> 'not_found'))), 
+    CONSTRAINT ck_dossier_artifact_blocking CHECK (NOT blocking OR required_status = 'required'), 
     CONSTRAINT ck_dossier_artifact_artifact_class CHECK (artifact_class IN ('input', 'workflow', 'output', 'evidence', 'policy', 'runtime')), 
     CONSTRAINT ck_dossier_artifact_reason_code CHECK (reason_code IS NULL OR reason_code IN ('not_found', 'unreadable', 'invalid_format', 'deleted_after_scan')), 
     CONSTRAINT ck_dossier_artifact_required_status CHECK (required_status IN ('required', 'optional')), 
-    CONSTRAINT ck_dossier_artifact_present_or_reason CHECK ((present AND content_sha256 IS NOT NULL AND reason_code IS NULL) OR (NOT present AND reason_code IS NOT NULL)), 
-    CONSTRAINT fk_dossier_artifact_snapshot_id_dossier_snapshot FOREIGN KEY(snapshot_id) REFERENCES dossier_snapshot (snapshot_id), 
-    CONSTRAINT uq_dossier_artifact_snapshot_id_artifact_key UNIQUE (snapshot_id, artifact_key)
+    CONSTRAINT ck_dossier_artifact_present_or_reason CHECK ((present AND content_sha256 IS NOT NULL AND size_bytes IS NOT NULL AND mtime_ns IS NOT NULL AND reason_code IS NULL) OR (NOT present AND content_sha256 IS NULL AND reason_code IS NOT NULL)), 
+    CONSTRAINT ck_dossier_artifact_content_sha256 CHECK (content_sha256 IS NULL OR length(content_sha256) = 64), 
+    CONSTRAINT ck_dossier_artifact_size_bytes CHECK (size_bytes IS NULL OR size_bytes >= 0), 
+    CONSTRAINT fk_dossier_artifact_artifact_set_id_dossier_artifact_set FOREIGN KEY(artifact_set_id) REFERENCES dossier_artifact_set (artifact_set_id), 
+    CONSTRAINT uq_dossier_artifact_artifact_set_id_relative_path UNIQUE (artifact_set_id, relative_path)
 );
 
-CREATE INDEX ix_dossier_artifact_snapshot_id_relative_path ON dossier_artifact (snapshot_id, relative_path);
+CREATE UNIQUE INDEX ux_dossier_artifact_placeholder_key ON dossier_artifact (artifact_set_id, artifact_key) WHERE relative_path IS NULL;
+
+CREATE TABLE dossier_snapshot (
+    snapshot_id UUID NOT NULL, 
+    feature_slug TEXT NOT NULL, 
+    mission_type TEXT NOT NULL, 
+    manifest_version TEXT NOT NULL, 
+    step_id TEXT, 
+    root_path TEXT NOT NULL, 
+    artifact_set_id UUID NOT NULL, 
+    parity_hash TEXT NOT NULL, 
+    total INTEGER NOT NULL, 
+    required_count INTEGER NOT NULL, 
+    required_present INTEGER NOT NULL, 
+    required_missing INTEGER NOT NULL, 
+    optional_count INTEGER NOT NULL, 
+    optional_present INTEGER NOT NULL, 
+    completeness TEXT NOT NULL, 
+    full_scan BOOLEAN NOT NULL, 
+    hashed_files INTEGER NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_dossier_snapshot PRIMARY KEY (snapshot_id), 
+    CONSTRAINT ck_dossier_snapshot_completeness CHECK (completeness IN ('complete', 'incomplete', 'unknown')), 
+    CONSTRAINT ck_dossier_snapshot_parity_hash CHECK (parity_hash LIKE 'sha256:%%' AND length(parity_hash) = 71), 
+    CONSTRAINT ck_dossier_snapshot_computed_after_start CHECK (computed_at >= started_at), 
+    CONSTRAINT ck_dossier_snapshot_total_counts CHECK (optional_present <= optional_count AND total = required_count + optional_count), 
+    CONSTRAINT ck_dossier_snapshot_required_counts CHECK (required_present + required_missing = required_count), 
+    CONSTRAINT ck_dossier_snapshot_counts_not_negative CHECK (required_present >= 0 AND required_missing >= 0 AND optional_present >= 0 AND hashed_files >= 0), 
+    CONSTRAINT fk_dossier_snapshot_artifact_set_id_dossier_artifact_set FOREIGN KEY(artifact_set_id) REFERENCES dossier_artifact_set (artifact_set_id), 
+    CONSTRAINT uq_dossier_snapshot_namespace UNIQUE (snapshot_id, feature_slug, mission_type, manifest_version)
+);
+
+CREATE INDEX ix_dossier_snapshot_feature_slug_computed_at ON dossier_snapshot (feature_slug, computed_at);
 
 CREATE TABLE dossier_baseline (
     feature_slug TEXT NOT NULL, 
     mission_type TEXT NOT NULL, 
     manifest_version TEXT NOT NULL, 
     snapshot_id UUID NOT NULL, 
-    parity_hash TEXT NOT NULL, 
     captured_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     captured_by TEXT, 
     CONSTRAINT pk_dossier_baseline PRIMARY KEY (feature_slug, mission_type, manifest_version), 
-    CONSTRAINT fk_dossier_baseline_snapshot_id_dossier_snapshot FOREIGN KEY(snapshot_id) REFERENCES dossier_snapshot (snapshot_id)
+    CONSTRAINT fk_dossier_baseline_snapshot_id_dossier_snapshot FOREIGN KEY(snapshot_id, feature_slug, mission_type, manifest_version) REFERENCES dossier_snapshot (snapshot_id, feature_slug, mission_type, manifest_version)
 );
+
+CREATE TRIGGER dossier_artifact_set_refuse_update BEFORE UPDATE ON dossier_artifact_set FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER dossier_artifact_refuse_update BEFORE UPDATE ON dossier_artifact FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER dossier_snapshot_refuse_update BEFORE UPDATE ON dossier_snapshot FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
 
 UPDATE alembic_version SET version_num='0005_dossier' WHERE alembic_version.version_num = '0004_delivery';
 

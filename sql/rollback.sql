@@ -18,15 +18,23 @@ UPDATE alembic_version SET version_num='0005_dossier' WHERE alembic_version.vers
 
 -- Running downgrade 0005_dossier -> 0004_delivery
 
+DROP TRIGGER IF EXISTS dossier_artifact_set_refuse_update ON dossier_artifact_set;
+
+DROP TRIGGER IF EXISTS dossier_artifact_refuse_update ON dossier_artifact;
+
+DROP TRIGGER IF EXISTS dossier_snapshot_refuse_update ON dossier_snapshot;
+
 DROP TABLE dossier_baseline;
-
-DROP INDEX ix_dossier_artifact_snapshot_id_relative_path;
-
-DROP TABLE dossier_artifact;
 
 DROP INDEX ix_dossier_snapshot_feature_slug_computed_at;
 
 DROP TABLE dossier_snapshot;
+
+DROP INDEX ux_dossier_artifact_placeholder_key;
+
+DROP TABLE dossier_artifact;
+
+DROP TABLE dossier_artifact_set;
 
 UPDATE alembic_version SET version_num='0004_delivery' WHERE alembic_version.version_num = '0005_dossier';
 

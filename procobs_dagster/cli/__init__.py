@@ -9,6 +9,7 @@ from procobs_dagster import __version__
 from procobs_dagster.cli.context import CliContext
 from procobs_dagster.cli.db import db
 from procobs_dagster.cli.demo import demo
+from procobs_dagster.cli.dossier import dossier
 from procobs_dagster.cli.events import events
 from procobs_dagster.cli.observe import observe
 from procobs_dagster.cli.retention import retention
@@ -56,6 +57,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 main.add_command(db)
 main.add_command(demo)
+main.add_command(dossier)
 main.add_command(events)
 main.add_command(observe)
 main.add_command(runs)

@@ -10,6 +10,7 @@ from procobs_dagster.store.tables.discovery import (
 )
 from procobs_dagster.store.tables.dossier import (
     dossier_artifact,
+    dossier_artifact_set,
     dossier_baseline,
     dossier_snapshot,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "delivery_state",
     "discovery_score",
     "dossier_artifact",
+    "dossier_artifact_set",
     "dossier_baseline",
     "dossier_snapshot",
     "event_outbox",

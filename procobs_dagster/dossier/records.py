@@ -1,0 +1,136 @@
+"""Immutable views of dossier rows, as the API, the CLI and the events see them."""
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+
+# The ledger's row-record base (from_row / as_dict), shared rather than written twice.
+from procobs_dagster.ledger.records import _Record
+
+
+class _Row(_Record):
+    def as_row(self) -> dict:
+        """Column values as the database takes them (UUIDs and datetimes as they are)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Artifact(_Row):
+    """One indexed file, one file that could not be indexed, or a not_found placeholder."""
+
+    artifact_key: str
+    artifact_class: str
+    relative_path: str | None  # None only for a not_found placeholder
+    path_pattern: str
+    content_sha256: str | None
+    size_bytes: int | None
+    mtime_ns: int | None
+    wp_id: str | None
+    step_id: str | None
+    required_status: str  # required | optional
+    blocking: bool
+    present: bool
+    reason_code: str | None
+    reason_detail: str | None
+
+    @property
+    def required(self) -> bool:
+        return self.required_status == "required"
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.relative_path or "", self.artifact_key)
+
+
+ARTIFACT_COLUMNS = tuple(f.name for f in dataclasses.fields(Artifact))
+
+
+def rows_digest(artifacts: Iterable[Artifact]) -> str:
+    """sha256 over the artifacts in canonical form: one compact JSON array of the column
+    values per artifact, in ARTIFACT_COLUMNS order, sorted by (relative_path, key), each
+    followed by "\\n". Equal digests mean equal rows, so a set can be shared."""
+    lines = (
+        json.dumps([getattr(a, c) for c in ARTIFACT_COLUMNS], separators=(",", ":")) + "\n"
+        for a in sorted(artifacts, key=lambda a: a.sort_key)
+    )
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counts(_Row):
+    total: int
+    required: int
+    required_present: int
+    required_missing: int
+    optional: int
+    optional_present: int
+
+    @classmethod
+    def of(cls, artifacts: Iterable[Artifact]) -> "Counts":
+        required = required_present = optional = optional_present = 0
+        for a in artifacts:
+            if a.required:
+                required += 1
+                required_present += a.present
+            else:
+                optional += 1
+                optional_present += a.present
+        return cls(
+            total=required + optional,
+            required=required,
+            required_present=required_present,
+            required_missing=required - required_present,
+            optional=optional,
+            optional_present=optional_present,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Snapshot(_Row):
+    snapshot_id: uuid.UUID
+    feature_slug: str
+    mission_type: str
+    manifest_version: str
+    step_id: str | None
+    root_path: str
+    artifact_set_id: uuid.UUID
+    parity_hash: str
+    total: int
+    required_count: int
+    required_present: int
+    required_missing: int
+    optional_count: int
+    optional_present: int
+    completeness: str
+    full_scan: bool
+    hashed_files: int
+    started_at: dt.datetime
+    computed_at: dt.datetime
+
+    @property
+    def namespace(self) -> tuple[str, str, str]:
+        return (self.feature_slug, self.mission_type, self.manifest_version)
+
+    @property
+    def counts(self) -> Counts:
+        return Counts(
+            total=self.total,
+            required=self.required_count,
+            required_present=self.required_present,
+            required_missing=self.required_missing,
+            optional=self.optional_count,
+            optional_present=self.optional_present,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Baseline(_Row):
+    feature_slug: str
+    mission_type: str
+    manifest_version: str
+    snapshot_id: uuid.UUID
+    captured_at: dt.datetime
+    captured_by: str | None

@@ -1,0 +1,187 @@
+"""Reading and writing dossier rows. Every function runs in the caller's transaction."""
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.dossier.records import (
+    ARTIFACT_COLUMNS,
+    Artifact,
+    Baseline,
+    Snapshot,
+    rows_digest,
+)
+from procobs_dagster.errors import NotFound
+from procobs_dagster.ids import uuid7
+from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.tables import (
+    dossier_artifact,
+    dossier_artifact_set,
+    dossier_baseline,
+    dossier_snapshot,
+)
+
+
+class UnknownFeature(NotFound):
+    pass
+
+
+class UnknownSnapshot(NotFound):
+    pass
+
+
+_NEWEST_FIRST = (dossier_snapshot.c.computed_at.desc(), dossier_snapshot.c.snapshot_id.desc())
+
+
+def latest_snapshot(
+    conn: Connection, feature_slug: str, root_path: str | None = None
+) -> Snapshot | None:
+    """The feature's newest snapshot (of that root folder, when one is named)."""
+    query = sa.select(dossier_snapshot).where(dossier_snapshot.c.feature_slug == feature_slug)
+    if root_path is not None:
+        query = query.where(dossier_snapshot.c.root_path == root_path)
+    row = conn.execute(query.order_by(*_NEWEST_FIRST).limit(1)).mappings().first()
+    return Snapshot.from_row(row) if row else None
+
+
+def require_latest_snapshot(conn: Connection, feature_slug: str) -> Snapshot:
+    snapshot = latest_snapshot(conn, feature_slug)
+    if snapshot is None:
+        raise UnknownFeature(
+            f"no dossier snapshot for feature {feature_slug!r}: run `procobs dossier scan` first"
+        )
+    return snapshot
+
+
+def get_snapshot(conn: Connection, snapshot_id: uuid.UUID) -> Snapshot:
+    row = (
+        conn.execute(
+            sa.select(dossier_snapshot).where(dossier_snapshot.c.snapshot_id == snapshot_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise UnknownSnapshot(f"no dossier snapshot {snapshot_id}")
+    return Snapshot.from_row(row)
+
+
+def file_cache(conn: Connection, artifact_set_id: uuid.UUID) -> dict[str, tuple[int, int, str]]:
+    """relative_path -> (size_bytes, mtime_ns, sha256) of the set's present artifacts."""
+    c = dossier_artifact.c
+    rows = conn.execute(
+        sa.select(c.relative_path, c.size_bytes, c.mtime_ns, c.content_sha256).where(
+            c.artifact_set_id == artifact_set_id, c.present
+        )
+    )
+    return {path: (size, mtime, digest) for path, size, mtime, digest in rows}
+
+
+def load_artifact_set(conn: Connection, artifact_set_id: uuid.UUID) -> tuple[list[Artifact], int]:
+    """The set's artifacts (sorted by path, then key) and the count recorded with the set."""
+    recorded = conn.execute(
+        sa.select(dossier_artifact_set.c.artifact_count).where(
+            dossier_artifact_set.c.artifact_set_id == artifact_set_id
+        )
+    ).scalar_one()
+    columns = [dossier_artifact.c[name] for name in ARTIFACT_COLUMNS]
+    rows = conn.execute(
+        sa.select(*columns).where(dossier_artifact.c.artifact_set_id == artifact_set_id)
+    )
+    artifacts = [Artifact(*row) for row in rows]
+    artifacts.sort(key=lambda a: a.sort_key)
+    return artifacts, recorded
+
+
+def store_artifact_set(conn: Connection, artifacts: Sequence[Artifact]) -> uuid.UUID:
+    """The id of the set holding exactly these artifacts, written only if none exists yet."""
+    digest = rows_digest(artifacts)
+    by_digest = sa.select(dossier_artifact_set.c.artifact_set_id).where(
+        dossier_artifact_set.c.rows_digest == digest
+    )
+    existing = conn.execute(by_digest).scalar()
+    if existing is not None:
+        return existing
+    artifact_set_id = uuid7()
+    inserted = conn.execute(
+        insert_ignoring_conflicts(conn.dialect.name, dossier_artifact_set),
+        {
+            "artifact_set_id": artifact_set_id,
+            "rows_digest": digest,
+            "artifact_count": len(artifacts),
+            "created_at": utcnow(),
+        },
+    )
+    if inserted.rowcount == 0:  # a concurrent scan stored the same set first
+        return conn.execute(by_digest).scalar_one()
+    if artifacts:
+        conn.execute(
+            dossier_artifact.insert(),
+            [
+                {"artifact_set_id": artifact_set_id, **{c: getattr(a, c) for c in ARTIFACT_COLUMNS}}
+                for a in artifacts
+            ],
+        )
+    return artifact_set_id
+
+
+def insert_snapshot(conn: Connection, values: dict) -> Snapshot:
+    snapshot = Snapshot(snapshot_id=uuid7(), **values)
+    conn.execute(dossier_snapshot.insert(), snapshot.as_row())
+    return snapshot
+
+
+def get_baseline(conn: Connection, namespace: tuple[str, str, str]) -> Baseline | None:
+    feature_slug, mission_type, manifest_version = namespace
+    c = dossier_baseline.c
+    row = (
+        conn.execute(
+            sa.select(dossier_baseline).where(
+                c.feature_slug == feature_slug,
+                c.mission_type == mission_type,
+                c.manifest_version == manifest_version,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return Baseline.from_row(row) if row else None
+
+
+def baselines_of(conn: Connection, feature_slug: str) -> list[Baseline]:
+    c = dossier_baseline.c
+    rows = conn.execute(
+        sa.select(dossier_baseline)
+        .where(c.feature_slug == feature_slug)
+        .order_by(c.mission_type, c.manifest_version)
+    ).mappings()
+    return [Baseline.from_row(row) for row in rows]
+
+
+def set_baseline(conn: Connection, snapshot: Snapshot, captured_by: str | None) -> Baseline:
+    """Make ``snapshot`` the baseline of its namespace, replacing the previous one."""
+    baseline = Baseline(
+        feature_slug=snapshot.feature_slug,
+        mission_type=snapshot.mission_type,
+        manifest_version=snapshot.manifest_version,
+        snapshot_id=snapshot.snapshot_id,
+        captured_at=utcnow(),
+        captured_by=captured_by,
+    )
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = module.insert(dossier_baseline).values(**baseline.as_row())
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["feature_slug", "mission_type", "manifest_version"],
+            set_={
+                "snapshot_id": statement.excluded.snapshot_id,
+                "captured_at": statement.excluded.captured_at,
+                "captured_by": statement.excluded.captured_by,
+            },
+        )
+    )
+    return baseline

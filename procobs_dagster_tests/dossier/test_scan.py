@@ -1,0 +1,253 @@
+import hashlib
+import os
+
+import pytest
+
+from procobs_dagster import dossier
+from procobs_dagster.dossier import hashing, storage
+from procobs_dagster.dossier.manifest import ScanPlan
+from procobs_dagster.dossier.scan import observe
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster_tests.dossier.helpers import by_path, put, scan, settle
+
+
+def observed(root, step="review", manifest="default", **kwargs):
+    manifest = dossier.default_manifest() if manifest == "default" else manifest
+    result = observe(str(root.resolve()), ScanPlan(manifest, step), **kwargs)
+    return result, {a.relative_path: a for a in result.artifacts}
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Every path the scan opens to hash."""
+    paths = []
+    real = hashing.sha256_file
+
+    def spy(path):
+        paths.append(path)
+        return real(path)
+
+    monkeypatch.setattr(hashing, "sha256_file", spy)
+    return paths
+
+
+def test_the_sample_mission_is_complete_and_hashed_like_sha256sum(mission):
+    result, artifacts = observed(mission)
+    assert all(a.present for a in result.artifacts)
+    on_disk = {
+        str(p.relative_to(mission)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in mission.rglob("*")
+        if p.is_file()
+    }
+    assert {path: a.content_sha256 for path, a in artifacts.items()} == on_disk
+    assert artifacts["tasks/WP01-streaming-reader.md"].wp_id == "WP01"
+    assert artifacts["tasks/WP01-streaming-reader.md"].step_id == "tasks"
+    assert artifacts["spec.md"].wp_id is None and artifacts["spec.md"].blocking
+
+
+def test_dot_folders_are_skipped_dot_files_are_not(mission):
+    put(mission, ".git/spec.md", "not the spec")
+    put(mission, "contracts/.hidden/api.yaml", "hidden")
+    put(mission, "contracts/.keep", "kept")
+    _, artifacts = observed(mission)
+    assert ".git/spec.md" not in artifacts
+    assert "contracts/.hidden/api.yaml" not in artifacts
+    assert "contracts/.keep" in artifacts
+
+
+def test_a_link_out_of_the_root_is_reported_and_never_read(mission, tmp_path, opened):
+    secret = put(tmp_path, "outside/secret.md", "do not read")
+    put(tmp_path, "outside/dir/api.yaml", "outside contract")
+    (mission / "constitution.md").symlink_to(secret)
+    (mission / "contracts" / "elsewhere").symlink_to(tmp_path / "outside" / "dir")
+    result, artifacts = observed(mission)
+    link = artifacts["constitution.md"]
+    assert not link.present and link.reason_code == "unreadable"
+    assert "outside the mission folder" in link.reason_detail
+    assert "contracts/elsewhere/api.yaml" not in artifacts
+    assert not any(str(tmp_path / "outside") in p for p in opened)
+    assert {s.relative_path for s in result.skipped} == {"constitution.md", "contracts/elsewhere"}
+
+
+def test_a_link_inside_the_root_is_read_through_its_target(mission):
+    (mission / "quickstart.md").symlink_to(mission / "research.md")
+    _, artifacts = observed(mission)
+    assert artifacts["quickstart.md"].present
+    assert artifacts["quickstart.md"].content_sha256 == artifacts["research.md"].content_sha256
+
+
+def test_a_broken_link_is_unreadable(mission):
+    (mission / "quickstart.md").symlink_to(mission / "nowhere.md")
+    _, artifacts = observed(mission)
+    assert artifacts["quickstart.md"].reason_code == "unreadable"
+
+
+def test_a_directory_or_fifo_where_a_file_belongs_is_invalid_format(mission):
+    os.remove(mission / "plan.md")
+    (mission / "plan.md").mkdir()
+    os.mkfifo(mission / "quickstart.md")  # opening it for reading would block: never opened
+    result, artifacts = observed(mission)
+    assert artifacts["plan.md"].reason_code == "invalid_format"
+    assert artifacts["quickstart.md"].reason_code == "invalid_format"
+    assert result.artifacts and not [a for a in result.artifacts if a.relative_path is None]
+
+
+def test_a_file_that_vanishes_before_it_is_read_is_deleted_after_scan(mission, monkeypatch):
+    real = hashing.sha256_file
+
+    def vanish_first(path):
+        if path.endswith("research.md"):
+            os.remove(path)
+        return real(path)
+
+    monkeypatch.setattr(hashing, "sha256_file", vanish_first)
+    _, artifacts = observed(mission)
+    assert artifacts["research.md"].reason_code == "deleted_after_scan"
+    assert artifacts["spec.md"].present
+
+
+def test_an_unreadable_file_is_reported_not_fatal(mission, monkeypatch):
+    # We run as root, which reads mode-000 files: inject the refusal at the opener instead.
+    real = hashing.sha256_file
+
+    def refuse(path):
+        if path.endswith("plan.md"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(hashing, "sha256_file", refuse)
+    _, artifacts = observed(mission)
+    assert artifacts["plan.md"].reason_code == "unreadable"
+    assert artifacts["plan.md"].reason_detail == "Permission denied"
+    assert artifacts["tasks.md"].present
+
+
+def test_required_entries_that_match_nothing_get_a_not_found_placeholder(mission):
+    os.remove(mission / "spec.md")
+    for wp in (mission / "tasks").iterdir():
+        wp.unlink()
+    os.remove(mission / "data-model.md")  # optional: no placeholder
+    result, _ = observed(mission)
+    placeholders = {a.artifact_key: a for a in result.artifacts if a.relative_path is None}
+    assert set(placeholders) == {"spec", "work_packages"}
+    assert placeholders["spec"].reason_code == "not_found" and placeholders["spec"].blocking
+    assert placeholders["work_packages"].path_pattern == "tasks/WP*.md"
+
+
+def test_entries_of_steps_not_reached_are_optional_and_have_no_placeholder(mission):
+    os.remove(mission / "review.md")
+    result, artifacts = observed(mission, step="tasks")
+    assert artifacts["tasks.md"].required_status == "required"
+    assert artifacts["evidence/test-report.txt"].required_status == "optional"
+    assert not artifacts["evidence/test-report.txt"].blocking
+    assert not [a for a in result.artifacts if a.relative_path is None]
+
+
+def test_without_a_manifest_every_file_is_an_optional_artifact(mission):
+    put(mission, "src/main.py", "print()\n")
+    result, artifacts = observed(mission, step=None, manifest=None)
+    assert artifacts["src/main.py"].artifact_key == "unmanifested"
+    assert all(a.required_status == "optional" and a.present for a in result.artifacts)
+
+
+def test_the_scan_is_stored_and_reads_back(db, mission):
+    result = scan(db, mission)
+    snapshot = result.snapshot
+    assert snapshot.completeness == "complete"
+    assert (snapshot.required_count, snapshot.required_present, snapshot.optional_count) == (
+        10,
+        10,
+        2,
+    )
+    assert snapshot.parity_hash == dossier.parity_hash(
+        (a.relative_path, a.content_sha256) for a in result.artifacts
+    )
+    with db.read() as conn:
+        assert storage.latest_snapshot(conn, "042-kg-export") == snapshot
+        stored, count = storage.load_artifact_set(conn, snapshot.artifact_set_id)
+    assert tuple(stored) == result.artifacts and count == 12
+
+
+def test_problem_files_and_odd_names_are_stored_on_both_databases(db, mission, tmp_path):
+    os.remove(mission / "spec.md")
+    os.mkfifo(mission / "quickstart.md")
+    (mission / "constitution.md").symlink_to(put(tmp_path, "secret.md"))
+    os.close(
+        os.open(os.fsencode(mission / "contracts") + b"/caf\xe9.yaml", os.O_CREAT | os.O_WRONLY)
+    )
+    put(mission, "contracts/ünïcode api.yaml", "ok")
+    result = scan(db, mission)
+    artifacts = by_path(result)
+    assert result.snapshot.completeness == "incomplete"  # spec is blocking
+    assert artifacts["contracts/caf\\xe9.yaml"].reason_code == "invalid_format"
+    assert artifacts["contracts/ünïcode api.yaml"].present
+    with db.read() as conn:
+        stored, _ = storage.load_artifact_set(conn, result.snapshot.artifact_set_id)
+    assert tuple(stored) == result.artifacts
+
+
+def test_a_missing_non_blocking_required_artifact_leaves_the_snapshot_complete(db, mission):
+    os.remove(mission / "meta.json")
+    snapshot = scan(db, mission).snapshot
+    assert snapshot.required_missing == 1 and snapshot.completeness == "complete"
+
+
+def test_an_unchanged_rescan_reads_no_file_and_shares_the_artifact_set(db, mission, opened):
+    first = scan(db, mission)
+    assert len(opened) == 12
+    second = scan(db, mission)
+    assert second.hashed_paths == () and len(opened) == 12
+    assert second.snapshot.artifact_set_id == first.snapshot.artifact_set_id
+    assert second.snapshot.snapshot_id != first.snapshot.snapshot_id
+    assert second.artifacts == first.artifacts
+
+
+def test_a_rescan_rehashes_only_changed_files(db, mission, opened):
+    scan(db, mission)
+    put(mission, "plan.md", "# Plan, revised\n", age=1800)
+    put(mission, "quickstart.md", "# Quickstart\n")
+    result = scan(db, mission)
+    assert result.hashed_paths == ("plan.md", "quickstart.md")
+    assert (
+        by_path(result)["plan.md"].content_sha256
+        == hashlib.sha256(b"# Plan, revised\n").hexdigest()
+    )
+
+
+def test_full_rehashes_everything(db, mission):
+    scan(db, mission)
+    result = scan(db, mission, full=True)
+    assert len(result.hashed_paths) == 12 and result.snapshot.full_scan
+
+
+def test_same_size_and_mtime_keeps_the_stored_hash_until_a_full_scan(db, mission):
+    scan(db, mission)
+    before = (mission / "plan.md").stat()
+    (mission / "plan.md").write_bytes(b"X" + (mission / "plan.md").read_bytes()[1:])
+    os.utime(mission / "plan.md", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert scan(db, mission).hashed_paths == ()  # the documented blind spot of size+mtime
+    assert "plan.md" in scan(db, mission, full=True).hashed_paths
+
+
+def test_a_file_written_within_the_racy_window_is_hashed_again(db, mission):
+    settle(mission / "plan.md", age=0)
+    scan(db, mission)
+    assert scan(db, mission).hashed_paths == ("plan.md",)
+
+
+def test_another_folder_of_the_same_feature_is_hashed_afresh(db, mission, tmp_path):
+    scan(db, mission)
+    other = tmp_path / "checkout2"
+    os.rename(mission, other)
+    assert len(scan(db, other).hashed_paths) == 12
+
+
+def test_bad_input_writes_nothing(db, tmp_path):
+    with pytest.raises(dossier.InvalidMissionFolder, match="does not exist"):
+        scan(db, tmp_path / "nope")
+    with pytest.raises(dossier.UnknownStep):
+        scan(db, tmp_path, step="deploy")
+    with pytest.raises(InvalidInput, match="invalid feature slug"):
+        scan(db, tmp_path, feature="no spaces")
+    with db.read() as conn:
+        assert storage.latest_snapshot(conn, "042-kg-export") is None
