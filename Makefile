@@ -34,6 +34,9 @@ bench: $(VENV)/.dev
 sql: $(VENV)/.runtime
 	$(BIN)/procobs db render-sql --out sql
 
+schemas: $(VENV)/.runtime
+	$(BIN)/procobs events schemas --out schemas
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check procobs_dagster procobs_dagster_tests bench
 	$(BIN)/ruff format --check procobs_dagster procobs_dagster_tests bench

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
 from procobs_dagster.events import activation, runtime
+from procobs_dagster.events import schemas as event_schemas
 from procobs_dagster.events.types import EventFamily
 from procobs_dagster.store.tables import audit_log, event_type_registry
 
@@ -40,6 +41,21 @@ def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
         emit_json(rows)
     else:
         echo_table(rows, TYPE_COLUMNS, empty="no event types")
+
+
+@events.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+def schemas(out: Path) -> None:
+    """Write one JSON Schema per event type, generated from the payload models."""
+    written, removed = event_schemas.write(out)
+    click.echo(f"wrote {len(written)} schemas to {out}")
+    for path in removed:
+        click.echo(f"removed {path} (no such event type)")
 
 
 @events.command()

@@ -10,7 +10,7 @@ import re
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
 from procobs_dagster.events.types import DomainEventType, DossierEventType, ProcessEventType
 from procobs_dagster.store.vocabulary import (
@@ -118,16 +118,11 @@ class DossierPayload(Payload):
     feature_slug: Annotated[str, Field(min_length=1)]
 
 
-def _sha256(value: str) -> str:
-    if not SHA256_HEX.match(value):
-        raise ValueError(f"not a lowercase sha256 hex digest: {value!r}")
-    return value
-
-
-def _parity(value: str) -> str:
-    if not PARITY_HASH.match(value):
-        raise ValueError(f"not a parity hash ('sha256:' + 64 hex): {value!r}")
-    return value
+# Patterns (not validators) so the generated JSON Schemas carry the rule too.
+Sha256Hex = Annotated[str, Field(pattern=SHA256_HEX.pattern, description="lowercase sha256 hex")]
+ParityHash = Annotated[
+    str, Field(pattern=PARITY_HASH.pattern, description="'sha256:' + 64 lowercase hex")
+]
 
 
 class MissionDossierArtifactIndexed(DossierPayload):
@@ -137,13 +132,11 @@ class MissionDossierArtifactIndexed(DossierPayload):
     artifact_key: Annotated[str, Field(min_length=1)]
     artifact_class: Literal[ARTIFACT_CLASSES]  # type: ignore[valid-type]
     relative_path: Annotated[str, Field(min_length=1)]
-    content_hash_sha256: str
+    content_hash_sha256: Sha256Hex
     size_bytes: Annotated[int, Field(ge=0)]
     wp_id: str | None = None
     step_id: str | None = None
     required_status: Literal[REQUIRED_STATUSES]  # type: ignore[valid-type]
-
-    _check_hash = field_validator("content_hash_sha256")(_sha256)
 
 
 class MissionDossierArtifactMissing(DossierPayload):
@@ -173,25 +166,21 @@ class MissionDossierSnapshotComputed(DossierPayload):
     """Emitted after every scan, with the snapshot's counts and parity hash."""
 
     event_type: ClassVar[str] = DossierEventType.SNAPSHOT_COMPUTED.value
-    parity_hash_sha256: str
+    parity_hash_sha256: ParityHash
     artifact_counts: ArtifactCounts
     completeness_status: Literal[COMPLETENESS]  # type: ignore[valid-type]
     snapshot_id: Annotated[str, Field(min_length=1)]
-
-    _check_hash = field_validator("parity_hash_sha256")(_parity)
 
 
 class MissionDossierParityDriftDetected(DossierPayload):
     """Emitted only when the local snapshot's parity hash differs from its baseline."""
 
     event_type: ClassVar[str] = DossierEventType.PARITY_DRIFT_DETECTED.value
-    local_parity_hash: str
-    baseline_parity_hash: str
+    local_parity_hash: ParityHash
+    baseline_parity_hash: ParityHash
     missing_in_local: list[str] = []
     missing_in_baseline: list[str] = []
     severity: Literal[SEVERITIES]  # type: ignore[valid-type]
-
-    _check_hashes = field_validator("local_parity_hash", "baseline_parity_hash")(_parity)
 
 
 DOSSIER_PAYLOADS = {
@@ -208,8 +197,111 @@ DOSSIER_PAYLOADS = {
 # --- domain events (seed 003, DomainEvent) -------------------------------------------
 
 
+class Details(BaseModel):
+    """``details`` of a domain event (seed 003: "typed per event type").
+
+    The keys procobs knows are typed and documented per category; other keys are kept
+    as given, since agents put their own context there. Only the keys given are
+    serialised."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    phase: str | None = Field(None, description="the plan's phase when the event happened")
+    state: str | None = Field(None, description="the plan's state when the event happened")
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler):
+        data = handler(self)
+        given = self.model_fields_set | set(self.model_extra or {})
+        return {k: v for k, v in data.items() if k in given}
+
+
+class PlanDetails(Details):
+    candidate_code: str | None = Field(
+        None, description="plan.created: the process candidate its run is recorded under"
+    )
+    error: str | None = Field(None, description="plan.errored: what went wrong")
+    reason: str | None = Field(None, description="plan.cancelled: why")
+
+
+class DecisionDetails(Details):
+    decision_id: str | None = None
+    summary: str | None = None
+    superseded_by: str | None = Field(None, description="decision.superseded: the new decision")
+
+
+class InvariantDetails(Details):
+    invariant: str | None = Field(None, description="the invariant's name")
+    expected: Any = None
+    actual: Any = None
+
+
+class InvocationDetails(Details):
+    invocation_id: str | None = Field(
+        None, description="pairs an invocation with its completion or error"
+    )
+    error: str | None = Field(None, description="*.errored / *.failed: what went wrong")
+
+
+class ActorDetails(InvocationDetails):
+    reason: str | None = Field(None, description="actor.escalated: why")
+
+
+class ToolDetails(InvocationDetails):
+    tool_name: str | None = Field(None, description="the tool invoked (required by ingestion)")
+    attempt: Annotated[int, Field(ge=1)] | None = Field(None, description="tool.retried")
+
+
+class ValidationDetails(InvocationDetails):
+    validator: str | None = Field(None, description="the validation that ran")
+
+
+class ResourceDetails(Details):
+    uri: str | None = Field(None, description="the resource accessed, modified or indexed")
+
+
+class SandboxDetails(Details):
+    sandbox_id: str | None = None
+
+
+class CheckpointDetails(Details):
+    checkpoint_id: str | None = None
+
+
+class ContextDetails(Details):
+    query: str | None = None
+    tokens: Annotated[int, Field(ge=0)] | None = None
+
+
+class SessionDetails(Details):
+    message_id: str | None = None
+
+
+class BudgetDetails(Details):
+    spent: Annotated[float, Field(ge=0)] | None = None
+    limit: Annotated[float, Field(ge=0)] | None = None
+    unit: str | None = Field(None, description="e.g. USD, tokens")
+
+
+DETAILS_BY_CATEGORY: dict[str, type[Details]] = {
+    "plan": PlanDetails,
+    "decision": DecisionDetails,
+    "invariant": InvariantDetails,
+    "actor": ActorDetails,
+    "tool": ToolDetails,
+    "resource": ResourceDetails,
+    "sandbox": SandboxDetails,
+    "checkpoint": CheckpointDetails,
+    "context": ContextDetails,
+    "validation": ValidationDetails,
+    "session": SessionDetails,
+    "budget": BudgetDetails,
+}
+
+
 class DomainPayload(Payload):
-    """Seed 003's DomainEvent correlation fields; ``details`` is type-specific and free-form."""
+    """Seed 003's DomainEvent correlation fields, and the type-specific ``details``
+    (internal: kept in the audit log, never sent through the outbox)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -218,15 +310,20 @@ class DomainPayload(Payload):
     session_id: str | None = None
     actor_name: str | None = None
     project_name: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict, json_schema_extra={"internal": True})
+    details: Details = Field(default_factory=Details, json_schema_extra={"internal": True})
 
 
 def _domain_model(event_type: DomainEventType):
     name = "".join(part.capitalize() for part in re.split(r"[._]", event_type.value))
+    details = DETAILS_BY_CATEGORY[event_type.value.split(".")[0]]
     model = create_model(
         name,
         __base__=DomainPayload,
         __doc__=f"Domain event {event_type.value} (seed 003).",
+        details=(
+            details,
+            Field(default_factory=details, json_schema_extra={"internal": True}),
+        ),
     )
     model.event_type = event_type.value
     return model

@@ -1,6 +1,7 @@
 import json
 
 from procobs_dagster.events import DomainEventType
+from procobs_dagster.events import schemas as event_schemas
 
 
 def test_types_lists_the_registry_by_family(procobs):
@@ -86,3 +87,12 @@ def test_emission_and_dry_run_switches(procobs):
     assert switches["process_dot_runtime.dry_run_only"]["updated_by"] == "bob"
     actors = [r["actor"] for r in procobs.json("events", "audit")]
     assert actors == ["bob", "alice"]
+
+
+def test_the_schemas_command_writes_every_schema_and_removes_stale_ones(procobs, tmp_path):
+    stale = tmp_path / "process.run.exploded.schema.json"
+    stale.write_text("{}")
+    result = procobs("events", "schemas", "--out", str(tmp_path))
+    assert "wrote 49 schemas" in result.stdout and "removed" in result.stdout
+    assert not stale.exists()
+    assert {p.name for p in tmp_path.iterdir()} == set(event_schemas.render_all())

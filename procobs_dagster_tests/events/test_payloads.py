@@ -120,3 +120,28 @@ def test_process_payload_contract_of_seed_000():
             "process.run.started",
             {**payload.model_dump(), "status": "started", "evidence_type": "GUESS"},
         )
+
+
+def test_a_hash_with_a_trailing_newline_is_no_hash():
+    with pytest.raises(InvalidPayload, match="content_hash_sha256"):
+        validate_payload(
+            "mission_dossier_artifact_indexed", {**INDEXED, "content_hash_sha256": HEX + "\n"}
+        )
+
+
+def test_domain_details_are_typed_per_category_and_keep_other_keys():
+    payload = validate_payload(
+        "tool.retried",
+        {"plan_id": "p1", "details": {"tool_name": "grep", "attempt": 2, "cwd": "/tmp"}},
+    )
+    assert payload.model_dump(mode="json")["details"] == {
+        "tool_name": "grep",
+        "attempt": 2,
+        "cwd": "/tmp",
+    }
+    with pytest.raises(InvalidPayload, match=r"details\.attempt"):
+        validate_payload("tool.retried", {"details": {"attempt": 0}})
+    with pytest.raises(InvalidPayload, match=r"details\.tokens"):
+        validate_payload("context.built", {"details": {"tokens": -5}})
+    with pytest.raises(InvalidPayload, match="details"):
+        validate_payload("plan.created", {"details": ["not", "a", "mapping"]})
