@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, first_problem
-from procobs_dagster.events import audit
+from procobs_dagster.events import audit, publishing
 from procobs_dagster.events.envelope import DEFAULT_SOURCE, Envelope
 from procobs_dagster.events.payloads import PAYLOAD_MODELS, Payload
 from procobs_dagster.ids import uuid7
@@ -85,8 +85,11 @@ def emit(
     process_run_id: uuid.UUID | None = None,
     actor: str = "procobs",
     at: dt.datetime | None = None,
+    bus: "publishing.Publisher | None" = None,
 ) -> Envelope | None:
-    """Validate, gate, and (if allowed) write the outbox row and its audit_log row.
+    """Validate, gate, and (if allowed) write the outbox row and its audit_log row; once
+    the transaction commits, publish the envelope to ``bus`` (default: the process-wide
+    bus, see ``events.bus``).
 
     Invalid payloads and unknown types raise whether or not the type is active: a bad
     event is a bug even while it would not be sent.
@@ -133,4 +136,5 @@ def emit(
         details=data.model_dump(mode="json"),
         at=envelope.time,
     )
+    publishing.publish_after_commit(conn, envelope, bus)
     return envelope

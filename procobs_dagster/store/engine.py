@@ -11,14 +11,17 @@ psycopg 3, which is not installed; such URLs, and ``postgres://``, are therefore
 """
 
 import contextlib
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOME = ".procobs"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -83,6 +86,20 @@ def make_engine(url: URL) -> Engine:
     )
 
 
+_AFTER_COMMIT = "procobs_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], object]) -> bool:
+    """Run ``callback`` once the transaction of ``conn`` has committed; drop it if the
+    transaction rolls back. Only transactions opened by :meth:`Database.begin` run such
+    callbacks: for any other, nothing is kept and False is returned."""
+    hooks = conn.info.get(_AFTER_COMMIT)
+    if hooks is None:
+        return False
+    hooks.append(callback)
+    return True
+
+
 class Database:
     """An engine plus the two ways procobs uses it: a write transaction and a read."""
 
@@ -109,11 +126,23 @@ class Database:
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        Callbacks registered with :func:`after_commit` run once it has committed."""
+        hooks: list[Callable[[], object]] = []
         with self.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+            conn.info[_AFTER_COMMIT] = hooks
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                del conn.info[_AFTER_COMMIT]
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("an after-commit callback failed (the transaction is committed)")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

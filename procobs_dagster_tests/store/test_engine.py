@@ -1,7 +1,7 @@
 import pytest
 
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
-from procobs_dagster.store.engine import Database, resolve_url
+from procobs_dagster.store.engine import Database, after_commit, resolve_url
 
 
 @pytest.mark.parametrize("raw", ["postgresql://u@h/d", "postgres://u@h/d"])
@@ -40,3 +40,20 @@ def test_unreachable_database_is_one_clear_line_without_password():
     assert "\n" not in message
     assert "cannot reach database" in message and "127.0.0.1:1" in message
     assert "s3cret" not in message
+
+
+def test_after_commit_callbacks_run_after_commit_and_never_after_a_rollback(db, caplog):
+    calls = []
+    with db.begin() as conn:
+        assert after_commit(conn, lambda: calls.append("first"))
+        after_commit(conn, lambda: 1 / 0)  # a failing callback is logged, not raised
+        after_commit(conn, lambda: calls.append("second"))
+        assert calls == []
+    assert calls == ["first", "second"]
+    assert "after-commit callback failed" in caplog.text
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        after_commit(conn, lambda: calls.append("rolled back"))
+        raise RuntimeError
+    with db.read() as conn:
+        assert not after_commit(conn, lambda: calls.append("read"))
+    assert calls == ["first", "second"]
