@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
 from procobs_dagster.events import activation, runtime
+from procobs_dagster.events import ingest as domain_ingest
 from procobs_dagster.events import schemas as event_schemas
 from procobs_dagster.events.types import EventFamily
 from procobs_dagster.store.tables import audit_log, event_type_registry
@@ -95,6 +96,34 @@ def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> Non
         emit_json(rows)
     else:
         echo_table(rows, AUDIT_COLUMNS, empty="no audit rows")
+
+
+@events.command()
+@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_cli
+def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
+    """Feed a JSON-lines file of domain events to the ledger, in one transaction."""
+    db = cli.ready_database()
+    try:
+        report = domain_ingest.ingest_file(db, jsonl_file)
+    except domain_ingest.IngestError as exc:
+        shown = exc.problems[: domain_ingest.MAX_REPORTED_PROBLEMS]
+        for problem in shown:
+            click.echo(f"{jsonl_file}: {problem}", err=True)
+        if len(exc.problems) > len(shown):
+            click.echo(f"{jsonl_file}: … and {len(exc.problems) - len(shown)} more", err=True)
+        raise
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"ingested {report.events} events from {jsonl_file} "
+        f"({report.already_ingested} already ingested)"
+    )
+    for name, value in report.as_dict().items():
+        if name not in ("events", "already_ingested"):
+            click.echo(f"  {name.replace('_', ' ')}: {value}")
 
 
 @events.group("activation")

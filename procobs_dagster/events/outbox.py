@@ -86,20 +86,22 @@ def emit(
     actor: str = "procobs",
     at: dt.datetime | None = None,
     bus: "publishing.Publisher | None" = None,
+    event_id: uuid.UUID | None = None,
 ) -> Envelope | None:
     """Validate, gate, and (if allowed) write the outbox row and its audit_log row; once
     the transaction commits, publish the envelope to ``bus`` (default: the process-wide
     bus, see ``events.bus``).
 
     Invalid payloads and unknown types raise whether or not the type is active: a bad
-    event is a bug even while it would not be sent.
+    event is a bug even while it would not be sent. ``event_id`` (default: a fresh
+    UUIDv7) lets a caller derive a stable id, e.g. to write an event only once.
     """
     data = validate_payload(event_type, payload)
     allowed, schema_version = gate(conn, event_type)
     if not allowed:
         return None
     envelope = Envelope(
-        id=uuid7(),
+        id=event_id or uuid7(),
         source=source,
         type=event_type,
         time=at or utcnow(),

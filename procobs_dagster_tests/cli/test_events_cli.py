@@ -96,3 +96,36 @@ def test_the_schemas_command_writes_every_schema_and_removes_stale_ones(procobs,
     assert "wrote 49 schemas" in result.stdout and "removed" in result.stdout
     assert not stale.exists()
     assert {p.name for p in tmp_path.iterdir()} == set(event_schemas.render_all())
+
+
+def _jsonl(path, *documents):
+    path.write_text(
+        "".join(json.dumps(d) + "\n" if isinstance(d, dict) else d + "\n" for d in documents)
+    )
+    return str(path)
+
+
+def test_ingest_reports_what_it_wrote_and_lists_every_bad_line(procobs, tmp_path):
+    good = _jsonl(
+        tmp_path / "good.jsonl",
+        {"event_type": "plan.created", "timestamp": "2026-03-05T10:00:00Z", "plan_id": "p1"},
+        {"event_type": "plan.applied", "timestamp": "2026-03-05T10:05:00Z", "plan_id": "p1"},
+    )
+    report = procobs.json("events", "ingest", good)
+    assert (report["events"], report["runs_started"], report["runs_ended"]) == (2, 1, 1)
+    assert "ingested 2 events" in procobs("events", "ingest", good).stdout
+    (run,) = procobs.json("runs", "list")
+    assert run["status"] == "completed" and run["source_system"] == "domain_event"
+
+    bad = _jsonl(
+        tmp_path / "bad.jsonl",
+        {"event_type": "plan.created", "timestamp": "2026-03-05T11:00:00Z", "plan_id": "p2"},
+        "[1, 2]",
+        {"event_type": "plan.nope", "timestamp": "2026-03-05T11:00:00Z"},
+    )
+    result = procobs("events", "ingest", bad, expect_exit=1)
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("line 2: a domain event is a JSON object, not list")
+    assert lines[1].endswith("line 3: unknown domain event type 'plan.nope'")
+    assert lines[2].startswith("procobs: error: ") and "2 bad line(s), nothing ingested" in lines[2]
+    assert len(procobs.json("runs", "list")) == 1

@@ -1,0 +1,106 @@
+"""Seed 003's DomainEvent: what an agent system reports (plans, actors, tools, …).
+
+    {"event_type": "tool.invoked", "timestamp": "2026-03-05T10:00:01Z",
+     "plan_id": "p-1", "root_plan_id": "p-0", "session_id": "s-1",
+     "actor_name": "coder", "project_name": "shop",
+     "details": {"tool_name": "pytest", "invocation_id": "call-7"}}
+
+``details`` is typed per category (``payloads.DETAILS_BY_CATEGORY``) and keeps other keys
+as given. A domain event is emitted like any other — through the gate, its ``details``
+kept in the audit log only — and can be fed to the ledger (``events.ingest``).
+"""
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+import pydantic
+import sqlalchemy as sa
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import ensure_utc
+from procobs_dagster.errors import first_problem
+from procobs_dagster.events import outbox, publishing
+from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.events.outbox import InvalidPayload, UnknownEventType
+from procobs_dagster.events.payloads import DomainPayload
+from procobs_dagster.events.types import DomainEventType
+from procobs_dagster.ids import uuid7
+from procobs_dagster.store.tables import event_outbox
+
+SOURCE = "urn:procobs:domain"
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, SOURCE)
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: DomainEventType
+    timestamp: Annotated[dt.datetime, AfterValidator(lambda v: ensure_utc(v, "timestamp"))]
+    plan_id: str | None = None
+    root_plan_id: str | None = None
+    session_id: str | None = None
+    actor_name: str | None = None
+    project_name: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, document: Any) -> "DomainEvent":
+        """Validate a decoded JSON document; one-line errors name the problem."""
+        if not isinstance(document, dict):
+            raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
+        event_type = document.get("event_type")
+        if event_type not in DomainEventType._value2member_map_:
+            raise UnknownEventType(f"unknown domain event type {event_type!r}")
+        try:
+            return cls.model_validate(document)
+        except pydantic.ValidationError as exc:
+            raise InvalidPayload(f"{event_type}: {first_problem(exc)}") from None
+
+    def payload(self) -> DomainPayload:
+        """The typed payload of this event's type (``details`` checked per category)."""
+        fields = self.model_dump(exclude={"event_type", "timestamp"})
+        return outbox.validate_payload(self.event_type.value, fields)
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        """Derived from the whole event, so the same event reported twice has one id."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return uuid.uuid5(_NAMESPACE, canonical)
+
+    @property
+    def correlation_id(self) -> str:
+        """The plan it belongs to, else its session; a fresh id for an event of neither."""
+        return self.plan_id or self.root_plan_id or self.session_id or f"domain:{uuid7()}"
+
+
+def emit_domain_event(
+    conn: Connection,
+    event: DomainEvent,
+    *,
+    process_run_id: uuid.UUID | None = None,
+    bus: "publishing.Publisher | None" = None,
+) -> Envelope | None:
+    """Emit ``event`` through the gate (outbox row only while its type is active and
+    emission is on), at the time it happened — once: an event already in the outbox is
+    not written again (None)."""
+    already = conn.execute(
+        sa.select(event_outbox.c.seq).where(event_outbox.c.event_id == event.event_id)
+    ).first()
+    if already is not None:
+        return None
+    return outbox.emit(
+        conn,
+        event.event_type.value,
+        event.payload(),
+        correlation_id=event.correlation_id,
+        source=SOURCE,
+        subject=f"plan/{event.plan_id}" if event.plan_id else None,
+        process_run_id=process_run_id,
+        actor=event.actor_name or "domain",
+        at=event.timestamp,
+        bus=bus,
+        event_id=event.event_id,
+    )
