@@ -19,8 +19,12 @@ def demo(cli: CliContext) -> None:
     click.echo("components:")
     echo_table(
         (c.as_dict() for c in result["components"]),
-        ("component_run_id", "component_role", "dot_code", "status", "evidence_ref"),
+        ("component_run_id", "component_role", "dot_code", "status", "event_code", "evidence_ref"),
         empty="  none",
     )
     click.echo(f"history:   {len(result['history'])} status changes recorded")
+    click.echo(
+        f"events:    {result['events_emitted']} written to the outbox "
+        "(only active types are; see `procobs events status`)"
+    )
     click.echo(f"next:      procobs runs show {run.process_run_id}")

@@ -5,8 +5,6 @@ the validator accepts a triple when both ends are capitalised entities and the v
 known. Real work on bundled files, so the ledger records real evidence (rows, hashes).
 """
 
-import hashlib
-import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -17,10 +15,6 @@ KNOWN_VERBS = {"reads", "produces", "checks", "defines", "starts", "holds", "rec
 
 def sample_folder() -> Path:
     return Path(str(resources.files("procobs_dagster.demo") / "sample_data" / "kg"))
-
-
-def digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def extract(folder: Path) -> list[tuple[str, str, str]]:

@@ -1,44 +1,34 @@
 """What `procobs demo` does: migrate, observe a sample two-component run, report it."""
 
+import sqlalchemy as sa
+
 from procobs_dagster import ledger
 from procobs_dagster.demo import kg
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import event_outbox
 
 CANDIDATE = "PROC-CAND:dot:kg"
 
 
 def observe_kg_run(db: Database) -> ledger.RunRecord:
-    """Extract then validate the bundled texts, recording each step in the ledger."""
-    folder = kg.sample_folder()
-    with db.begin() as conn:
-        run, _ = ledger.start_run(conn, candidate_code=CANDIDATE, input_ref=str(folder))
-        producer, _ = ledger.record_component(
-            conn, process_run_id=run.process_run_id, dot_code="DOT_KG_EXTRACT", role="producer"
-        )
-    triples = kg.extract(folder)
-    with db.begin() as conn:
-        ledger.transition_component(
-            conn,
-            producer.component_run_id,
-            "completed",
-            output_ref=f"triples:{len(triples)}",
-            evidence={"rows_touched": len(triples), "output_sha256": kg.digest(triples)},
-        )
-        verifier, _ = ledger.record_component(
-            conn, process_run_id=run.process_run_id, dot_code="DOT_KG_VALIDATE", role="verifier"
-        )
-    verdict = kg.validate(triples)
-    with db.begin() as conn:
-        ledger.transition_component(
-            conn,
-            verifier.component_run_id,
-            "completed",
-            evidence={"rows_touched": verdict["accepted"], "output_sha256": kg.digest(verdict)},
-        )
-        return ledger.finish_run(
-            conn, run.process_run_id, output_ref=f"entities:{len(verdict['entities'])}"
-        )
+    """Extract then validate the bundled texts as one observed run: the DOT wrapper
+    records each step, its evidence, and the process.* events it would emit."""
+    folder = str(kg.sample_folder())
+    with ledger.observe_run(db, CANDIDATE, input_ref=folder) as run:
+        with run.step("DOT_KG_EXTRACT", role="producer", input_ref=folder) as extracting:
+            triples = kg.extract(kg.sample_folder())
+            extracting.touched(len(triples))
+            extracting.output(triples, ref=f"triples:{len(triples)}")
+        with run.step(
+            "DOT_KG_VALIDATE", role="verifier", input_ref=extracting.output_ref
+        ) as validating:
+            verdict = kg.validate(triples)
+            validating.touched(verdict["accepted"])
+            validating.output(verdict)
+        run.output_ref = f"entities:{len(verdict['entities'])}"
+    with db.read() as conn:
+        return ledger.get_run(conn, run.process_run_id)
 
 
 def run_demo(db: Database) -> dict:
@@ -47,4 +37,15 @@ def run_demo(db: Database) -> dict:
     with db.read() as conn:
         components = ledger.components_of(conn, run.process_run_id)
         history = ledger.history_of(conn, run.process_run_id)
-    return {"database": db.display_url, "run": run, "components": components, "history": history}
+        emitted = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(event_outbox)
+            .where(event_outbox.c.correlation_id == run.correlation_id)
+        ).scalar_one()
+    return {
+        "database": db.display_url,
+        "run": run,
+        "components": components,
+        "history": history,
+        "events_emitted": emitted,
+    }
