@@ -39,6 +39,7 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.errors import InvalidInput
@@ -177,18 +178,32 @@ class RetentionBatch:
         return {"runs": self.runs, "components": self.components, "history": self.history}
 
 
-def _is_root():
+def _among(column: sa.ColumnElement, ids: list[uuid.UUID], dialect: str) -> sa.ColumnElement:
+    """``column IN ids``: on Postgres one array parameter (``= ANY(:ids)``), so a batch's
+    ids are sent once per statement instead of rendered as hundreds of parameters."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.literal(ids, postgresql.ARRAY(column.type)))
+    return column.in_(ids)
+
+
+def _is_root() -> sa.ColumnElement:
     parent = runs.alias("parent")
     present = sa.select(1).where(parent.c.process_run_id == runs.c.parent_run_id).exists()
     # A run whose parent is no longer in the live table heads its own family.
     return sa.or_(runs.c.parent_run_id.is_(None), ~present)
 
 
+def _has_children() -> sa.ColumnElement:
+    child = runs.alias("child")
+    return sa.select(1).where(child.c.parent_run_id == runs.c.process_run_id).exists()
+
+
 def _descendants(conn: Connection, roots: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """Every run nested under ``roots`` (at any depth) → the root it belongs to."""
+    dialect = conn.dialect.name
     tree = (
         sa.select(runs.c.process_run_id, runs.c.process_run_id.label("root_id"))
-        .where(runs.c.process_run_id.in_(roots))
+        .where(_among(runs.c.process_run_id, roots, dialect))
         .cte("tree", recursive=True)
     )
     child = runs.alias("child")
@@ -199,7 +214,9 @@ def _descendants(conn: Connection, roots: list[uuid.UUID]) -> dict[uuid.UUID, uu
         )
     )
     rows = conn.execute(
-        sa.select(tree.c.process_run_id, tree.c.root_id).where(tree.c.process_run_id.not_in(roots))
+        sa.select(tree.c.process_run_id, tree.c.root_id).where(
+            tree.c.process_run_id != tree.c.root_id
+        )
     )
     return {row.process_run_id: row.root_id for row in rows}
 
@@ -254,56 +271,58 @@ def archive_run_batch(
     expired root runs after key ``after``, and move (or count) every family that has
     expired as a whole."""
     lock = not dry_run
-    roots = [
-        row.process_run_id
-        for row in claim(
-            conn,
-            sa.select(runs.c.process_run_id).where(expired(runs, policy, now), _is_root()),
-            runs.c.process_run_id,
-            of=runs,
-            after=after,
-            limit=limit,
-            lock=lock,
-        )
-    ]
-    if not roots:
+    dialect = conn.dialect.name
+    claimed = claim(
+        conn,
+        sa.select(
+            runs.c.process_run_id, runs.c.status, _has_children().label("has_children")
+        ).where(expired(runs, policy, now), _is_root()),
+        runs.c.process_run_id,
+        of=runs,
+        after=after,
+        limit=limit,
+        lock=lock,
+    )
+    if not claimed:
         return RetentionBatch(last_key=None)
-    family_of = {root: root for root in roots}
-    descendants = _descendants(conn, roots)
+    status_of = {row.process_run_id: row.status for row in claimed}
+    family_of = {run: run for run in status_of}
+    parents = [row.process_run_id for row in claimed if row.has_children]
+    descendants = _descendants(conn, parents) if parents else {}
     kept_back: set[uuid.UUID] = set()
     if descendants:
         # Lock the members, then judge them as they are now: one a writer holds (absent
         # from the answer) or one not yet expired keeps its whole family back.
-        query = sa.select(runs.c.process_run_id, expired(runs, policy, now)).where(
-            runs.c.process_run_id.in_(list(descendants))
-        )
+        query = sa.select(
+            runs.c.process_run_id, runs.c.status, expired(runs, policy, now).label("expired")
+        ).where(_among(runs.c.process_run_id, list(descendants), dialect))
         if lock:
             query = query.with_for_update(of=runs, skip_locked=True)
-        gone = dict(conn.execute(query).all())
-        kept_back = {root for run, root in descendants.items() if not gone.get(run, False)}
+        judged = conn.execute(query).all()
+        gone = {row.process_run_id for row in judged if row.expired}
+        kept_back = {root for run, root in descendants.items() if run not in gone}
+        status_of.update((row.process_run_id, row.status) for row in judged)
         family_of.update(descendants)
+    last_key = claimed[-1].process_run_id
     moving = [run for run, root in family_of.items() if root not in kept_back]
     if not moving:
-        return RetentionBatch(last_key=roots[-1], families_kept_back=len(kept_back))
-    statuses = Counter(
-        conn.execute(sa.select(runs.c.status).where(runs.c.process_run_id.in_(moving))).scalars()
-    )
+        return RetentionBatch(last_key=last_key, families_kept_back=len(kept_back))
     # Components before their run (the foreign key); history after the components, so a
     # component transition that committed just before its component moved is in it.
     moved = _move_or_count(
         conn,
         [
-            ("components", components, components.c.process_run_id.in_(moving)),
-            ("history", history, history.c.process_run_id.in_(moving)),
-            ("runs", runs, runs.c.process_run_id.in_(moving)),
+            ("components", components, _among(components.c.process_run_id, moving, dialect)),
+            ("history", history, _among(history.c.process_run_id, moving, dialect)),
+            ("runs", runs, _among(runs.c.process_run_id, moving, dialect)),
         ],
         now,
         dry_run,
     )
     return RetentionBatch(
-        last_key=roots[-1],
+        last_key=last_key,
         **moved,
-        runs_by_status=dict(statuses),
+        runs_by_status=dict(Counter(status_of[run] for run in moving)),
         families_kept_back=len(kept_back),
     )
 
@@ -342,9 +361,12 @@ def archive_runless_component_batch(
             (
                 "history",
                 history,
-                sa.and_(history.c.subject_kind == "component", history.c.subject_id.in_(claimed)),
+                sa.and_(
+                    history.c.subject_kind == "component",
+                    _among(history.c.subject_id, claimed, conn.dialect.name),
+                ),
             ),
-            ("components", components, components.c.component_run_id.in_(claimed)),
+            ("components", components, _among(key, claimed, conn.dialect.name)),
         ],
         now,
         dry_run,
