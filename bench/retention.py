@@ -101,18 +101,9 @@ def check_all_archived(db, rows: int) -> None:
         raise SystemExit(f"archive incomplete: live {live}, archived {archived}, expected {rows}")
 
 
-def archive_in_batches(db, batch: int) -> float:
-    """`procobs retention run`; returns its longest batch in seconds."""
-    return run_retention(db, batch=batch).longest_batch_seconds
-
-
-def archive_in_one_statement(db, batch: int) -> float:
+def archive_in_one_statement(db) -> None:
     with db.begin() as conn:
         conn.execute(sa.text(SINGLE_STATEMENT))
-    return 0.0
-
-
-PATHS = {"batched": archive_in_batches, "single": archive_in_one_statement}
 
 
 def main() -> None:
@@ -122,16 +113,21 @@ def main() -> None:
     cli.add_argument("--rounds", type=int, default=3, help="alternating rounds of both paths")
     args = cli.parse_args()
     runs = max(1, args.rows // ROWS_PER_RUN)
-    seconds = {path: 0.0 for path in PATHS}
+    seconds = {"single": 0.0, "batched": 0.0}
     longest = 0.0
     with fresh_postgres(args.database_url, "retention") as db:
         # Alternate which path goes first, so both see the same machine load on average.
         for round_ in range(args.rounds):
-            for path in sorted(PATHS, reverse=round_ % 2 == 1):
+            for path in sorted(seconds, reverse=round_ % 2 == 1):
                 rows = generate(db, runs)
                 results: dict[str, float] = {}
                 with timed(results, path):
-                    longest = max(longest, PATHS[path](db, args.batch))
+                    if path == "batched":
+                        longest = max(
+                            longest, run_retention(db, batch=args.batch).longest_batch_seconds
+                        )
+                    else:
+                        archive_in_one_statement(db)
                 check_all_archived(db, rows)
                 seconds[path] += results[path]
     moved = rows * args.rounds

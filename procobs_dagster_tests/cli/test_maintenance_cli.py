@@ -1,9 +1,13 @@
 """`procobs retention run` and `procobs sweep …`, as a user runs them."""
 
 import datetime as dt
+import io
+import sys
 
 from procobs_dagster import ledger
+from procobs_dagster.cli.output import batch_progress
 from procobs_dagster.clock import utcnow
+from procobs_dagster.maintenance import BatchProgress
 from procobs_dagster_tests.maintenance.helpers import make_run, snapshot
 
 DAY = dt.timedelta(days=1)
@@ -85,3 +89,17 @@ def test_stuck_sla_overrides(db, procobs):
 def test_maintenance_refuses_an_unmigrated_database(procobs_empty):
     for args in (("retention", "run"), ("sweep", "stuck"), ("sweep", "orphans")):
         assert "procobs db upgrade" in procobs_empty(*args, expect_exit=3).stderr
+
+
+def test_progress_is_printed_per_batch_only_to_a_person(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert batch_progress(as_json=False) is None  # pytest's stderr is no terminal
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert batch_progress(as_json=True) is None
+    echo = batch_progress(as_json=False)
+    echo(BatchProgress("retention", 2, {"runs": 500, "components": 1000}, 0.25))
+    assert terminal.getvalue() == "retention: batch 2: 500 runs, 1000 components (0.25 s)\n"

@@ -287,3 +287,10 @@ def test_a_sweep_cannot_hang_on_a_lock(postgres_db):
     assert _status(db, run) == "started"
     report = sweep_stuck(db, now=T0 + 7 * HOUR)
     assert report.lock_acquired and len(report.verdicts) == 1
+
+
+def test_bad_sweep_arguments_are_refused(db):
+    with pytest.raises(InvalidInput, match="statement timeout must be positive"):
+        sweep_stuck(db, statement_timeout_seconds=0)
+    with pytest.raises(InvalidInput, match="batch size"):
+        sweep_stuck(db, batch=0)
