@@ -25,8 +25,11 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev
 	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
+# The UI's run history and sensor cursors persist in .procobs/dagster (the embedded
+# default instance); deploy/dagster.yaml is the production instance.
 ui: $(VENV)/.runtime
-	$(BIN)/dagster dev -w workspace.yaml
+	mkdir -p .procobs/dagster
+	DAGSTER_HOME=$(CURDIR)/.procobs/dagster $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(VENV)/.dev
 	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'

@@ -1,24 +1,56 @@
-"""Dagster resources. Loading the code location needs no secret and no live database."""
+"""Dagster resources. Loading the code location needs no secret and no live database:
+URLs are read when a run, sensor tick or schedule tick uses them."""
 
 import os
 
 import dagster as dg
+from pydantic import Field, PrivateAttr
 
+from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database
+
+DATABASE_URL_ENV = "PROCOBS_DATABASE_URL"
 
 
 class ProcobsDatabase(dg.ConfigurableResource):
-    """The procobs database. An empty URL means the embedded SQLite under PROCOBS_HOME."""
+    """The procobs database: the ledger, the event outbox, dossiers and discovery scores.
 
-    database_url: str = ""
+    One engine per run or tick, disposed when it ends, so a long-lived code server holds
+    no idle connections between sensor ticks."""
 
+    database_url: str = Field(
+        default="",
+        description=(
+            "postgresql+psycopg2://… or sqlite:///…; empty means the embedded SQLite file "
+            "under PROCOBS_HOME (default ./.procobs)."
+        ),
+    )
+    _database: Database | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._database = Database(self.database_url or None)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
+    @property
     def database(self) -> Database:
-        return Database(self.database_url or None)
+        if self._database is None:
+            raise dg.DagsterInvariantViolationError(
+                "ProcobsDatabase is used before Dagster set it up"
+            )
+        return self._database
+
+    def migrated(self) -> Database:
+        """The database with its schema brought to head (a no-op when it already is)."""
+        migrate.upgrade(self.database)
+        return self.database
 
 
 def procobs_database_from_env() -> ProcobsDatabase:
-    """Bind the URL to PROCOBS_DATABASE_URL when set; the value is read at run time only,
-    so a password in it never lands in the code location's config."""
-    if os.environ.get("PROCOBS_DATABASE_URL"):
-        return ProcobsDatabase(database_url=dg.EnvVar("PROCOBS_DATABASE_URL"))
+    """Bind the URL to PROCOBS_DATABASE_URL when it is set. dg.EnvVar is resolved at run
+    time, so a password in the URL never lands in the code location's config or UI."""
+    if os.environ.get(DATABASE_URL_ENV):
+        return ProcobsDatabase(database_url=dg.EnvVar(DATABASE_URL_ENV))
     return ProcobsDatabase()

@@ -19,14 +19,16 @@ propagate: a reader never advances its cursor past rows it could not read.
 """
 
 import dataclasses
+import datetime as dt
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, NotFound
+from procobs_dagster.ids import parse_uuid
 from procobs_dagster.store.sql import visible_txid_horizon
 from procobs_dagster.store.tables import event_outbox, event_type_registry
 
@@ -177,3 +179,50 @@ def read_outbox(
         .limit(1)
     ).first()
     return OutboxPage(entries, after if last is None else _position(last, postgres), full=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxEvent:
+    """An outbox row with its registry classification, for whoever acts on the event."""
+
+    seq: int
+    event_id: uuid.UUID
+    event_type: str
+    lane: str
+    severity: str
+    correlation_id: str
+    process_run_id: uuid.UUID | None
+    subject: str | None
+    occurred_at: dt.datetime
+    safe_payload: dict
+
+
+def events_by_id(conn: Connection, event_ids: Sequence["uuid.UUID | str"]) -> list[OutboxEvent]:
+    """The outbox rows of ``event_ids`` in seq order; an id that is not there raises."""
+    if len(event_ids) > MAX_PAGE:
+        raise InvalidInput(f"at most {MAX_PAGE} event ids at once, got {len(event_ids)}")
+    ids = {parse_uuid(event_id, "event_id") for event_id in event_ids}
+    o, r = event_outbox.c, event_type_registry.c
+    rows = conn.execute(
+        sa.select(
+            o.seq,
+            o.event_id,
+            o.event_type,
+            r.lane,
+            r.severity,
+            o.correlation_id,
+            o.process_run_id,
+            o.subject,
+            o.occurred_at,
+            o.safe_payload,
+        )
+        .join(event_type_registry, r.event_type == o.event_type)
+        .where(o.event_id.in_(ids))
+        .order_by(o.seq)
+    ).all()
+    missing = ids - {row.event_id for row in rows}
+    if missing:
+        raise NotFound(
+            f"{len(missing)} event(s) not in event_outbox, e.g. {min(map(str, missing))}"
+        )
+    return [OutboxEvent(**row._asdict()) for row in rows]

@@ -1,7 +1,9 @@
+import uuid
+
 import pytest
 
-from procobs_dagster.errors import InvalidInput
-from procobs_dagster.events.feed import START, OutboxPosition, read_outbox
+from procobs_dagster.errors import InvalidInput, NotFound
+from procobs_dagster.events.feed import START, OutboxPosition, events_by_id, read_outbox
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
 
 ALERT = "process.run.failed"  # lane 'immediate' in the registry
@@ -120,3 +122,19 @@ def test_a_transaction_that_rolls_back_only_delays_the_reader(postgres_db):
         assert read_all(postgres_db, settle=False)[0] == []
         running.rollback()
     assert read_all(postgres_db)[0] == committed
+
+
+def test_events_by_id_classifies_them_and_refuses_unknown_ids(db):
+    with db.begin() as conn:
+        update = insert_outbox_rows(conn, UPDATE)
+        alert = insert_outbox_rows(conn, ALERT)
+    with db.read() as conn:
+        events = events_by_id(conn, [alert[0], str(update[0])])
+        assert [(e.event_id, e.lane, e.severity) for e in events] == [
+            (update[0], "delayed", "info"),
+            (alert[0], "immediate", "warning"),
+        ]
+        with pytest.raises(NotFound, match="1 event"):
+            events_by_id(conn, [alert[0], uuid.uuid4()])
+        with pytest.raises(InvalidInput, match="malformed event_id"):
+            events_by_id(conn, ["not-a-uuid"])

@@ -1,0 +1,9 @@
+"""The event system in Dagster: registry and outbox state, the outbox sensors, alerts."""
+
+import dagster as dg
+
+from procobs_dagster.defs.events.assets import event_system
+from procobs_dagster.defs.events.jobs import alert_job
+from procobs_dagster.defs.events.sensors import immediate_lane_sensor
+
+defs = dg.Definitions(assets=[event_system], jobs=[alert_job], sensors=[immediate_lane_sensor])

@@ -1,0 +1,124 @@
+"""The outbox sensors: evaluated with build_sensor_context, through evaluate_tick with the
+code location's definitions, against late commits on Postgres, and on database errors."""
+
+import dagster as dg
+import pytest
+
+from procobs_dagster.defs.events.sensors import ALERT_PAGE, immediate_lane_sensor
+from procobs_dagster.events.feed import OutboxPosition
+from procobs_dagster_tests.defs.conftest import resource_for
+from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
+
+ALERT = "process.run.failed"  # lane 'immediate'
+UPDATE = "process.run.completed"  # lane 'delayed'
+
+
+def tick(sensor, procobs_db, cursor=None, defs=None) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        cursor=cursor, resources={"procobs_db": procobs_db}, definitions=defs
+    ) as context:
+        return sensor.evaluate_tick(context)
+
+
+def alert_ids(data) -> list[str]:
+    return [
+        event_id
+        for request in data.run_requests
+        for event_id in request.run_config["ops"]["raise_alerts"]["config"]["event_ids"]
+    ]
+
+
+def drain(sensor, db, procobs_db, cursor=None):
+    """Tick until the sensor skips; returns (event ids requested, run keys, cursor)."""
+    wait_until_readable(db)
+    requested, keys = [], []
+    while True:
+        data = tick(sensor, procobs_db, cursor)
+        cursor = data.cursor
+        if not data.run_requests:
+            return requested, keys, cursor
+        requested += alert_ids(data)
+        keys += [r.run_key for r in data.run_requests]
+
+
+def test_immediate_lane_sensor_requests_an_alert_run_for_alert_rows_only(db, procobs_db):
+    with db.begin() as conn:
+        insert_outbox_rows(conn, UPDATE, count=3)
+        alerts = insert_outbox_rows(conn, ALERT, count=2)
+        insert_outbox_rows(conn, UPDATE, count=1)
+    wait_until_readable(db)
+    with dg.build_sensor_context(resources={"procobs_db": procobs_db}) as context:
+        result = immediate_lane_sensor(context)
+    (request,) = result.run_requests
+    assert request.run_config["ops"]["raise_alerts"]["config"]["event_ids"] == list(
+        map(str, alerts)
+    )
+    assert request.run_key.startswith("alerts:")
+    # Nothing new: the next tick skips and keeps (or only moves) its cursor.
+    again = tick(immediate_lane_sensor, procobs_db, result.cursor)
+    assert again.run_requests == []
+    assert again.skip_message == "no new immediate-lane event"
+    assert OutboxPosition.decode(again.cursor) == OutboxPosition.decode(result.cursor)
+
+
+def test_immediate_lane_sensor_through_the_code_location(db, defs, procobs_db):
+    sensor = defs.resolve_sensor_def("immediate_lane_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.job_name == "alert_job"
+    with db.begin() as conn:
+        alerts = insert_outbox_rows(conn, ALERT, count=ALERT_PAGE + 1)
+    wait_until_readable(db)
+    first = tick(sensor, procobs_db, defs=defs)
+    second = tick(sensor, procobs_db, first.cursor, defs=defs)
+    assert (len(first.run_requests), len(second.run_requests)) == (1, 1)
+    assert alert_ids(first) + alert_ids(second) == list(map(str, alerts))
+    assert first.run_requests[0].run_key != second.run_requests[0].run_key
+
+
+def test_alert_job_raises_the_events_it_is_given(db, defs, instance):
+    with db.begin() as conn:
+        alerts = insert_outbox_rows(conn, ALERT, count=2)
+    result = defs.resolve_job_def("alert_job").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"raise_alerts": {"config": {"event_ids": list(map(str, alerts))}}}},
+    )
+    assert result.success
+    (observation,) = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    assert observation.metadata["alerts"].value == 2
+    assert "process.run.failed" in observation.metadata["events"].value
+
+
+def test_a_database_error_fails_the_tick_instead_of_skipping(empty_db):
+    """An unreachable or unmigrated database raises: Dagster then keeps the old cursor."""
+    cursor = OutboxPosition(tx_id=0, seq=5).encode()
+    with pytest.raises(Exception, match="event_outbox"):
+        tick(immediate_lane_sensor, resource_for(empty_db), cursor)
+
+
+@pytest.mark.postgres_only
+def test_late_commit_is_requested_exactly_once(postgres_db):
+    """A transaction that took a lower seq commits after one with a higher seq; the sensor
+    yields both, each once, across ticks."""
+    procobs_db = resource_for(postgres_db)
+    with postgres_db.begin() as conn:
+        first = insert_outbox_rows(conn, ALERT)
+    requested, keys, cursor = drain(immediate_lane_sensor, postgres_db, procobs_db)
+    assert requested == list(map(str, first))
+
+    with postgres_db.engine.connect() as early, postgres_db.engine.connect() as late:
+        early_tx = early.begin()
+        early_ids = insert_outbox_rows(early, ALERT)
+        with late.begin():
+            late_ids = insert_outbox_rows(late, ALERT)
+        held = tick(immediate_lane_sensor, procobs_db, cursor)
+        assert held.run_requests == []
+        early_tx.commit()
+    more, more_keys, cursor = drain(immediate_lane_sensor, postgres_db, procobs_db, held.cursor)
+
+    assert more == list(map(str, early_ids + late_ids))
+    assert len(set(keys + more_keys)) == len(keys + more_keys)
+    assert drain(immediate_lane_sensor, postgres_db, procobs_db, cursor)[0] == []

@@ -1,0 +1,88 @@
+"""The code location loads — with Dagster's validators, from the CLI, without a database or
+secret — and every definition carries what the UI shows users."""
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from procobs_dagster.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGSTER_CLI = Path(sys.executable).with_name("dagster")
+# Loading must never touch this: the host does not exist and the password must not leak.
+UNREACHABLE_URL = "postgresql+psycopg2://procobs:do-not-print@127.0.0.1:9/nowhere"
+
+
+def test_definitions_are_loadable():
+    dg.Definitions.validate_loadable(defs)
+
+
+@pytest.mark.parametrize("target", [[], ["-w", "workspace.yaml"]], ids=["pyproject", "workspace"])
+def test_dagster_cli_validates_the_project(target, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "PROCOBS_"))} | {
+        "PROCOBS_DATABASE_URL": UNREACHABLE_URL,
+        "PROCOBS_HOME": str(tmp_path / "home"),
+    }
+    result = subprocess.run(
+        [DAGSTER_CLI, "definitions", "validate", *target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Validation successful for code location procobs_dagster" in output
+    assert "do-not-print" not in output
+    assert not (tmp_path / "home").exists()
+
+
+def test_location_name_is_the_same_everywhere():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    (entry,) = workspace["load_from"]
+    names = {
+        pyproject["tool"]["dagster"]["code_location_name"],
+        pyproject["tool"]["dg"]["project"]["code_location_name"],
+        entry["python_module"]["location_name"],
+    }
+    assert names == {"procobs_dagster"}
+    assert entry["python_module"]["module_name"] == pyproject["tool"]["dagster"]["module_name"]
+
+
+def test_every_asset_says_what_it_is_and_who_owns_it():
+    specs = list(defs.resolve_all_asset_specs())
+    assert specs
+    for spec in specs:
+        name = spec.key.to_user_string()
+        assert spec.group_name and spec.group_name != "default", name
+        assert spec.owners == ["team:procobs"], name
+        assert spec.description and len(spec.description) > 40, name
+        assert spec.kinds, name
+
+
+def test_every_check_is_described():
+    checks = defs.resolve_asset_graph().asset_check_keys
+    assert checks
+    for key in checks:
+        spec = defs.resolve_asset_graph().get_check_spec(key)
+        assert spec.description, key.name
+
+
+def test_sensors_and_schedules_start_running():
+    sensors = [defs.resolve_sensor_def(s.name) for s in defs.sensors]
+    schedules = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
+    assert sensors
+    for sensor in sensors:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+        assert sensor.description, sensor.name
+    for schedule in schedules:
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING, schedule.name
+        assert schedule.description, schedule.name
