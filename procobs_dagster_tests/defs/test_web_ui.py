@@ -1,9 +1,9 @@
 """The Dagster web UI, in headless Chromium (from the distribution's packages), lists the
 code location's assets, checks, sensors and schedules.
 
-The webserver starts once for the module, on a free port with a temporary DAGSTER_HOME.
-Without Chromium or Playwright the test is skipped with the reason, except under CI=true,
-where it must run.
+One test visits every page, so the webserver starts once (on a free port, with a temporary
+DAGSTER_HOME) whichever worker runs it. Without Chromium or Playwright the test is skipped
+with the reason, except under CI=true, where it must run.
 """
 
 import contextlib
@@ -32,8 +32,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 UI_TIMEOUT_MS = 90_000
-
-pytestmark = pytest.mark.xdist_group("web_ui")
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -131,26 +129,21 @@ def expect_links(page, hrefs) -> None:
         page.locator(f'a[href="{href}"]').filter(visible=True).first.wait_for()
 
 
-def test_ui_lists_the_assets(page, webserver):
+def test_ui_lists_assets_checks_sensors_and_schedules(page, webserver):
     page.goto(f"{webserver}/assets")
     expect_links(page, [f"/assets/{key.to_user_string()}" for key in defs.resolve_all_asset_keys()])
 
-
-def test_ui_lists_the_asset_checks(page, webserver):
-    graph = defs.resolve_asset_graph()
-    by_asset: dict[str, list[str]] = {}
-    for key in graph.asset_check_keys:
-        by_asset.setdefault(key.asset_key.to_user_string(), []).append(key.name)
-    assert by_asset
-    for asset, names in sorted(by_asset.items()):
+    checks_by_asset: dict[str, list[str]] = {}
+    for key in defs.resolve_asset_graph().asset_check_keys:
+        checks_by_asset.setdefault(key.asset_key.to_user_string(), []).append(key.name)
+    assert checks_by_asset
+    for asset, names in sorted(checks_by_asset.items()):
         page.goto(f"{webserver}/assets/{asset}?view=checks")
         page.get_by_text(f"Checks ({len(names)})", exact=True).first.wait_for()
         for name in names:
             # The list truncates long names in the middle; the full name is rendered too.
             page.get_by_text(name, exact=True).first.wait_for(state="attached")
 
-
-def test_ui_lists_the_sensors_and_schedules(page, webserver):
     page.goto(f"{webserver}/automation")
     location = "/locations/procobs_dagster"
     expect_links(
