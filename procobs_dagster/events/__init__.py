@@ -1,6 +1,12 @@
 """The event system: registry of types, validated envelope, payload contracts, the
-transactional outbox and its activation gate, and the audit log."""
+transactional outbox and its activation gate, the audit log, the reactive bus.
 
+Submodules: ``activation`` (owner-gated packets), ``runtime`` (emission and dry-run
+switches), ``schemas`` (JSON Schemas), ``domain`` (seed 003's DomainEvent), ``ingest``
+(domain events into the ledger), ``bus`` (the in-process EventBus)."""
+
+from procobs_dagster.events.bus import EventBus, ReactiveEventBus, default_bus
+from procobs_dagster.events.domain import DomainEvent, emit_domain_event
 from procobs_dagster.events.envelope import Envelope
 from procobs_dagster.events.outbox import (
     InvalidPayload,
@@ -20,14 +26,19 @@ from procobs_dagster.events.types import (
 
 __all__ = [
     "ALL_EVENT_TYPES",
+    "DomainEvent",
     "DomainEventType",
     "DossierEventType",
     "Envelope",
+    "EventBus",
     "EventFamily",
     "InvalidPayload",
     "ProcessEventType",
+    "ReactiveEventBus",
     "UnknownEventType",
+    "default_bus",
     "emit",
+    "emit_domain_event",
     "gate",
     "payload_model",
     "validate_payload",

@@ -36,6 +36,8 @@ from procobs_dagster.errors import IllegalTransition, InvalidInput, LostRace
 from procobs_dagster.events import ProcessEventType
 from procobs_dagster.events.envelope import Envelope
 from procobs_dagster.events.payloads import EvidenceType
+from procobs_dagster.ledger import _subjects
+from procobs_dagster.ledger._subjects import RUN
 from procobs_dagster.ledger.components import (
     RecordedComponent,
     record_component,
@@ -122,6 +124,10 @@ def open_step(
     """Record a component of the run and move it to step_started (process.step.started).
 
     A repeated idempotency key returns the earlier component unchanged."""
+    # Lock the header before the component's foreign key takes its key-share lock on it:
+    # two steps opening at once would otherwise each hold that lock and wait for the
+    # other's to move the header — a deadlock on Postgres. Now the second simply waits.
+    _subjects.fetch(conn, RUN, process_run_id, lock="update")
     recorded = record_component(
         conn,
         process_run_id=process_run_id,

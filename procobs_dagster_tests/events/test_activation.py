@@ -2,6 +2,7 @@
 
 import json
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from procobs_dagster.errors import ApprovalRequired, InvalidInput
 from procobs_dagster.events import UnknownEventType, activation, runtime
 from procobs_dagster.events.activation import InvalidPacket, PacketAlreadyApplied, StalePacket
 from procobs_dagster.store.tables import audit_log, event_type_registry
+from procobs_dagster_tests.concurrency import wait_for_lock_waiter
 from procobs_dagster_tests.events.helpers import set_active
 
 SEED_PACKET = [
@@ -167,3 +169,25 @@ def test_switches_are_owner_gated_audited_and_idempotent(db, switch):
     (row,) = _audit(db)
     assert row["actor"] == "carol" and row["subject"] == switch.name
     assert row["details"] == {"setting": switch.name, "from": initial, "to": not initial}
+
+
+def test_two_owners_applying_the_same_packet_at_once_change_the_registry_once(postgres_db):
+    db = postgres_db
+    packet = _stage(db)
+    outcome = {}
+
+    def second_owner():
+        try:
+            _apply(db, packet, approved_by="bob")
+        except StalePacket as exc:
+            outcome["refused"] = exc
+
+    with db.begin() as conn:
+        activation.apply(conn, packet, approved_by="alice")
+        racer = threading.Thread(target=second_owner)
+        racer.start()
+        wait_for_lock_waiter(db)  # bob waits on the rows alice is changing
+    racer.join()
+    assert "is stale" in str(outcome["refused"])
+    assert [r["actor"] for r in _audit(db)] == ["alice"]
+    assert sorted(t for t, active in _registry(db).items() if active) == sorted(SEED_PACKET)

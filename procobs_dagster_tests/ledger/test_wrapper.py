@@ -1,8 +1,10 @@
 """The DOT execution wrapper: ledger rows, transitions and gated process.* events."""
 
+import contextvars
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -328,3 +330,31 @@ def test_a_coroutine_function_is_observed_too(db):
         (run,) = ledger.list_runs(conn)
     (component,) = _components(db, run.process_run_id)
     assert component.evidence_ref == {"output_sha256": wrapper.digest("payload")}
+
+
+def test_concurrent_steps_of_one_run_all_land(db):
+    """Steps opened at once from several threads neither deadlock nor get lost."""
+    failures = []
+
+    def worker(n):
+        try:
+            for _ in range(6):
+                with ledger.observe_step(f"DOT_PARALLEL_{n}") as step:
+                    step.touched(1)
+        except Exception as exc:
+            failures.append(exc)
+
+    with ledger.observe_run(db, CANDIDATE) as run:
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(worker, n))
+            for n in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    steps = _components(db, run.process_run_id)
+    assert len(steps) == 24 and {s.status for s in steps} == {"completed"}
+    with db.read() as conn:
+        assert ledger.get_run(conn, run.process_run_id).status == "completed"
