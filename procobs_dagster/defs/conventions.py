@@ -1,4 +1,6 @@
-"""Names every Dagster definition of procobs shares: owners, kinds, run tags."""
+"""Names every Dagster definition of procobs shares: owners, kinds, run tags, schedules."""
+
+import dagster as dg
 
 OWNERS = ["team:procobs"]
 # The procobs database is SQLite by default and Postgres in production; the UI shows both.
@@ -7,3 +9,16 @@ DATABASE_KINDS = {"sqlalchemy", "sqlite", "postgres"}
 # Run tags the instance's concurrency limits key on (dagster.yaml `concurrency.runs`).
 MAINTENANCE_TAG = "procobs/maintenance"
 DELIVERY_TAG = "procobs/delivery"
+
+
+def utc_schedule(name: str, job, cron: str, description: str) -> dg.ScheduleDefinition:
+    """A schedule of ``job`` (an op job or a define_asset_job) in UTC that starts RUNNING
+    (Dagster's default would be STOPPED)."""
+    return dg.ScheduleDefinition(
+        name=name,
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
+    )

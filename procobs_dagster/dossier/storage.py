@@ -48,6 +48,20 @@ def latest_snapshot(
     return Snapshot.from_row(row) if row else None
 
 
+def latest_snapshots(conn: Connection) -> list[Snapshot]:
+    """Every feature's newest snapshot, by feature slug (one query)."""
+    rank = sa.func.row_number().over(
+        partition_by=dossier_snapshot.c.feature_slug, order_by=_NEWEST_FIRST
+    )
+    ranked = sa.select(dossier_snapshot, rank.label("newest")).subquery()
+    rows = conn.execute(
+        sa.select(*(ranked.c[c.name] for c in dossier_snapshot.c))
+        .where(ranked.c.newest == 1)
+        .order_by(ranked.c.feature_slug)
+    ).mappings()
+    return [Snapshot.from_row(row) for row in rows]
+
+
 def require_latest_snapshot(conn: Connection, feature_slug: str) -> Snapshot:
     snapshot = latest_snapshot(conn, feature_slug)
     if snapshot is None:

@@ -1,0 +1,179 @@
+"""Ledger maintenance as Dagster jobs: retention with archive, the stuck and orphan sweeps.
+
+Each op calls procobs_dagster.maintenance and reports what it did: every batch in the run
+log, the totals (and, for sweeps, the runs judged) as an observation of the ledger asset
+it changed. The procobs/maintenance tag is what deploy/dagster.yaml limits to one run at
+a time; dagster/max_runtime lets run monitoring stop a run that hangs.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from procobs_dagster import maintenance
+from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.resources import ProcobsDatabase
+
+RUNS_KEY = dg.AssetKey("process_run_observation")
+MAX_RUNTIME_SECONDS = 3600
+# A sweep's observation lists at most this many verdicts; the run log has them all.
+VERDICTS_SHOWN = 50
+
+
+def maintenance_tags(name: str) -> dict[str, str]:
+    return {MAINTENANCE_TAG: name, "dagster/max_runtime": str(MAX_RUNTIME_SECONDS)}
+
+
+def _progress(context: dg.OpExecutionContext):
+    def report(progress: maintenance.BatchProgress) -> None:
+        context.log.info(
+            f"{progress.job} batch {progress.batch}: {progress.counts} in {progress.seconds:.3f} s"
+        )
+
+    return report
+
+
+class RetentionConfig(dg.Config):
+    dry_run: bool = Field(default=False, description="Only count what would be archived.")
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, description="Runs per batch.")
+    keep: list[str] = Field(
+        default_factory=list,
+        description="Policy overrides as STATUS=DAYS or STATUS=forever, e.g. completed=30.",
+    )
+
+
+@dg.op(description="Archive expired runs with their components and history, batch by batch.")
+def archive_expired_runs(
+    context: dg.OpExecutionContext, config: RetentionConfig, procobs_db: ProcobsDatabase
+) -> None:
+    policy = maintenance.RetentionPolicy().with_keep_options(config.keep)
+    report = maintenance.run_retention(
+        procobs_db.database,
+        policy,
+        batch=config.batch,
+        dry_run=config.dry_run,
+        progress=_progress(context),
+    )
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=RUNS_KEY,
+            description=(
+                f"retention {'dry run: would archive' if report.dry_run else 'archived'} "
+                f"{report.runs} run(s), {report.components} component(s), "
+                f"{report.history} history row(s)"
+            ),
+            metadata={
+                "retention_dry_run": dg.MetadataValue.bool(report.dry_run),
+                "archived_runs": dg.MetadataValue.int(report.runs),
+                "archived_components": dg.MetadataValue.int(report.components),
+                "archived_history": dg.MetadataValue.int(report.history),
+                "families_kept_back": dg.MetadataValue.int(report.families_kept_back),
+                "batches": dg.MetadataValue.int(report.batches),
+                "longest_batch_seconds": dg.MetadataValue.float(report.longest_batch_seconds),
+                "policy_days": markdown_table(
+                    ["status", "kept (days)"],
+                    [[s, "forever" if d is None else d] for s, d in report.policy.items()],
+                ),
+            },
+        )
+    )
+
+
+def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) -> None:
+    if not report.lock_acquired:
+        context.log.info(f"another {report.verdict} sweep holds the lock: nothing done")
+    for verdict in report.verdicts:
+        context.log.warning(
+            f"{verdict.subject_kind} {verdict.subject_id} {verdict.from_status} -> "
+            f"{verdict.to_status}: {verdict.details}"
+        )
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=RUNS_KEY,
+            description=f"{report.verdict} sweep: {len(report.verdicts)} verdict(s)",
+            metadata={
+                "sweep": dg.MetadataValue.text(report.verdict),
+                "sweep_id": dg.MetadataValue.text(str(report.sweep_id)),
+                "lock_acquired": dg.MetadataValue.bool(report.lock_acquired),
+                "verdicts": dg.MetadataValue.int(len(report.verdicts)),
+                "left_alone": dg.MetadataValue.int(report.left_alone),
+                "judged": markdown_table(
+                    ["kind", "id", "run", "from", "to"],
+                    [
+                        [v.subject_kind, v.subject_id, v.process_run_id, v.from_status, v.to_status]
+                        for v in report.verdicts[:VERDICTS_SHOWN]
+                    ],
+                    empty="nothing to judge",
+                ),
+            },
+        )
+    )
+
+
+def _sweep_op(name: str, description: str, config_type: type[dg.Config], sweep) -> dg.OpDefinition:
+    """An op running ``sweep`` with its config's fields as keyword arguments."""
+
+    @dg.op(name=name, description=description)
+    def _sweep(
+        context: dg.OpExecutionContext, config: config_type, procobs_db: ProcobsDatabase
+    ) -> None:
+        report = sweep(procobs_db.database, **config.model_dump(), progress=_progress(context))
+        _log_sweep(context, report)
+
+    return _sweep
+
+
+class StuckSweepConfig(dg.Config):
+    default_sla_seconds: int = Field(
+        default=maintenance.DEFAULT_STUCK_SLA_SECONDS,
+        ge=1,
+        description="SLA of candidates without their own (procobs sweep sla set).",
+    )
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+
+
+class OrphanSweepConfig(dg.Config):
+    grace_seconds: int = Field(
+        default=maintenance.DEFAULT_GRACE_SECONDS,
+        ge=0,
+        description="How long after its parent ended a child may still report its outcome.",
+    )
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+
+
+sweep_stuck_runs = _sweep_op(
+    "sweep_stuck_runs",
+    "Mark runs in flight past their SLA as stuck (compare-and-set).",
+    StuckSweepConfig,
+    maintenance.sweep_stuck,
+)
+sweep_orphaned_work = _sweep_op(
+    "sweep_orphaned_work",
+    "Mark child runs and components still in flight under an ended run orphan.",
+    OrphanSweepConfig,
+    maintenance.sweep_orphans,
+)
+
+
+@dg.job(
+    description="Retention: archive runs past the policy (completed 90 days, failed/stuck 180).",
+    tags=maintenance_tags("retention"),
+)
+def retention_job():
+    archive_expired_runs()
+
+
+@dg.job(
+    description="The stuck sweep: runs started longer ago than their SLA become stuck.",
+    tags=maintenance_tags("stuck_sweep"),
+)
+def stuck_sweep_job():
+    sweep_stuck_runs()
+
+
+@dg.job(
+    description="The orphan sweep: work still in flight under an ended parent becomes orphan.",
+    tags=maintenance_tags("orphan_sweep"),
+)
+def orphan_sweep_job():
+    sweep_orphaned_work()

@@ -1,0 +1,96 @@
+"""Maintenance jobs run the maintenance API through Dagster; their schedules fire when
+stated, start RUNNING, and tag runs for the instance's one-at-a-time limit."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator
+
+from procobs_dagster import definitions, ledger
+from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster_tests.maintenance.helpers import T0, make_run
+
+SCHEDULES = {
+    # schedule: (job, a time it fires, a time it does not)
+    "retention_daily": ("retention_job", "2026-03-01T03:17", "2026-03-01T04:17"),
+    "stuck_sweep_every_15_minutes": ("stuck_sweep_job", "2026-03-01T10:45", "2026-03-01T10:50"),
+    "orphan_sweep_hourly": ("orphan_sweep_job", "2026-03-01T10:07", "2026-03-01T10:00"),
+}
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def next_tick(schedule: dg.ScheduleDefinition, at: dt.datetime) -> dt.datetime:
+    """The schedule's first tick at or after ``at``, as the daemon computes it."""
+    ticks = cron_string_iterator(
+        at.timestamp(), schedule.cron_schedule, schedule.execution_timezone
+    )
+    return next(ticks)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedule_requests_its_tagged_job(name):
+    defs = definitions.defs
+    job_name, fires, quiet = SCHEDULES[name]
+    schedule = defs.resolve_schedule_def(name)
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.job_name == job_name
+    assert defs.resolve_job_def(job_name).tags[MAINTENANCE_TAG]
+    assert next_tick(schedule, _utc(fires)) == _utc(fires)
+    assert next_tick(schedule, _utc(quiet)) != _utc(quiet)
+    with dg.build_schedule_context(scheduled_execution_time=_utc(fires)) as context:
+        data = schedule.evaluate_tick(context)
+    (request,) = data.run_requests
+    assert request.run_key is None
+
+
+def _observation(result) -> dict:
+    (event,) = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    observation = event.event_specific_data.asset_observation
+    assert observation.asset_key == dg.AssetKey("process_run_observation")
+    return {k: v.value for k, v in observation.metadata.items()}
+
+
+def test_retention_job_archives_expired_runs(db, defs, instance):
+    with db.begin() as conn:
+        expired = make_run(conn, "completed", components=2)
+        recent, _ = ledger.start_run(conn, candidate_code="PROC-CAND:maintenance")
+    job = defs.resolve_job_def("retention_job")
+    dry = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"archive_expired_runs": {"config": {"dry_run": True}}}},
+    )
+    assert _observation(dry)["archived_runs"] == 1
+    result = job.execute_in_process(instance=instance)
+    assert result.success
+    metadata = _observation(result)
+    assert (metadata["archived_runs"], metadata["archived_components"]) == (1, 2)
+    with db.read() as conn:
+        assert [r.process_run_id for r in ledger.list_runs(conn)] == [recent.process_run_id]
+    assert expired.process_run_id != recent.process_run_id
+
+
+def test_stuck_sweep_job_judges_overdue_runs(db, defs, instance):
+    with db.begin() as conn:
+        overdue = make_run(conn, "started", started=T0, components=0)
+    result = defs.resolve_job_def("stuck_sweep_job").execute_in_process(instance=instance)
+    metadata = _observation(result)
+    assert (metadata["sweep"], metadata["verdicts"]) == ("stuck", 1)
+    assert str(overdue.process_run_id) in metadata["judged"]
+    with db.read() as conn:
+        assert ledger.get_run(conn, overdue.process_run_id).status == "stuck"
+
+
+def test_orphan_sweep_job_judges_work_left_under_an_ended_run(db, defs, instance):
+    with db.begin() as conn:
+        parent, _ = ledger.start_run(conn, candidate_code="PROC-CAND:maintenance", at=T0)
+        left, _ = ledger.record_component(conn, process_run_id=parent.process_run_id, at=T0)
+        ledger.finish_run(conn, parent.process_run_id, "failed", at=T0 + dt.timedelta(hours=1))
+    result = defs.resolve_job_def("orphan_sweep_job").execute_in_process(instance=instance)
+    metadata = _observation(result)
+    assert (metadata["sweep"], metadata["verdicts"]) == ("orphan", 1)
+    with db.read() as conn:
+        assert ledger.get_component(conn, left.component_run_id).status == "orphan"
