@@ -1,5 +1,5 @@
-"""What the stuck and orphan sweeps share: claiming candidates, judging each through the
-ledger's compare-and-set, and the report.
+"""What the stuck and orphan sweeps share: judging candidates through the ledger's
+compare-and-set under the sweep's exclusive lock, and the report.
 
 A sweep claims a batch of candidates in key order (on Postgres ``FOR UPDATE SKIP
 LOCKED``: a run a writer is completing right now is not waited for, and it is no longer a
