@@ -5,7 +5,8 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 # The ledger's row-record base (from_row / as_dict), shared rather than written twice.
 from procobs_dagster.ledger.records import _Record
@@ -17,9 +18,11 @@ class _Row(_Record):
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Artifact(_Row):
-    """One indexed file, one file that could not be indexed, or a not_found placeholder."""
+class Artifact(NamedTuple):
+    """One indexed file, one file that could not be indexed, or a not_found placeholder.
+
+    A named tuple, not a dataclass: scans build and compare tens of thousands of them,
+    and tuple construction and equality run in C."""
 
     artifact_key: str
     artifact_class: str
@@ -40,23 +43,22 @@ class Artifact(_Row):
     def required(self) -> bool:
         return self.required_status == "required"
 
-    @property
-    def sort_key(self) -> tuple[str, str]:
-        return (self.relative_path or "", self.artifact_key)
+    def as_dict(self) -> dict[str, Any]:
+        return self._asdict()
 
 
-ARTIFACT_COLUMNS = tuple(f.name for f in dataclasses.fields(Artifact))
+ARTIFACT_COLUMNS = Artifact._fields
 
 
-def rows_digest(artifacts: Iterable[Artifact]) -> str:
-    """sha256 over the artifacts in canonical form: one compact JSON array of the column
-    values per artifact, in ARTIFACT_COLUMNS order, sorted by (relative_path, key), each
-    followed by "\\n". Equal digests mean equal rows, so a set can be shared."""
-    lines = (
-        json.dumps([getattr(a, c) for c in ARTIFACT_COLUMNS], separators=(",", ":")) + "\n"
-        for a in sorted(artifacts, key=lambda a: a.sort_key)
-    )
-    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+def by_path_then_key(artifact: Artifact) -> tuple[str, str]:
+    return (artifact.relative_path or "", artifact.artifact_key)
+
+
+def rows_digest(artifacts: Sequence[Artifact]) -> str:
+    """sha256 of the artifacts in canonical form: the compact JSON array of their column
+    arrays (ARTIFACT_COLUMNS order), in the order given — scans give them sorted by
+    by_path_then_key. Equal digests mean equal rows, so a set can be shared."""
+    return hashlib.sha256(json.dumps(artifacts, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ nothing. Completeness is ``incomplete`` when a blocking artifact is not present,
 
 import dataclasses
 import datetime as dt
+import functools
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +38,13 @@ from procobs_dagster.dossier.emission import EmissionReport, emit_scan_events
 from procobs_dagster.dossier.hashing import NotARegularFile, hash_files, parity_hash
 from procobs_dagster.dossier.manifest import EntryRole, Manifest, ScanPlan
 from procobs_dagster.dossier.reconcile import Reconciliation, reconcile_snapshot
-from procobs_dagster.dossier.records import Artifact, Counts, Snapshot
+from procobs_dagster.dossier.records import Artifact, Counts, Snapshot, by_path_then_key
 from procobs_dagster.dossier.walk import Listed, Skipped, walk
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.store.engine import Database
 
 RACY_WINDOW = dt.timedelta(seconds=2)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FEATURE_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 WP_ID = re.compile(r"(?:^|/)(WP\d+)(?![0-9A-Za-z])")
 
@@ -52,23 +55,30 @@ class InvalidMissionFolder(InvalidInput):
 
 @dataclasses.dataclass(frozen=True)
 class PreviousScan:
-    """What the last snapshot of the same feature and folder knew about each file."""
+    """The last snapshot of the same feature and folder, with its artifacts."""
 
     snapshot: Snapshot
-    files: dict[str, tuple[int, int, str]]  # relative_path -> (size, mtime_ns, sha256)
+    artifacts: tuple[Artifact, ...]
 
     @property
+    def set_and_artifacts(self) -> tuple[uuid.UUID, tuple[Artifact, ...]]:
+        return self.snapshot.artifact_set_id, self.artifacts
+
+    @functools.cached_property
+    def present(self) -> dict[str, Artifact]:
+        return {a.relative_path: a for a in self.artifacts if a.present}
+
+    @functools.cached_property
     def racy_from_ns(self) -> int:
         start = self.snapshot.started_at - RACY_WINDOW
-        return (
-            (start - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) * 1000
-        )
+        return (start - EPOCH) // dt.timedelta(microseconds=1) * 1000
 
-    def known_sha256(self, item: Listed, racy_from_ns: int) -> str | None:
-        known = self.files.get(item.relative_path)
-        if known is None or (known[0], known[1]) != (item.size, item.mtime_ns):
+    def unchanged(self, item: Listed) -> Artifact | None:
+        """The stored artifact of ``item`` if size and mtime say it did not change."""
+        known = self.present.get(item.relative_path)
+        if known is None or known.size_bytes != item.size or known.mtime_ns != item.mtime_ns:
             return None
-        return known[2] if item.mtime_ns < racy_from_ns else None
+        return known if item.mtime_ns < self.racy_from_ns else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Observation:
     root: str
     plan: ScanPlan
     artifacts: tuple[Artifact, ...]
+    previous: PreviousScan | None
     hashed_paths: tuple[str, ...]
     skipped: tuple[Skipped, ...]
     full: bool
@@ -127,35 +138,29 @@ def check_feature_slug(feature_slug: str) -> str:
     return feature_slug
 
 
-def _artifact(role: EntryRole, relative_path: str | None, **facts) -> Artifact:
-    wp = WP_ID.search(relative_path) if relative_path else None
-    values = dict(
-        artifact_key=role.entry.artifact_key,
-        artifact_class=role.entry.artifact_class,
-        relative_path=relative_path,
-        path_pattern=role.entry.path_pattern,
-        content_sha256=None,
-        size_bytes=None,
-        mtime_ns=None,
-        wp_id=wp.group(1) if wp else None,
-        step_id=role.step_id,
-        required_status="required" if role.required else "optional",
-        blocking=role.blocking,
-        present=False,
-        reason_code=None,
-        reason_detail=None,
-    )
-    values.update(facts)
-    return Artifact(**values)
-
-
-def _unread(role: EntryRole, relative_path: str | None, reason: str, detail: str) -> Artifact:
-    return _artifact(role, relative_path, reason_code=reason, reason_detail=detail)
-
-
-def _present(role: EntryRole, relative_path: str, digest: str, size: int, mtime_ns: int):
-    return _artifact(
-        role, relative_path, content_sha256=digest, size_bytes=size, mtime_ns=mtime_ns, present=True
+def _artifact(
+    role: EntryRole,
+    relative_path: str | None,
+    facts: tuple[str | None, int | None, int | None] = (None, None, None),
+    reason: tuple[str, str] | None = None,
+) -> Artifact:
+    """An artifact row: present when ``facts`` (sha256, size, mtime_ns) are given,
+    else not present for ``reason`` (reason_code, detail)."""
+    wp = WP_ID.search(relative_path) if relative_path and "WP" in relative_path else None
+    reason_code, reason_detail = reason or (None, None)
+    return Artifact(
+        role.entry.artifact_key,
+        role.entry.artifact_class,
+        relative_path,
+        role.entry.path_pattern,
+        *facts,
+        wp.group(1) if wp else None,
+        role.step_id,
+        "required" if role.required else "optional",
+        role.blocking,
+        reason is None,
+        reason_code,
+        reason_detail,
     )
 
 
@@ -177,7 +182,6 @@ def observe(
     """Walk and hash ``root`` (resolved) against ``plan``. Touches no database."""
     started_at = utcnow()
     listing = walk(root)
-    racy_from_ns = previous.racy_from_ns if previous else 0
     artifacts: list[Artifact] = []
     to_hash: list[tuple[Listed, EntryRole]] = []
     matched_keys: set[str] = set()
@@ -187,7 +191,11 @@ def observe(
             if role is not None:
                 matched_keys.add(role.entry.artifact_key)
                 artifacts.append(
-                    _unread(role, item.relative_path, "invalid_format", "a directory, not a file")
+                    _artifact(
+                        role,
+                        item.relative_path,
+                        reason=("invalid_format", "a directory, not a file"),
+                    )
                 )
             continue
         role = plan.role_of(item.relative_path)
@@ -195,29 +203,38 @@ def observe(
             continue
         matched_keys.add(role.entry.artifact_key)
         if item.problem is not None:
-            artifacts.append(_unread(role, item.relative_path, *item.problem))
+            artifacts.append(_artifact(role, item.relative_path, reason=item.problem))
         elif item.kind == "special":
             artifacts.append(
-                _unread(role, item.relative_path, "invalid_format", "a FIFO, socket or device")
+                _artifact(
+                    role, item.relative_path, reason=("invalid_format", "a FIFO, socket or device")
+                )
             )
-        elif not full and previous and (digest := previous.known_sha256(item, racy_from_ns)):
-            artifacts.append(_present(role, item.relative_path, digest, item.size, item.mtime_ns))
+        elif not full and previous and (known := previous.unchanged(item)):
+            artifacts.append(
+                _artifact(
+                    role, item.relative_path, (known.content_sha256, item.size, item.mtime_ns)
+                )
+            )
         else:
             to_hash.append((item, role))
     outcomes = hash_files([item.read_path for item, _ in to_hash], threads)
     for (item, role), outcome in zip(to_hash, outcomes, strict=True):
         if isinstance(outcome, OSError):
-            artifacts.append(_unread(role, item.relative_path, *_failure(outcome)))
+            artifacts.append(_artifact(role, item.relative_path, reason=_failure(outcome)))
         else:
-            artifacts.append(_present(role, item.relative_path, *outcome))
+            artifacts.append(_artifact(role, item.relative_path, outcome))
     for role in plan.roles:
         if role.required and role.entry.artifact_key not in matched_keys:
-            artifacts.append(_unread(role, None, "not_found", "no file matches the pattern"))
-    artifacts.sort(key=lambda a: a.sort_key)
+            artifacts.append(
+                _artifact(role, None, reason=("not_found", "no file matches the pattern"))
+            )
+    artifacts.sort(key=by_path_then_key)
     return Observation(
         root=root,
         plan=plan,
         artifacts=tuple(artifacts),
+        previous=previous,
         hashed_paths=tuple(sorted(item.relative_path for item, _ in to_hash)),
         skipped=tuple(listing.skipped),
         full=full,
@@ -243,7 +260,11 @@ def record(conn: Connection, feature_slug: str, observation: Observation) -> Sca
             "manifest_version": observation.plan.manifest_version,
             "step_id": observation.plan.step,
             "root_path": observation.root,
-            "artifact_set_id": storage.store_artifact_set(conn, artifacts),
+            "artifact_set_id": storage.store_artifact_set(
+                conn,
+                artifacts,
+                observation.previous and observation.previous.set_and_artifacts,
+            ),
             "parity_hash": parity_hash(
                 (a.relative_path, a.content_sha256) for a in artifacts if a.present
             ),
@@ -295,7 +316,8 @@ def scan_dossier(
     with db.read() as conn:
         last = storage.latest_snapshot(conn, feature, resolved)
         if last is not None:
-            previous = PreviousScan(last, storage.file_cache(conn, last.artifact_set_id))
+            stored, _ = storage.load_artifact_set(conn, last.artifact_set_id)
+            previous = PreviousScan(last, tuple(stored))
     observation = observe(resolved, plan, previous, full, threads)
     with db.begin() as conn:
         return record(conn, feature, observation)

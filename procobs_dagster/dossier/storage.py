@@ -84,35 +84,42 @@ def get_snapshot(conn: Connection, snapshot_id: uuid.UUID) -> Snapshot:
     return Snapshot.from_row(row)
 
 
-def file_cache(conn: Connection, artifact_set_id: uuid.UUID) -> dict[str, tuple[int, int, str]]:
-    """relative_path -> (size_bytes, mtime_ns, sha256) of the set's present artifacts."""
-    c = dossier_artifact.c
-    rows = conn.execute(
-        sa.select(c.relative_path, c.size_bytes, c.mtime_ns, c.content_sha256).where(
-            c.artifact_set_id == artifact_set_id, c.present
-        )
-    )
-    return {path: (size, mtime, digest) for path, size, mtime, digest in rows}
-
-
 def load_artifact_set(conn: Connection, artifact_set_id: uuid.UUID) -> tuple[list[Artifact], int]:
-    """The set's artifacts (sorted by path, then key) and the count recorded with the set."""
+    """The set's artifacts (sorted by path, then key) and the count recorded with the set.
+
+    Sorted by the database in code-point order (the "C" collation on Postgres, BINARY on
+    SQLite), placeholders first — the order ``by_path_then_key`` gives in Python.
+    """
     recorded = conn.execute(
         sa.select(dossier_artifact_set.c.artifact_count).where(
             dossier_artifact_set.c.artifact_set_id == artifact_set_id
         )
     ).scalar_one()
     columns = [dossier_artifact.c[name] for name in ARTIFACT_COLUMNS]
+    bytewise = "C" if conn.dialect.name == "postgresql" else "BINARY"
     rows = conn.execute(
-        sa.select(*columns).where(dossier_artifact.c.artifact_set_id == artifact_set_id)
+        sa.select(*columns)
+        .where(dossier_artifact.c.artifact_set_id == artifact_set_id)
+        .order_by(
+            dossier_artifact.c.relative_path.collate(bytewise).nulls_first(),
+            dossier_artifact.c.artifact_key.collate(bytewise),
+        )
     )
-    artifacts = [Artifact(*row) for row in rows]
-    artifacts.sort(key=lambda a: a.sort_key)
-    return artifacts, recorded
+    return list(map(Artifact._make, rows)), recorded
 
 
-def store_artifact_set(conn: Connection, artifacts: Sequence[Artifact]) -> uuid.UUID:
-    """The id of the set holding exactly these artifacts, written only if none exists yet."""
+def store_artifact_set(
+    conn: Connection,
+    artifacts: Sequence[Artifact],
+    previous: tuple[uuid.UUID, Sequence[Artifact]] | None = None,
+) -> uuid.UUID:
+    """The id of the set holding exactly these artifacts, written only if none exists yet.
+
+    ``previous``: a set id and its artifacts as loaded; when they equal ``artifacts`` (the
+    usual unchanged rescan) that set is the answer without computing the digest.
+    """
+    if previous is not None and tuple(previous[1]) == tuple(artifacts):
+        return previous[0]
     digest = rows_digest(artifacts)
     by_digest = sa.select(dossier_artifact_set.c.artifact_set_id).where(
         dossier_artifact_set.c.rows_digest == digest
@@ -135,10 +142,7 @@ def store_artifact_set(conn: Connection, artifacts: Sequence[Artifact]) -> uuid.
     if artifacts:
         conn.execute(
             dossier_artifact.insert(),
-            [
-                {"artifact_set_id": artifact_set_id, **{c: getattr(a, c) for c in ARTIFACT_COLUMNS}}
-                for a in artifacts
-            ],
+            [{"artifact_set_id": artifact_set_id, **a._asdict()} for a in artifacts],
         )
     return artifact_set_id
 

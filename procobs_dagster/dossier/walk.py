@@ -15,13 +15,12 @@ incremental scan compares. Rules:
 import dataclasses
 import os
 import stat
-from typing import Literal
+from typing import Literal, NamedTuple
 
 FileKind = Literal["file", "directory", "special"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Listed:
+class Listed(NamedTuple):
     """One path under the root, as the walk saw it."""
 
     relative_path: str
