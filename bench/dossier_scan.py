@@ -10,21 +10,27 @@ last seconds) and removed afterwards. Each round, on the same warm page cache:
   rows written to PostgreSQL);
 - an unchanged rescan (size and mtime unchanged: nothing read, the artifact set shared).
 
-The best of --rounds rounds is kept for each (the machine is shared). The scan's digests
-are checked against sha256sum's. Dossier event types are inactive, as they ship.
+The best of --rounds rounds is kept for each (the machine is shared). Wall time is the
+measure; CPU time (this process and its threads, or sha256sum's children; the PostgreSQL
+server's own work is not in it) is printed beside it, because on a loaded machine a short
+rescan and a long full scan lose different shares of the wall clock to other work. The
+scan's digests are checked against sha256sum's. Dossier event types are inactive, as they
+ship.
 Goals: full-scan throughput at least 0.7 of sha256sum's; the rescan at least 10x faster
 than the full scan.
 """
 
+import contextlib
 import os
 import random
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from _common import fresh_postgres, parser, report, timed
+from _common import fresh_postgres, parser, report
 
 from procobs_dagster import dossier
 
@@ -64,6 +70,21 @@ def sha256sum(paths: list[str]) -> dict[str, str]:
     return digests
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) plus its finished children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+@contextlib.contextmanager
+def measured(best: dict[str, tuple[float, float]], key: str):
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    yield
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    old_wall, old_cpu = best.get(key, (wall, cpu))
+    best[key] = (min(wall, old_wall), min(cpu, old_cpu))
+
+
 def main() -> None:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--files", type=int, default=10_000)
@@ -73,7 +94,7 @@ def main() -> None:
     if shutil.which("sha256sum") is None:
         raise SystemExit("benchmark needs sha256sum (GNU coreutils)")
     total_bytes = args.total_mb << 20
-    best: dict[str, float] = {}
+    best: dict[str, tuple[float, float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="dossier_bench_") as tmp,
         fresh_postgres(args.database_url, "dossier") as db,
@@ -83,39 +104,49 @@ def main() -> None:
         paths = generate(root, args.files, total_bytes)
         size = sum(os.path.getsize(p) for p in paths)
         for _ in range(args.rounds):
-            results: dict[str, float] = {}
-            with timed(results, "sha256sum"):
+            with measured(best, "sha256sum"):
                 expected = sha256sum(paths)
-            with timed(results, "full"):
+            with measured(best, "full"):
                 full = dossier.scan_dossier(db, root, "bench", None, full=True)
-            with timed(results, "rescan"):
+            with measured(best, "rescan"):
                 rescan = dossier.scan_dossier(db, root, "bench", None)
-            for key, seconds in results.items():
-                best[key] = min(best.get(key, seconds), seconds)
         got = {str(root / a.relative_path): a.content_sha256 for a in full.artifacts}
         if got != expected:
             raise SystemExit("dossier digests differ from sha256sum's")
         if rescan.hashed_paths or len(full.hashed_paths) != args.files:
             raise SystemExit("the rescan read files, or the full scan skipped some")
     mib = size / (1 << 20)
-    throughput = best["sha256sum"] / best["full"]
-    speedup = best["full"] / best["rescan"]
+    (sum_wall, sum_cpu), (full_wall, full_cpu), (re_wall, re_cpu) = (
+        best["sha256sum"],
+        best["full"],
+        best["rescan"],
+    )
+    throughput = sum_wall / full_wall
+    speedup = full_wall / re_wall
     report(
         f"dossier_scan: {args.files} files, {mib:.0f} MiB, best of {args.rounds} rounds (PostgreSQL)",
         [
-            ("sha256sum", f"{mib / best['sha256sum']:8.0f} MiB/s  ({best['sha256sum']:.2f} s)"),
-            ("full scan", f"{mib / best['full']:8.0f} MiB/s  ({best['full']:.2f} s)"),
+            (
+                "sha256sum",
+                f"{mib / sum_wall:8.0f} MiB/s  ({sum_wall:.2f} s wall, {sum_cpu:.2f} s CPU)",
+            ),
+            (
+                "full scan",
+                f"{mib / full_wall:8.0f} MiB/s  ({full_wall:.2f} s wall, {full_cpu:.2f} s CPU)",
+            ),
             (
                 "unchanged rescan",
-                f"{args.files / best['rescan']:8.0f} files/s  ({best['rescan']:.3f} s)",
+                f"{args.files / re_wall:8.0f} files/s  ({re_wall:.3f} s wall, {re_cpu:.3f} s CPU)",
             ),
             (
                 "full scan / sha256sum",
-                f"{throughput:8.2f} x  (goal >= 0.70: {'met' if throughput >= 0.7 else 'NOT met'})",
+                f"{throughput:8.2f} x  (goal >= 0.70: {'met' if throughput >= 0.7 else 'NOT met'};"
+                f" by CPU {sum_cpu / full_cpu:.2f} x)",
             ),
             (
                 "rescan speed-up",
-                f"{speedup:8.1f} x  (goal >= 10: {'met' if speedup >= 10 else 'NOT met'})",
+                f"{speedup:8.1f} x  (goal >= 10: {'met' if speedup >= 10 else 'NOT met'};"
+                f" by CPU {full_cpu / re_cpu:.1f} x)",
             ),
         ],
     )
