@@ -25,6 +25,7 @@ The run header follows its components: ``started → step_started`` when a step 
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
@@ -44,7 +45,7 @@ from procobs_dagster.ledger.components import (
     transition_component,
 )
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
-from procobs_dagster.ledger.runs import StartedRun, finish_run, get_run, start_run, transition_run
+from procobs_dagster.ledger.runs import StartedRun, finish_run, start_run, transition_run
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
@@ -127,7 +128,7 @@ def open_step(
     # Lock the header before the component's foreign key takes its key-share lock on it:
     # two steps opening at once would otherwise each hold that lock and wait for the
     # other's to move the header — a deadlock on Postgres. Now the second simply waits.
-    _subjects.fetch(conn, RUN, process_run_id, lock="update")
+    header = _subjects.fetch(conn, RUN, process_run_id, lock="update")
     recorded = record_component(
         conn,
         process_run_id=process_run_id,
@@ -145,7 +146,8 @@ def open_step(
         conn, recorded.component.component_run_id, "step_started", at=at, actor=actor
     )
     announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
-    _follow(conn, process_run_id, ("started", "step_completed"), "step_started", at)
+    if header.status in ("started", "step_completed"):
+        _follow(conn, process_run_id, header.status, "step_started", at)
     return RecordedComponent(component, True)
 
 
@@ -208,7 +210,7 @@ def close_step(
             **changes,
         )
     if component.process_run_id is not None and not _others_at_work(conn, component):
-        _follow(conn, component.process_run_id, ("step_started",), "step_completed", at)
+        _follow(conn, component.process_run_id, "step_started", "step_completed", at)
     return component
 
 
@@ -220,10 +222,8 @@ def close_run(
     process.evidence.missing alert."""
     outcome = outcome or Outcome()
     completed = outcome.status == "completed"
-    if completed:
-        # A step still marked open (e.g. abandoned by a thread) cannot block the close.
-        _follow(conn, process_run_id, ("step_started",), "step_completed", outcome.at)
-    run = finish_run(
+    finish = functools.partial(
+        finish_run,
         conn,
         process_run_id,
         outcome.status,
@@ -233,6 +233,14 @@ def close_run(
         at=outcome.at,
         actor=outcome.actor,
     )
+    try:
+        run = finish()
+    except IllegalTransition:
+        if not completed:
+            raise
+        # A step still marked open (e.g. abandoned by a thread) cannot block the close.
+        _follow(conn, process_run_id, "step_started", "step_completed", outcome.at)
+        run = finish()
     if outcome.status in _RUN_OUTCOME_EVENTS:
         announce(conn, _RUN_OUTCOME_EVENTS[outcome.status], run, at=outcome.at)
     if (
@@ -254,17 +262,14 @@ def close_run(
 def _follow(
     conn: Connection,
     process_run_id: uuid.UUID,
-    from_statuses: tuple[str, ...],
+    expect: str,
     to_status: str,
     at: dt.datetime | None,
 ) -> None:
-    """Move the run header along with its steps, if it is in one of ``from_statuses``.
-    A concurrent step that moved it first did the same move: that race is no error."""
-    current = get_run(conn, process_run_id).status
-    if current not in from_statuses:
-        return
+    """Move the run header along with its steps, if it is (still) in ``expect``. A header
+    elsewhere is left alone: a concurrent step moved it first, or it never was there."""
     with contextlib.suppress(LostRace):
-        transition_run(conn, process_run_id, to_status, expect=current, at=at)
+        transition_run(conn, process_run_id, to_status, expect=expect, at=at)
 
 
 def _others_at_work(conn: Connection, component: ComponentRecord) -> bool:

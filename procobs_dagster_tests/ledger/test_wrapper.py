@@ -358,3 +358,20 @@ def test_concurrent_steps_of_one_run_all_land(db):
     assert len(steps) == 24 and {s.status for s in steps} == {"completed"}
     with db.read() as conn:
         assert ledger.get_run(conn, run.process_run_id).status == "completed"
+
+
+def test_a_step_left_open_does_not_block_its_run_from_completing(db):
+    with db.begin() as conn:
+        run = tracking.open_run(conn, candidate_code=CANDIDATE).run
+        tracking.open_step(conn, run.process_run_id, dot_code="DOT_ABANDONED")
+    with db.begin() as conn:
+        closed = tracking.close_run(conn, run.process_run_id)
+    assert closed.status == "completed"
+    assert _history(db, run.process_run_id, run.process_run_id) == [
+        "started",
+        "step_started",
+        "step_completed",
+        "completed",
+    ]
+    with db.begin() as conn, pytest.raises(IllegalTransition):
+        tracking.close_run(conn, run.process_run_id, tracking.Outcome(status="failed"))
