@@ -57,6 +57,14 @@ class ApprovalRequired(ProcobsError):
     """An owner-gated action was attempted without a named approver."""
 
 
+class UnknownCandidate(NotFound):
+    """A process candidate nobody declared and no run names."""
+
+
+class BirthRefused(ProcobsError):
+    """A process birth whose candidate is not a verified_candidate, or already born."""
+
+
 def first_problem(exc, whole: str = "document") -> str:
     """``"field.path: message"`` of a pydantic ValidationError's first error, for the
     one-line messages above (``whole`` names the input when the error is about all of it)."""

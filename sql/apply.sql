@@ -584,19 +584,31 @@ CREATE TABLE discovery_score (
     score_id BIGSERIAL NOT NULL, 
     computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     candidate_code TEXT NOT NULL, 
+    declared BOOLEAN NOT NULL, 
     status TEXT NOT NULL, 
     support INTEGER NOT NULL, 
     dry_runs INTEGER NOT NULL, 
+    completed_runs INTEGER NOT NULL, 
+    verified_runs INTEGER NOT NULL, 
+    fitting_runs INTEGER NOT NULL, 
     completion_ratio FLOAT, 
     evidence_completeness FLOAT, 
     fitness FLOAT, 
     last_seen_at TIMESTAMP WITH TIME ZONE, 
     proving_run_id UUID, 
+    proof_source TEXT, 
     explanation TEXT NOT NULL, 
-    directly_follows JSONB, 
+    evidence JSONB NOT NULL, 
+    directly_follows JSONB NOT NULL, 
     CONSTRAINT pk_discovery_score PRIMARY KEY (score_id), 
-    CONSTRAINT ck_discovery_score_verified_has_proof CHECK (status <> 'verified_candidate' OR proving_run_id IS NOT NULL), 
-    CONSTRAINT ck_discovery_score_status CHECK (status IN ('runtime_missing', 'wired', 'observed', 'verified_candidate'))
+    CONSTRAINT ck_discovery_score_status CHECK (status IN ('runtime_missing', 'wired', 'observed', 'verified_candidate')), 
+    CONSTRAINT ck_discovery_score_status_from_counts CHECK (status = CASE WHEN verified_runs > 0 THEN 'verified_candidate' WHEN support > 0 THEN 'observed' WHEN dry_runs > 0 THEN 'wired' ELSE 'runtime_missing' END), 
+    CONSTRAINT ck_discovery_score_proof_iff_verified CHECK ((status = 'verified_candidate') = (proving_run_id IS NOT NULL)), 
+    CONSTRAINT ck_discovery_score_proof_source CHECK ((proving_run_id IS NULL) = (proof_source IS NULL) AND (proof_source IS NULL OR proof_source IN ('process_run_observation', 'job_queue'))), 
+    CONSTRAINT ck_discovery_score_counts CHECK (dry_runs >= 0 AND verified_runs >= 0 AND verified_runs <= completed_runs AND completed_runs <= support AND fitting_runs >= 0 AND fitting_runs <= support), 
+    CONSTRAINT ck_discovery_score_completion_ratio CHECK (completion_ratio IS NULL OR completion_ratio BETWEEN 0 AND 1), 
+    CONSTRAINT ck_discovery_score_evidence_completeness CHECK (evidence_completeness IS NULL OR evidence_completeness BETWEEN 0 AND 1), 
+    CONSTRAINT ck_discovery_score_fitness CHECK (fitness IS NULL OR fitness BETWEEN 0 AND 1)
 );
 
 CREATE INDEX ix_discovery_score_candidate_code_computed_at ON discovery_score (candidate_code, computed_at);
@@ -605,7 +617,7 @@ CREATE INDEX ix_discovery_score_computed_at ON discovery_score (computed_at);
 
 CREATE TABLE process_candidate (
     candidate_code TEXT NOT NULL, 
-    source TEXT NOT NULL, 
+    source TEXT, 
     title TEXT, 
     covers JSONB, 
     expected_steps JSONB, 
@@ -613,7 +625,8 @@ CREATE TABLE process_candidate (
     last_executed TIMESTAMP WITH TIME ZONE, 
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     CONSTRAINT pk_process_candidate PRIMARY KEY (candidate_code), 
-    CONSTRAINT ck_process_candidate_source CHECK (source IN ('dot', 'job', 'workflow'))
+    CONSTRAINT ck_process_candidate_source CHECK (source IS NULL OR source IN ('dot', 'job', 'workflow')), 
+    CONSTRAINT ck_process_candidate_declared_has_source CHECK (NOT declared OR source IS NOT NULL)
 );
 
 CREATE TABLE process_definition (
@@ -622,6 +635,7 @@ CREATE TABLE process_definition (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     approved_by TEXT NOT NULL, 
     CONSTRAINT pk_process_definition PRIMARY KEY (definition_code), 
+    CONSTRAINT ck_process_definition_approved_by CHECK (length(trim(approved_by)) > 0), 
     CONSTRAINT uq_process_definition_candidate_code UNIQUE (candidate_code)
 );
 
@@ -630,13 +644,20 @@ CREATE TABLE birth_registry (
     definition_code TEXT NOT NULL, 
     candidate_code TEXT NOT NULL, 
     proving_run_id UUID NOT NULL, 
+    proof_source TEXT NOT NULL, 
     approved_by TEXT NOT NULL, 
     born_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     evidence JSONB NOT NULL, 
     CONSTRAINT pk_birth_registry PRIMARY KEY (birth_id), 
+    CONSTRAINT ck_birth_registry_proof_source CHECK (proof_source IN ('process_run_observation', 'job_queue')), 
+    CONSTRAINT ck_birth_registry_approved_by CHECK (length(trim(approved_by)) > 0), 
     CONSTRAINT fk_birth_registry_definition_code_process_definition FOREIGN KEY(definition_code) REFERENCES process_definition (definition_code), 
     CONSTRAINT uq_birth_registry_definition_code UNIQUE (definition_code)
 );
+
+CREATE TRIGGER birth_registry_refuse_update BEFORE UPDATE ON birth_registry FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER birth_registry_refuse_delete BEFORE DELETE ON birth_registry FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
 
 UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0005_dossier';
 

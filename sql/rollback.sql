@@ -2,6 +2,10 @@ BEGIN;
 
 -- Running downgrade 0006_discovery -> 0005_dossier
 
+DROP TRIGGER IF EXISTS birth_registry_refuse_update ON birth_registry;
+
+DROP TRIGGER IF EXISTS birth_registry_refuse_delete ON birth_registry;
+
 DROP TABLE birth_registry;
 
 DROP TABLE process_definition;

@@ -6,9 +6,11 @@ import click
 import sqlalchemy as sa
 
 from procobs_dagster import __version__
+from procobs_dagster.cli.birth import birth
 from procobs_dagster.cli.context import CliContext
 from procobs_dagster.cli.db import db
 from procobs_dagster.cli.demo import demo
+from procobs_dagster.cli.discovery import discovery
 from procobs_dagster.cli.dossier import dossier
 from procobs_dagster.cli.events import events
 from procobs_dagster.cli.observe import observe
@@ -55,8 +57,10 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     ctx.obj = CliContext(database_url)
 
 
+main.add_command(birth)
 main.add_command(db)
 main.add_command(demo)
+main.add_command(discovery)
 main.add_command(dossier)
 main.add_command(events)
 main.add_command(observe)

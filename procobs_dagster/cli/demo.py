@@ -27,4 +27,7 @@ def demo(cli: CliContext) -> None:
         f"events:    {result['events_emitted']} written to the outbox "
         "(only active types are; see `procobs events status`)"
     )
+    verdict = result["discovery"]
+    click.echo(f"discovery: {verdict.candidate_code} is {verdict.status}: {verdict.summary}")
     click.echo(f"next:      procobs runs show {run.process_run_id}")
+    click.echo(f"           procobs discovery explain {verdict.candidate_code}")

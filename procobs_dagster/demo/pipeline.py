@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from procobs_dagster import ledger
+from procobs_dagster import discovery, ledger
 from procobs_dagster.demo import kg
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database
@@ -42,10 +42,15 @@ def run_demo(db: Database) -> dict:
             .select_from(event_outbox)
             .where(event_outbox.c.correlation_id == run.correlation_id)
         ).scalar_one()
+    # Score the candidates of the sample catalog: the run just observed is the evidence.
+    catalog = discovery.load_catalog(discovery.sample_catalog_path())
+    with db.begin() as conn:
+        scores = discovery.score_candidates(conn, catalog)
     return {
         "database": db.display_url,
         "run": run,
         "components": components,
         "history": history,
         "events_emitted": emitted,
+        "discovery": next(s for s in scores if s.candidate_code == CANDIDATE),
     }

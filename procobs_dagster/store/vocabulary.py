@@ -42,6 +42,8 @@ COMPLETENESS = ("complete", "incomplete", "unknown")
 
 CANDIDATE_SOURCES = ("dot", "job", "workflow")
 CANDIDATE_STATUSES = ("runtime_missing", "wired", "observed", "verified_candidate")
+# Where the run that proved a candidate is recorded (seed 002 §2.4).
+PROOF_SOURCES = ("process_run_observation", "job_queue")
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:

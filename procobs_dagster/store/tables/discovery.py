@@ -1,16 +1,46 @@
-"""Process candidates, their discovery scores, and the owner-gated birth records."""
+"""Process candidates, their discovery scores, and the owner-gated birth records.
+
+Only ``procobs birth`` (discovery/birth.py) writes process_definition and birth_registry;
+birth_registry is append-only (triggers refuse UPDATE and DELETE).
+"""
 
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
 from procobs_dagster.store.types import JSONDoc, UTCDateTime
-from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, CANDIDATE_STATUSES, sql_in
+from procobs_dagster.store.vocabulary import (
+    CANDIDATE_SOURCES,
+    CANDIDATE_STATUSES,
+    PROOF_SOURCES,
+    sql_in,
+)
 
+# The verdict a row states must be the one its counts imply (seed 002 §2.4, §2.5): the
+# database refuses a verified_candidate without a real run meeting the bar, whoever writes.
+STATUS_FROM_COUNTS = (
+    "status = CASE WHEN verified_runs > 0 THEN 'verified_candidate' "
+    "WHEN support > 0 THEN 'observed' "
+    "WHEN dry_runs > 0 THEN 'wired' "
+    "ELSE 'runtime_missing' END"
+)
+
+
+def _ratio(column: str) -> sa.CheckConstraint:
+    return sa.CheckConstraint(f"{column} IS NULL OR {column} BETWEEN 0 AND 1", name=column)
+
+
+def _named_approver() -> sa.CheckConstraint:
+    return sa.CheckConstraint("length(trim(approved_by)) > 0", name="approved_by")
+
+
+# Every candidate procobs knows of: declared in the catalog, or discovered because a run
+# named it. Kept up to date by each scoring.
 process_candidate = sa.Table(
     "process_candidate",
     metadata,
     sa.Column("candidate_code", sa.Text, primary_key=True),
-    sa.Column("source", sa.Text, nullable=False),
+    # NULL for a discovered candidate nobody declared: its kind is not known.
+    sa.Column("source", sa.Text),
     sa.Column("title", sa.Text),
     sa.Column("covers", JSONDoc),
     sa.Column("expected_steps", JSONDoc),
@@ -19,29 +49,51 @@ process_candidate = sa.Table(
     # it is never runtime evidence (seed 002 §2.5).
     sa.Column("last_executed", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.CheckConstraint(sql_in("source", CANDIDATE_SOURCES), name="source"),
+    sa.CheckConstraint(f"source IS NULL OR {sql_in('source', CANDIDATE_SOURCES)}", name="source"),
+    sa.CheckConstraint("NOT declared OR source IS NOT NULL", name="declared_has_source"),
 )
 
+# One row per candidate per scoring; the newest row per candidate is the current verdict.
 discovery_score = sa.Table(
     "discovery_score",
     metadata,
     sa.Column("score_id", BigSerial, primary_key=True, autoincrement=True),
     sa.Column("computed_at", UTCDateTime, nullable=False),
     sa.Column("candidate_code", sa.Text, nullable=False),
+    sa.Column("declared", sa.Boolean, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("support", sa.Integer, nullable=False),
     sa.Column("dry_runs", sa.Integer, nullable=False),
+    sa.Column("completed_runs", sa.Integer, nullable=False),
+    sa.Column("verified_runs", sa.Integer, nullable=False),
+    sa.Column("fitting_runs", sa.Integer, nullable=False),
     sa.Column("completion_ratio", sa.Float),
     sa.Column("evidence_completeness", sa.Float),
     sa.Column("fitness", sa.Float),
     sa.Column("last_seen_at", UTCDateTime),
     sa.Column("proving_run_id", sa.Uuid),
+    sa.Column("proof_source", sa.Text),
     sa.Column("explanation", sa.Text, nullable=False),
-    sa.Column("directly_follows", JSONDoc),
+    sa.Column("evidence", JSONDoc, nullable=False),
+    sa.Column("directly_follows", JSONDoc, nullable=False),
     sa.CheckConstraint(sql_in("status", CANDIDATE_STATUSES), name="status"),
+    sa.CheckConstraint(STATUS_FROM_COUNTS, name="status_from_counts"),
     sa.CheckConstraint(
-        "status <> 'verified_candidate' OR proving_run_id IS NOT NULL", name="verified_has_proof"
+        "(status = 'verified_candidate') = (proving_run_id IS NOT NULL)", name="proof_iff_verified"
     ),
+    sa.CheckConstraint(
+        f"(proving_run_id IS NULL) = (proof_source IS NULL) AND "
+        f"(proof_source IS NULL OR {sql_in('proof_source', PROOF_SOURCES)})",
+        name="proof_source",
+    ),
+    sa.CheckConstraint(
+        "dry_runs >= 0 AND verified_runs >= 0 AND verified_runs <= completed_runs "
+        "AND completed_runs <= support AND fitting_runs >= 0 AND fitting_runs <= support",
+        name="counts",
+    ),
+    _ratio("completion_ratio"),
+    _ratio("evidence_completeness"),
+    _ratio("fitness"),
     sa.Index(None, "candidate_code", "computed_at"),
     sa.Index(None, "computed_at"),
 )
@@ -53,6 +105,7 @@ process_definition = sa.Table(
     sa.Column("candidate_code", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("approved_by", sa.Text, nullable=False),
+    _named_approver(),
 )
 
 birth_registry = sa.Table(
@@ -67,8 +120,13 @@ birth_registry = sa.Table(
         unique=True,
     ),
     sa.Column("candidate_code", sa.Text, nullable=False),
+    # No foreign key: retention archives old runs, the birth record must outlive them.
+    # ``evidence`` keeps the verdict as it stood at birth.
     sa.Column("proving_run_id", sa.Uuid, nullable=False),
+    sa.Column("proof_source", sa.Text, nullable=False),
     sa.Column("approved_by", sa.Text, nullable=False),
     sa.Column("born_at", UTCDateTime, nullable=False),
     sa.Column("evidence", JSONDoc, nullable=False),
+    sa.CheckConstraint(sql_in("proof_source", PROOF_SOURCES), name="proof_source"),
+    _named_approver(),
 )

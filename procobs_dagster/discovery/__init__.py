@@ -1,0 +1,61 @@
+"""Process discovery: which candidates really run, with what evidence, and the owner-gated
+birth of a process definition from a verified candidate.
+
+Dagster-free: ``defs/`` materialises these as assets. Everything that writes takes a
+Connection inside a transaction the caller owns.
+"""
+
+from procobs_dagster.discovery.birth import Birth, birth
+from procobs_dagster.discovery.catalog import (
+    CandidateSpec,
+    Catalog,
+    Step,
+    default_catalog_path,
+    load_catalog,
+    parse_catalog,
+    sample_catalog_path,
+)
+from procobs_dagster.discovery.ocel import ExportSummary, export_ocel
+from procobs_dagster.discovery.scoring import (
+    DEFINITIONS,
+    VARIANTS_SHOWN,
+    CandidateScore,
+    Edge,
+    Explanation,
+    Trace,
+    Variant,
+    compute_scores,
+    explain,
+    score_candidates,
+    score_of,
+    store_scores,
+)
+from procobs_dagster.errors import BirthRefused, UnknownCandidate
+
+__all__ = [
+    "DEFINITIONS",
+    "VARIANTS_SHOWN",
+    "Birth",
+    "BirthRefused",
+    "CandidateScore",
+    "CandidateSpec",
+    "Catalog",
+    "Edge",
+    "Explanation",
+    "ExportSummary",
+    "Step",
+    "Trace",
+    "UnknownCandidate",
+    "Variant",
+    "birth",
+    "compute_scores",
+    "default_catalog_path",
+    "explain",
+    "export_ocel",
+    "load_catalog",
+    "parse_catalog",
+    "sample_catalog_path",
+    "score_candidates",
+    "score_of",
+    "store_scores",
+]

@@ -1,0 +1,176 @@
+"""The process-candidate catalog: what each candidate process is expected to look like.
+
+A catalog is a YAML file::
+
+    version: 1
+    candidates:
+      - code: PROC-CAND:dot:kg          # PROC-CAND:<source>:<name>
+        source: dot                     # dot | job | workflow
+        title: Knowledge graph
+        covers: [DOT_KG_EXTRACT, DOT_KG_VALIDATE]   # optional, defaults to the step codes
+        steps:                          # the expected order of component executions
+          - {code: DOT_KG_EXTRACT, role: producer}
+          - {code: DOT_KG_VALIDATE, role: verifier}
+        last_executed: 2026-01-15T09:30:00Z         # optional platform backfill, never evidence
+
+``covers`` names the DOT codes, job kinds or workflow step refs that belong to the
+candidate; for a job-backed candidate it selects the ``job_queue`` rows (by ``job_kind``)
+that are its runtime evidence. Declaring a candidate proves nothing: only runs do.
+"""
+
+import datetime as dt
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from procobs_dagster.errors import InvalidInput, first_problem
+from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
+
+CATALOG_ENV = "PROCOBS_CATALOG"
+CANDIDATE_CODE = re.compile(r"^PROC-CAND:(?P<source>[a-z]+):[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+ACTIVITY_CODE = r"^\S(.*\S)?$"  # no surrounding whitespace, never empty
+
+Source = Literal[CANDIDATE_SOURCES]  # type: ignore[valid-type]
+Role = Literal[COMPONENT_ROLES]  # type: ignore[valid-type]
+ActivityCode = Annotated[str, Field(pattern=ACTIVITY_CODE, max_length=200)]
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML lists become tuples (models are frozen); anything else meets strict validation."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+AsTuple = BeforeValidator(_list_as_tuple)
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message reads as written (no "Value error," prefix)."""
+    return PydanticCustomError("catalog", message)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Step(_Strict):
+    """One expected component execution: its DOT code / job kind / step ref, and role."""
+
+    code: ActivityCode
+    role: Role | None = None
+
+
+class CandidateSpec(_Strict):
+    code: Annotated[str, Field(max_length=200)]
+    source: Source
+    title: str | None = None
+    steps: Annotated[tuple[Step, ...], AsTuple, Field(min_length=1)]
+    covers: Annotated[tuple[ActivityCode, ...], AsTuple] = ()
+    # YAML gives a datetime, JSON a string: both are accepted, a naive time is not.
+    last_executed: Annotated[dt.datetime | None, Field(strict=False)] = None
+
+    @field_validator("last_executed")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise _invalid("must carry a timezone (e.g. 2026-01-15T09:30:00Z)")
+        return None if value is None else value.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CandidateSpec":
+        match = CANDIDATE_CODE.match(self.code)
+        if not match:
+            raise _invalid(f"code {self.code!r} is not of the form PROC-CAND:<source>:<name>")
+        if match["source"] != self.source:
+            raise _invalid(
+                f"code {self.code!r} says {match['source']!r} but source is {self.source!r}"
+            )
+        codes = [step.code for step in self.steps]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise _invalid(f"step codes must be distinct, repeated: {', '.join(repeated)}")
+        if len(set(self.covers)) != len(self.covers):
+            raise _invalid("covers lists a code twice")
+        uncovered = [c for c in codes if self.covers and c not in self.covers]
+        if uncovered:
+            raise _invalid(f"steps not listed in covers: {', '.join(uncovered)}")
+        return self
+
+    @property
+    def step_codes(self) -> tuple[str, ...]:
+        return tuple(step.code for step in self.steps)
+
+    @property
+    def covered_codes(self) -> tuple[str, ...]:
+        """``covers`` as declared, else the step codes."""
+        return self.covers or self.step_codes
+
+
+class Catalog(_Strict):
+    version: Literal[1]
+    candidates: Annotated[tuple[CandidateSpec, ...], AsTuple] = ()
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> "Catalog":
+        codes = [c.code for c in self.candidates]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise _invalid(f"candidate codes must be distinct, repeated: {', '.join(repeated)}")
+        return self
+
+    def get(self, code: str) -> CandidateSpec | None:
+        return next((c for c in self.candidates if c.code == code), None)
+
+    @property
+    def job_backed(self) -> tuple[CandidateSpec, ...]:
+        return tuple(c for c in self.candidates if c.source == "job")
+
+
+EMPTY_CATALOG = Catalog(version=1)
+
+
+def parse_catalog(document: object, origin: str = "catalog") -> Catalog:
+    """Validate an already-parsed catalog document; errors are one line naming the field."""
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{origin}: a catalog is a mapping with version and candidates")
+    try:
+        return Catalog.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(f"{origin}: {first_problem(exc, 'catalog')}") from None
+
+
+def load_catalog(path: "str | Path") -> Catalog:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read catalog {path}: {exc.strerror or exc}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InvalidInput(f"catalog {path}{where}: not valid YAML") from None
+    return parse_catalog(document, f"catalog {path}")
+
+
+def sample_catalog_path() -> Path:
+    return Path(str(resources.files("procobs_dagster.demo") / "sample_data" / "catalog.yaml"))
+
+
+def default_catalog_path() -> Path:
+    """``$PROCOBS_CATALOG`` when set, else the bundled sample catalog."""
+    return Path(os.environ.get(CATALOG_ENV) or sample_catalog_path())

@@ -1,0 +1,297 @@
+"""The runtime evidence of process candidates, as SQL relations (set-based, both dialects).
+
+A **trace** is one execution of a candidate:
+
+* a ledger run: a ``process_run_observation`` header of the candidate; its steps are the
+  component rows sharing the run's ``correlation_id`` (seed 002 §2.2: the correlation_id
+  stitches components into a run), real components for a real run;
+* a job run (job-backed candidates only): the ``job_queue`` rows of the covered job kinds
+  sharing one ``run_id``, unless the ledger holds that very run for the candidate (one
+  execution counts once, from its richer ledger record).
+
+A trace's **variant** is the JSON list of its step activities (DOT code, job kind) ordered
+by ``started_at`` (else the time the row was recorded), then by id. Dry runs are traces of
+their own kind: counted, never scored. Nothing here reads ``process_candidate``: a
+``last_executed`` backfill is not runtime evidence (seed 002 §2.5).
+
+The work per row happens in the database, in one statement: a single sort of the
+components (a window partitioned by correlation_id) gives every trace its steps, and the
+traces are grouped into **classes** (candidate, origin, variant, the gate's conditions)
+with their counts. Classes are few — candidates x distinct behaviours — so the caller
+combines them cheaply.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from procobs_dagster.discovery.catalog import Catalog
+from procobs_dagster.discovery.sql import bytewise, has_content, json_list
+from procobs_dagster.store.tables import (
+    job_queue,
+    process_component_observation,
+    process_run_observation,
+)
+from procobs_dagster.store.types import UTCDateTime
+
+LEDGER = "process_run_observation"
+JOBS = "job_queue"
+UNNAMED = "(unnamed)"  # activity of a component recorded without a dot_code
+
+# The whole partition, in step order: every window function below shares this one sort.
+WHOLE = (None, None)
+
+
+def _flag(condition) -> sa.ColumnElement[int]:
+    """A condition as 0/1, so flags add up the same way on both dialects."""
+    return sa.case((condition, 1), else_=0)
+
+
+def _literal_relation(
+    name: str, columns: Sequence[tuple[str, sa.types.TypeEngine]], rows
+) -> sa.CTE:
+    """A small relation of bound values, portable to SQLite (no ``VALUES … AS t(c)`` there)."""
+    rows = list(rows)
+    if not rows:
+        empty = [sa.cast(sa.null(), type_).label(column) for column, type_ in columns]
+        return sa.select(*empty).where(sa.false()).cte(name)
+    selects = [
+        sa.select(
+            *[
+                sa.literal(value, type_).label(column)
+                for (column, type_), value in zip(columns, row, strict=True)
+            ]
+        )
+        for row in rows
+    ]
+    return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).cte(name)
+
+
+def _sequenced(steps: sa.Subquery, partition: list, extra: dict) -> sa.Select:
+    """One row per partition (trace) with its step count, its variant and ``extra``
+    window aggregates, all over a single sort of the steps."""
+    window = {
+        "partition_by": partition,
+        "order_by": [steps.c.step_at, steps.c.step_id],
+        "rows": WHOLE,
+    }
+    return sa.select(
+        *[sa.func.count().over(**window).label("n_steps")],
+        sa.cast(json_list(steps.c.activity).over(**window), sa.Text).label("variant"),
+        *[aggregate.over(**window).label(name) for name, aggregate in extra.items()],
+        sa.func.row_number().over(**window).label("step_rank"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class EvidenceQuery:
+    """Relations over the traces in scope: of the candidates ``codes`` and, if given, only
+    the traces ``trace_ids`` (None: no restriction). A narrow scope reads through indexes."""
+
+    catalog: Catalog
+    codes: tuple[str, ...] | None = None
+    trace_ids: tuple[uuid.UUID, ...] | None = None
+
+    def _runs_in_scope(self, runs: sa.Table) -> list:
+        where = []
+        if self.codes is not None:
+            where.append(runs.c.process_candidate_code.in_(self.codes))
+        if self.trace_ids is not None:
+            where.append(runs.c.process_run_id.in_(self.trace_ids))
+        return where
+
+    def job_kinds(self) -> sa.CTE:
+        """(candidate_code, job_kind) for the job-backed candidates in scope."""
+        return _literal_relation(
+            "covered_job_kind",
+            [("candidate_code", sa.Text()), ("job_kind", sa.Text())],
+            (
+                (c.code, kind)
+                for c in self.catalog.job_backed
+                if self.codes is None or c.code in self.codes
+                for kind in c.covered_codes
+            ),
+        )
+
+    def component_sequences(self) -> sa.CTE:
+        """Per correlation_id: the real components sharing it, counted and ordered."""
+        c = process_component_observation
+        where = [c.c.source_system != "dry_run"]
+        runs = process_run_observation
+        if self._runs_in_scope(runs):
+            where.append(
+                c.c.correlation_id.in_(
+                    sa.select(runs.c.correlation_id).where(*self._runs_in_scope(runs))
+                )
+            )
+        steps = (
+            sa.select(
+                bytewise(c.c.correlation_id).label("correlation_id"),
+                sa.func.coalesce(c.c.started_at, c.c.created_at).label("step_at"),
+                c.c.component_run_id.label("step_id"),
+                sa.func.coalesce(c.c.dot_code, UNNAMED).label("activity"),
+                _flag(has_content(c.c.evidence_ref)).label("has_evidence"),
+            )
+            .where(*where)
+            # OFFSET 0 keeps Postgres from flattening this subquery: the evidence flag is
+            # then computed during the scan, and the sort carries an integer rather than
+            # the evidence document. (A no-op on SQLite.)
+            .offset(0)
+            .subquery("component_step")
+        )
+        ranked = (
+            _sequenced(
+                steps, [steps.c.correlation_id], {"n_evidence": sa.func.sum(steps.c.has_evidence)}
+            )
+            .add_columns(steps.c.correlation_id)
+            .subquery("component_sequence_ranked")
+        )
+        return sa.select(ranked).where(ranked.c.step_rank == 1).cte("component_sequence")
+
+    def job_sequences(self) -> sa.CTE:
+        """Per (job-backed candidate, run_id): its job_queue rows, counted and ordered."""
+        j, kinds = job_queue, self.job_kinds()
+        runs = process_run_observation
+        job_backed = [c.code for c in self.catalog.job_backed]
+        in_ledger = (
+            sa.select(sa.literal(1))
+            .where(
+                runs.c.process_run_id == j.c.run_id,
+                runs.c.process_candidate_code == kinds.c.candidate_code,
+                # Redundant, but it lets the planner read only the job-backed candidates'
+                # runs (through their index) instead of hashing the whole ledger.
+                runs.c.process_candidate_code.in_(job_backed),
+            )
+            .exists()
+        )
+        steps = (
+            sa.select(
+                kinds.c.candidate_code,
+                j.c.run_id,
+                j.c.correlation_id,
+                sa.func.coalesce(j.c.started_at, j.c.enqueued_at).label("step_at"),
+                j.c.job_id.label("step_id"),
+                j.c.job_kind.label("activity"),
+                _flag(j.c.status == "completed").label("is_completed"),
+                _flag(sa.and_(j.c.started_at.is_not(None), j.c.finished_at.is_not(None))).label(
+                    "is_timed"
+                ),
+                sa.func.coalesce(j.c.finished_at, j.c.started_at, j.c.enqueued_at).label("seen_at"),
+            )
+            .select_from(j.join(kinds, kinds.c.job_kind == j.c.job_kind))
+            .where(
+                j.c.run_id.is_not(None),
+                ~in_ledger,
+                sa.true() if self.trace_ids is None else j.c.run_id.in_(self.trace_ids),
+            )
+            .subquery("job_step")
+        )
+        ranked = (
+            _sequenced(
+                steps,
+                [steps.c.candidate_code, steps.c.run_id],
+                {
+                    "n_completed": sa.func.sum(steps.c.is_completed),
+                    "n_timed": sa.func.sum(steps.c.is_timed),
+                    "seen_at": sa.func.max(steps.c.seen_at),
+                    "correlation_id": sa.func.max(steps.c.correlation_id),
+                },
+            )
+            .add_columns(steps.c.candidate_code, steps.c.run_id)
+            .subquery("job_sequence_ranked")
+        )
+        return sa.select(ranked).where(ranked.c.step_rank == 1).cte("job_sequence")
+
+    def traces(self, detailed: bool = True) -> sa.CTE:
+        """One row per trace (dry runs included) with the gate's three conditions as 0/1.
+        Without ``detailed``, the correlation_id and header status are left out: grouping
+        does not need them, and the join then carries narrower rows."""
+        r, seq = process_run_observation, self.component_sequences()
+
+        def detail(column, label):
+            return (column if detailed else sa.cast(sa.null(), sa.Text)).label(label)
+
+        real = r.c.source_system != "dry_run"
+        seen_at = sa.func.coalesce(r.c.ended_at, r.c.started_at, r.c.created_at)
+        ledger = (
+            sa.select(
+                sa.literal(LEDGER).label("origin"),
+                r.c.process_candidate_code.label("candidate_code"),
+                r.c.process_run_id.label("trace_id"),
+                detail(r.c.correlation_id, "correlation_id"),
+                detail(r.c.status, "header_status"),
+                _flag(~real).label("dry_run"),
+                _flag(r.c.status == "completed").label("completed"),
+                _flag(sa.and_(r.c.started_at.is_not(None), r.c.ended_at.is_not(None))).label(
+                    "timed"
+                ),
+                sa.func.coalesce(seq.c.n_steps, 0).label("n_steps"),
+                seq.c.n_evidence,
+                seq.c.variant,
+                seen_at.label("seen_at"),
+            )
+            # A dry run's components prove nothing: it is joined to none.
+            .select_from(
+                r.outerjoin(
+                    seq, sa.and_(seq.c.correlation_id == bytewise(r.c.correlation_id), real)
+                )
+            )
+            .where(*self._runs_in_scope(r))
+        )
+        js = self.job_sequences()
+        jobs = sa.select(
+            sa.literal(JOBS).label("origin"),
+            js.c.candidate_code,
+            js.c.run_id.label("trace_id"),
+            detail(js.c.correlation_id, "correlation_id"),
+            sa.cast(sa.null(), sa.Text).label("header_status"),
+            sa.literal(0).label("dry_run"),
+            _flag(js.c.n_completed == js.c.n_steps).label("completed"),
+            _flag(js.c.n_timed == js.c.n_steps).label("timed"),
+            js.c.n_steps,
+            sa.cast(sa.null(), sa.Integer).label("n_evidence"),
+            js.c.variant,
+            sa.type_coerce(js.c.seen_at, UTCDateTime).label("seen_at"),
+        )
+        both = sa.union_all(ledger, jobs).subquery("any_trace")
+        return sa.select(both, _flag(both.c.n_steps >= 2).label("enough_steps")).cte("trace")
+
+    # --- statements -------------------------------------------------------------------
+
+    def classes(self) -> sa.Select:
+        """Traces grouped by candidate, origin, variant and the gate's conditions, with
+        counts, component totals and a representative trace of each class."""
+        t = self.traces(detailed=False)
+        keys = [
+            t.c.candidate_code,
+            t.c.origin,
+            t.c.variant,
+            t.c.dry_run,
+            t.c.completed,
+            t.c.timed,
+            t.c.enough_steps,
+        ]
+        return sa.select(
+            *keys,
+            sa.func.count().label("traces"),
+            sa.func.sum(sa.case((t.c.origin == LEDGER, t.c.n_steps))).label("components"),
+            sa.func.sum(t.c.n_evidence).label("components_with_evidence"),
+            sa.func.max(t.c.seen_at).label("last_seen_at"),
+            # The representative run of the class: the greatest id (Postgres has no
+            # max(uuid)); with the ledger's time-ordered UUIDv7 ids, the latest started.
+            sa.func.max(sa.cast(t.c.trace_id, sa.Text)).label("representative"),
+        ).group_by(*keys)
+
+    def recent_traces(self, limit: int) -> sa.Select:
+        """The most recent traces of the candidates in scope, real ones first."""
+        t = self.traces()
+        return (
+            sa.select(t)
+            .order_by(t.c.dry_run, sa.desc(t.c.seen_at), sa.desc(t.c.trace_id))
+            .limit(limit)
+        )
+
+    def all_traces(self) -> sa.Select:
+        return sa.select(self.traces())

@@ -1,0 +1,98 @@
+import pytest
+
+from procobs_dagster import discovery
+from procobs_dagster.errors import InvalidInput
+
+
+def _candidate(**overrides) -> dict:
+    candidate = {
+        "code": "PROC-CAND:dot:x",
+        "source": "dot",
+        "steps": [{"code": "DOT_A", "role": "producer"}, {"code": "DOT_B"}],
+    }
+    candidate.update(overrides)
+    return candidate
+
+
+def test_the_sample_catalog_declares_the_demo_and_a_job_backed_candidate():
+    catalog = discovery.load_catalog(discovery.sample_catalog_path())
+    kg = catalog.get("PROC-CAND:dot:kg")
+    assert [(s.code, s.role) for s in kg.steps] == [
+        ("DOT_KG_EXTRACT", "producer"),
+        ("DOT_KG_VALIDATE", "verifier"),
+    ]
+    [cut] = catalog.job_backed
+    assert cut.code == "PROC-CAND:job:cut" and "cut.segment" in cut.covered_codes
+    assert cut.last_executed is not None and cut.last_executed.tzinfo is not None
+
+
+def test_covers_default_to_the_steps():
+    catalog = discovery.parse_catalog({"version": 1, "candidates": [_candidate()]})
+    assert catalog.candidates[0].covered_codes == ("DOT_A", "DOT_B")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"version": 2}, "version: Input should be 1"),
+        ([], "a catalog is a mapping"),
+        (
+            {"version": 1, "candidates": [_candidate(code="PROC-CAND:job:x")]},
+            "code 'PROC-CAND:job:x' says 'job' but source is 'dot'",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(code="kg")]},
+            "is not of the form PROC-CAND:<source>:<name>",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(source="cron")]},
+            "candidates.0.source: Input should be 'dot', 'job' or 'workflow'",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(steps=[])]},
+            "candidates.0.steps: Value should have at least 1 item",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(steps=[{"code": "A", "role": "boss"}])]},
+            "candidates.0.steps.0.role",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(steps=[{"code": "A"}, {"code": "A"}])]},
+            "step codes must be distinct, repeated: A",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(covers=["DOT_A"])]},
+            "steps not listed in covers: DOT_B",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(title="t", colour="red")]},
+            "candidates.0.colour: Extra inputs are not permitted",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(last_executed="2026-01-01T00:00:00")]},
+            "must carry a timezone",
+        ),
+        (
+            {"version": 1, "candidates": [_candidate(), _candidate()]},
+            "candidate codes must be distinct",
+        ),
+    ],
+)
+def test_bad_catalogs_are_refused_in_one_line(document, message):
+    with pytest.raises(InvalidInput) as error:
+        discovery.parse_catalog(document)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_catalog_files(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "version: 1\ncandidates:\n"
+        "  - {code: PROC-CAND:workflow:w, source: workflow, steps: [{code: s1}]}\n"
+    )
+    assert discovery.load_catalog(path).candidates[0].source == "workflow"
+    path.write_text("version: [1\n")
+    with pytest.raises(InvalidInput, match="line 2: not valid YAML"):
+        discovery.load_catalog(path)
+    with pytest.raises(InvalidInput, match="cannot read catalog"):
+        discovery.load_catalog(tmp_path / "missing.yaml")
