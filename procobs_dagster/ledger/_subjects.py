@@ -65,10 +65,12 @@ class Subject:
     def select_one_locked(self) -> dict[str, sa.Select]:
         """``select_one`` holding the row until commit (Postgres; SQLite's writer holds
         the whole database): ``key share`` — the lock a foreign key check takes — keeps it
-        from being deleted, ``update`` also from being changed by anyone else."""
+        from being deleted, ``update`` also from being changed by anyone else. ``update`` is
+        ``FOR NO KEY UPDATE``: a status move never changes the key, so it need not conflict
+        with the key-share lock a new component's foreign key holds on its run."""
         return {
             "key share": self.select_one.with_for_update(read=True, key_share=True),
-            "update": self.select_one.with_for_update(),
+            "update": self.select_one.with_for_update(key_share=True),
         }
 
     @functools.cached_property
@@ -114,7 +116,7 @@ class Subject:
         prior = (
             sa.select(self.key_column.label("prior_key"), self.table.c.status.label("from_status"))
             .where(self.key_column == sa.bindparam("b_id"))
-            .with_for_update()
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE, see select_one_locked
             .cte("prior")
         )
         expect = sa.bindparam("b_expect", type_=sa.Text)

@@ -159,3 +159,35 @@ def test_a_timed_transition_is_judged_on_the_status_it_really_moves_from(postgre
     with db.read() as conn:
         moves = [(h.from_status, h.to_status) for h in ledger.history_of(conn, run.process_run_id)]
     assert moves == [(None, "started"), ("started", "stuck"), ("stuck", "completed")]
+
+
+def test_components_recorded_and_run_moved_at_once_do_not_deadlock(postgres_db):
+    """Each writer records a component (its foreign key key-share-locks the run) and then
+    moves the run. The move locks FOR NO KEY UPDATE, which key-share locks do not block,
+    so the writers queue instead of deadlocking."""
+    db = postgres_db
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def writer():
+        try:
+            with db.begin() as conn:
+                ledger.record_component(conn, process_run_id=run.process_run_id)
+                barrier.wait(timeout=10)
+                ledger.transition_run(conn, run.process_run_id, "step_started")
+        except (IllegalTransition, LostRace):
+            pass  # the second writer finds the run already moved: a clean refusal
+        except Exception as exc:  # a deadlock surfaces here as a database error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    with db.read() as conn:
+        assert ledger.get_run(conn, run.process_run_id).status == "step_started"
+        assert len(ledger.components_of(conn, run.process_run_id)) in (1, 2)
