@@ -424,7 +424,7 @@ UPDATE alembic_version SET version_num='0003_archive' WHERE alembic_version.vers
 
 CREATE TABLE delivery_cursor (
     sink TEXT NOT NULL, 
-    last_tx_id BIGINT, 
+    last_tx_id BIGINT DEFAULT '0' NOT NULL, 
     last_seq BIGINT DEFAULT '0' NOT NULL, 
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     CONSTRAINT pk_delivery_cursor PRIMARY KEY (sink)
@@ -437,16 +437,22 @@ CREATE TABLE delivery_sink (
     path TEXT, 
     secret_env TEXT, 
     timeout_seconds FLOAT DEFAULT '10' NOT NULL, 
-    max_attempts INTEGER DEFAULT '8' NOT NULL, 
+    dead_after_rejections INTEGER DEFAULT '5' NOT NULL, 
+    dead_after_attempts INTEGER, 
+    backoff_base_seconds FLOAT DEFAULT '1' NOT NULL, 
+    backoff_cap_seconds FLOAT DEFAULT '300' NOT NULL, 
     ordered BOOLEAN DEFAULT false NOT NULL, 
     event_types JSONB, 
     enabled BOOLEAN DEFAULT true NOT NULL, 
     created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
     CONSTRAINT pk_delivery_sink PRIMARY KEY (name), 
+    CONSTRAINT ck_delivery_sink_backoff CHECK (backoff_base_seconds > 0 AND backoff_cap_seconds >= backoff_base_seconds), 
+    CONSTRAINT ck_delivery_sink_dead_after_attempts CHECK (dead_after_attempts IS NULL OR dead_after_attempts >= 1), 
+    CONSTRAINT ck_delivery_sink_dead_after_rejections CHECK (dead_after_rejections >= 1), 
     CONSTRAINT ck_delivery_sink_file_has_path CHECK (kind <> 'file' OR path IS NOT NULL), 
-    CONSTRAINT ck_delivery_sink_webhook_has_url CHECK (kind <> 'webhook' OR url IS NOT NULL), 
+    CONSTRAINT ck_delivery_sink_webhook_has_url_and_secret_env CHECK (kind <> 'webhook' OR (url IS NOT NULL AND secret_env IS NOT NULL)), 
     CONSTRAINT ck_delivery_sink_kind CHECK (kind IN ('webhook', 'file', 'null')), 
-    CONSTRAINT ck_delivery_sink_max_attempts CHECK (max_attempts >= 1), 
     CONSTRAINT ck_delivery_sink_timeout CHECK (timeout_seconds > 0)
 );
 
@@ -457,25 +463,30 @@ CREATE TABLE delivery_state (
     correlation_id TEXT NOT NULL, 
     state TEXT DEFAULT 'pending' NOT NULL, 
     attempts INTEGER DEFAULT '0' NOT NULL, 
+    rejections INTEGER DEFAULT '0' NOT NULL, 
     next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     locked_until TIMESTAMP WITH TIME ZONE, 
     locked_by TEXT, 
+    lock_token UUID, 
     last_error TEXT, 
     errors JSONB, 
     delivered_at TIMESTAMP WITH TIME ZONE, 
     created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     CONSTRAINT pk_delivery_state PRIMARY KEY (event_id, sink), 
-    CONSTRAINT ck_delivery_state_delivered_at CHECK ((state = 'delivered') = (delivered_at IS NOT NULL)), 
-    CONSTRAINT ck_delivery_state_lock_iff_delivering CHECK ((state = 'delivering') = (locked_until IS NOT NULL)), 
-    CONSTRAINT ck_delivery_state_state CHECK (state IN ('pending', 'delivering', 'delivered', 'retry', 'dead')), 
     CONSTRAINT ck_delivery_state_attempts CHECK (attempts >= 0), 
+    CONSTRAINT ck_delivery_state_delivered_at CHECK ((state = 'delivered') = (delivered_at IS NOT NULL)), 
+    CONSTRAINT ck_delivery_state_lock_iff_delivering CHECK ((state = 'delivering') = (locked_until IS NOT NULL AND lock_token IS NOT NULL)), 
+    CONSTRAINT ck_delivery_state_rejections CHECK (rejections >= 0 AND rejections <= attempts), 
+    CONSTRAINT ck_delivery_state_pending_unattempted CHECK (state <> 'pending' OR attempts = 0), 
+    CONSTRAINT ck_delivery_state_retry_attempted CHECK (state <> 'retry' OR attempts >= 1), 
+    CONSTRAINT ck_delivery_state_state CHECK (state IN ('pending', 'delivering', 'delivered', 'retry', 'dead')), 
     CONSTRAINT fk_delivery_state_event_id_event_outbox FOREIGN KEY(event_id) REFERENCES event_outbox (event_id)
 );
 
-CREATE INDEX ix_delivery_state_claimable ON delivery_state (sink, next_attempt_at) WHERE state IN ('pending', 'retry');
+CREATE INDEX ix_delivery_state_claimable ON delivery_state (sink, next_attempt_at, seq) WHERE state IN ('pending', 'retry');
 
-CREATE INDEX ix_delivery_state_correlation_id_seq ON delivery_state (correlation_id, seq);
+CREATE INDEX ix_delivery_state_sink_correlation_id_seq ON delivery_state (sink, correlation_id, seq);
 
 CREATE INDEX ix_delivery_state_sink_state ON delivery_state (sink, state);
 

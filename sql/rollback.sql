@@ -46,7 +46,7 @@ UPDATE alembic_version SET version_num='0004_delivery' WHERE alembic_version.ver
 
 DROP INDEX ix_delivery_state_sink_state;
 
-DROP INDEX ix_delivery_state_correlation_id_seq;
+DROP INDEX ix_delivery_state_sink_correlation_id_seq;
 
 DROP INDEX ix_delivery_state_claimable;
 

@@ -95,3 +95,55 @@ def _horizon_pg(element, compiler, **kw):
 @compiles(visible_txid_horizon, "sqlite")
 def _horizon_sqlite(element, compiler, **kw):
     return "NULL"
+
+
+class json_object(FunctionElement):
+    """A JSON object built in SQL from alternating keys and values (SQL expressions)."""
+
+    type = sa.JSON()
+    inherit_cache = True
+
+
+@compiles(json_object, "postgresql")
+def _json_object_pg(element, compiler, **kw):
+    return f"jsonb_build_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_object, "sqlite")
+def _json_object_sqlite(element, compiler, **kw):
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+class json_append_bounded(FunctionElement):
+    """``doc`` (a JSON array, NULL read as empty) with ``item`` (a JSON SQL expression, e.g.
+    a ``json_object``) appended, atomically in SQL, keeping at most the last ``keep``.
+
+    The array stays bounded however often an element is appended (one per failed attempt)."""
+
+    type = sa.JSON()
+    inherit_cache = True
+
+    def __init__(self, doc, item, keep: int):
+        # A literal, not a parameter: it is part of the statement (and its cache key).
+        super().__init__(doc, item, sa.literal_column(str(int(keep))))
+
+
+@compiles(json_append_bounded, "postgresql")
+def _json_append_pg(element, compiler, **kw):
+    doc, item, keep = (compiler.process(c, **kw) for c in element.clauses)
+    appended = f"(coalesce({doc}, '[]'::jsonb) || jsonb_build_array({item}))"
+    # Removing index 0 once suffices: every append passes through here, one at a time.
+    return (
+        f"(CASE WHEN jsonb_array_length({appended}) > {keep} "
+        f"THEN {appended} - 0 ELSE {appended} END)"
+    )
+
+
+@compiles(json_append_bounded, "sqlite")
+def _json_append_sqlite(element, compiler, **kw):
+    doc, item, keep = (compiler.process(c, **kw) for c in element.clauses)
+    appended = f"json_insert(coalesce({doc}, '[]'), '$[#]', json({item}))"
+    return (
+        f"(CASE WHEN json_array_length({appended}) > {keep} "
+        f"THEN json_remove({appended}, '$[0]') ELSE {appended} END)"
+    )

@@ -17,16 +17,32 @@ delivery_sink = sa.Table(
     sa.Column("path", sa.Text),
     sa.Column("secret_env", sa.Text),
     sa.Column("timeout_seconds", sa.Float, nullable=False, server_default="10"),
-    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="8"),
+    sa.Column("dead_after_rejections", sa.Integer, nullable=False, server_default="5"),
+    # NULL: transient failures (5xx, 408, 429, network) are retried for as long as it takes.
+    sa.Column("dead_after_attempts", sa.Integer),
+    sa.Column("backoff_base_seconds", sa.Float, nullable=False, server_default="1"),
+    sa.Column("backoff_cap_seconds", sa.Float, nullable=False, server_default="300"),
     sa.Column("ordered", sa.Boolean, nullable=False, server_default=sa.false()),
+    # NULL: every event type; else a JSON list of the types this sink receives.
     sa.Column("event_types", JSONDoc),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
     sa.CheckConstraint(sql_in("kind", SINK_KINDS), name="kind"),
-    sa.CheckConstraint("kind <> 'webhook' OR url IS NOT NULL", name="webhook_has_url"),
+    sa.CheckConstraint(
+        "kind <> 'webhook' OR (url IS NOT NULL AND secret_env IS NOT NULL)",
+        name="webhook_has_url_and_secret_env",
+    ),
     sa.CheckConstraint("kind <> 'file' OR path IS NOT NULL", name="file_has_path"),
-    sa.CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    sa.CheckConstraint("dead_after_rejections >= 1", name="dead_after_rejections"),
+    sa.CheckConstraint(
+        "dead_after_attempts IS NULL OR dead_after_attempts >= 1", name="dead_after_attempts"
+    ),
     sa.CheckConstraint("timeout_seconds > 0", name="timeout"),
+    sa.CheckConstraint(
+        "backoff_base_seconds > 0 AND backoff_cap_seconds >= backoff_base_seconds",
+        name="backoff",
+    ),
 )
 
 delivery_state = sa.Table(
@@ -38,38 +54,55 @@ delivery_state = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("correlation_id", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False, server_default="pending"),
+    # Every claim counts as an attempt, also one whose relay died before it finished.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # Attempts the endpoint rejected (4xx other than 408/429): these lead to dead.
+    sa.Column("rejections", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    # The claim: its visibility timeout, who holds it, and the token its acknowledgement
+    # must present (a relay that outlived its lease can no longer acknowledge).
     sa.Column("locked_until", UTCDateTime),
     sa.Column("locked_by", sa.Text),
+    sa.Column("lock_token", sa.Uuid),
     sa.Column("last_error", sa.Text),
+    # The most recent errors, oldest first (bounded; see delivery.queue.ERRORS_KEPT).
     sa.Column("errors", JSONDoc),
     sa.Column("delivered_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(sql_in("state", DELIVERY_STATES), name="state"),
     sa.CheckConstraint("attempts >= 0", name="attempts"),
+    sa.CheckConstraint("rejections >= 0 AND rejections <= attempts", name="rejections"),
+    # pending: not attempted since it was fanned out or redriven; retry: attempted before.
+    sa.CheckConstraint("state <> 'pending' OR attempts = 0", name="pending_unattempted"),
+    sa.CheckConstraint("state <> 'retry' OR attempts >= 1", name="retry_attempted"),
     sa.CheckConstraint(
-        "(state = 'delivering') = (locked_until IS NOT NULL)", name="lock_iff_delivering"
+        "(state = 'delivering') = (locked_until IS NOT NULL AND lock_token IS NOT NULL)",
+        name="lock_iff_delivering",
     ),
     sa.CheckConstraint("(state = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_at"),
+    # What a claim scans: due rows of one sink, oldest first.
     sa.Index(
         "ix_delivery_state_claimable",
         "sink",
         "next_attempt_at",
+        "seq",
         postgresql_where=sa.text("state IN ('pending', 'retry')"),
         sqlite_where=sa.text("state IN ('pending', 'retry')"),
     ),
     sa.Index(None, "sink", "state"),
-    sa.Index(None, "correlation_id", "seq"),
+    # Per-correlation ordering: is an earlier event of this correlation still undelivered?
+    sa.Index(None, "sink", "correlation_id", "seq"),
 )
 
-# How far each sink has fanned out over the outbox (the commit-safe watermark).
+# How far each sink has fanned out over the outbox. On Postgres the position is
+# (tx_id, seq) below the transaction-id horizon, so a row that commits late is still
+# ahead of the cursor; on SQLite seq alone (rowids are handed out in commit order).
 delivery_cursor = sa.Table(
     "delivery_cursor",
     metadata,
     sa.Column("sink", sa.Text, primary_key=True),
-    sa.Column("last_tx_id", sa.BigInteger),
+    sa.Column("last_tx_id", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,52 @@
+"""Delivery: the outbox relay to webhooks and files — at-least-once, retried with
+backoff, dead-lettered, redrivable, signed. Delivery state lives in delivery_state, one
+row per (event, sink), apart from the insert-only outbox facts."""
+
+from procobs_dagster.delivery.admin import Redriven, dead_letters, redrive, status
+from procobs_dagster.delivery.config import (
+    SINKS_FILE_ENV,
+    SinkConfig,
+    load_sinks_file,
+    load_sinks_table,
+    save_sinks,
+    select_sinks,
+)
+from procobs_dagster.delivery.relay import Relay, RelayReport, SinkCounts
+from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign, verify_signature
+from procobs_dagster.delivery.sinks import (
+    Delivery,
+    FileSink,
+    NullSink,
+    Outcome,
+    OutcomeKind,
+    Sink,
+    WebhookSink,
+    build_sink,
+)
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "SINKS_FILE_ENV",
+    "Delivery",
+    "FileSink",
+    "NullSink",
+    "Outcome",
+    "OutcomeKind",
+    "Redriven",
+    "Relay",
+    "RelayReport",
+    "Sink",
+    "SinkConfig",
+    "SinkCounts",
+    "WebhookSink",
+    "build_sink",
+    "dead_letters",
+    "load_sinks_file",
+    "load_sinks_table",
+    "redrive",
+    "save_sinks",
+    "select_sinks",
+    "sign",
+    "status",
+    "verify_signature",
+]

@@ -1,0 +1,182 @@
+"""Looking at and repairing delivery: status per sink, the dead letters, redrive."""
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.delivery.queue import CLAIMABLE, UNDELIVERED
+from procobs_dagster.errors import InvalidInput, NotFound
+from procobs_dagster.events import audit
+from procobs_dagster.ids import parse_uuid
+from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
+from procobs_dagster.store.vocabulary import DELIVERY_STATES
+
+ds = delivery_state
+REDRIVABLE = ("dead", "delivered")
+
+
+def _seconds_since(now: dt.datetime, then: dt.datetime | None) -> float | None:
+    return None if then is None else round((now - then).total_seconds(), 3)
+
+
+def status(conn: Connection, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per sink: rows in each state, the age of the oldest undelivered event, when the
+    next retry is due, and how many outbox events lie past its fan-out cursor."""
+    now = now or utcnow()
+    sinks: dict[str, dict[str, Any]] = {}
+
+    def entry(sink: str) -> dict[str, Any]:
+        return sinks.setdefault(
+            sink,
+            {
+                "sink": sink,
+                **dict.fromkeys(DELIVERY_STATES, 0),
+                "oldest_undelivered_age_seconds": None,
+                "next_due_at": None,
+                "outbox_unscanned": None,
+            },
+        )
+
+    for sink, state, count in conn.execute(
+        sa.select(ds.c.sink, ds.c.state, sa.func.count()).group_by(ds.c.sink, ds.c.state)
+    ):
+        entry(sink)[state] = count
+    for sink, oldest in conn.execute(
+        sa.select(ds.c.sink, sa.func.min(ds.c.created_at))
+        .where(ds.c.state.in_(UNDELIVERED))
+        .group_by(ds.c.sink)
+    ):
+        entry(sink)["oldest_undelivered_age_seconds"] = _seconds_since(now, oldest)
+    for sink, due in conn.execute(
+        sa.select(ds.c.sink, sa.func.min(ds.c.next_attempt_at))
+        .where(ds.c.state.in_(CLAIMABLE))
+        .group_by(ds.c.sink)
+    ):
+        entry(sink)["next_due_at"] = due
+    postgres = conn.dialect.name == "postgresql"
+    for cursor in conn.execute(sa.select(delivery_cursor)).mappings():
+        o = event_outbox
+        ahead = (
+            sa.tuple_(o.c.tx_id, o.c.seq) > sa.tuple_(cursor["last_tx_id"], cursor["last_seq"])
+            if postgres
+            else o.c.seq > cursor["last_seq"]
+        )
+        entry(cursor["sink"])["outbox_unscanned"] = conn.execute(
+            sa.select(sa.func.count()).select_from(o).where(ahead)
+        ).scalar_one()
+    return [sinks[name] for name in sorted(sinks)]
+
+
+def dead_letters(
+    conn: Connection, sink: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Dead deliveries, most recently dead first, with their recorded errors."""
+    query = (
+        sa.select(
+            ds.c.event_id,
+            ds.c.sink,
+            event_outbox.c.event_type,
+            ds.c.correlation_id,
+            ds.c.attempts,
+            ds.c.rejections,
+            ds.c.last_error,
+            ds.c.updated_at.label("dead_since"),
+            ds.c.errors,
+        )
+        .join(event_outbox, event_outbox.c.event_id == ds.c.event_id)
+        .where(ds.c.state == "dead")
+        .order_by(ds.c.updated_at.desc(), ds.c.seq.desc())
+        .limit(limit)
+    )
+    if sink is not None:
+        query = query.where(ds.c.sink == sink)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Redriven:
+    redriven: list[tuple[uuid.UUID, str]]
+    # (event_id, sink, state) of named deliveries left alone: still on their way.
+    skipped: list[tuple[uuid.UUID, str, str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "redriven": [{"event_id": str(e), "sink": s} for e, s in self.redriven],
+            "skipped": [{"event_id": str(e), "sink": s, "state": st} for e, s, st in self.skipped],
+        }
+
+
+def redrive(
+    conn: Connection,
+    event_ids: Sequence["str | uuid.UUID"] = (),
+    *,
+    all_dead: bool = False,
+    sink: str | None = None,
+    actor: str = "procobs",
+    now: dt.datetime | None = None,
+) -> Redriven:
+    """Send deliveries again: every dead one (``all_dead``), or the named events' dead or
+    already delivered ones (a replay). They become pending, due now, with their attempt
+    and rejection counts reset; their error history is kept. Deliveries still on their
+    way (pending, retry, delivering) are left alone and reported as skipped.
+
+    An event id with no delivery (for ``sink``) is an error and nothing is redriven.
+    The redrive is recorded in the audit log under ``actor``."""
+    if all_dead == bool(event_ids):
+        raise InvalidInput("redrive needs event ids or all_dead, not both")
+    now = now or utcnow()
+    ids = [parse_uuid(e, "event_id") for e in event_ids]
+    scope = [ds.c.sink == sink] if sink is not None else []
+    if all_dead:
+        targets = sa.and_(ds.c.state == "dead", *scope)
+        skipped: list[tuple[uuid.UUID, str, str]] = []
+    else:
+        found = conn.execute(
+            sa.select(ds.c.event_id, ds.c.sink, ds.c.state).where(ds.c.event_id.in_(ids), *scope)
+        ).all()
+        missing = sorted(set(ids) - {row.event_id for row in found}, key=str)
+        if missing:
+            where = f" for sink {sink!r}" if sink is not None else ""
+            raise NotFound(f"no delivery of event {missing[0]}{where}")
+        skipped = [tuple(r) for r in found if r.state not in REDRIVABLE]
+        targets = sa.and_(ds.c.event_id.in_(ids), ds.c.state.in_(REDRIVABLE), *scope)
+    redriven = [
+        (row.event_id, row.sink)
+        for row in conn.execute(
+            ds.update()
+            .where(targets)
+            .values(
+                state="pending",
+                attempts=0,
+                rejections=0,
+                next_attempt_at=now,
+                delivered_at=None,
+                locked_until=None,
+                locked_by=None,
+                lock_token=None,
+                updated_at=now,
+            )
+            .returning(ds.c.event_id, ds.c.sink)
+        )
+    ]
+    if redriven:
+        audit.record(
+            conn,
+            actor=actor,
+            action="delivery.redriven",
+            event_id=redriven[0][0] if len(redriven) == 1 else None,
+            details={
+                "count": len(redriven),
+                "all_dead": all_dead,
+                "sink": sink,
+                "deliveries": [{"event_id": str(e), "sink": s} for e, s in redriven[:100]],
+            },
+            at=now,
+        )
+    return Redriven(redriven, skipped)

@@ -1,0 +1,187 @@
+"""Sink configuration: one YAML file, or rows of the delivery_sink table.
+
+A YAML file lists the sinks under ``sinks:``::
+
+    sinks:
+      - name: saas
+        kind: webhook
+        url: https://hooks.example.com/procobs
+        secret_env: PROCOBS_SAAS_WEBHOOK_SECRET   # the variable's NAME, never the secret
+        ordered: true
+      - name: archive
+        kind: file
+        path: /var/lib/procobs/events.jsonl
+
+Only the name of the environment variable holding a webhook secret is ever configured or
+stored; the relay reads the value from its environment when it starts.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
+import sqlalchemy as sa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.events.types import ALL_EVENT_TYPES
+from procobs_dagster.store.tables import delivery_sink
+
+SINKS_FILE_ENV = "PROCOBS_SINKS_FILE"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SinkConfig(BaseModel):
+    """One destination for events. Defaults suit a production webhook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
+    kind: Literal["webhook", "file", "null"]
+    url: str | None = None
+    # The NAME of the environment variable that holds the HMAC secret (webhook only).
+    secret_env: Annotated[str, Field(pattern=ENV_NAME.pattern)] | None = None
+    path: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    dead_after_rejections: Annotated[int, Field(ge=1)] = 5
+    dead_after_attempts: Annotated[int, Field(ge=1)] | None = None
+    backoff_base_seconds: Annotated[float, Field(gt=0)] = 1.0
+    backoff_cap_seconds: Annotated[float, Field(gt=0)] = 300.0
+    ordered: bool = False
+    event_types: tuple[str, ...] | None = None
+    enabled: bool = True
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> "SinkConfig":
+        wants = {"webhook": {"url", "secret_env"}, "file": {"path"}, "null": set()}[self.kind]
+        for field in ("url", "secret_env", "path"):
+            given = getattr(self, field) is not None
+            if field in wants and not given:
+                raise ValueError(f"a {self.kind} sink needs {field}")
+            if given and field not in wants:
+                raise ValueError(f"{field} does not apply to a {self.kind} sink")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"url must be http(s)://host/..., got {self.redacted_url!r}")
+        if self.backoff_cap_seconds < self.backoff_base_seconds:
+            raise ValueError("backoff_cap_seconds must be >= backoff_base_seconds")
+        unknown = sorted(set(self.event_types or ()) - set(ALL_EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}")
+        return self
+
+    @property
+    def redacted_url(self) -> str | None:
+        """The URL without credentials or query string, safe to print."""
+        if self.url is None:
+            return None
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        query = "…" if parts.query else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+    def public(self) -> dict[str, Any]:
+        """The configuration as shown to people: the URL redacted, the secret only by name."""
+        shown = self.model_dump(mode="json")
+        shown["url"] = self.redacted_url
+        return shown
+
+
+def _one_line(exc: pydantic.ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def parse_sink(raw: Any, where: str) -> SinkConfig:
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{where}: a sink is a mapping, got {type(raw).__name__}")
+    label = f"{where} sink {raw.get('name')!r}" if raw.get("name") else f"{where} sink"
+    try:
+        return SinkConfig.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ConfigurationError(f"{label}: {_one_line(exc)}") from None
+
+
+def unique_names(configs: Sequence[SinkConfig], where: str) -> list[SinkConfig]:
+    seen: set[str] = set()
+    for config in configs:
+        if config.name in seen:
+            raise ConfigurationError(f"{where}: sink {config.name!r} is configured twice")
+        seen.add(config.name)
+    return list(configs)
+
+
+def load_sinks_file(path: "str | Path") -> list[SinkConfig]:
+    """Read and validate a sinks YAML file; any problem is one ConfigurationError."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read sinks file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigurationError(f"sinks file {path} is not valid YAML{at}") from None
+    if not isinstance(document, dict) or set(document) != {"sinks"}:
+        raise ConfigurationError(f"sinks file {path}: expected one top-level key 'sinks'")
+    entries = document["sinks"]
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"sinks file {path}: 'sinks' must be a list")
+    configs = [parse_sink(raw, f"{path}[{i}]") for i, raw in enumerate(entries)]
+    return unique_names(configs, str(path))
+
+
+_SINK_FIELDS = tuple(SinkConfig.model_fields)
+
+
+def load_sinks_table(conn: Connection) -> list[SinkConfig]:
+    """Every sink in delivery_sink, enabled or not, by name."""
+    rows = conn.execute(sa.select(delivery_sink).order_by(delivery_sink.c.name)).mappings()
+    configs = []
+    for row in rows:
+        raw = {f: row[f] for f in _SINK_FIELDS if row[f] is not None}
+        if "event_types" in raw:
+            raw["event_types"] = tuple(raw["event_types"])
+        configs.append(parse_sink(raw, "delivery_sink"))
+    return configs
+
+
+def save_sinks(conn: Connection, configs: Iterable[SinkConfig], at: dt.datetime | None = None):
+    """Insert or replace sinks in delivery_sink (the secret's variable name only)."""
+    now = at or utcnow()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for config in configs:
+        values = config.model_dump()
+        values["event_types"] = list(config.event_types) if config.event_types else None
+        values["updated_at"] = now
+        insert = dialect.insert(delivery_sink).values(**values, created_at=now)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["name"],
+                set_={k: insert.excluded[k] for k in values if k != "name"},
+            )
+        )
+
+
+def select_sinks(configs: Sequence[SinkConfig], names: Sequence[str]) -> list[SinkConfig]:
+    """The enabled sinks, or exactly the ``names`` asked for (each must exist)."""
+    if not names:
+        return [c for c in configs if c.enabled]
+    by_name = {c.name: c for c in configs}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise ConfigurationError(f"unknown sink {unknown[0]!r} (configured: {known})")
+    return [by_name[n] for n in dict.fromkeys(names)]

@@ -1,0 +1,417 @@
+"""The delivery queue in SQL: fan-out, claim, acknowledge, expire, release, renew.
+
+Every function takes a Connection inside a transaction the caller owns, and every state
+change is a guarded compare-and-set: a claimed row is only changed by the holder of its
+``lock_token`` while it is still ``delivering``, so a relay that outlived its lease (its
+claim expired and was taken by another) can no longer acknowledge anything.
+
+Life of a row (one per event and sink)::
+
+    pending ──claim──▶ delivering ──2xx──▶ delivered
+       ▲                  │  │ 5xx/408/429/network, or a rejection below the limit
+       │                  │  └──────────────▶ retry ──(due)──claim──▶ delivering …
+       │                  └─ rejections (or attempts) at the sink's limit ──▶ dead
+       └──────────────── redrive (dead or delivered) ◀──────────────────────────┘
+
+    a claim whose lease expires (its relay died) ──▶ retry, due at once (or dead at
+    the sink's attempt limit)
+
+Postgres claims with ``FOR UPDATE SKIP LOCKED``: concurrent relays take disjoint rows and
+never wait for each other. SQLite has no row locks; its writers are serialised
+(``BEGIN IMMEDIATE``), so a claim sees every earlier claim committed — the single-writer
+equivalent, also across processes.
+"""
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.delivery.config import SinkConfig
+from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
+from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.sql import json_append_bounded, json_object, visible_txid_horizon
+from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
+
+CLAIMABLE = ("pending", "retry")
+UNDELIVERED = ("pending", "retry", "delivering")
+# Errors kept per row (the most recent); attempts and rejections count all of them.
+ERRORS_KEPT = 20
+
+ds = delivery_state
+
+
+def _postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _error_entry(
+    at: dt.datetime,
+    kind: str,
+    error: str,
+    *,
+    status: int | None = None,
+) -> json_object:
+    """One element of ``errors``, built in SQL so it can name the row's own attempt."""
+    return json_object(
+        "at",
+        at.isoformat(),
+        "attempt",
+        ds.c.attempts,
+        "kind",
+        kind,
+        "status",
+        status,
+        "error",
+        error,
+        # SET expressions read the row as it was: the relay that held the claim.
+        "relay",
+        ds.c.locked_by,
+    )
+
+
+_RELEASED_LOCK = {"locked_until": None, "locked_by": None, "lock_token": None}
+
+
+# --- fan-out ---------------------------------------------------------------------------
+
+
+def _lock_cursor(conn: Connection, sink: str):
+    query = sa.select(delivery_cursor).where(delivery_cursor.c.sink == sink)
+    if _postgres(conn):
+        query = query.with_for_update(skip_locked=True)
+    return conn.execute(query).mappings().first()
+
+
+def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: int) -> int:
+    """Create pending rows for up to ``limit`` outbox events past the sink's cursor.
+
+    Commit-safe on Postgres: an outbox row's ``seq`` is handed out before its transaction
+    commits, so a cursor on seq alone would skip a row that commits late. The cursor
+    therefore moves along (tx_id, seq), and only over rows whose writing transaction lies
+    below the snapshot's xmin horizon: every transaction below it has ended, and any
+    transaction still to write gets a larger id, so no row can appear behind the cursor.
+
+    Rows past the cursor that are already committed but above the horizon (a transaction
+    older than theirs is still open, in any database of the cluster) are fanned out at
+    once, so one long transaction does not delay delivery; the cursor passes them once
+    the horizon does, and ``ON CONFLICT DO NOTHING`` plus the NOT EXISTS filter make the
+    overlap harmless. On SQLite rowids are handed out in commit order: seq alone is safe.
+
+    Returns the number of events fanned out to this sink (its event_types filter
+    applied). Another relay fanning out the same sink makes this one skip the step."""
+    cursor = _lock_cursor(conn, config.name)
+    if cursor is None:
+        conn.execute(
+            insert_ignoring_conflicts(conn.dialect.name, delivery_cursor),
+            {"sink": config.name, "updated_at": now},
+        )
+        cursor = _lock_cursor(conn, config.name)
+        if cursor is None:
+            return 0
+    o = event_outbox
+    columns = (o.c.event_id, o.c.seq, o.c.tx_id, o.c.correlation_id, o.c.event_type)
+    if _postgres(conn):
+        # The safe flag and the rows come from one statement, hence one snapshot.
+        query = (
+            sa.select(*columns, (o.c.tx_id < visible_txid_horizon()).label("safe"))
+            .where(
+                sa.tuple_(o.c.tx_id, o.c.seq) > sa.tuple_(cursor["last_tx_id"], cursor["last_seq"]),
+                ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
+            )
+            .order_by(o.c.tx_id, o.c.seq)
+        )
+    else:
+        query = (
+            sa.select(*columns, sa.true().label("safe"))
+            .where(o.c.seq > cursor["last_seq"])
+            .order_by(o.c.seq)
+        )
+    rows = conn.execute(query.limit(limit)).all()
+    wanted = set(config.event_types) if config.event_types else None
+    fresh = [
+        {
+            "event_id": r.event_id,
+            "sink": config.name,
+            "seq": r.seq,
+            "correlation_id": r.correlation_id,
+            "state": "pending",
+            "attempts": 0,
+            "rejections": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for r in rows
+        if wanted is None or r.event_type in wanted
+    ]
+    inserted = 0
+    if fresh:
+        inserted = len(
+            conn.execute(
+                insert_ignoring_conflicts(conn.dialect.name, ds).returning(ds.c.event_id), fresh
+            ).all()
+        )
+    # Rows come in (tx_id, seq) order and safe ones precede unsafe ones, so everything up
+    # to the last safe row is committed and fanned out (here or before).
+    safe = [r for r in rows if r.safe]
+    if safe:
+        last = safe[-1]
+        conn.execute(
+            delivery_cursor.update()
+            .where(
+                delivery_cursor.c.sink == config.name,
+                delivery_cursor.c.last_seq == cursor["last_seq"],
+                delivery_cursor.c.last_tx_id == cursor["last_tx_id"],
+            )
+            .values(last_tx_id=last.tx_id or 0, last_seq=last.seq, updated_at=now)
+        )
+    return inserted
+
+
+# --- claims ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """Rows one relay holds until ``locked_until``; only ``token`` can acknowledge them."""
+
+    sink: str
+    token: uuid.UUID
+    relay_id: str
+    locked_until: dt.datetime
+    deliveries: tuple[Delivery, ...]
+
+
+def claim(
+    conn: Connection,
+    config: SinkConfig,
+    *,
+    now: dt.datetime,
+    batch: int,
+    lease: dt.timedelta,
+    relay_id: str,
+) -> Claim:
+    """Take up to ``batch`` due rows of the sink: oldest due first, each attempt counted.
+
+    With ``config.ordered`` a row is only due while no earlier event (lower seq) of the
+    same correlation_id is still undelivered (pending, retry or delivering) for the sink;
+    a dead predecessor no longer holds its successors back."""
+    due = (
+        sa.select(ds.c.event_id)
+        .where(ds.c.sink == config.name, ds.c.state.in_(CLAIMABLE), ds.c.next_attempt_at <= now)
+        .order_by(ds.c.next_attempt_at, ds.c.seq)
+        .limit(batch)
+    )
+    if config.ordered:
+        earlier = ds.alias("earlier")
+        due = due.where(
+            ~sa.exists().where(
+                earlier.c.sink == ds.c.sink,
+                earlier.c.correlation_id == ds.c.correlation_id,
+                earlier.c.seq < ds.c.seq,
+                earlier.c.state.in_(UNDELIVERED),
+            )
+        )
+    if _postgres(conn):
+        due = due.with_for_update(skip_locked=True, of=ds)
+    # Materialised, so the locking subquery runs exactly once whatever plan is chosen.
+    due_cte = due.cte("due").prefix_with("MATERIALIZED")
+    token = uuid.uuid4()
+    locked_until = now + lease
+    claimed = conn.execute(
+        ds.update()
+        .where(
+            ds.c.sink == config.name,
+            ds.c.event_id.in_(sa.select(due_cte.c.event_id)),
+            ds.c.state.in_(CLAIMABLE),
+        )
+        .values(
+            state="delivering",
+            attempts=ds.c.attempts + 1,
+            locked_until=locked_until,
+            locked_by=relay_id,
+            lock_token=token,
+            updated_at=now,
+        )
+        .returning(ds.c.event_id, ds.c.seq, ds.c.correlation_id, ds.c.attempts, ds.c.rejections)
+    ).all()
+    deliveries: tuple[Delivery, ...] = ()
+    if claimed:
+        ids = [c.event_id for c in claimed]
+        outbox = {
+            row["event_id"]: row
+            for row in conn.execute(
+                sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids))
+            ).mappings()
+        }
+        deliveries = tuple(
+            Delivery(
+                event_id=c.event_id,
+                sink=config.name,
+                seq=c.seq,
+                correlation_id=c.correlation_id,
+                attempt=c.attempts,
+                rejections=c.rejections,
+                outbox_row=outbox[c.event_id],
+            )
+            for c in sorted(claimed, key=lambda c: c.seq)
+        )
+    return Claim(config.name, token, relay_id, locked_until, deliveries)
+
+
+def _held(claim_: Claim, event_ids: Iterable[uuid.UUID]):
+    """The guard of every change to a claimed row: still ours, still delivering."""
+    return sa.and_(
+        ds.c.sink == claim_.sink,
+        ds.c.event_id.in_(list(event_ids)),
+        ds.c.lock_token == claim_.token,
+        ds.c.state == "delivering",
+    )
+
+
+def renew(
+    conn: Connection,
+    claim_: Claim,
+    event_ids: Sequence[uuid.UUID],
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> tuple[Claim, set[uuid.UUID]]:
+    """Extend the lease on the rows still held; returns the renewed claim and those rows."""
+    locked_until = now + lease
+    held = conn.execute(
+        ds.update()
+        .where(_held(claim_, event_ids))
+        .values(locked_until=locked_until, updated_at=now)
+        .returning(ds.c.event_id)
+    ).scalars()
+    return dataclasses.replace(claim_, locked_until=locked_until), set(held)
+
+
+def release(
+    conn: Connection, claim_: Claim, event_ids: Sequence[uuid.UUID], *, now: dt.datetime
+) -> int:
+    """Give back rows that were claimed but not attempted: the attempt is not counted and
+    they are due at once."""
+    if not event_ids:
+        return 0
+    released = conn.execute(
+        ds.update()
+        .where(_held(claim_, event_ids))
+        .values(
+            state=sa.case((ds.c.attempts == 1, "pending"), else_="retry"),
+            attempts=ds.c.attempts - 1,
+            next_attempt_at=now,
+            updated_at=now,
+            **_RELEASED_LOCK,
+        )
+        .returning(ds.c.event_id)
+    ).all()
+    return len(released)
+
+
+@dataclasses.dataclass(frozen=True)
+class Acknowledged:
+    delivered: int = 0
+    retried: int = 0
+    rejected: int = 0
+    dead: int = 0
+    # Outcomes that could not be recorded: the lease had expired and the row was taken.
+    lost: int = 0
+
+
+def acknowledge(
+    conn: Connection,
+    claim_: Claim,
+    outcomes: Sequence[tuple[Delivery, Outcome]],
+    *,
+    config: SinkConfig,
+    now: dt.datetime,
+    delays: dict[uuid.UUID, float],
+) -> Acknowledged:
+    """Record the outcome of each attempted delivery of the claim.
+
+    Delivered rows are settled in one statement. A failure moves its row to retry, due
+    after ``delays[event_id]`` seconds, or to dead when the row reaches the sink's limit
+    (``dead_after_rejections`` rejections, or ``dead_after_attempts`` attempts)."""
+    delivered_ids = [d.event_id for d, o in outcomes if o.kind is OutcomeKind.DELIVERED]
+    delivered = 0
+    if delivered_ids:
+        delivered = len(
+            conn.execute(
+                ds.update()
+                .where(_held(claim_, delivered_ids))
+                .values(state="delivered", delivered_at=now, updated_at=now, **_RELEASED_LOCK)
+                .returning(ds.c.event_id)
+            ).all()
+        )
+    counts = {"retried": 0, "rejected": 0, "dead": 0}
+    lost = len(delivered_ids) - delivered
+    for delivery, outcome in outcomes:
+        if outcome.kind is OutcomeKind.DELIVERED:
+            continue
+        rejected = outcome.kind is OutcomeKind.REJECTED
+        rejections = delivery.rejections + rejected
+        dead = rejections >= config.dead_after_rejections or (
+            config.dead_after_attempts is not None
+            and delivery.attempt >= config.dead_after_attempts
+        )
+        error = outcome.error or outcome.kind.value
+        changed = conn.execute(
+            ds.update()
+            .where(_held(claim_, [delivery.event_id]))
+            .values(
+                state="dead" if dead else "retry",
+                rejections=rejections,
+                next_attempt_at=now
+                if dead
+                else now + dt.timedelta(seconds=delays[delivery.event_id]),
+                last_error=error,
+                errors=json_append_bounded(
+                    ds.c.errors,
+                    _error_entry(now, outcome.kind.value, error, status=outcome.status_code),
+                    ERRORS_KEPT,
+                ),
+                updated_at=now,
+                **_RELEASED_LOCK,
+            )
+            .returning(ds.c.event_id)
+        ).first()
+        if changed is None:
+            lost += 1
+            continue
+        counts["rejected"] += rejected
+        counts["dead" if dead else "retried"] += 1
+    return Acknowledged(delivered=delivered, lost=lost, **counts)
+
+
+def expire_leases(conn: Connection, config: SinkConfig, *, now: dt.datetime) -> Acknowledged:
+    """Take back claims whose lease ran out (their relay died or stalled): due again at
+    once, or dead if the row has used the sink's ``dead_after_attempts``."""
+    message = "lease expired before the outcome was recorded (relay stopped or stalled)"
+    at_limit = (
+        ds.c.attempts >= config.dead_after_attempts
+        if config.dead_after_attempts is not None
+        else sa.false()
+    )
+    rows = conn.execute(
+        ds.update()
+        .where(ds.c.sink == config.name, ds.c.state == "delivering", ds.c.locked_until <= now)
+        .values(
+            state=sa.case((at_limit, "dead"), else_="retry"),
+            next_attempt_at=now,
+            last_error=message,
+            errors=json_append_bounded(
+                ds.c.errors, _error_entry(now, "lease_expired", message), ERRORS_KEPT
+            ),
+            updated_at=now,
+            **_RELEASED_LOCK,
+        )
+        .returning(ds.c.state)
+    ).scalars()
+    states = list(rows)
+    return Acknowledged(retried=states.count("retry"), dead=states.count("dead"))

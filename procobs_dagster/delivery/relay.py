@@ -1,0 +1,310 @@
+"""The relay: moves events from the outbox to their sinks, at least once.
+
+One cycle per sink: in one short transaction, take back expired claims, fan out new
+outbox events and claim a batch of due ones; deliver outside any transaction; record the
+outcomes in a second transaction. A relay that dies between the two leaves its claim to
+expire (``lease_seconds``) and be taken again, so an event may be delivered twice — with
+the same event id, which receivers dedupe on — but never lost.
+
+    relay = Relay(db, load_sinks_file("sinks.yaml"))
+    report = relay.run_once(batch=100)     # one cycle, e.g. from a Dagster job
+    relay.drain()                          # cycles until nothing is due
+    relay.run()                            # until request_stop() (the CLI's Ctrl-C)
+"""
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pydantic
+import sqlalchemy as sa
+
+from procobs_dagster.clock import utcnow
+from procobs_dagster.delivery import queue
+from procobs_dagster.delivery.backoff import backoff_seconds
+from procobs_dagster.delivery.config import SinkConfig, unique_names
+from procobs_dagster.delivery.sinks import (
+    Delivery,
+    NullSink,
+    Outcome,
+    OutcomeKind,
+    Sink,
+    build_sink,
+)
+from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.store.engine import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 60.0
+# A webhook delivery starts only with this many request timeouts of lease left (else the
+# lease is renewed first), so no claim expires while its request is still in flight.
+LEASE_MARGIN_TIMEOUTS = 2
+DEFAULT_FANOUT_LIMIT = 1000
+
+
+@dataclasses.dataclass
+class SinkCounts:
+    """What happened to one sink's deliveries, in a cycle or summed over many."""
+
+    sink: str
+    fanned_out: int = 0
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    rejected: int = 0  # rejections recorded (each is also retried or dead)
+    dead: int = 0
+    expired: int = 0  # claims of other (dead) relays taken back
+    released: int = 0  # claimed but not attempted because the relay was stopping
+    lost: int = 0  # outcomes not recorded: the lease had expired and the row was retaken
+
+    COUNTERS = (
+        "fanned_out",
+        "claimed",
+        "delivered",
+        "retried",
+        "rejected",
+        "dead",
+        "expired",
+        "released",
+        "lost",
+    )
+
+    def add(self, other: "SinkCounts") -> None:
+        for name in self.COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class RelayReport:
+    sinks: dict[str, SinkCounts]
+
+    def total(self, counter: str) -> int:
+        return sum(getattr(c, counter) for c in self.sinks.values())
+
+    @property
+    def busy(self) -> bool:
+        """Did this work find anything to do (then another cycle may too)?"""
+        return any(self.total(c) for c in ("fanned_out", "claimed", "expired"))
+
+    def add(self, other: "RelayReport") -> None:
+        for name, counts in other.sinks.items():
+            self.sinks.setdefault(name, SinkCounts(name)).add(counts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: counts.as_dict() for name, counts in self.sinks.items()}
+
+
+def default_relay_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Relay:
+    """Delivers outbox events to ``sinks`` (configs, built and checked here, or sinks).
+
+    ``clock`` and ``rng`` are injectable so tests can step time and fix the jitter. All
+    times written (due, lease, delivered) come from ``clock``: relays sharing a database
+    need clocks in step (NTP), as with any lease-based queue.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        sinks: Sequence[SinkConfig | Sink],
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        relay_id: str | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+        fanout_limit: int = DEFAULT_FANOUT_LIMIT,
+        environ: Mapping[str, str] | None = None,
+    ):
+        if not sinks:
+            raise ConfigurationError("no sinks to deliver to")
+        unique_names([s.config if isinstance(s, Sink) else s for s in sinks], "relay")
+        built: list[Sink] = []
+        try:
+            for sink in sinks:
+                built.append(sink if isinstance(sink, Sink) else build_sink(sink, environ))
+            for sink in built:
+                needed = LEASE_MARGIN_TIMEOUTS * sink.config.timeout_seconds
+                if not sink.batched and lease_seconds <= needed:
+                    raise ConfigurationError(
+                        f"lease of {lease_seconds:g}s is too short for sink {sink.name!r}: "
+                        f"it must exceed {LEASE_MARGIN_TIMEOUTS} x timeout = {needed:g}s"
+                    )
+        except ConfigurationError:
+            for sink in built:
+                sink.close()
+            raise
+        self.db = db
+        self.sinks = built
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.relay_id = relay_id or default_relay_id()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.fanout_limit = fanout_limit
+        self._stop = threading.Event()
+
+    # --- control --------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop after the delivery in flight; claimed rows not yet attempted are released."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+    def __enter__(self) -> "Relay":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- cycles ---------------------------------------------------------------------
+
+    def run_once(self, batch: int = 100) -> RelayReport:
+        """One cycle over every sink: fan out, claim up to ``batch``, deliver, record."""
+        if batch < 1:
+            raise ConfigurationError(f"batch must be at least 1, got {batch}")
+        return RelayReport({sink.name: self._cycle(sink, batch) for sink in self.sinks})
+
+    def drain(self, batch: int = 100, max_cycles: int | None = None) -> RelayReport:
+        """Cycle until nothing is due now (retries scheduled later stay scheduled)."""
+        totals = RelayReport({})
+        cycles = 0
+        while not self.stopping and (max_cycles is None or cycles < max_cycles):
+            report = self.run_once(batch)
+            totals.add(report)
+            cycles += 1
+            if not report.busy:
+                break
+        return totals
+
+    def run(
+        self,
+        batch: int = 100,
+        idle_seconds: float = 1.0,
+        on_cycle: Callable[[RelayReport], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> RelayReport:
+        """Cycle until ``request_stop()``; sleep ``idle_seconds`` when nothing was due.
+
+        A lost database connection does not end the loop: the error is reported to
+        ``on_error`` (and logged) and the cycle is tried again after ``idle_seconds``."""
+        totals = RelayReport({})
+        while not self.stopping:
+            try:
+                report = self.run_once(batch)
+            except (DatabaseUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                log.warning("relay %s: database error, retrying: %s", self.relay_id, exc)
+                if on_error:
+                    on_error(exc)
+                self._stop.wait(idle_seconds)
+                continue
+            totals.add(report)
+            if on_cycle:
+                on_cycle(report)
+            if not report.busy:
+                self._stop.wait(idle_seconds)
+        return totals
+
+    def _cycle(self, sink: Sink, batch: int) -> SinkCounts:
+        config = sink.config
+        counts = SinkCounts(sink.name)
+        now = self.clock()
+        with self.db.begin() as conn:
+            expired = queue.expire_leases(conn, config, now=now)
+            counts.fanned_out = queue.fan_out(
+                conn, config, now=now, limit=max(self.fanout_limit, batch)
+            )
+            claim = queue.claim(
+                conn, config, now=now, batch=batch, lease=self.lease, relay_id=self.relay_id
+            )
+        counts.expired = expired.retried + expired.dead
+        counts.dead += expired.dead
+        counts.claimed = len(claim.deliveries)
+        if not claim.deliveries:
+            return counts
+        outcomes, unattempted, claim, lost = self._deliver(sink, claim)
+        now = self.clock()
+        delays = {
+            d.event_id: backoff_seconds(
+                d.attempt,
+                config.backoff_base_seconds,
+                config.backoff_cap_seconds,
+                self.rng,
+                o.retry_after_seconds,
+            )
+            for d, o in outcomes
+            if o.kind is not OutcomeKind.DELIVERED
+        }
+        with self.db.begin() as conn:
+            acked = queue.acknowledge(conn, claim, outcomes, config=config, now=now, delays=delays)
+            counts.released = queue.release(conn, claim, unattempted, now=now)
+        counts.delivered = acked.delivered
+        counts.retried = acked.retried
+        counts.rejected = acked.rejected
+        counts.dead += acked.dead
+        counts.lost = lost + acked.lost
+        if acked.dead:
+            log.warning("sink %s: %d deliveries are dead", sink.name, acked.dead)
+        return counts
+
+    def _deliver(
+        self, sink: Sink, claim: queue.Claim
+    ) -> tuple[list[tuple[Delivery, Outcome]], list[uuid.UUID], queue.Claim, int]:
+        """Attempt the claimed deliveries: (outcomes, unattempted ids, claim, lost)."""
+        deliveries, outcomes = self._render(sink, claim.deliveries)
+        if sink.batched:
+            if deliveries:
+                outcomes += zip(deliveries, sink.deliver_batch(deliveries), strict=True)
+            return outcomes, [], claim, 0
+        waiting = list(deliveries)
+        lost = 0
+        margin = dt.timedelta(seconds=LEASE_MARGIN_TIMEOUTS * sink.config.timeout_seconds)
+        while waiting and not self.stopping:
+            if claim.locked_until - self.clock() < margin:
+                ids = [d.event_id for d in waiting]
+                with self.db.begin() as conn:
+                    claim, held = queue.renew(conn, claim, ids, now=self.clock(), lease=self.lease)
+                lost += sum(d.event_id not in held for d in waiting)
+                waiting = [d for d in waiting if d.event_id in held]
+                continue
+            delivery = waiting.pop(0)
+            outcomes.append((delivery, sink.deliver(delivery)))
+        return outcomes, [d.event_id for d in waiting], claim, lost
+
+    @staticmethod
+    def _render(
+        sink: Sink, deliveries: Sequence[Delivery]
+    ) -> tuple[list[Delivery], list[tuple[Delivery, Outcome]]]:
+        """Build each body before sending; an outbox row that is no valid envelope can
+        never be sent and is rejected (towards dead) instead of stopping the relay."""
+        if isinstance(sink, NullSink):
+            return list(deliveries), []
+        ready, rejected = [], []
+        for delivery in deliveries:
+            try:
+                delivery.body  # noqa: B018 — rendered and cached for the sink
+            except (pydantic.ValidationError, TypeError, ValueError) as exc:
+                error = f"outbox row is not a valid event: {exc.__class__.__name__}"
+                rejected.append((delivery, Outcome(OutcomeKind.REJECTED, error)))
+            else:
+                ready.append(delivery)
+        return ready, rejected

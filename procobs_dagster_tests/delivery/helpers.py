@@ -1,0 +1,172 @@
+"""Test helpers for delivery: emit events, a steppable clock, and a real HTTP receiver."""
+
+import dataclasses
+import datetime as dt
+import http.server
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from procobs_dagster import events
+from procobs_dagster.delivery import SinkConfig
+from procobs_dagster.delivery.signature import SIGNATURE_HEADER
+from procobs_dagster.store.tables import delivery_state
+from procobs_dagster_tests.events.helpers import set_active
+
+EVENT_TYPE = "process.run.started"
+SECRET_ENV = "PROCOBS_TEST_WEBHOOK_SECRET"
+SECRET = "test-secret-3f9a1c"
+
+
+def emit_events(db, count: int, correlation: "str | Callable[[int], str]" = "corr") -> list[uuid.UUID]:
+    """Activate the test type and emit ``count`` events, one transaction each."""
+    set_active(db, EVENT_TYPE)
+    ids = []
+    for i in range(count):
+        corr = correlation(i) if callable(correlation) else correlation
+        payload = {
+            "process_run_id": str(uuid.uuid4()),
+            "correlation_id": corr,
+            "status": "started",
+            "evidence_type": "RUNTIME",
+        }
+        with db.begin() as conn:
+            ids.append(events.emit(conn, EVENT_TYPE, payload, correlation_id=corr).id)
+    return ids
+
+
+def states(db, sink: str | None = None) -> dict[uuid.UUID, dict]:
+    query = sa.select(delivery_state)
+    if sink is not None:
+        query = query.where(delivery_state.c.sink == sink)
+    with db.read() as conn:
+        return {r["event_id"]: dict(r) for r in conn.execute(query).mappings()}
+
+
+def state_counts(db, sink: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in states(db, sink).values():
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return counts
+
+
+class FakeClock:
+    """A clock tests move by hand; starts at the real now."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.now = start or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def webhook_config(url: str, **overrides) -> SinkConfig:
+    settings = {
+        "name": "hook",
+        "kind": "webhook",
+        "url": url,
+        "secret_env": SECRET_ENV,
+        "timeout_seconds": 2.0,
+        "backoff_base_seconds": 1.0,
+        "backoff_cap_seconds": 8.0,
+        **overrides,
+    }
+    return SinkConfig(**settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    event_id: str
+    headers: dict[str, str]
+    body: bytes
+    started: float
+    finished: float
+    status: int
+
+
+class Receiver:
+    """A threaded HTTP server on localhost standing in for a webhook endpoint.
+
+    ``respond(event_id, body)`` returns the status to answer (default 200), or
+    (status, headers). Every request is recorded with the time it was being handled, so
+    tests can look for overlapping deliveries of one event."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.respond: Callable[[str, bytes], "int | tuple[int, dict[str, str]]"] = (
+            lambda _event_id, _body: 200
+        )
+        self.requests: list[Request] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                started = time.monotonic()
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                event_id = self.headers.get("ce-id", "")
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                answer = receiver.respond(event_id, body)
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                reply = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                with receiver._lock:
+                    receiver.in_flight -= 1
+                    receiver.requests.append(
+                        Request(
+                            event_id,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            started,
+                            time.monotonic(),
+                            status,
+                        )
+                    )
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/hooks/procobs"
+
+    def received(self, status: int | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if status is None or r.status == status]
+
+    def event_ids(self, status: int | None = 200) -> list[str]:
+        return [r.event_id for r in self.received(status)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def signature_of(request: Request) -> str:
+    return request.headers[SIGNATURE_HEADER.lower()]
