@@ -14,6 +14,7 @@ from procobs_dagster.cli.discovery import discovery
 from procobs_dagster.cli.dossier import dossier
 from procobs_dagster.cli.events import events
 from procobs_dagster.cli.observe import observe
+from procobs_dagster.cli.relay import relay
 from procobs_dagster.cli.retention import retention
 from procobs_dagster.cli.runs import runs
 from procobs_dagster.cli.sweep import sweep
@@ -67,3 +68,4 @@ main.add_command(observe)
 main.add_command(runs)
 main.add_command(retention)
 main.add_command(sweep)
+main.add_command(relay)

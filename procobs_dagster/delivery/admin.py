@@ -27,7 +27,7 @@ def _seconds_since(now: dt.datetime, then: dt.datetime | None) -> float | None:
 
 def status(conn: Connection, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Per sink: rows in each state, the age of the oldest undelivered event, when the
-    next retry is due, and how many outbox events lie past its fan-out cursor."""
+    next retry is due, and how many outbox events past its cursor it has not scanned yet."""
     now = now or utcnow()
     sinks: dict[str, dict[str, Any]] = {}
 
@@ -60,15 +60,17 @@ def status(conn: Connection, now: dt.datetime | None = None) -> list[dict[str, A
     ):
         entry(sink)["next_due_at"] = due
     postgres = conn.dialect.name == "postgresql"
+    o = event_outbox
     for cursor in conn.execute(sa.select(delivery_cursor)).mappings():
-        o = event_outbox
         ahead = (
             sa.tuple_(o.c.tx_id, o.c.seq) > sa.tuple_(cursor["last_tx_id"], cursor["last_seq"])
             if postgres
             else o.c.seq > cursor["last_seq"]
         )
+        # Events fanned out ahead of the cursor (see queue.fan_out) are not waiting.
+        waiting = ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == cursor["sink"])
         entry(cursor["sink"])["outbox_unscanned"] = conn.execute(
-            sa.select(sa.func.count()).select_from(o).where(ahead)
+            sa.select(sa.func.count()).select_from(o).where(ahead, waiting)
         ).scalar_one()
     return [sinks[name] for name in sorted(sinks)]
 

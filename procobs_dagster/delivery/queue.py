@@ -156,7 +156,9 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
             ).all()
         )
     # Rows come in (tx_id, seq) order and safe ones precede unsafe ones, so everything up
-    # to the last safe row is committed and fanned out (here or before).
+    # to the last safe row is committed and fanned out (here or before). Rows fanned out
+    # early that lie beyond it are passed with the next safe row selected; until then
+    # the NOT EXISTS filter keeps them from being selected again.
     safe = [r for r in rows if r.safe]
     if safe:
         last = safe[-1]

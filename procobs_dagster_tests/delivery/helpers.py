@@ -4,12 +4,17 @@ import dataclasses
 import datetime as dt
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlalchemy as sa
+import yaml
 
 from procobs_dagster import events
 from procobs_dagster.delivery import SinkConfig
@@ -22,7 +27,9 @@ SECRET_ENV = "PROCOBS_TEST_WEBHOOK_SECRET"
 SECRET = "test-secret-3f9a1c"
 
 
-def emit_events(db, count: int, correlation: "str | Callable[[int], str]" = "corr") -> list[uuid.UUID]:
+def emit_events(
+    db, count: int, correlation: "str | Callable[[int], str]" = "corr"
+) -> list[uuid.UUID]:
     """Activate the test type and emit ``count`` events, one transaction each."""
     set_active(db, EVENT_TYPE)
     ids = []
@@ -100,7 +107,7 @@ class Receiver:
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
-        self.respond: Callable[[str, bytes], "int | tuple[int, dict[str, str]]"] = (
+        self.respond: Callable[[str, bytes], int | tuple[int, dict[str, str]]] = (
             lambda _event_id, _body: 200
         )
         self.requests: list[Request] = []
@@ -146,8 +153,13 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a relay killed mid-request resets its connection: expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -170,3 +182,34 @@ class Receiver:
 
 def signature_of(request: Request) -> str:
     return request.headers[SIGNATURE_HEADER.lower()]
+
+
+def write_sinks_file(path, *configs: SinkConfig):
+    """A sinks YAML file for relays started as separate processes."""
+    entries = [c.model_dump(mode="json", exclude_defaults=True) for c in configs]
+    for entry, config in zip(entries, configs, strict=True):
+        entry.update(name=config.name, kind=config.kind)
+    path.write_text(yaml.safe_dump({"sinks": entries}))
+    return path
+
+
+def spawn_relay(db, sinks_file, *args: str) -> "subprocess.Popen[str]":
+    """`procobs relay run` in its own process, as an operator would start it."""
+    procobs = Path(sys.executable).with_name("procobs")
+    url = db.url.render_as_string(hide_password=False)
+    command = [str(procobs), "--database-url", url, "relay", "run", "--sinks", str(sinks_file)]
+    return subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, SECRET_ENV: SECRET},
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)

@@ -123,7 +123,6 @@ def test_unreachable_endpoint_is_retried_and_loses_nothing(db, secret_env, clock
     assert all(url not in json.dumps(r["errors"]) for r in rows)
 
 
-
 def test_rejections_lead_to_dead_and_redrive_delivers(db, receiver, secret_env, clock):
     ids = emit_events(db, 2)
     receiver.respond = lambda _id, _body: 422

@@ -1,0 +1,280 @@
+"""`procobs relay`: deliver outbox events to sinks; look at and repair delivery."""
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from procobs_dagster import delivery
+from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
+from procobs_dagster.delivery.relay import DEFAULT_LEASE_SECONDS
+from procobs_dagster.errors import ConfigurationError
+
+STATUS_COLUMNS = (
+    "sink",
+    "pending",
+    "delivering",
+    "retry",
+    "delivered",
+    "dead",
+    "oldest_undelivered_age_seconds",
+    "next_due_at",
+    "outbox_unscanned",
+)
+DEAD_COLUMNS = (
+    "event_id",
+    "sink",
+    "event_type",
+    "correlation_id",
+    "attempts",
+    "rejections",
+    "dead_since",
+    "last_error",
+)
+SINK_COLUMNS = ("name", "kind", "enabled", "url", "path", "secret_env", "secret_set", "ordered")
+REPORT_COLUMNS = ("sink", "claimed", "delivered", "retried", "rejected", "dead", "expired")
+
+sinks_file_option = click.option(
+    "--sinks",
+    "sinks_file",
+    type=click.Path(dir_okay=False),
+    envvar=delivery.SINKS_FILE_ENV,
+    help=f"YAML sinks file (or ${delivery.SINKS_FILE_ENV}).  [default: the delivery_sink table]",
+)
+
+
+@click.group()
+def relay() -> None:
+    """Deliver outbox events to webhooks and files: at least once, retried, dead-lettered."""
+
+
+def _configured(cli: CliContext, sinks_file: str | None) -> list[SinkConfig]:
+    if sinks_file:
+        return delivery.load_sinks_file(sinks_file)
+    with cli.ready_database().read() as conn:
+        return delivery.load_sinks_table(conn)
+
+
+def _report_line(report: RelayReport) -> str:
+    parts = []
+    for counts in report.sinks.values():
+        if counts.claimed or counts.expired or counts.fanned_out:
+            shown = " ".join(f"{c}={getattr(counts, c)}" for c in REPORT_COLUMNS[1:])
+            parts.append(f"sink={counts.sink} fanned_out={counts.fanned_out} {shown}")
+    return "; ".join(parts)
+
+
+@contextmanager
+def _stop_on_signals(relay_: Relay) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) finishes the delivery in flight, releases the rest of the
+    batch and stops; a second Ctrl-C interrupts at once."""
+
+    def stop(signum, _frame):
+        relay_.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_live(relay_: Relay, batch: int, idle: float) -> RelayReport:
+    """The interactive display: running totals per sink, refreshed after each cycle."""
+    from rich.live import Live
+    from rich.table import Table
+
+    totals = RelayReport({})
+
+    def render(note: str) -> Table:
+        table = Table(title=f"procobs relay {relay_.relay_id} — {note}", title_justify="left")
+        for column in REPORT_COLUMNS:
+            table.add_column(column, justify="left" if column == "sink" else "right")
+        for sink in relay_.sinks:
+            counts = totals.sinks.get(sink.name)
+            table.add_row(sink.name, *(str(getattr(counts, c, 0)) for c in REPORT_COLUMNS[1:]))
+        return table
+
+    with Live(render("starting"), refresh_per_second=4, transient=False) as live:
+
+        def on_cycle(report: RelayReport) -> None:
+            totals.add(report)
+            live.update(render("Ctrl-C to stop" if not relay_.stopping else "stopping…"))
+
+        def on_error(exc: Exception) -> None:
+            live.update(render(f"database error, retrying: {str(exc).splitlines()[0]}"))
+
+        relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
+        live.update(render("stopped"))
+    return totals
+
+
+def _run_plain(relay_: Relay, batch: int, idle: float, to_stderr: bool) -> RelayReport:
+    """One line per cycle that did something (on stderr when stdout carries --json)."""
+
+    def on_cycle(report: RelayReport) -> None:
+        line = _report_line(report)
+        if line:
+            click.echo(f"relay: {line}", err=to_stderr)
+
+    def on_error(exc: Exception) -> None:
+        click.echo(f"relay: database error, retrying: {str(exc).splitlines()[0]}", err=True)
+
+    return relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
+
+
+@relay.command()
+@click.option("--once", is_flag=True, help="Run one cycle (fan out, claim, deliver) and exit.")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--sink", "sink_names", multiple=True, help="Only this sink (repeatable).")
+@sinks_file_option
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    help="Seconds a claim stays ours; a relay that dies leaves it to expire.",
+)
+@click.option(
+    "--idle",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait when nothing was due.",
+)
+@json_option
+@pass_cli
+def run(
+    cli: CliContext,
+    once: bool,
+    batch: int,
+    sink_names: tuple[str, ...],
+    sinks_file: str | None,
+    lease: float,
+    idle: float,
+    as_json: bool,
+) -> None:
+    """Deliver events until stopped (Ctrl-C), or one cycle with --once."""
+    configs = delivery.select_sinks(_configured(cli, sinks_file), sink_names)
+    if not configs:
+        raise ConfigurationError(
+            "no enabled sinks: pass --sinks FILE (or set "
+            f"{delivery.SINKS_FILE_ENV}) or add rows to delivery_sink"
+        )
+    db = cli.ready_database()
+    with Relay(db, configs, lease_seconds=lease) as relay_:
+        if once:
+            totals = relay_.run_once(batch)
+        else:
+            with _stop_on_signals(relay_):
+                interactive = sys.stdout.isatty() and not as_json
+                if not interactive:
+                    names = ", ".join(c.name for c in configs)
+                    click.echo(f"relay {relay_.relay_id}: delivering to {names}", err=True)
+                if interactive:
+                    totals = _run_live(relay_, batch, idle)
+                else:
+                    totals = _run_plain(relay_, batch, idle, to_stderr=as_json)
+    if as_json:
+        emit_json(totals.as_dict())
+        return
+    rows = [counts.as_dict() for counts in totals.sinks.values()]
+    click.echo("relay stopped; totals:" if not once else "one cycle:")
+    echo_table(rows, REPORT_COLUMNS, empty="  nothing to do")
+
+
+@relay.command()
+@json_option
+@pass_cli
+def status(cli: CliContext, as_json: bool) -> None:
+    """Deliveries per sink and state, the oldest undelivered age, the next retry due."""
+    with cli.ready_database().read() as conn:
+        rows = delivery.status(conn)
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, STATUS_COLUMNS, empty="no deliveries yet")
+
+
+@relay.command()
+@click.option("--sink", help="Only this sink's dead letters.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_cli
+def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
+    """Dead deliveries (given up after the sink's limit), most recent first."""
+    with cli.ready_database().read() as conn:
+        rows = delivery.dead_letters(conn, sink=sink, limit=limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, DEAD_COLUMNS, empty="no dead deliveries")
+
+
+@relay.command()
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
+@click.option("--sink", help="Only deliveries to this sink.")
+@click.option(
+    "--actor",
+    default=lambda: os.environ.get("USER") or "procobs",
+    show_default="$USER",
+    help="Who redrives (recorded in the audit log).",
+)
+@json_option
+@pass_cli
+def redrive(
+    cli: CliContext,
+    event_ids: tuple[str, ...],
+    all_dead: bool,
+    sink: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Deliver again: every dead delivery (--all), or the named events' dead or already
+    delivered ones. They become pending, due now, with fresh attempt counts."""
+    if all_dead == bool(event_ids):
+        raise click.UsageError("give EVENT_ID... or --all (not both)")
+    with cli.ready_database().begin() as conn:
+        result = delivery.redrive(conn, event_ids, all_dead=all_dead, sink=sink, actor=actor)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(f"redriven: {len(result.redriven)} delivery(ies)")
+    for event_id, sink_name, state in result.skipped:
+        click.echo(f"skipped {event_id} -> {sink_name}: still {state}")
+
+
+@relay.command()
+@sinks_file_option
+@json_option
+@pass_cli
+def sinks(cli: CliContext, sinks_file: str | None, as_json: bool) -> None:
+    """The configured sinks (secrets shown only by their variable's name, and whether it
+    is set)."""
+    rows = [
+        {**c.public(), "secret_set": bool(os.environ.get(c.secret_env)) if c.secret_env else None}
+        for c in _configured(cli, sinks_file)
+    ]
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, SINK_COLUMNS, empty="no sinks configured")
+
+
+@relay.command("import-sinks")
+@click.argument("sinks_file", type=click.Path(dir_okay=False, exists=True))
+@pass_cli
+def import_sinks(cli: CliContext, sinks_file: str) -> None:
+    """Store the sinks of a YAML file in the delivery_sink table (replacing same names)."""
+    configs = delivery.load_sinks_file(sinks_file)
+    with cli.ready_database().begin() as conn:
+        delivery.save_sinks(conn, configs)
+    click.echo(f"stored {len(configs)} sink(s): {', '.join(c.name for c in configs)}")

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+
+from procobs_dagster.delivery import SinkConfig
+from procobs_dagster_tests.delivery.helpers import (
+    SECRET,
+    SECRET_ENV,
+    Receiver,
+    emit_events,
+    state_counts,
+    webhook_config,
+    write_sinks_file,
+)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    config = SinkConfig(name="archive", kind="file", path=str(tmp_path / "events.jsonl"))
+    return config, write_sinks_file(tmp_path / "sinks.yaml", config)
+
+
+def test_run_once_then_status(db, procobs, archive, tmp_path):
+    _, sinks_file = archive
+    emit_events(db, 3)
+    report = procobs.json("relay", "run", "--once", "--sinks", str(sinks_file))
+    assert report["archive"]["delivered"] == 3
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 3
+    (row,) = procobs.json("relay", "status")
+    assert row["sink"] == "archive" and row["delivered"] == 3 and row["pending"] == 0
+    assert row["oldest_undelivered_age_seconds"] is None and row["outbox_unscanned"] == 0
+    assert "archive" in procobs("relay", "status").stdout
+    assert "one cycle" in procobs("relay", "run", "--once", "--sinks", str(sinks_file)).stdout
+
+
+def test_sinks_from_the_table_and_the_sink_filter(db, procobs, archive, monkeypatch):
+    _, sinks_file = archive
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    assert "stored 1 sink(s): archive" in procobs("relay", "import-sinks", str(sinks_file)).stdout
+    (shown,) = procobs.json("relay", "sinks")
+    assert shown["name"] == "archive" and shown["kind"] == "file"
+    emit_events(db, 2)
+    assert procobs.json("relay", "run", "--once", "--sink", "archive")["archive"]["delivered"] == 2
+    error = procobs("relay", "run", "--once", "--sink", "nope", expect_exit=1).stderr
+    assert "unknown sink 'nope' (configured: archive)" in error
+
+
+def test_a_misconfigured_sink_is_an_error_at_start(db, procobs, tmp_path, monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    sinks_file = write_sinks_file(tmp_path / "s.yaml", webhook_config("http://127.0.0.1:9/"))
+    emit_events(db, 1)
+    result = procobs("relay", "run", "--once", "--sinks", str(sinks_file), expect_exit=1)
+    assert result.stderr.strip() == (
+        f"procobs: error: sink 'hook': environment variable {SECRET_ENV} is not set "
+        "(it must hold the webhook's signing secret)"
+    )
+    assert state_counts(db, "hook") == {}  # nothing was claimed
+    (shown,) = procobs.json("relay", "sinks", "--sinks", str(sinks_file))
+    assert shown["secret_env"] == SECRET_ENV and shown["secret_set"] is False
+    empty = write_sinks_file(tmp_path / "empty.yaml")
+    assert (
+        "no enabled sinks" in procobs("relay", "run", "--sinks", str(empty), expect_exit=1).stderr
+    )
+    assert "no sinks configured" in procobs("relay", "sinks").stdout
+
+
+def test_dead_and_redrive(db, procobs, tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    receiver = Receiver()
+    try:
+        receiver.respond = lambda _id, _body: 400
+        hook = webhook_config(receiver.url, dead_after_rejections=1)
+        sinks_file = write_sinks_file(tmp_path / "s.yaml", hook)
+        first, second = emit_events(db, 2)
+        assert (
+            procobs.json("relay", "run", "--once", "--sinks", str(sinks_file))["hook"]["dead"] == 2
+        )
+        dead = procobs.json("relay", "dead")
+        assert {d["event_id"] for d in dead} == {str(first), str(second)}
+        assert dead[0]["last_error"].startswith("HTTP 400") and len(dead[0]["errors"]) == 1
+        assert "HTTP 400" in procobs("relay", "dead", "--sink", "hook").stdout
+        assert procobs("relay", "dead", "--sink", "other").stdout.strip() == "no dead deliveries"
+        receiver.respond = lambda _id, _body: 200
+        assert "redriven: 1" in procobs("relay", "redrive", str(first), "--actor", "ops").stdout
+        procobs("relay", "run", "--once", "--sinks", str(sinks_file))
+        assert state_counts(db, "hook") == {"delivered": 1, "dead": 1}
+        # A delivered event is replayed when named; a pending one is left alone.
+        out = procobs.json("relay", "redrive", str(first), str(second))
+        assert len(out["redriven"]) == 2 and out["skipped"] == []
+        assert procobs.json("relay", "redrive", str(first))["skipped"][0]["state"] == "pending"
+        procobs("relay", "run", "--once", "--sinks", str(sinks_file))
+        assert state_counts(db, "hook") == {"delivered": 2}
+        assert receiver.event_ids().count(str(first)) == 2
+    finally:
+        receiver.close()
+
+
+def test_redrive_input_errors_write_nothing(db, procobs):
+    (event_id,) = emit_events(db, 1)
+    assert procobs("relay", "redrive", expect_exit=2).exit_code == 2
+    assert procobs("relay", "redrive", str(event_id), "--all", expect_exit=2).exit_code == 2
+    assert "malformed event_id" in procobs("relay", "redrive", "42", expect_exit=1).stderr
+    assert (
+        f"no delivery of event {event_id}"
+        in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
+    )
+    assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == []

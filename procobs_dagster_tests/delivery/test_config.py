@@ -1,0 +1,132 @@
+import logging
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from procobs_dagster.delivery import (
+    Relay,
+    SinkConfig,
+    load_sinks_file,
+    load_sinks_table,
+    save_sinks,
+    select_sinks,
+)
+from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.store.tables import delivery_sink
+from procobs_dagster_tests.delivery.helpers import SECRET, SECRET_ENV, emit_events, webhook_config
+
+GOOD = """
+sinks:
+  - name: saas
+    kind: webhook
+    url: https://user:pw@hooks.example.com/procobs?token=abc
+    secret_env: PROCOBS_TEST_WEBHOOK_SECRET
+    timeout_seconds: 5
+    ordered: true
+    event_types: [process.run.started, process.run.failed]
+  - name: archive
+    kind: file
+    path: /tmp/events.jsonl
+  - name: devnull
+    kind: "null"
+    enabled: false
+"""
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "sinks.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_sinks_file_is_read_and_validated(tmp_path):
+    saas, archive, devnull = load_sinks_file(_write(tmp_path, GOOD))
+    assert saas.kind == "webhook" and saas.ordered and saas.timeout_seconds == 5
+    assert saas.event_types == ("process.run.started", "process.run.failed")
+    assert saas.redacted_url == "https://hooks.example.com/procobs?…"
+    assert "pw" not in str(saas.public()) and "abc" not in str(saas.public())
+    assert archive.path == "/tmp/events.jsonl" and not devnull.enabled
+    assert [c.name for c in select_sinks([saas, archive, devnull], [])] == ["saas", "archive"]
+    assert [c.name for c in select_sinks([saas, archive, devnull], ["devnull"])] == ["devnull"]
+    with pytest.raises(ConfigurationError, match="unknown sink 'nope'"):
+        select_sinks([saas], ["nope"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sinks:\n  - {name: a, kind: webhook, secret_env: X}", "a webhook sink needs url"),
+        ("sinks:\n  - {name: a, kind: webhook, url: 'http://h/'}", "needs secret_env"),
+        ("sinks:\n  - {name: a, kind: file}", "a file sink needs path"),
+        ("sinks:\n  - {name: a, kind: 'null', url: 'http://h/'}", "url does not apply"),
+        ("sinks:\n  - {name: a, kind: webhook, url: 'ftp://h/', secret_env: X}", "http"),
+        ("sinks:\n  - {name: a, kind: smtp}", "kind"),
+        ("sinks:\n  - {name: a, kind: 'null', colour: red}", "colour"),
+        ("sinks:\n  - {name: a, kind: 'null', event_types: [no.such]}", "no.such"),
+        # Pasting the secret itself where its variable's name belongs is refused.
+        ("sinks:\n  - {name: a, kind: webhook, url: 'http://h/', secret_env: 'k3y!/+'}", "secret"),
+        ("sinks:\n  - {name: a, kind: 'null'}\n  - {name: a, kind: 'null'}", "configured twice"),
+        ("sink: []", "top-level key 'sinks'"),
+        ("sinks: {a: 1}", "must be a list"),
+        ("sinks: [\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_sinks_file_is_one_clear_error(tmp_path, text, message):
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_sinks_file(_write(tmp_path, text))
+    assert "\n" not in str(caught.value)
+
+
+def test_sinks_round_trip_through_the_table_without_the_secret(db, tmp_path, secret_env):
+    configs = load_sinks_file(_write(tmp_path, GOOD))
+    with db.begin() as conn:
+        save_sinks(conn, configs)
+        save_sinks(conn, [configs[1].model_copy(update={"path": "/tmp/other.jsonl"})])
+    with db.read() as conn:
+        loaded = load_sinks_table(conn)
+        stored = " ".join(str(v) for row in conn.execute(sa.select(delivery_sink)) for v in row)
+    assert {c.name: c for c in loaded}["archive"].path == "/tmp/other.jsonl"
+    assert {c.name: c for c in loaded}["saas"] == configs[0]
+    assert SECRET_ENV in stored and SECRET not in stored
+
+
+def test_a_misconfigured_sink_fails_when_the_relay_starts(db, tmp_path, monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with pytest.raises(ConfigurationError, match=f"{SECRET_ENV} is not set"):
+        Relay(db, [webhook_config("http://127.0.0.1:9/")])
+    monkeypatch.setenv(SECRET_ENV, "")
+    with pytest.raises(ConfigurationError, match=f"{SECRET_ENV} is not set"):
+        Relay(db, [webhook_config("http://127.0.0.1:9/")])
+    missing_dir = SinkConfig(name="f", kind="file", path=str(tmp_path / "no" / "such.jsonl"))
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        Relay(db, [missing_dir])
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    with pytest.raises(ConfigurationError, match="lease of 10s is too short"):
+        Relay(db, [webhook_config("http://127.0.0.1:9/", timeout_seconds=5)], lease_seconds=10)
+    with pytest.raises(ConfigurationError, match="configured twice"):
+        Relay(db, [SinkConfig(name="n", kind="null")] * 2)
+    with pytest.raises(ConfigurationError, match="no sinks"):
+        Relay(db, [])
+
+
+def test_the_secret_appears_nowhere_but_the_signature(
+    db, receiver, secret_env, clock, caplog, tmp_path
+):
+    caplog.set_level(logging.DEBUG)
+    emit_events(db, 3)
+    receiver.respond = lambda event_id, _body: 503
+    hook = webhook_config(receiver.url, dead_after_attempts=1)
+    with db.begin() as conn:
+        save_sinks(conn, [hook])
+    with Relay(db, [hook], clock=clock) as relay:
+        relay.run_once()
+    assert len(receiver.received()) == 3
+    with db.read() as conn:
+        dumped = []
+        for table in sa.inspect(conn).get_table_names():
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                dumped.extend(str(v) for v in row)
+    everything = " ".join(dumped) + caplog.text
+    assert SECRET_ENV in everything and SECRET not in everything
+    assert all(SECRET.encode() not in r.body for r in receiver.received())
