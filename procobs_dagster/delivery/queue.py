@@ -32,8 +32,9 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.delivery.config import SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
+from procobs_dagster.events.feed import OutboxPosition, read_outbox
 from procobs_dagster.store.dialect import insert_ignoring_conflicts
-from procobs_dagster.store.sql import json_append_bounded, json_object, visible_txid_horizon
+from procobs_dagster.store.sql import json_append_bounded, json_object
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 
 CLAIMABLE = ("pending", "retry")
@@ -86,22 +87,43 @@ def _lock_cursor(conn: Connection, sink: str):
     return conn.execute(query).mappings().first()
 
 
+def _committed_ahead(
+    conn: Connection, config: SinkConfig, position: OutboxPosition, limit: int
+) -> list[sa.Row]:
+    """Committed rows past ``position`` that are still above the horizon and not yet
+    fanned out to the sink (Postgres): safe to deliver now, not yet to pass."""
+    o = event_outbox
+    query = (
+        sa.select(o.c.event_id, o.c.seq, o.c.correlation_id)
+        .where(
+            sa.tuple_(o.c.tx_id, o.c.seq)
+            > sa.tuple_(
+                sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+            ),
+            ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
+        )
+        .order_by(o.c.tx_id, o.c.seq)
+        .limit(limit)
+    )
+    if config.event_types:
+        query = query.where(o.c.event_type.in_(config.event_types))
+    return list(conn.execute(query))
+
+
 def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: int) -> int:
     """Create pending rows for up to ``limit`` outbox events past the sink's cursor.
 
-    Commit-safe on Postgres: an outbox row's ``seq`` is handed out before its transaction
-    commits, so a cursor on seq alone would skip a row that commits late. The cursor
-    therefore moves along (tx_id, seq), and only over rows whose writing transaction lies
-    below the snapshot's xmin horizon: every transaction below it has ended, and any
-    transaction still to write gets a larger id, so no row can appear behind the cursor.
+    The cursor follows ``events.feed``: on Postgres it moves along (tx_id, seq) and only
+    over rows whose writing transaction is below the snapshot's xmin horizon, so a row
+    whose seq was handed out before a later one committed is never skipped; on SQLite
+    seq order is commit order.
 
-    Rows past the cursor that are already committed but above the horizon (a transaction
-    older than theirs is still open, in any database of the cluster) are fanned out at
-    once, so one long transaction does not delay delivery; the cursor passes them once
-    the horizon does, and ``ON CONFLICT DO NOTHING`` plus the NOT EXISTS filter make the
-    overlap harmless. On SQLite rowids are handed out in commit order: seq alone is safe.
+    A transaction left open anywhere in the cluster holds that horizon back. So that it
+    does not hold delivery back too, rows that have committed past the cursor are fanned
+    out at once (they are visible, hence safe to send); the cursor passes them later,
+    and ``ON CONFLICT DO NOTHING`` makes the overlap harmless.
 
-    Returns the number of events fanned out to this sink (its event_types filter
+    Returns the number of events newly fanned out to this sink (its event_types filter
     applied). Another relay fanning out the same sink makes this one skip the step."""
     cursor = _lock_cursor(conn, config.name)
     if cursor is None:
@@ -112,64 +134,43 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
         cursor = _lock_cursor(conn, config.name)
         if cursor is None:
             return 0
-    o = event_outbox
-    columns = (o.c.event_id, o.c.seq, o.c.tx_id, o.c.correlation_id, o.c.event_type)
-    if _postgres(conn):
-        # The safe flag and the rows come from one statement, hence one snapshot.
-        query = (
-            sa.select(*columns, (o.c.tx_id < visible_txid_horizon()).label("safe"))
-            .where(
-                sa.tuple_(o.c.tx_id, o.c.seq) > sa.tuple_(cursor["last_tx_id"], cursor["last_seq"]),
-                ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
-            )
-            .order_by(o.c.tx_id, o.c.seq)
-        )
-    else:
-        query = (
-            sa.select(*columns, sa.true().label("safe"))
-            .where(o.c.seq > cursor["last_seq"])
-            .order_by(o.c.seq)
-        )
-    rows = conn.execute(query.limit(limit)).all()
-    wanted = set(config.event_types) if config.event_types else None
-    fresh = [
-        {
-            "event_id": r.event_id,
-            "sink": config.name,
-            "seq": r.seq,
-            "correlation_id": r.correlation_id,
-            "state": "pending",
-            "attempts": 0,
-            "rejections": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for r in rows
-        if wanted is None or r.event_type in wanted
-    ]
+    position = OutboxPosition(tx_id=cursor["last_tx_id"], seq=cursor["last_seq"])
+    page = read_outbox(conn, position, limit=limit, event_types=config.event_types)
+    rows: list = [(e.event_id, e.position.seq, e.correlation_id) for e in page.entries]
+    if _postgres(conn) and not page.full:
+        rows += _committed_ahead(conn, config, page.next_position, limit)
     inserted = 0
-    if fresh:
-        inserted = len(
-            conn.execute(
-                insert_ignoring_conflicts(conn.dialect.name, ds).returning(ds.c.event_id), fresh
-            ).all()
-        )
-    # Rows come in (tx_id, seq) order and safe ones precede unsafe ones, so everything up
-    # to the last safe row is committed and fanned out (here or before). Rows fanned out
-    # early that lie beyond it are passed with the next safe row selected; until then
-    # the NOT EXISTS filter keeps them from being selected again.
-    safe = [r for r in rows if r.safe]
-    if safe:
-        last = safe[-1]
+    if rows:
+        fresh = [
+            {
+                "event_id": event_id,
+                "sink": config.name,
+                "seq": seq,
+                "correlation_id": correlation_id,
+                "state": "pending",
+                "attempts": 0,
+                "rejections": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for event_id, seq, correlation_id in rows
+        ]
+        statement = insert_ignoring_conflicts(conn.dialect.name, ds).returning(ds.c.event_id)
+        inserted = len(conn.execute(statement, fresh).all())
+    if page.next_position != position:
         conn.execute(
             delivery_cursor.update()
             .where(
                 delivery_cursor.c.sink == config.name,
-                delivery_cursor.c.last_seq == cursor["last_seq"],
-                delivery_cursor.c.last_tx_id == cursor["last_tx_id"],
+                delivery_cursor.c.last_tx_id == position.tx_id,
+                delivery_cursor.c.last_seq == position.seq,
             )
-            .values(last_tx_id=last.tx_id or 0, last_seq=last.seq, updated_at=now)
+            .values(
+                last_tx_id=page.next_position.tx_id,
+                last_seq=page.next_position.seq,
+                updated_at=now,
+            )
         )
     return inserted
 
