@@ -27,6 +27,7 @@ from procobs_dagster.delivery import Relay, SinkConfig, queue
 from procobs_dagster.store.tables import event_type_registry
 
 EVENT_TYPE = "process.run.started"
+WEBHOOK_EVENT_TYPE = "process.run.completed"  # a type of their own: the webhook's events
 SECRET_ENV = "PROCOBS_BENCH_WEBHOOK_SECRET"
 
 RAW_CLAIM = """
@@ -64,13 +65,14 @@ server.serve_forever()
 """
 
 
-def emit(db, count: int) -> None:
+def emit(db, event_type: str, count: int) -> None:
     with db.begin() as conn:  # a throwaway database: activate the type directly
         conn.execute(
             event_type_registry.update()
-            .where(event_type_registry.c.event_type == EVENT_TYPE)
+            .where(event_type_registry.c.event_type == event_type)
             .values(active=True)
         )
+    status = event_type.rsplit(".", 1)[1]
     per_transaction = 500
     for start in range(0, count, per_transaction):
         with db.begin() as conn:
@@ -79,10 +81,10 @@ def emit(db, count: int) -> None:
                 payload = {
                     "process_run_id": str(uuid.uuid4()),
                     "correlation_id": correlation,
-                    "status": "started",
+                    "status": status,
                     "evidence_type": "RUNTIME",
                 }
-                events.emit(conn, EVENT_TYPE, payload, correlation_id=correlation)
+                events.emit(conn, event_type, payload, correlation_id=correlation)
 
 
 def fan_out(db, config: SinkConfig, count: int) -> None:
@@ -119,7 +121,7 @@ def relay_cycles(relay: Relay, batch: int, cycles: int) -> int:
     return done
 
 
-def webhook_rate(db, count: int, batch: int) -> tuple[int, float]:
+def webhook_rate(db, batch: int) -> tuple[int, float]:
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         port = int(receiver.stdout.readline())
@@ -129,9 +131,8 @@ def webhook_rate(db, count: int, batch: int) -> tuple[int, float]:
             kind="webhook",
             url=f"http://127.0.0.1:{port}/hooks",
             secret_env=SECRET_ENV,
-            event_types=(EVENT_TYPE,),
+            event_types=(WEBHOOK_EVENT_TYPE,),
         )
-        fan_out(db, hook, count)
         results: dict[str, float] = {}
         with Relay(db, [hook]) as relay, timed(results, "webhook"):
             delivered = relay.drain(batch).total("delivered")
@@ -153,10 +154,14 @@ def main() -> None:
     results: dict[str, float] = {}
     done = {"raw": 0, "relay": 0}
     with fresh_postgres(args.database_url, "relay") as db:
-        emit(db, count + args.webhook_events)
-        sinks = {name: SinkConfig(name=name, kind="null") for name in ("raw", "relay", "warmup")}
+        emit(db, EVENT_TYPE, count)
+        emit(db, WEBHOOK_EVENT_TYPE, args.webhook_events)
+        sinks = {
+            name: SinkConfig(name=name, kind="null", event_types=(EVENT_TYPE,))
+            for name in ("raw", "relay", "warmup")
+        }
         for config in sinks.values():
-            fan_out(db, config, count + args.webhook_events)
+            fan_out(db, config, count)  # the same outbox events, one row per sink
         with Relay(db, [sinks["warmup"]]) as warmup:
             # Warm caches and the connection pool on both paths.
             raw_batches(db, "warmup", batch, 5)
@@ -169,7 +174,7 @@ def main() -> None:
                     done["relay"] += relay_cycles(relay, batch, batches_per_round)
         for path in ("raw", "relay"):
             results[path] = sum(results[f"{path}{r}"] for r in range(rounds))
-        webhook_done, webhook_seconds = webhook_rate(db, args.webhook_events, batch)
+        webhook_done, webhook_seconds = webhook_rate(db, batch)
     raw_rate = done["raw"] / results["raw"]
     relay_rate = done["relay"] / results["relay"]
     ratio = relay_rate / raw_rate

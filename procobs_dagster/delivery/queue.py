@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -189,6 +190,10 @@ class Claim:
     deliveries: tuple[Delivery, ...]
 
 
+_OUTBOX_PREFIX = "outbox_"
+_CLAIMED = (ds.c.event_id, ds.c.seq, ds.c.correlation_id, ds.c.attempts, ds.c.rejections)
+
+
 def claim(
     conn: Connection,
     config: SinkConfig,
@@ -197,12 +202,16 @@ def claim(
     batch: int,
     lease: dt.timedelta,
     relay_id: str,
+    token: uuid.UUID | None = None,
+    with_events: bool = True,
 ) -> Claim:
     """Take up to ``batch`` due rows of the sink: oldest due first, each attempt counted.
 
     With ``config.ordered`` a row is only due while no earlier event (lower seq) of the
     same correlation_id is still undelivered (pending, retry or delivering) for the sink;
-    a dead predecessor no longer holds its successors back."""
+    a dead predecessor no longer holds its successors back. ``token`` lets a second
+    claim in the same cycle join the first (one acknowledgement for both). Without
+    ``with_events`` the deliveries carry no outbox row (for a sink that reads none)."""
     due = (
         sa.select(ds.c.event_id)
         .where(ds.c.sink == config.name, ds.c.state.in_(CLAIMABLE), ds.c.next_attempt_at <= now)
@@ -219,18 +228,22 @@ def claim(
                 earlier.c.state.in_(UNDELIVERED),
             )
         )
-    if _postgres(conn):
+    postgres = _postgres(conn)
+    if postgres:
         due = due.with_for_update(skip_locked=True, of=ds)
     # Materialised, so the locking subquery runs exactly once whatever plan is chosen.
     due_cte = due.cte("due").prefix_with("MATERIALIZED")
-    token = uuid.uuid4()
+    token = token or uuid.uuid4()
     locked_until = now + lease
-    claimed = conn.execute(
+    update = (
         ds.update()
         .where(
+            # No state guard here: the rows were re-checked against CLAIMABLE when
+            # ``due`` locked them (SQLite: no other writer), and a guard matching the
+            # claimable index's predicate lures the planner into scanning that index
+            # for every row of the sink instead of looking the claimed rows up by key.
+            ds.c.event_id == due_cte.c.event_id,
             ds.c.sink == config.name,
-            ds.c.event_id.in_(sa.select(due_cte.c.event_id)),
-            ds.c.state.in_(CLAIMABLE),
         )
         .values(
             state="delivering",
@@ -240,40 +253,49 @@ def claim(
             lock_token=token,
             updated_at=now,
         )
-        .returning(ds.c.event_id, ds.c.seq, ds.c.correlation_id, ds.c.attempts, ds.c.rejections)
-    ).all()
-    deliveries: tuple[Delivery, ...] = ()
-    if claimed:
-        ids = [c.event_id for c in claimed]
-        outbox = {
-            row["event_id"]: row
-            for row in conn.execute(
-                sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids))
-            ).mappings()
-        }
-        deliveries = tuple(
-            Delivery(
-                event_id=c.event_id,
-                sink=config.name,
-                seq=c.seq,
-                correlation_id=c.correlation_id,
-                attempt=c.attempts,
-                rejections=c.rejections,
-                outbox_row=outbox[c.event_id],
+    )
+    outbox: dict[uuid.UUID, Any] = {}
+    if with_events and postgres:
+        # Postgres returns the claimed events' outbox rows from the same statement.
+        labels = [(c.name, _OUTBOX_PREFIX + c.name) for c in event_outbox.c]
+        claimed = conn.execute(
+            update.where(event_outbox.c.event_id == ds.c.event_id).returning(
+                *_CLAIMED, *(event_outbox.c[name].label(label) for name, label in labels)
             )
-            for c in sorted(claimed, key=lambda c: c.seq)
+        ).all()
+        for row in claimed:
+            values = row._mapping
+            outbox[row.event_id] = {name: values[label] for name, label in labels}
+    else:
+        claimed = conn.execute(update.returning(*_CLAIMED)).all()
+        if with_events and claimed:
+            ids = [c.event_id for c in claimed]
+            rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
+            outbox = {row["event_id"]: row for row in rows.mappings()}
+    deliveries = tuple(
+        Delivery(
+            event_id=c.event_id,
+            sink=config.name,
+            seq=c.seq,
+            correlation_id=c.correlation_id,
+            attempt=c.attempts,
+            rejections=c.rejections,
+            outbox_row=outbox.get(c.event_id),
         )
+        for c in sorted(claimed, key=lambda c: c.seq)
+    )
     return Claim(config.name, token, relay_id, locked_until, deliveries)
 
 
-def _held(claim_: Claim, event_ids: Iterable[uuid.UUID]):
+def _held_by(claim_: Claim):
     """The guard of every change to a claimed row: still ours, still delivering."""
     return sa.and_(
-        ds.c.sink == claim_.sink,
-        ds.c.event_id.in_(list(event_ids)),
-        ds.c.lock_token == claim_.token,
-        ds.c.state == "delivering",
+        ds.c.sink == claim_.sink, ds.c.lock_token == claim_.token, ds.c.state == "delivering"
     )
+
+
+def _held(claim_: Claim, event_ids: Iterable[uuid.UUID]):
+    return sa.and_(_held_by(claim_), ds.c.event_id.in_(list(event_ids)))
 
 
 def renew(
@@ -341,17 +363,20 @@ def acknowledge(
     Delivered rows are settled in one statement. A failure moves its row to retry, due
     after ``delays[event_id]`` seconds, or to dead when the row reaches the sink's limit
     (``dead_after_rejections`` rejections, or ``dead_after_attempts`` attempts)."""
-    delivered_ids = [d.event_id for d, o in outcomes if o.kind is OutcomeKind.DELIVERED]
+    delivered_ids = {d.event_id for d, o in outcomes if o.kind is OutcomeKind.DELIVERED}
     delivered = 0
     if delivered_ids:
-        delivered = len(
-            conn.execute(
-                ds.update()
-                .where(_held(claim_, delivered_ids))
-                .values(state="delivered", delivered_at=now, updated_at=now, **_RELEASED_LOCK)
-                .returning(ds.c.event_id)
-            ).all()
-        )
+        # Named by what is NOT delivered: when a whole batch went through (the usual
+        # case) the statement carries no id list at all.
+        others = [d.event_id for d in claim_.deliveries if d.event_id not in delivered_ids]
+        guard = _held_by(claim_)
+        if others:
+            guard = sa.and_(guard, ds.c.event_id.not_in(others))
+        delivered = conn.execute(
+            ds.update()
+            .where(guard)
+            .values(state="delivered", delivered_at=now, updated_at=now, **_RELEASED_LOCK)
+        ).rowcount
     counts = {"retried": 0, "rejected": 0, "dead": 0}
     lost = len(delivered_ids) - delivered
     for delivery, outcome in outcomes:

@@ -32,7 +32,6 @@ from procobs_dagster.delivery.backoff import backoff_seconds
 from procobs_dagster.delivery.config import SinkConfig, unique_names
 from procobs_dagster.delivery.sinks import (
     Delivery,
-    NullSink,
     Outcome,
     OutcomeKind,
     Sink,
@@ -48,6 +47,8 @@ DEFAULT_LEASE_SECONDS = 60.0
 # lease is renewed first), so no claim expires while its request is still in flight.
 LEASE_MARGIN_TIMEOUTS = 2
 DEFAULT_FANOUT_LIMIT = 1000
+# While a sink's claims come back full, expiry and fan-out run at most this often.
+HOUSEKEEPING_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -155,6 +156,10 @@ class Relay:
         self.rng = rng or random.Random()
         self.fanout_limit = fanout_limit
         self._stop = threading.Event()
+        # Per sink: when expiry and fan-out last ran, and whether the last claim was short.
+        self._last_expiry: dict[str, dt.datetime] = {}
+        self._last_fanout: dict[str, dt.datetime] = {}
+        self._short: dict[str, bool] = {}
 
     # --- control --------------------------------------------------------------------
 
@@ -224,18 +229,55 @@ class Relay:
                 self._stop.wait(idle_seconds)
         return totals
 
+    def _housekeeping_due(self, last: dict[str, dt.datetime], sink: str, now: dt.datetime):
+        """Has a sink's housekeeping step not run for HOUSEKEEPING_SECONDS?"""
+        previous = last.get(sink)
+        return previous is None or (now - previous).total_seconds() >= HOUSEKEEPING_SECONDS
+
     def _cycle(self, sink: Sink, batch: int) -> SinkCounts:
+        """Claim first; fan out when the claim came back short (the sink is catching up)
+        or once per HOUSEKEEPING_SECONDS, then claim the rest of the batch. Expired
+        leases are taken back when the previous claim was short, or as often. A relay
+        draining a backlog thus spends two statements per batch, like a raw queue."""
         config = sink.config
         counts = SinkCounts(sink.name)
         now = self.clock()
+        expired = queue.Acknowledged()
         with self.db.begin() as conn:
-            expired = queue.expire_leases(conn, config, now=now)
-            counts.fanned_out = queue.fan_out(
-                conn, config, now=now, limit=max(self.fanout_limit, batch)
-            )
+            if self._short.get(sink.name, True) or self._housekeeping_due(
+                self._last_expiry, sink.name, now
+            ):
+                expired = queue.expire_leases(conn, config, now=now)
+                self._last_expiry[sink.name] = now
             claim = queue.claim(
-                conn, config, now=now, batch=batch, lease=self.lease, relay_id=self.relay_id
+                conn,
+                config,
+                now=now,
+                batch=batch,
+                lease=self.lease,
+                relay_id=self.relay_id,
+                with_events=sink.reads_events,
             )
+            short = len(claim.deliveries) < batch
+            if short or self._housekeeping_due(self._last_fanout, sink.name, now):
+                limit = max(self.fanout_limit, batch)
+                counts.fanned_out = queue.fan_out(conn, config, now=now, limit=limit)
+                self._last_fanout[sink.name] = now
+                if counts.fanned_out and short:
+                    more = queue.claim(
+                        conn,
+                        config,
+                        now=now,
+                        batch=batch - len(claim.deliveries),
+                        lease=self.lease,
+                        relay_id=self.relay_id,
+                        token=claim.token,
+                        with_events=sink.reads_events,
+                    )
+                    claim = dataclasses.replace(
+                        claim, deliveries=claim.deliveries + more.deliveries
+                    )
+        self._short[sink.name] = len(claim.deliveries) < batch
         counts.expired = expired.retried + expired.dead
         counts.dead += expired.dead
         counts.claimed = len(claim.deliveries)
@@ -296,7 +338,7 @@ class Relay:
     ) -> tuple[list[Delivery], list[tuple[Delivery, Outcome]]]:
         """Build each body before sending; an outbox row that is no valid envelope can
         never be sent and is rejected (towards dead) instead of stopping the relay."""
-        if isinstance(sink, NullSink):
+        if not sink.reads_events:
             return list(deliveries), []
         ready, rejected = [], []
         for delivery in deliveries:

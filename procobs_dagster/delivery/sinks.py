@@ -42,10 +42,13 @@ class Delivery:
     correlation_id: str
     attempt: int  # this attempt's number, 1 for the first
     rejections: int  # rejections before this attempt
-    outbox_row: Mapping[str, Any]
+    # The event's outbox row; None when claimed for a sink that reads no events.
+    outbox_row: Mapping[str, Any] | None
 
     @functools.cached_property
     def envelope(self) -> Envelope:
+        if self.outbox_row is None:
+            raise LookupError(f"delivery of {self.event_id} was claimed without its event")
         return Envelope.from_outbox_row(self.outbox_row)
 
     @functools.cached_property
@@ -77,9 +80,11 @@ def _short(text: str) -> str:
 
 
 class Sink(abc.ABC):
-    """A destination. ``batched`` sinks take a whole claim at once (``deliver_batch``)."""
+    """A destination. ``batched`` sinks take a whole claim at once (``deliver_batch``);
+    a sink that does not ``read_events`` is handed deliveries without their event."""
 
     batched = False
+    reads_events = True
 
     def __init__(self, config: SinkConfig):
         self.config = config
@@ -100,9 +105,11 @@ class Sink(abc.ABC):
 
 
 class NullSink(Sink):
-    """Accepts every event and keeps nothing: for tests, benchmarks and dry wiring."""
+    """Accepts every event unread and keeps nothing: for tests, benchmarks and dry
+    wiring. It measures the queue alone: its claims do not fetch the events."""
 
     batched = True
+    reads_events = False
 
     def deliver(self, delivery: Delivery) -> Outcome:
         return DELIVERED
