@@ -185,7 +185,6 @@ class Claim:
 
     sink: str
     token: uuid.UUID
-    relay_id: str
     locked_until: dt.datetime
     deliveries: tuple[Delivery, ...]
 
@@ -284,7 +283,7 @@ def claim(
         )
         for c in sorted(claimed, key=lambda c: c.seq)
     )
-    return Claim(config.name, token, relay_id, locked_until, deliveries)
+    return Claim(config.name, token, locked_until, deliveries)
 
 
 def _held_by(claim_: Claim):

@@ -1,10 +1,10 @@
 """The relay: moves events from the outbox to their sinks, at least once.
 
-One cycle per sink: in one short transaction, take back expired claims, fan out new
-outbox events and claim a batch of due ones; deliver outside any transaction; record the
-outcomes in a second transaction. A relay that dies between the two leaves its claim to
-expire (``lease_seconds``) and be taken again, so an event may be delivered twice — with
-the same event id, which receivers dedupe on — but never lost.
+One cycle per sink: in one short transaction, claim a batch of due events (taking back
+expired claims and fanning out new outbox events as needed); deliver outside any
+transaction; record the outcomes in a second transaction. A relay that dies between the
+two leaves its claim to expire (``lease_seconds``) and be taken again, so an event may be
+delivered twice — with the same event id, which receivers dedupe on — but never lost.
 
     relay = Relay(db, load_sinks_file("sinks.yaml"))
     report = relay.run_once(batch=100)     # one cycle, e.g. from a Dagster job
@@ -184,7 +184,8 @@ class Relay:
     # --- cycles ---------------------------------------------------------------------
 
     def run_once(self, batch: int = 100) -> RelayReport:
-        """One cycle over every sink: fan out, claim up to ``batch``, deliver, record."""
+        """One cycle over every sink: claim up to ``batch`` due events (fanning out new
+        outbox events when needed), deliver them, record the outcomes."""
         if batch < 1:
             raise ConfigurationError(f"batch must be at least 1, got {batch}")
         return RelayReport({sink.name: self._cycle(sink, batch) for sink in self.sinks})
