@@ -42,6 +42,11 @@ class ProcobsDatabase(dg.ConfigurableResource):
             )
         return self._database
 
+    def current(self) -> Database:
+        """The database, refusing clearly (SchemaNotReady) unless its schema is at head."""
+        migrate.ensure_current(self.database)
+        return self.database
+
     def migrated(self) -> Database:
         """The database with its schema brought to head (a no-op when it already is)."""
         migrate.upgrade(self.database)

@@ -19,7 +19,7 @@ SNAPSHOT_KEY = dg.AssetKey("dossier_snapshot")
 )
 def dossier_completeness(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
     rows, incomplete = [], []
-    with procobs_db.database.read() as conn:
+    with procobs_db.current().read() as conn:
         for snapshot in storage.latest_snapshots(conn):
             artifacts, _ = storage.load_artifact_set(conn, snapshot.artifact_set_id)
             blocking = sorted(
@@ -70,7 +70,7 @@ def _paths(reconciliation, kind: DivergenceKind) -> str:
 )
 def dossier_parity_drift(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
     rows, drifted, broken = [], [], []
-    with procobs_db.database.read() as conn:
+    with procobs_db.current().read() as conn:
         for snapshot in storage.latest_snapshots(conn):
             result = reconcile_snapshot(conn, snapshot)
             if result.verdict == Verdict.DIVERGENCE:

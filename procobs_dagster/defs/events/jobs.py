@@ -20,7 +20,7 @@ class AlertBatch(dg.Config):
 def raise_alerts(
     context: dg.OpExecutionContext, config: AlertBatch, procobs_db: ProcobsDatabase
 ) -> None:
-    with procobs_db.database.read() as conn:
+    with procobs_db.current().read() as conn:
         alerts = feed.events_by_id(conn, config.event_ids)
     for alert in alerts:
         context.log.warning(

@@ -10,7 +10,7 @@ from procobs_dagster.ledger import integrity
 def _integrity_check(rule: integrity.IntegrityRule) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=rule.table, name=rule.name, description=rule.description)
     def _check(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
-        with procobs_db.database.read() as conn:
+        with procobs_db.current().read() as conn:
             report = integrity.check_rule(conn, rule)
         return dg.AssetCheckResult(
             passed=report.passed,

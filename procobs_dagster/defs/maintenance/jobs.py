@@ -48,7 +48,7 @@ def archive_expired_runs(
 ) -> None:
     policy = maintenance.RetentionPolicy().with_keep_options(config.keep)
     report = maintenance.run_retention(
-        procobs_db.database,
+        procobs_db.current(),
         policy,
         batch=config.batch,
         dry_run=config.dry_run,
@@ -117,7 +117,7 @@ def _sweep_op(name: str, description: str, config_type: type[dg.Config], sweep) 
     def _sweep(
         context: dg.OpExecutionContext, config: config_type, procobs_db: ProcobsDatabase
     ) -> None:
-        report = sweep(procobs_db.database, **config.model_dump(), progress=_progress(context))
+        report = sweep(procobs_db.current(), **config.model_dump(), progress=_progress(context))
         _log_sweep(context, report)
 
     return _sweep

@@ -9,6 +9,8 @@ from dagster._utils.schedules import cron_string_iterator
 
 from procobs_dagster import definitions, ledger
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster.errors import SchemaNotReady
+from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.maintenance.helpers import T0, make_run
 
 SCHEDULES = {
@@ -94,3 +96,9 @@ def test_orphan_sweep_job_judges_work_left_under_an_ended_run(db, defs, instance
     assert (metadata["sweep"], metadata["verdicts"]) == ("orphan", 1)
     with db.read() as conn:
         assert ledger.get_component(conn, left.component_run_id).status == "orphan"
+
+
+def test_maintenance_refuses_a_database_not_at_head(empty_db, instance):
+    defs = definitions.build_definitions(resource_for(empty_db))
+    with pytest.raises(SchemaNotReady, match="procobs db upgrade"):
+        defs.resolve_job_def("stuck_sweep_job").execute_in_process(instance=instance)
