@@ -6,7 +6,7 @@ merges them and binds the shared resources. Loading it needs no secret and no da
 
 import dagster as dg
 
-from procobs_dagster.defs import dossier, events, ledger, maintenance
+from procobs_dagster.defs import discovery, dossier, events, ledger, maintenance
 from procobs_dagster.defs.resources import ProcobsDatabase, procobs_database_from_env
 
 
@@ -16,6 +16,7 @@ def build_definitions(procobs_db: ProcobsDatabase) -> dg.Definitions:
         ledger.defs,
         events.defs,
         dossier.defs,
+        discovery.defs,
         maintenance.defs,
         dg.Definitions(resources={"procobs_db": procobs_db}),
     )

@@ -9,11 +9,20 @@ position of the page, so a tick replayed after a crash requests nothing twice.
 
 import dagster as dg
 
+from procobs_dagster.defs.discovery.jobs import discovery_refresh_job
 from procobs_dagster.defs.events.jobs import AlertBatch, alert_job
 from procobs_dagster.defs.resources import ProcobsDatabase
-from procobs_dagster.events import feed
+from procobs_dagster.events import ProcessEventType, feed
 
 ALERT_PAGE = 500
+OUTBOX_PAGE = 10_000
+RUN_OUTCOMES = frozenset({ProcessEventType.RUN_COMPLETED, ProcessEventType.RUN_FAILED})
+# A run in these states has not started reading yet: it will see the new rows too.
+NOT_YET_READING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+]
 
 
 def read_page(
@@ -27,6 +36,40 @@ def read_page(
 def run_key(prefix: str, page: feed.OutboxPage) -> str:
     last = page.entries[-1].position
     return f"{prefix}:{last.tx_id}:{last.seq}"
+
+
+def waiting(context: dg.SensorEvaluationContext, job_name: str) -> bool:
+    """Is a run of ``job_name`` already waiting to start? Another one would add nothing."""
+    runs = dg.RunsFilter(job_name=job_name, statuses=NOT_YET_READING)
+    return context.instance.get_runs_count(runs) > 0
+
+
+@dg.sensor(
+    jobs=[discovery_refresh_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description=(
+        "Follows every new event_outbox row, up to "
+        f"{OUTBOX_PAGE} per tick. When process.run.completed or process.run.failed "
+        "events arrive it requests a discovery-score refresh, unless one is already waiting."
+    ),
+)
+def event_outbox_sensor(
+    context: dg.SensorEvaluationContext, procobs_db: ProcobsDatabase
+) -> dg.SensorResult:
+    page = read_page(context, procobs_db, OUTBOX_PAGE)
+    requests = []
+    if any(entry.event_type in RUN_OUTCOMES for entry in page.entries) and not waiting(
+        context, discovery_refresh_job.name
+    ):
+        requests.append(
+            dg.RunRequest(job_name=discovery_refresh_job.name, run_key=run_key("discovery", page))
+        )
+    cursor = page.next_position.encode()
+    if not requests:
+        reason = f"{len(page.entries)} new event(s), nothing to request"
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 @dg.sensor(
