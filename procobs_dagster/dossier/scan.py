@@ -22,14 +22,11 @@ nothing. Completeness is ``incomplete`` when a blocking artifact is not present,
 ``complete`` otherwise, and ``unknown`` when the scan had no manifest.
 """
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,28 +117,6 @@ class ScanResult:
             "reconciliation": self.reconciliation.as_dict(),
             "events": self.emission.as_dict(),
         }
-
-
-@contextlib.contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for the length of one scan.
-
-    A scan makes tens of thousands of short-lived small objects without reference cycles
-    (listings, the previous snapshot's rows, result rows from the driver) that
-    refcounting frees as soon as the scan is done. Left running, the collector would
-    examine them — and, as they survive a few young collections, the whole heap — over
-    and over: a third of an unchanged rescan's CPU in a process the size of a Dagster code
-    server. Paused, the dead ones are never examined and only what the scan returns is
-    looked at once, later. The pause is process-wide, lasts one scan, and the collector
-    is resumed as it was found.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def resolve_root(root: "str | Path") -> str:
@@ -335,22 +310,14 @@ def scan_dossier(
     raises before anything is read or written.
     """
     check_feature_slug(feature)
-    ScanPlan(manifest, step)  # an unknown step is refused before the folder is touched
+    plan = ScanPlan(manifest, step)
     resolved = resolve_root(root)
-    with cyclic_gc_paused():
-        # A separate frame: its temporaries are freed before the collector resumes.
-        return _scan(db, resolved, feature, ScanPlan(manifest, step), full, threads)
-
-
-def _scan(
-    db: Database, root: str, feature: str, plan: ScanPlan, full: bool, threads: int | None
-) -> ScanResult:
     previous = None
     with db.read() as conn:
-        last = storage.latest_snapshot(conn, feature, root)
+        last = storage.latest_snapshot(conn, feature, resolved)
         if last is not None:
             stored, _ = storage.load_artifact_set(conn, last.artifact_set_id)
             previous = PreviousScan(last, tuple(stored))
-    observation = observe(root, plan, previous, full, threads)
+    observation = observe(resolved, plan, previous, full, threads)
     with db.begin() as conn:
         return record(conn, feature, observation)

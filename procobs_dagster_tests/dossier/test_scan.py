@@ -1,4 +1,3 @@
-import gc
 import hashlib
 import os
 
@@ -252,17 +251,3 @@ def test_bad_input_writes_nothing(db, tmp_path):
         scan(db, tmp_path, feature="no spaces")
     with db.read() as conn:
         assert storage.latest_snapshot(conn, "042-kg-export") is None
-
-
-def test_a_scan_leaves_the_cycle_collector_as_it_found_it(db, mission):
-    assert gc.isenabled()
-    scan(db, mission)
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with pytest.raises(dossier.UnknownStep):
-            scan(db, mission, step="deploy")
-        scan(db, mission)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
