@@ -111,8 +111,14 @@ def scan(
         f" present, optional {counts.optional_present}/{counts.optional} present)"
     )
     click.echo(f"parity hash:   {snap.parity_hash}")
-    kept = sum(a.present for a in result.artifacts) - len(result.hashed_paths)
-    click.echo(f"files hashed:  {len(result.hashed_paths)}  (unchanged, hash kept: {max(kept, 0)})")
+    present = counts.required_present + counts.optional_present
+    if result.reused:
+        click.echo(
+            f"files hashed:  0  (folder unchanged since the last scan: {present} hashes reused)"
+        )
+    else:
+        kept = max(present - len(result.hashed_paths), 0)
+        click.echo(f"files hashed:  {len(result.hashed_paths)}  (unchanged, hash kept: {kept})")
     if result.missing:
         click.echo("not present:")
         echo_table((a.as_dict() for a in result.missing), MISSING_COLUMNS, empty="")

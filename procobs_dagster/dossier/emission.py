@@ -12,6 +12,11 @@ Conditions:
   can match many files, so a key alone would not say what is missing) and the severity
   of reconcile.drift_severity.
 
+The events depend only on the snapshot, its artifacts and the reconciliation, so a rescan
+of an unchanged folder, which reuses the previous artifact set, emits exactly what a scan
+that read every file would: what is due comes from the snapshot's counts, and the set's
+rows are read only when a per-artifact type is due and active.
+
 All of a scan's events share ``correlation_id`` = the snapshot id. They are written in the
 scan's transaction inside one SAVEPOINT: if emitting fails, the savepoint is rolled back
 (no event of that scan remains, and the scan's own transaction stays usable), the failure
@@ -21,7 +26,7 @@ writes nothing, as the gate decides.
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -120,12 +125,13 @@ def _drift(reconciliation: Reconciliation) -> Iterator[tuple[str, Payload]]:
         )
 
 
-def due_counts(artifacts: Sequence[Artifact], reconciliation: Reconciliation) -> dict[str, int]:
+def due_counts(snapshot: Snapshot, reconciliation: Reconciliation) -> dict[str, int]:
+    """How many events of each type the scan's conditions call for, from the snapshot's
+    counts: indexed = present artifacts, missing = required ones not present."""
+    counts = snapshot.counts
     return {
-        DossierEventType.ARTIFACT_INDEXED.value: sum(a.present for a in artifacts),
-        DossierEventType.ARTIFACT_MISSING.value: sum(
-            a.required and not a.present for a in artifacts
-        ),
+        DossierEventType.ARTIFACT_INDEXED.value: counts.required_present + counts.optional_present,
+        DossierEventType.ARTIFACT_MISSING.value: counts.required_missing,
         DossierEventType.SNAPSHOT_COMPUTED.value: 1,
         DossierEventType.PARITY_DRIFT_DETECTED.value: int(
             reconciliation.verdict == Verdict.DIVERGENCE
@@ -136,14 +142,18 @@ def due_counts(artifacts: Sequence[Artifact], reconciliation: Reconciliation) ->
 def emit_scan_events(
     conn: Connection,
     snapshot: Snapshot,
-    artifacts: Sequence[Artifact],
+    artifacts: Callable[[], Sequence[Artifact]],
     reconciliation: Reconciliation,
 ) -> EmissionReport:
-    due = due_counts(artifacts, reconciliation)
+    """Emit the scan's events. ``artifacts`` returns the snapshot's artifacts; it is called
+    only when a per-artifact type is due and active, so a scan that reused a stored set
+    reads its rows only for events that will be written."""
+    due = due_counts(snapshot, reconciliation)
     emitted = dict.fromkeys(due, 0)
+    feature = snapshot.feature_slug
     producers = {
-        DossierEventType.ARTIFACT_INDEXED: lambda: _indexed(snapshot.feature_slug, artifacts),
-        DossierEventType.ARTIFACT_MISSING: lambda: _missing(snapshot.feature_slug, artifacts),
+        DossierEventType.ARTIFACT_INDEXED: lambda: _indexed(feature, artifacts()),
+        DossierEventType.ARTIFACT_MISSING: lambda: _missing(feature, artifacts()),
         DossierEventType.SNAPSHOT_COMPUTED: lambda: _computed(snapshot),
         DossierEventType.PARITY_DRIFT_DETECTED: lambda: _drift(reconciliation),
     }

@@ -44,8 +44,9 @@ class NotARegularFile(OSError):
     pass
 
 
-def sha256_file(path: str) -> tuple[str, int, int]:
-    """(sha256 hex, bytes read, mtime_ns) of the regular file at ``path``.
+def sha256_file(path: str) -> tuple[str, int, int, int]:
+    """(sha256 hex, bytes read, mtime_ns, ctime_ns) of the regular file at ``path``; the
+    times are those of the file as opened, before its bytes were read.
 
     Opened with O_NOFOLLOW (a file swapped for a link after listing is not followed) and
     O_NONBLOCK (a FIFO swapped in cannot hang the scan); anything but a regular file
@@ -66,10 +67,10 @@ def sha256_file(path: str) -> tuple[str, int, int]:
         while n := stream.readinto(buffer):
             digest.update(buffer[:n])
             size += n
-    return digest.hexdigest(), size, st.st_mtime_ns
+    return digest.hexdigest(), size, st.st_mtime_ns, st.st_ctime_ns
 
 
-HashOutcome = tuple[str, int, int] | OSError
+HashOutcome = tuple[str, int, int, int] | OSError
 
 
 def _hash_batch(paths: Sequence[str]) -> list[HashOutcome]:
@@ -83,7 +84,7 @@ def _hash_batch(paths: Sequence[str]) -> list[HashOutcome]:
 
 
 def hash_files(paths: Sequence[str], threads: int | None = None) -> list[HashOutcome]:
-    """Hash many files; each outcome is (sha256, size, mtime_ns) or the OSError met."""
+    """Hash many files; each outcome is (sha256, size, mtime_ns, ctime_ns) or the OSError met."""
     threads = threads or min(MAX_THREADS, os.cpu_count() or 1)
     batches = [paths[i : i + BATCH_FILES] for i in range(0, len(paths), BATCH_FILES)]
     if threads == 1 or len(batches) <= 1:

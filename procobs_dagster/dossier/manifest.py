@@ -31,6 +31,8 @@ A file belongs to the first entry whose pattern matches it, in manifest order
 """
 
 import dataclasses
+import hashlib
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -179,6 +181,19 @@ class Manifest(BaseModel):
     def steps(self) -> tuple[str, ...]:
         return tuple(self.required_by_step)
 
+    @property
+    def digest(self) -> str:
+        """sha256 of what the manifest declares: its validated content as compact JSON,
+        fields in model order, defaults left out. Comments, quoting, key order inside an
+        entry or a default written out do not change it; any change to an entry, a step or
+        their order does."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude_defaults=True),
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
     def roles(self, step: str | None) -> tuple[EntryRole, ...]:
         """Every entry with its part in a scan at ``step`` (None: no step reached yet)."""
         if step is not None and step not in self.required_by_step:
@@ -215,6 +230,7 @@ class ScanPlan:
         if manifest is None and step is not None:
             raise UnknownStep(f"step {step!r} needs a manifest that declares it")
         self.manifest = manifest
+        self.manifest_digest = manifest.digest if manifest else None
         self.step = step
         self.roles = manifest.roles(step) if manifest else (UNMANIFESTED,)
         # One alternation, entries in manifest order: the first that matches wins.

@@ -1,14 +1,15 @@
 """Reconciling a snapshot with the baseline of its namespace.
 
 The namespace is (feature slug, mission type, manifest version). Only a baseline of the
-same namespace is compared; a baseline of another namespace means NO_BASELINE, never
-drift. Verdicts:
+same namespace, captured under the same manifest content (the snapshot's manifest
+digest), is compared; any other baseline means NO_BASELINE, never drift. Verdicts:
 
 - PARITY: the parity hashes are equal.
 - DIVERGENCE: they differ, and every differing path is named with its kind —
   ``content_mismatch`` (present in both, other sha256), ``missing_in_local`` (present in
   the baseline only), ``missing_in_baseline`` (present locally only).
-- NO_BASELINE: no baseline for this namespace.
+- NO_BASELINE: no baseline for this namespace, or one captured under a manifest that has
+  since been edited without a manifest_version bump.
 - ERROR: the hashes differ but no path can be named, or the stored data contradicts
   itself (a parity hash or counts that do not match the snapshot's artifacts).
 
@@ -23,7 +24,7 @@ Drift severity (carried by MissionDossierParityDriftDetected):
 import dataclasses
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -178,17 +179,36 @@ def reconcile_snapshot(
     ``artifacts``: the snapshot's artifacts when the caller just computed them (a scan);
     when omitted they are loaded and the snapshot is checked against them first.
     """
-    verdict = dict(
+    if artifacts is None:
+        loaded, recorded = storage.load_artifact_set(conn, snapshot.artifact_set_id)
+        if problem := inconsistency(snapshot, loaded, recorded):
+            return Reconciliation(**_local(snapshot), verdict=Verdict.ERROR, detail=problem)
+        artifacts = loaded
+    return reconcile_with(conn, snapshot, lambda: artifacts)
+
+
+def _local(snapshot: Snapshot) -> dict[str, Any]:
+    return dict(
         feature_slug=snapshot.feature_slug,
         mission_type=snapshot.mission_type,
         manifest_version=snapshot.manifest_version,
         local_snapshot_id=snapshot.snapshot_id,
         local_parity_hash=snapshot.parity_hash,
     )
-    if artifacts is None:
-        artifacts, recorded = storage.load_artifact_set(conn, snapshot.artifact_set_id)
-        if problem := inconsistency(snapshot, artifacts, recorded):
-            return Reconciliation(**verdict, verdict=Verdict.ERROR, detail=problem)
+
+
+def reconcile_with(
+    conn: Connection, snapshot: Snapshot, local_artifacts: Callable[[], Sequence[Artifact]]
+) -> Reconciliation:
+    """Reconcile ``snapshot``, whose artifacts ``local_artifacts`` returns when called.
+
+    It is called only when the parity hashes differ, to name the divergent paths: a scan
+    that reused a stored artifact set passes a loader, so PARITY or NO_BASELINE reads no
+    artifact row. A baseline is comparable when it has the snapshot's namespace and was
+    captured under the same manifest content (manifest digest): a manifest edited without
+    a manifest_version bump makes its old baseline NO_BASELINE, never drift.
+    """
+    verdict = _local(snapshot)
     baseline = storage.get_baseline(conn, snapshot.namespace)
     if baseline is None:
         others = [
@@ -200,13 +220,23 @@ def reconcile_snapshot(
             detail += f" (baselines exist for: {', '.join(others)})"
         return Reconciliation(**verdict, verdict=Verdict.NO_BASELINE, detail=detail)
     base = storage.get_snapshot(conn, baseline.snapshot_id)
+    if base.manifest_digest != snapshot.manifest_digest:
+        return Reconciliation(
+            **verdict,
+            verdict=Verdict.NO_BASELINE,
+            detail=(
+                f"the baseline for {snapshot.mission_type} {snapshot.manifest_version} was"
+                " captured under other manifest content (edited without a manifest_version"
+                " bump): capture a new baseline"
+            ),
+        )
     verdict.update(baseline_snapshot_id=base.snapshot_id, baseline_parity_hash=base.parity_hash)
     if base.parity_hash == snapshot.parity_hash:
         return Reconciliation(**verdict, verdict=Verdict.PARITY)
     base_artifacts, recorded = storage.load_artifact_set(conn, base.artifact_set_id)
     if problem := inconsistency(base, base_artifacts, recorded):
         return Reconciliation(**verdict, verdict=Verdict.ERROR, detail=problem)
-    divergences = compare(artifacts, base_artifacts)
+    divergences = compare(local_artifacts(), base_artifacts)
     if not divergences:
         return Reconciliation(
             **verdict,

@@ -31,6 +31,7 @@ class Artifact(NamedTuple):
     content_sha256: str | None
     size_bytes: int | None
     mtime_ns: int | None
+    ctime_ns: int | None
     wp_id: str | None
     step_id: str | None
     required_status: str  # required | optional
@@ -96,8 +97,10 @@ class Snapshot(_Row):
     feature_slug: str
     mission_type: str
     manifest_version: str
+    manifest_digest: str | None  # None when scanned without a manifest
     step_id: str | None
     root_path: str
+    scan_fingerprint: str | None  # None when a file could not be read (see fingerprint.py)
     artifact_set_id: uuid.UUID
     parity_hash: str
     total: int

@@ -115,8 +115,9 @@ def store_artifact_set(
 ) -> uuid.UUID:
     """The id of the set holding exactly these artifacts, written only if none exists yet.
 
-    ``previous``: a set id and its artifacts as loaded; when they equal ``artifacts`` (the
-    usual unchanged rescan) that set is the answer without computing the digest.
+    ``previous``: a set id and its artifacts as loaded; when they equal ``artifacts`` (a
+    rescan that read the folder and found what the previous scan found) that set is the
+    answer without computing the digest.
     """
     if previous is not None and tuple(previous[1]) == tuple(artifacts):
         return previous[0]

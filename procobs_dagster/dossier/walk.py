@@ -1,7 +1,8 @@
 """Listing a mission folder without leaving it.
 
-The walk never reads a file; it lists what is there, with the ``lstat`` facts the
-incremental scan compares. Rules:
+The walk never reads a file; it lists what is there, with the ``stat`` facts the
+incremental scan compares and the scan fingerprint covers (size, mtime, ctime, mode,
+inode). Rules:
 
 - directories whose name starts with a dot are skipped (``.git``, ``.kittify``, …);
 - a symbolic link is never followed out of the root: a link whose target lies outside
@@ -28,6 +29,9 @@ class Listed(NamedTuple):
     read_path: str  # where its bytes are (the target, for a link inside the root)
     size: int | None = None
     mtime_ns: int | None = None
+    ctime_ns: int | None = None  # changes with a chmod, or a rewrite whose mtime was restored
+    mode: int | None = None
+    ino: int | None = None
     # (reason_code, detail) when the path cannot be indexed whatever its content.
     problem: tuple[str, str] | None = None
 
@@ -69,6 +73,11 @@ def _inside(root: str, target: str) -> bool:
     return target.startswith(root + os.sep)
 
 
+def _facts(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """size, mtime_ns, ctime_ns, mode, inode: the Listed fields after read_path."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, st.st_ino
+
+
 def _kind(mode: int) -> FileKind:
     if stat.S_ISREG(mode):
         return "file"
@@ -89,7 +98,7 @@ def _listed_link(root: str, relative: str, link_path: str, skipped: list[Skipped
     if kind == "directory":
         skipped.append(Skipped(relative, "symbolic link to a directory: not descended"))
         return None
-    return Listed(relative, kind, target, st.st_size, st.st_mtime_ns)
+    return Listed(relative, kind, target, *_facts(st))
 
 
 def walk(root: str) -> Listing:
@@ -148,7 +157,5 @@ def _list_entry(root: str, entry: os.DirEntry, relative: str, listing: Listing):
         listing.listed.append(Listed(relative, "directory", entry.path))
         return entry.path, relative + "/"
     st = entry.stat(follow_symlinks=False)
-    listing.listed.append(
-        Listed(relative, _kind(st.st_mode), entry.path, st.st_size, st.st_mtime_ns)
-    )
+    listing.listed.append(Listed(relative, _kind(st.st_mode), entry.path, *_facts(st)))
     return None

@@ -74,6 +74,11 @@ def test_scan_text_output_and_no_manifest(procobs, mission):
     assert "completeness:  unknown" in text
     full = procobs("dossier", "scan", str(mission), "--feature", FEATURE, "--no-manifest", "--full")
     assert "files hashed:  12" in full.stdout
+    again = procobs("dossier", "scan", str(mission), "--feature", FEATURE, "--no-manifest")
+    assert "files hashed:  0  (folder unchanged since the last scan: 12 hashes reused)" in (
+        again.stdout
+    )
+    assert scan(procobs, mission, "--no-manifest")["reused"] is True
 
 
 def test_a_missing_folder_is_an_error(procobs, tmp_path):

@@ -83,6 +83,33 @@ def test_drift_is_emitted_only_on_divergence_with_paths_and_severity(db, mission
     assert drift["local_parity_hash"] == result.snapshot.parity_hash
 
 
+def _comparable(rows):
+    """Event rows without what differs between any two scans (ids, times)."""
+    out = []
+    for r in rows:
+        payload = {k: v for k, v in r["safe_payload"].items() if k != "snapshot_id"}
+        out.append((r["event_type"], r["subject"], payload))
+    return out
+
+
+def test_an_unchanged_rescan_emits_exactly_the_events_of_a_full_scan(db, mission, active):
+    scan(db, mission)
+    with db.begin() as conn:
+        dossier.capture_baseline(conn, FEATURE)
+    os.remove(mission / "spec.md")  # a blocking artifact missing: missing event, drift
+    put(mission, "quickstart.md", "# Quickstart\n")  # new: indexed, missing in baseline
+    scan(db, mission)
+    reused = scan(db, mission)
+    full = scan(db, mission, full=True)
+    assert reused.reused and not full.reused
+    assert reused.emission == full.emission
+    reused_rows, counts = rows_of(db, reused.snapshot)
+    full_rows, _ = rows_of(db, full.snapshot)
+    assert counts == {INDEXED: 12, MISSING: 1, COMPUTED: 1, DRIFT: 1}
+    assert _comparable(reused_rows) == _comparable(full_rows)
+    assert reused.reconciliation.divergences == full.reconciliation.divergences
+
+
 def test_a_failed_emission_is_reported_and_the_scan_still_commits(db, mission, active, monkeypatch):
     real_emit = events.emit
     calls = []

@@ -44,9 +44,10 @@ def test_a_file_larger_than_one_chunk_hashes_like_hashlib(tmp_path):
     data = bytes(range(256)) * (CHUNK_BYTES * 5 // 2 // 256 + 7)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
-    digest, size, mtime_ns = sha256_file(str(path))
+    digest, size, mtime_ns, ctime_ns = sha256_file(str(path))
     assert digest == hashlib.sha256(data).hexdigest()
-    assert size == len(data) and mtime_ns == path.stat().st_mtime_ns
+    st = path.stat()
+    assert (size, mtime_ns, ctime_ns) == (len(data), st.st_mtime_ns, st.st_ctime_ns)
 
 
 @pytest.mark.parametrize("threads", [1, 3])

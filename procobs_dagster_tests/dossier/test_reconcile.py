@@ -75,6 +75,22 @@ def test_a_baseline_of_another_namespace_is_no_baseline(db, mission):
     assert "baselines exist for: software-dev 1.0.0" in result.detail
 
 
+def test_a_baseline_captured_under_an_edited_manifest_of_the_same_version_is_no_baseline(
+    db, mission
+):
+    scan(db, mission)
+    set_baseline(db)
+    manifest = dossier.default_manifest()
+    edited = manifest.model_copy(update={"optional_always": manifest.optional_always[:-1]})
+    os.remove(mission / "plan.md")  # would be drift against a comparable baseline
+    result = scan(db, mission, manifest=edited).reconciliation
+    assert result.verdict == dossier.Verdict.NO_BASELINE
+    assert "captured under other manifest content" in result.detail
+    assert dossier.reconcile(db, FEATURE).verdict == dossier.Verdict.NO_BASELINE
+    set_baseline(db)  # replaces the baseline of software-dev 1.0.0
+    assert scan(db, mission, manifest=edited).reconciliation.verdict == dossier.Verdict.PARITY
+
+
 def test_the_database_refuses_a_baseline_pointing_at_another_namespace(db, mission):
     snapshot = scan(db, mission).snapshot
     with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:

@@ -2,18 +2,20 @@ import hashlib
 import os
 
 import pytest
+import sqlalchemy as sa
 
 from procobs_dagster import dossier
 from procobs_dagster.dossier import hashing, storage
 from procobs_dagster.dossier.manifest import ScanPlan
-from procobs_dagster.dossier.scan import observe
+from procobs_dagster.dossier.scan import observe, survey
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.store.tables import dossier_artifact
 from procobs_dagster_tests.dossier.helpers import by_path, put, scan, settle
 
 
 def observed(root, step="review", manifest="default", **kwargs):
     manifest = dossier.default_manifest() if manifest == "default" else manifest
-    result = observe(str(root.resolve()), ScanPlan(manifest, step), **kwargs)
+    result = observe(survey(str(root.resolve()), ScanPlan(manifest, step)), **kwargs)
     return result, {a.relative_path: a for a in result.artifacts}
 
 
@@ -66,7 +68,10 @@ def test_a_link_out_of_the_root_is_reported_and_never_read(mission, tmp_path, op
     assert "outside the mission folder" in link.reason_detail
     assert "contracts/elsewhere/api.yaml" not in artifacts
     assert not any(str(tmp_path / "outside") in p for p in opened)
-    assert {s.relative_path for s in result.skipped} == {"constitution.md", "contracts/elsewhere"}
+    assert {s.relative_path for s in result.survey.listing.skipped} == {
+        "constitution.md",
+        "contracts/elsewhere",
+    }
 
 
 def test_a_link_inside_the_root_is_read_through_its_target(mission):
@@ -106,16 +111,21 @@ def test_a_file_that_vanishes_before_it_is_read_is_deleted_after_scan(mission, m
     assert artifacts["spec.md"].present
 
 
-def test_an_unreadable_file_is_reported_not_fatal(mission, monkeypatch):
-    # We run as root, which reads mode-000 files: inject the refusal at the opener instead.
+def refuse_to_read(monkeypatch, suffix: str, error: OSError) -> None:
+    """Make the opener raise ``error`` for paths ending in ``suffix``. We run as root, which
+    reads mode-000 files, so a refusal is injected here instead."""
     real = hashing.sha256_file
 
     def refuse(path):
-        if path.endswith("plan.md"):
-            raise PermissionError(13, "Permission denied", path)
+        if path.endswith(suffix):
+            raise error
         return real(path)
 
     monkeypatch.setattr(hashing, "sha256_file", refuse)
+
+
+def test_an_unreadable_file_is_reported_not_fatal(mission, monkeypatch):
+    refuse_to_read(monkeypatch, "plan.md", PermissionError(13, "Permission denied"))
     _, artifacts = observed(mission)
     assert artifacts["plan.md"].reason_code == "unreadable"
     assert artifacts["plan.md"].reason_detail == "Permission denied"
@@ -192,14 +202,131 @@ def test_a_missing_non_blocking_required_artifact_leaves_the_snapshot_complete(d
     assert snapshot.required_missing == 1 and snapshot.completeness == "complete"
 
 
-def test_an_unchanged_rescan_reads_no_file_and_shares_the_artifact_set(db, mission, opened):
+@pytest.fixture
+def rows_read(monkeypatch):
+    """The artifact sets whose rows are loaded from the database."""
+    set_ids = []
+    real = storage.load_artifact_set
+
+    def spy(conn, artifact_set_id):
+        set_ids.append(artifact_set_id)
+        return real(conn, artifact_set_id)
+
+    monkeypatch.setattr(storage, "load_artifact_set", spy)
+    return set_ids
+
+
+def artifact_rows(db) -> int:
+    with db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(dossier_artifact)).scalar_one()
+
+
+def test_an_unchanged_rescan_reads_no_file_and_no_artifact_row(db, mission, opened, rows_read):
     first = scan(db, mission)
-    assert len(opened) == 12
+    assert len(opened) == 12 and not first.reused
+    rows_before, rows_read[:] = artifact_rows(db), []
     second = scan(db, mission)
-    assert second.hashed_paths == () and len(opened) == 12
-    assert second.snapshot.artifact_set_id == first.snapshot.artifact_set_id
+    assert second.reused and second.hashed_paths == ()
+    assert len(opened) == 12  # no file opened
+    assert rows_read == []  # no artifact row loaded
+    assert artifact_rows(db) == rows_before  # none written
     assert second.snapshot.snapshot_id != first.snapshot.snapshot_id
-    assert second.artifacts == first.artifacts
+    assert second.snapshot.artifact_set_id == first.snapshot.artifact_set_id
+    assert second.snapshot.counts == first.snapshot.counts
+    assert second.snapshot.scan_fingerprint == first.snapshot.scan_fingerprint
+    assert (second.snapshot.parity_hash, second.snapshot.completeness) == (
+        first.snapshot.parity_hash,
+        first.snapshot.completeness,
+    )
+    assert second.missing == []  # from the counts, still without reading rows
+    assert rows_read == []
+    assert second.artifacts == first.artifacts  # read when asked for
+    assert scan(db, mission).reused  # and again, from a reused snapshot
+
+
+def _new_mtime(root):
+    put(root, "plan.md", "# Plan, revised\n", age=1800)
+    return {}
+
+
+def _chmod(root):
+    os.chmod(root / "plan.md", 0o600)
+    return {}
+
+
+def _new_file(root):
+    put(root, "quickstart.md", "# Quickstart\n")
+    return {}
+
+
+def _new_unmatched_file(root):
+    put(root, "scratch/notes.txt", "every listed path counts\n")
+    return {}
+
+
+def _deleted_file(root):
+    os.remove(root / "data-model.md")
+    return {}
+
+
+def _edited_manifest(root):
+    manifest = dossier.default_manifest()
+    edited = manifest.model_copy(update={"optional_always": manifest.optional_always[:-1]})
+    assert edited.manifest_version == manifest.manifest_version
+    return {"manifest": edited}
+
+
+def _other_step(root):
+    return {"step": "tasks"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _new_mtime,
+        _chmod,
+        _new_file,
+        _new_unmatched_file,
+        _deleted_file,
+        _edited_manifest,
+        _other_step,
+    ],
+    ids=lambda f: f.__name__.lstrip("_"),
+)
+def test_a_rescan_after_a_change_reads_again_and_matches_a_full_scan(db, mission, change):
+    scan(db, mission)
+    settings = change(mission)
+    rescan = scan(db, mission, **settings)
+    assert not rescan.reused
+    full = scan(db, mission, full=True, **settings)
+    assert not full.reused and full.snapshot.full_scan
+    assert rescan.artifacts == full.artifacts
+    assert rescan.snapshot.parity_hash == full.snapshot.parity_hash
+
+
+def test_a_rewrite_with_its_mtime_put_back_is_noticed_by_its_ctime(db, mission):
+    first = by_path(scan(db, mission))["plan.md"]
+    before = (mission / "plan.md").stat()
+    (mission / "plan.md").write_bytes(b"X" + (mission / "plan.md").read_bytes()[1:])
+    os.utime(mission / "plan.md", ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = (mission / "plan.md").stat()
+    assert (after.st_size, after.st_mtime_ns) == (first.size_bytes, first.mtime_ns)
+    assert after.st_ctime_ns != first.ctime_ns
+    result = scan(db, mission)
+    assert not result.reused and result.hashed_paths == ("plan.md",)
+    assert by_path(result)["plan.md"].content_sha256 != first.content_sha256
+
+
+def test_a_scan_that_could_not_read_a_file_keeps_no_fingerprint(db, mission, monkeypatch):
+    refuse_to_read(monkeypatch, "plan.md", OSError(5, "Input/output error"))
+    failed = scan(db, mission)
+    assert by_path(failed)["plan.md"].reason_code == "unreadable"
+    assert failed.snapshot.scan_fingerprint is None
+    monkeypatch.undo()
+    retried = scan(db, mission)
+    assert not retried.reused and retried.hashed_paths == ("plan.md",)
+    assert by_path(retried)["plan.md"].present and retried.snapshot.scan_fingerprint
+    assert scan(db, mission).reused
 
 
 def test_a_rescan_rehashes_only_changed_files(db, mission, opened):
@@ -218,21 +345,14 @@ def test_full_rehashes_everything(db, mission):
     scan(db, mission)
     result = scan(db, mission, full=True)
     assert len(result.hashed_paths) == 12 and result.snapshot.full_scan
-
-
-def test_same_size_and_mtime_keeps_the_stored_hash_until_a_full_scan(db, mission):
-    scan(db, mission)
-    before = (mission / "plan.md").stat()
-    (mission / "plan.md").write_bytes(b"X" + (mission / "plan.md").read_bytes()[1:])
-    os.utime(mission / "plan.md", ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert scan(db, mission).hashed_paths == ()  # the documented blind spot of size+mtime
-    assert "plan.md" in scan(db, mission, full=True).hashed_paths
+    assert not result.reused
 
 
 def test_a_file_written_within_the_racy_window_is_hashed_again(db, mission):
     settle(mission / "plan.md", age=0)
     scan(db, mission)
-    assert scan(db, mission).hashed_paths == ("plan.md",)
+    result = scan(db, mission)
+    assert result.hashed_paths == ("plan.md",) and not result.reused
 
 
 def test_another_folder_of_the_same_feature_is_hashed_afresh(db, mission, tmp_path):

@@ -23,7 +23,7 @@ dossier_artifact_set = sa.Table(
     "dossier_artifact_set",
     metadata,
     sa.Column("artifact_set_id", sa.Uuid, primary_key=True),
-    # sha256 over the set's rows in canonical form (dossier/snapshot.py, rows_digest).
+    # sha256 over the set's rows in canonical form (dossier/records.py, rows_digest).
     sa.Column("rows_digest", sa.Text, nullable=False, unique=True),
     sa.Column("artifact_count", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -49,6 +49,7 @@ dossier_artifact = sa.Table(
     sa.Column("content_sha256", sa.Text),
     sa.Column("size_bytes", sa.BigInteger),
     sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("ctime_ns", sa.BigInteger),
     sa.Column("wp_id", sa.Text),
     sa.Column("step_id", sa.Text),
     sa.Column("required_status", sa.Text, nullable=False),
@@ -63,7 +64,7 @@ dossier_artifact = sa.Table(
     ),
     sa.CheckConstraint(
         "(present AND content_sha256 IS NOT NULL AND size_bytes IS NOT NULL"
-        " AND mtime_ns IS NOT NULL AND reason_code IS NULL)"
+        " AND mtime_ns IS NOT NULL AND ctime_ns IS NOT NULL AND reason_code IS NULL)"
         " OR (NOT present AND content_sha256 IS NULL AND reason_code IS NOT NULL)",
         name="present_or_reason",
     ),
@@ -97,8 +98,13 @@ dossier_snapshot = sa.Table(
     sa.Column("feature_slug", sa.Text, nullable=False),
     sa.Column("mission_type", sa.Text, nullable=False),
     sa.Column("manifest_version", sa.Text, nullable=False),
+    # sha256 of what the manifest declares (dossier/manifest.py); NULL without a manifest.
+    sa.Column("manifest_digest", sa.Text),
     sa.Column("step_id", sa.Text),
     sa.Column("root_path", sa.Text, nullable=False),
+    # What the scan listed (dossier/fingerprint.py); NULL when a file could not be read,
+    # so the next scan of the folder reads again instead of reusing this one's rows.
+    sa.Column("scan_fingerprint", sa.Text),
     sa.Column(
         "artifact_set_id",
         sa.Uuid,
@@ -121,6 +127,14 @@ dossier_snapshot = sa.Table(
         "parity_hash LIKE 'sha256:%' AND length(parity_hash) = 71", name="parity_hash"
     ),
     sa.CheckConstraint(sql_in("completeness", COMPLETENESS), name="completeness"),
+    sa.CheckConstraint(
+        "(manifest_digest IS NULL AND mission_type = '(none)')"
+        " OR (length(manifest_digest) = 64 AND mission_type <> '(none)')",
+        name="manifest_digest",
+    ),
+    sa.CheckConstraint(
+        "scan_fingerprint IS NULL OR length(scan_fingerprint) = 64", name="scan_fingerprint"
+    ),
     sa.CheckConstraint(
         "required_present >= 0 AND required_missing >= 0 AND optional_present >= 0"
         " AND hashed_files >= 0",

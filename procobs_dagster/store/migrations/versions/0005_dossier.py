@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("content_sha256", sa.Text(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("mtime_ns", sa.BigInteger(), nullable=True),
+        sa.Column("ctime_ns", sa.BigInteger(), nullable=True),
         sa.Column("wp_id", sa.Text(), nullable=True),
         sa.Column("step_id", sa.Text(), nullable=True),
         sa.Column("required_status", sa.Text(), nullable=False),
@@ -78,7 +79,7 @@ def upgrade() -> None:
             name=op.f("ck_dossier_artifact_required_status"),
         ),
         sa.CheckConstraint(
-            "(present AND content_sha256 IS NOT NULL AND size_bytes IS NOT NULL AND mtime_ns IS NOT NULL AND reason_code IS NULL) OR (NOT present AND content_sha256 IS NULL AND reason_code IS NOT NULL)",
+            "(present AND content_sha256 IS NOT NULL AND size_bytes IS NOT NULL AND mtime_ns IS NOT NULL AND ctime_ns IS NOT NULL AND reason_code IS NULL) OR (NOT present AND content_sha256 IS NULL AND reason_code IS NOT NULL)",
             name=op.f("ck_dossier_artifact_present_or_reason"),
         ),
         sa.CheckConstraint(
@@ -114,8 +115,10 @@ def upgrade() -> None:
         sa.Column("feature_slug", sa.Text(), nullable=False),
         sa.Column("mission_type", sa.Text(), nullable=False),
         sa.Column("manifest_version", sa.Text(), nullable=False),
+        sa.Column("manifest_digest", sa.Text(), nullable=True),
         sa.Column("step_id", sa.Text(), nullable=True),
         sa.Column("root_path", sa.Text(), nullable=False),
+        sa.Column("scan_fingerprint", sa.Text(), nullable=True),
         sa.Column("artifact_set_id", sa.Uuid(), nullable=False),
         sa.Column("parity_hash", sa.Text(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
@@ -136,6 +139,14 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "parity_hash LIKE 'sha256:%' AND length(parity_hash) = 71",
             name=op.f("ck_dossier_snapshot_parity_hash"),
+        ),
+        sa.CheckConstraint(
+            "(manifest_digest IS NULL AND mission_type = '(none)') OR (length(manifest_digest) = 64 AND mission_type <> '(none)')",
+            name=op.f("ck_dossier_snapshot_manifest_digest"),
+        ),
+        sa.CheckConstraint(
+            "scan_fingerprint IS NULL OR length(scan_fingerprint) = 64",
+            name=op.f("ck_dossier_snapshot_scan_fingerprint"),
         ),
         sa.CheckConstraint(
             "computed_at >= started_at", name=op.f("ck_dossier_snapshot_computed_after_start")
