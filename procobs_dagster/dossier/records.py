@@ -8,14 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-# The ledger's row-record base (from_row / as_dict), shared rather than written twice.
-from procobs_dagster.ledger.records import _Record
-
-
-class _Row(_Record):
-    def as_row(self) -> dict:
-        """Column values as the database takes them (UUIDs and datetimes as they are)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+from procobs_dagster.records import Record
 
 
 class Artifact(NamedTuple):
@@ -63,7 +56,7 @@ def rows_digest(artifacts: Sequence[Artifact]) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Counts(_Row):
+class Counts(Record):
     total: int
     required: int
     required_present: int
@@ -92,7 +85,7 @@ class Counts(_Row):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Snapshot(_Row):
+class Snapshot(Record):
     snapshot_id: uuid.UUID
     feature_slug: str
     mission_type: str
@@ -132,7 +125,7 @@ class Snapshot(_Row):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Baseline(_Row):
+class Baseline(Record):
     feature_slug: str
     mission_type: str
     manifest_version: str

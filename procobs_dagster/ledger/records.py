@@ -3,31 +3,12 @@
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value
-
-
-class _Record:
-    @classmethod
-    def from_row(cls, row: RowMapping):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in row.items() if k in names})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+from procobs_dagster.records import Record
 
 
 @dataclasses.dataclass(frozen=True)
-class RunRecord(_Record):
+class RunRecord(Record):
     process_run_id: uuid.UUID
     process_candidate_code: str
     process_definition_code: str | None
@@ -50,7 +31,7 @@ class RunRecord(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
-class ComponentRecord(_Record):
+class ComponentRecord(Record):
     component_run_id: uuid.UUID
     process_run_id: uuid.UUID | None
     parent_run_id: uuid.UUID | None
@@ -77,7 +58,7 @@ class ComponentRecord(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
-class HistoryEntry(_Record):
+class HistoryEntry(Record):
     history_id: int
     subject_kind: str
     subject_id: uuid.UUID

@@ -1,0 +1,34 @@
+"""The base of the immutable row records the domains hand to callers, the CLI and events.
+
+A record is a dataclass whose fields are columns: ``from_row`` builds one from a result
+row (columns that are not fields are ignored), ``as_row`` gives the values back as the
+database takes them, and ``as_dict`` as JSON takes them (UUIDs and datetimes as strings).
+"""
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any, Self
+
+from sqlalchemy.engine import RowMapping
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+class Record:
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+    def as_row(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
