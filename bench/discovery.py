@@ -7,6 +7,11 @@ scoring computes everything `procobs discovery score` shows (gate, best run, sup
 completion, evidence completeness, fitness against the declared order, directly-follows
 relation) and stores it; the baseline computes only the gate per candidate, in one
 aggregate. Goals: scoring at most 1.5x the baseline, and at most 12x the time for 10x rows.
+
+Both run without JIT compilation: the scoring turns it off for its own statement (compiling
+costs more than it saves there), and the baseline is held to the same setting. Times are
+the best of --repeats alternating runs (the median is printed beside it): on a shared
+machine the best run is the one least disturbed by others.
 """
 
 import statistics
@@ -14,6 +19,7 @@ import statistics
 from _common import fresh_postgres, parser, report, timed
 
 from procobs_dagster import discovery
+from procobs_dagster.discovery.sql import without_jit
 
 CANDIDATES = 20
 DECLARED = 10  # half the candidates are declared in the catalog, the rest are discovered
@@ -127,7 +133,7 @@ def generate(db, components: int) -> None:
 
 
 def baseline(db) -> None:
-    with db.read() as conn:
+    with db.read() as conn, without_jit(conn):
         conn.exec_driver_sql(BASELINE).all()
 
 
@@ -136,8 +142,9 @@ def scoring(db, cat) -> list:
         return discovery.score_candidates(conn, cat)
 
 
-def measure(db, cat, repeats: int) -> dict[str, float]:
-    scoring(db, cat)  # warm the caches on both paths
+def measure(db, cat, repeats: int) -> dict[str, list[float]]:
+    """Both paths ``repeats`` times, alternating, after one warm-up each."""
+    scoring(db, cat)
     baseline(db)
     times: dict[str, list[float]] = {"raw": [], "api": []}
     for _ in range(repeats):
@@ -148,43 +155,52 @@ def measure(db, cat, repeats: int) -> dict[str, float]:
             scoring(db, cat)
         for key in times:
             times[key].append(result[key])
-    return {key: statistics.median(values) for key, values in times.items()}
+    return times
 
 
 def main() -> None:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--small", type=int, default=100_000, help="component rows, first size")
     cli.add_argument("--large", type=int, default=1_000_000, help="component rows, second size")
-    cli.add_argument("--repeats", type=int, default=3)
+    cli.add_argument("--repeats", type=int, default=5)
     args = cli.parse_args()
     cat = catalog()
-    results = {}
+    best: dict[int, dict[str, float]] = {}
+    lines = []
     for size in (args.small, args.large):
         with fresh_postgres(args.database_url, "discovery") as db:
             generate(db, size)
-            results[size] = measure(db, cat, args.repeats)
-    lines = []
-    for size, t in results.items():
-        ratio = t["api"] / t["raw"]
-        lines += [
-            (f"{size:>9,} components: gate SQL", f"{t['raw']:7.3f} s"),
-            (f"{size:>9,} components: scoring", f"{t['api']:7.3f} s"),
+            times = measure(db, cat, args.repeats)
+        best[size] = {key: min(values) for key, values in times.items()}
+        ratio = best[size]["api"] / best[size]["raw"]
+        for key, label in (("raw", "gate SQL"), ("api", "scoring")):
+            lines.append(
+                (
+                    f"{size:>9,} components: {label}",
+                    f"{best[size][key]:7.3f} s best, {statistics.median(times[key]):7.3f} s median",
+                )
+            )
+        lines.append(
             (
                 f"{size:>9,} components: ratio",
                 f"{ratio:7.2f} x gate SQL  (goal <= 1.50: {'met' if ratio <= 1.5 else 'NOT met'})",
-            ),
-        ]
-    growth = results[args.large]["api"] / results[args.small]["api"]
+            )
+        )
     rows = args.large / args.small
+    growth = best[args.large]["api"] / best[args.small]["api"]
+    gate_growth = best[args.large]["raw"] / best[args.small]["raw"]
     lines.append(
         (
             f"growth {args.small:,} -> {args.large:,}",
             f"{growth:7.2f} x time for {rows:.0f}x rows  (goal <= {1.2 * rows:.0f}: "
-            f"{'met' if growth <= 1.2 * rows else 'NOT met'}; gate SQL: "
-            f"{results[args.large]['raw'] / results[args.small]['raw']:.2f} x)",
+            f"{'met' if growth <= 1.2 * rows else 'NOT met'}; gate SQL: {gate_growth:.2f} x)",
         )
     )
-    report("discovery: scoring vs the gate in one hand-written aggregate (PostgreSQL)", lines)
+    report(
+        f"discovery: scoring vs the gate in one hand-written aggregate, best of {args.repeats} "
+        "(PostgreSQL, both without JIT)",
+        lines,
+    )
 
 
 if __name__ == "__main__":

@@ -191,7 +191,8 @@ class EvidenceQuery:
         ranked = (
             _sequenced(
                 steps,
-                [steps.c.candidate_code, steps.c.run_id],
+                # run_id first: random ids sort fastest (candidate codes share a prefix).
+                [steps.c.run_id, steps.c.candidate_code],
                 {
                     "n_completed": sa.func.sum(steps.c.is_completed),
                     "n_timed": sa.func.sum(steps.c.is_timed),
