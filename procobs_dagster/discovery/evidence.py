@@ -15,10 +15,11 @@ their own kind: counted, never scored. Nothing here reads ``process_candidate``:
 ``last_executed`` backfill is not runtime evidence (seed 002 §2.5).
 
 The work per row happens in the database, in one statement: a single sort of the
-components (a window partitioned by correlation_id) gives every trace its steps, and the
-traces are grouped into **classes** (candidate, origin, variant, the gate's conditions)
-with their counts. Classes are few — candidates x distinct behaviours — so the caller
-combines them cheaply.
+components by (correlation_id, step order) gives every trace its steps (see
+``_sequenced``), the sequences are joined to their run headers, and the traces are
+grouped into **classes** (candidate, origin, variant, the gate's conditions) with their
+counts. Classes are few — candidates x distinct behaviours — so the caller combines them
+cheaply.
 """
 
 import dataclasses
@@ -69,20 +70,57 @@ def _literal_relation(
     return (selects[0] if len(selects) == 1 else sa.union_all(*selects)).cte(name)
 
 
-def _sequenced(steps: sa.Subquery, partition: list, extra: dict) -> sa.Select:
-    """One row per partition (trace) with its step count, its variant and ``extra``
-    window aggregates, all over a single sort of the steps."""
+def _sequenced(
+    dialect: str,
+    steps: sa.Select,
+    keys: Sequence[str],
+    extra: dict[str, tuple[str, str]],
+    name: str,
+) -> sa.CTE:
+    """One row per trace — the steps sharing ``keys`` — with its step count, its variant
+    (the activities in step order, as a JSON list) and ``extra`` aggregates, given as
+    ``{label: (function, column)}``. Either way the steps are sorted once.
+
+    Postgres aggregates the sorted steps directly: an ORDER BY subquery, kept whole by
+    OFFSET 0, feeds the grouping, and json_agg — which has no partial (parallel) form —
+    receives each group's rows in that order. Computing the flags in the fenced subquery
+    also lets the sort carry them instead of the columns they come from (evidence
+    documents may be large). SQLite has no such promise for its aggregates, so it takes
+    the window form, whose order is defined: every function over the whole partition in
+    step order, one row kept per partition."""
+    if dialect == "postgresql":
+        ordered = steps.order_by(*keys, "step_at", "step_id").offset(0).subquery(f"{name}_step")
+        group = [ordered.c[key] for key in keys]
+        return (
+            sa.select(
+                *group,
+                sa.func.count().label("n_steps"),
+                sa.cast(json_list(ordered.c.activity), sa.Text).label("variant"),
+                *[
+                    getattr(sa.func, fn)(ordered.c[col]).label(label)
+                    for label, (fn, col) in extra.items()
+                ],
+            )
+            .group_by(*group)
+            .cte(name)
+        )
+    unordered = steps.subquery(f"{name}_step")
     window = {
-        "partition_by": partition,
-        "order_by": [steps.c.step_at, steps.c.step_id],
+        "partition_by": [unordered.c[key] for key in keys],
+        "order_by": [unordered.c.step_at, unordered.c.step_id],
         "rows": WHOLE,
     }
-    return sa.select(
-        *[sa.func.count().over(**window).label("n_steps")],
-        sa.cast(json_list(steps.c.activity).over(**window), sa.Text).label("variant"),
-        *[aggregate.over(**window).label(name) for name, aggregate in extra.items()],
+    ranked = sa.select(
+        *[unordered.c[key] for key in keys],
+        sa.func.count().over(**window).label("n_steps"),
+        sa.cast(json_list(unordered.c.activity).over(**window), sa.Text).label("variant"),
+        *[
+            getattr(sa.func, fn)(unordered.c[col]).over(**window).label(label)
+            for label, (fn, col) in extra.items()
+        ],
         sa.func.row_number().over(**window).label("step_rank"),
-    )
+    ).subquery(f"{name}_ranked")
+    return sa.select(ranked).where(ranked.c.step_rank == 1).cte(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +128,7 @@ class EvidenceQuery:
     """Relations over the traces in scope: of the candidates ``codes`` and, if given, only
     the traces ``trace_ids`` (None: no restriction). A narrow scope reads through indexes."""
 
+    dialect: str
     catalog: Catalog
     codes: tuple[str, ...] | None = None
     trace_ids: tuple[uuid.UUID, ...] | None = None
@@ -126,29 +165,20 @@ class EvidenceQuery:
                     sa.select(runs.c.correlation_id).where(*self._runs_in_scope(runs))
                 )
             )
-        steps = (
-            sa.select(
-                bytewise(c.c.correlation_id).label("correlation_id"),
-                sa.func.coalesce(c.c.started_at, c.c.created_at).label("step_at"),
-                c.c.component_run_id.label("step_id"),
-                sa.func.coalesce(c.c.dot_code, UNNAMED).label("activity"),
-                _flag(has_content(c.c.evidence_ref)).label("has_evidence"),
-            )
-            .where(*where)
-            # OFFSET 0 keeps Postgres from flattening this subquery: the evidence flag is
-            # then computed during the scan, and the sort carries an integer rather than
-            # the evidence document. (A no-op on SQLite.)
-            .offset(0)
-            .subquery("component_step")
+        steps = sa.select(
+            bytewise(c.c.correlation_id).label("correlation_id"),
+            sa.func.coalesce(c.c.started_at, c.c.created_at).label("step_at"),
+            c.c.component_run_id.label("step_id"),
+            sa.func.coalesce(c.c.dot_code, UNNAMED).label("activity"),
+            _flag(has_content(c.c.evidence_ref)).label("has_evidence"),
+        ).where(*where)
+        return _sequenced(
+            self.dialect,
+            steps,
+            ["correlation_id"],
+            {"n_evidence": ("sum", "has_evidence")},
+            "component_sequence",
         )
-        ranked = (
-            _sequenced(
-                steps, [steps.c.correlation_id], {"n_evidence": sa.func.sum(steps.c.has_evidence)}
-            )
-            .add_columns(steps.c.correlation_id)
-            .subquery("component_sequence_ranked")
-        )
-        return sa.select(ranked).where(ranked.c.step_rank == 1).cte("component_sequence")
 
     def job_sequences(self) -> sa.CTE:
         """Per (job-backed candidate, run_id): its job_queue rows, counted and ordered."""
@@ -186,24 +216,20 @@ class EvidenceQuery:
                 ~in_ledger,
                 sa.true() if self.trace_ids is None else j.c.run_id.in_(self.trace_ids),
             )
-            .subquery("job_step")
         )
-        ranked = (
-            _sequenced(
-                steps,
-                # run_id first: random ids sort fastest (candidate codes share a prefix).
-                [steps.c.run_id, steps.c.candidate_code],
-                {
-                    "n_completed": sa.func.sum(steps.c.is_completed),
-                    "n_timed": sa.func.sum(steps.c.is_timed),
-                    "seen_at": sa.func.max(steps.c.seen_at),
-                    "correlation_id": sa.func.max(steps.c.correlation_id),
-                },
-            )
-            .add_columns(steps.c.candidate_code, steps.c.run_id)
-            .subquery("job_sequence_ranked")
+        return _sequenced(
+            self.dialect,
+            steps,
+            # run_id first: random ids sort fastest (candidate codes share a prefix).
+            ["run_id", "candidate_code"],
+            {
+                "n_completed": ("sum", "is_completed"),
+                "n_timed": ("sum", "is_timed"),
+                "seen_at": ("max", "seen_at"),
+                "correlation_id": ("max", "correlation_id"),
+            },
+            "job_sequence",
         )
-        return sa.select(ranked).where(ranked.c.step_rank == 1).cte("job_sequence")
 
     def traces(self, detailed: bool = True) -> sa.CTE:
         """One row per trace (dry runs included) with the gate's three conditions as 0/1.

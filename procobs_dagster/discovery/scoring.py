@@ -389,7 +389,9 @@ def compute_scores(
     scope = None if codes is None else tuple(codes)
     tallies: dict[str, _Tally] = collections.defaultdict(_Tally)
     with without_jit(conn):
-        for row in conn.execute(EvidenceQuery(catalog, scope).classes()).mappings():
+        for row in conn.execute(
+            EvidenceQuery(conn.dialect.name, catalog, scope).classes()
+        ).mappings():
             tallies[row["candidate_code"]].add(row)
     wanted = sorted(
         {c.code for c in catalog.candidates} | set(tallies) if scope is None else set(scope)
@@ -398,7 +400,7 @@ def compute_scores(
     best = {}
     if best_ids:
         rows = conn.execute(
-            EvidenceQuery(catalog, scope, trace_ids=best_ids).all_traces()
+            EvidenceQuery(conn.dialect.name, catalog, scope, trace_ids=best_ids).all_traces()
         ).mappings()
         best = {(r["candidate_code"], r["origin"], r["trace_id"]): Trace.from_row(r) for r in rows}
     last_executed = dict(
@@ -550,7 +552,7 @@ def explain(conn: Connection, catalog: Catalog, code: str, runs: int = 10) -> Ex
     """One candidate's score with the evidence behind it: its most recent runs (real
     first), each with the bar's three checks."""
     score = score_of(conn, catalog, code)
-    query = EvidenceQuery(catalog, (code,))
+    query = EvidenceQuery(conn.dialect.name, catalog, (code,))
     recent = tuple(
         Trace.from_row(row) for row in conn.execute(query.recent_traces(runs)).mappings()
     )

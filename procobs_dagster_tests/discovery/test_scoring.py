@@ -342,3 +342,22 @@ def test_the_database_refuses_a_verdict_its_counts_do_not_support(
                 "directly_follows": [],
             },
         )
+
+
+def test_variants_follow_step_order_whatever_order_rows_were_written_in(db):
+    """Several runs whose components were written newest-first: each variant still lists
+    its steps by started_at, on both databases (Postgres aggregates a sorted input)."""
+    codes = [f"DOT_S{i}" for i in range(5)]
+    for n in range(3):
+        with db.begin() as conn:
+            run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:dot:order", at=T0)
+            for i in reversed(range(5)):
+                ledger.record_component(
+                    conn,
+                    process_run_id=run.process_run_id,
+                    dot_code=codes[i],
+                    component_run_id=uuid7(),
+                    at=T0 + seconds(10 * n + i + 1),
+                )
+    [variant] = scores(db)["PROC-CAND:dot:order"].variants
+    assert variant.steps == tuple(codes) and variant.count == 3
