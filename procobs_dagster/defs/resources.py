@@ -6,6 +6,7 @@ import os
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from procobs_dagster import delivery
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database
 
@@ -53,9 +54,38 @@ class ProcobsDatabase(dg.ConfigurableResource):
         return self.database
 
 
+class DeliverySinks(dg.ConfigurableResource):
+    """Where delivery runs send outbox events: a sinks YAML file, else the delivery_sink
+    table. Webhook secrets are never configured here: a sink names the environment
+    variable holding its secret, read by the relay when it starts."""
+
+    sinks_file: str = Field(
+        default="",
+        description="YAML sinks file (see README, Delivery); empty: the delivery_sink table.",
+    )
+
+    def enabled(self, db: Database) -> list[delivery.SinkConfig]:
+        """The enabled sinks; a bad file or row raises ConfigurationError naming it."""
+        if self.sinks_file:
+            configs = delivery.load_sinks_file(self.sinks_file)
+        else:
+            with db.read() as conn:
+                configs = delivery.load_sinks_table(conn)
+        return delivery.select_sinks(configs, ())
+
+
+def _from_env(resource: type[dg.ConfigurableResource], field: str, env: str):
+    """``resource`` with ``field`` bound to the variable ``env`` when it is set. dg.EnvVar is
+    resolved at run time, so the value (a password in a URL) never lands in the code
+    location's config or UI; unset, the field keeps its default."""
+    if os.environ.get(env):
+        return resource(**{field: dg.EnvVar(env)})
+    return resource()
+
+
 def procobs_database_from_env() -> ProcobsDatabase:
-    """Bind the URL to PROCOBS_DATABASE_URL when it is set. dg.EnvVar is resolved at run
-    time, so a password in the URL never lands in the code location's config or UI."""
-    if os.environ.get(DATABASE_URL_ENV):
-        return ProcobsDatabase(database_url=dg.EnvVar(DATABASE_URL_ENV))
-    return ProcobsDatabase()
+    return _from_env(ProcobsDatabase, "database_url", DATABASE_URL_ENV)
+
+
+def delivery_sinks_from_env() -> DeliverySinks:
+    return _from_env(DeliverySinks, "sinks_file", delivery.SINKS_FILE_ENV)

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from procobs_dagster.defs.delivery.jobs import deliver_outbox
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import feed
@@ -16,7 +17,10 @@ class AlertBatch(dg.Config):
     )
 
 
-@dg.op(description="Load the alert events and raise each one in the run log and the UI.")
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    description="Load the alert events and raise each one in the run log and the UI.",
+)
 def raise_alerts(
     context: dg.OpExecutionContext, config: AlertBatch, procobs_db: ProcobsDatabase
 ) -> None:
@@ -57,9 +61,11 @@ def raise_alerts(
 @dg.job(
     description=(
         "Raise immediate-lane events (failed runs, missing evidence or correlation, missing "
-        "dossier artifacts, parity drift, domain errors) as soon as the sensor sees them."
+        "dossier artifacts, parity drift, domain errors) as soon as the sensor sees them, "
+        "then deliver what is due, so alerts reach the sinks without waiting for the next "
+        "delivery run."
     ),
     tags={"procobs/lane": "immediate"},
 )
 def alert_job():
-    raise_alerts()
+    deliver_outbox(after=raise_alerts())

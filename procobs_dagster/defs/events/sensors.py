@@ -9,6 +9,7 @@ position of the page, so a tick replayed after a crash requests nothing twice.
 
 import dagster as dg
 
+from procobs_dagster.defs.delivery.jobs import delivery_job
 from procobs_dagster.defs.discovery.jobs import discovery_refresh_job
 from procobs_dagster.defs.events.jobs import AlertBatch, alert_job
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -45,13 +46,13 @@ def waiting(context: dg.SensorEvaluationContext, job_name: str) -> bool:
 
 
 @dg.sensor(
-    jobs=[discovery_refresh_job],
+    jobs=[delivery_job, discovery_refresh_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description=(
-        "Follows every new event_outbox row, up to "
-        f"{OUTBOX_PAGE} per tick. When process.run.completed or process.run.failed "
-        "events arrive it requests a discovery-score refresh, unless one is already waiting."
+        f"Follows every new event_outbox row, up to {OUTBOX_PAGE} per tick: requests a "
+        "delivery run for new rows, and a discovery-score refresh when process.run.completed "
+        "or process.run.failed events arrive; never a second run of a job already waiting."
     ),
 )
 def event_outbox_sensor(
@@ -59,6 +60,10 @@ def event_outbox_sensor(
 ) -> dg.SensorResult:
     page = read_page(context, procobs_db, OUTBOX_PAGE)
     requests = []
+    if page.entries and not waiting(context, delivery_job.name):
+        requests.append(
+            dg.RunRequest(job_name=delivery_job.name, run_key=run_key("delivery", page))
+        )
     if any(entry.event_type in RUN_OUTCOMES for entry in page.entries) and not waiting(
         context, discovery_refresh_job.name
     ):

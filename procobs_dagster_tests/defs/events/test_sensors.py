@@ -124,38 +124,41 @@ def test_late_commit_is_requested_exactly_once(postgres_db):
     assert drain(immediate_lane_sensor, postgres_db, procobs_db, cursor)[0] == []
 
 
-def test_outbox_sensor_requests_a_score_refresh_when_runs_end(db, defs, procobs_db, instance):
+def test_outbox_sensor_requests_delivery_and_a_refresh_when_runs_end(
+    db, defs, procobs_db, instance
+):
     sensor = defs.resolve_sensor_def("event_outbox_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
-    def outbox_tick(cursor=None):
+    def outbox_tick(cursor=None) -> dict[str, str]:
+        """One tick; returns {job name: run key} of what it requested."""
+        wait_until_readable(db)
         with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources={"procobs_db": procobs_db}, definitions=defs
         ) as context:
-            return sensor.evaluate_tick(context)
+            data = sensor.evaluate_tick(context)
+        return data.cursor, {r.job_name: r.run_key for r in data.run_requests}
 
+    cursor, requested = outbox_tick()
+    assert requested == {}
     with db.begin() as conn:
         insert_outbox_rows(conn, "process.step.completed", count=3)
-    wait_until_readable(db)
-    steps_only = outbox_tick()
-    assert steps_only.run_requests == []
-    assert steps_only.skip_message == "3 new event(s), nothing to request"
+    cursor, requested = outbox_tick(cursor)
+    assert list(requested) == ["delivery_job"]
     with db.begin() as conn:
         insert_outbox_rows(conn, "process.step.completed")
         insert_outbox_rows(conn, "process.run.completed")
-    wait_until_readable(db)
-    ended = outbox_tick(steps_only.cursor)
-    (request,) = ended.run_requests
-    assert request.job_name == "discovery_refresh_job"
-    assert request.run_key.startswith("discovery:")
-    assert outbox_tick(ended.cursor).run_requests == []
+    cursor, requested = outbox_tick(cursor)
+    assert sorted(requested) == ["delivery_job", "discovery_refresh_job"]
+    assert requested["delivery_job"].startswith("delivery:")
+    assert requested["discovery_refresh_job"].startswith("discovery:")
+    assert outbox_tick(cursor)[1] == {}
 
-    # A refresh already waiting to start will see later runs too: no second request.
-    instance.create_run_for_job(
-        job_def=defs.resolve_job_def("discovery_refresh_job"),
-        status=dg.DagsterRunStatus.NOT_STARTED,
-    )
+    # Runs already waiting to start will see later rows too: no second request.
+    for job in ("delivery_job", "discovery_refresh_job"):
+        instance.create_run_for_job(
+            job_def=defs.resolve_job_def(job), status=dg.DagsterRunStatus.NOT_STARTED
+        )
     with db.begin() as conn:
         insert_outbox_rows(conn, "process.run.failed")
-    wait_until_readable(db)
-    assert outbox_tick(ended.cursor).run_requests == []
+    assert outbox_tick(cursor)[1] == {}

@@ -1,0 +1,9 @@
+"""Delivery in Dagster: the relay as a job (requested by event_outbox_sensor) and the
+dead-letter check on the outbox."""
+
+import dagster as dg
+
+from procobs_dagster.defs.delivery.checks import no_dead_deliveries
+from procobs_dagster.defs.delivery.jobs import delivery_job
+
+defs = dg.Definitions(jobs=[delivery_job], asset_checks=[no_dead_deliveries])

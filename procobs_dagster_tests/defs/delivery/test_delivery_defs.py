@@ -1,0 +1,92 @@
+"""Delivery runs drain the outbox to the configured sinks; alert runs deliver at once; the
+dead-letter check warns per sink."""
+
+import json
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from procobs_dagster.definitions import build_definitions
+from procobs_dagster.defs.resources import DeliverySinks
+from procobs_dagster.store.tables import delivery_state
+from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A file sink configured through a sinks YAML file, as PROCOBS_SINKS_FILE names one."""
+    events = tmp_path / "events.jsonl"
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text(f"sinks:\n  - name: archive\n    kind: file\n    path: {events}\n")
+    return sinks, events
+
+
+@pytest.fixture
+def delivering_defs(procobs_db, archive):
+    return build_definitions(procobs_db, DeliverySinks(sinks_file=str(archive[0])))
+
+
+def delivered_ids(events_file) -> list[str]:
+    if not events_file.exists():
+        return []
+    return [json.loads(line)["id"] for line in events_file.read_text().splitlines()]
+
+
+def observation(result) -> dict:
+    (event,) = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"][-1:]
+    return {k: v.value for k, v in event.event_specific_data.asset_observation.metadata.items()}
+
+
+def test_delivery_job_drains_the_outbox_to_the_sinks(db, delivering_defs, instance, archive):
+    with db.begin() as conn:
+        written = insert_outbox_rows(conn, "process.run.completed", count=5)
+    wait_until_readable(db)
+    result = delivering_defs.resolve_job_def("delivery_job").execute_in_process(instance=instance)
+    assert result.success
+    assert sorted(delivered_ids(archive[1])) == sorted(map(str, written))
+    metadata = observation(result)
+    assert (metadata["delivered"], metadata["dead"]) == (5, 0)
+    assert "| archive | 0 | 0 | 5 | 0 | 0 |" in metadata["delivery_state"]
+
+
+def test_without_a_sink_events_wait_in_the_outbox(db, defs, instance):
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed")
+    result = defs.resolve_job_def("delivery_job").execute_in_process(instance=instance)
+    assert result.success
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delivery_state)).scalar() == 0
+
+
+def test_alert_job_raises_then_delivers_at_once(db, delivering_defs, instance, archive):
+    with db.begin() as conn:
+        alerts = insert_outbox_rows(conn, "process.evidence.missing", count=2)
+    wait_until_readable(db)
+    result = delivering_defs.resolve_job_def("alert_job").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"raise_alerts": {"config": {"event_ids": list(map(str, alerts))}}}},
+    )
+    assert result.success
+    assert sorted(delivered_ids(archive[1])) == sorted(map(str, alerts))
+
+
+def test_dead_letter_check_warns_per_sink(db, delivering_defs, instance):
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed", count=2)
+    wait_until_readable(db)
+    job = delivering_defs.resolve_implicit_global_asset_job_def()
+    (check_key,) = [
+        k
+        for k in delivering_defs.resolve_asset_graph().asset_check_keys
+        if k.name == "no_dead_deliveries"
+    ]
+    check = job.get_subset(asset_selection=set(), asset_check_selection={check_key})
+    delivering_defs.resolve_job_def("delivery_job").execute_in_process(instance=instance)
+    assert check.execute_in_process(instance=instance).get_asset_check_evaluations()[0].passed
+    with db.begin() as conn:
+        conn.execute(delivery_state.update().values(state="dead", delivered_at=None))
+    (evaluation,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description == "archive: 2 dead"
