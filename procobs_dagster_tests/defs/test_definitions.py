@@ -44,6 +44,21 @@ def test_dagster_cli_validates_the_project(target, tmp_path):
     assert not (tmp_path / "home").exists()
 
 
+def test_procobs_uses_no_deprecated_or_beta_dagster_api():
+    """Importing and resolving the code location with every warning an error, in a fresh
+    interpreter (decorators warn at import) and without pytest's filters: only the filter
+    definitions.py installs for Dagster's own owners warning applies."""
+    load = "import procobs_dagster.definitions as d; d.defs.get_repository_def()"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", load],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_location_name_is_the_same_everywhere():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
