@@ -4,7 +4,11 @@ code location's definitions, against late commits on Postgres, and on database e
 import dagster as dg
 import pytest
 
-from procobs_dagster.defs.events.sensors import ALERT_PAGE, immediate_lane_sensor
+from procobs_dagster.defs.events.sensors import (
+    ALERT_PAGE,
+    event_outbox_sensor,
+    immediate_lane_sensor,
+)
 from procobs_dagster.events.feed import OutboxPosition
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
@@ -92,11 +96,14 @@ def test_alert_job_raises_the_events_it_is_given(db, defs, instance):
     assert "process.run.failed" in observation.metadata["events"].value
 
 
-def test_a_database_error_fails_the_tick_instead_of_skipping(empty_db):
+@pytest.mark.parametrize(
+    "sensor", [event_outbox_sensor, immediate_lane_sensor], ids=lambda s: s.name
+)
+def test_a_database_error_fails_the_tick_instead_of_skipping(empty_db, sensor):
     """An unreachable or unmigrated database raises: Dagster then keeps the old cursor."""
     cursor = OutboxPosition(tx_id=0, seq=5).encode()
     with pytest.raises(Exception, match="event_outbox"):
-        tick(immediate_lane_sensor, resource_for(empty_db), cursor)
+        tick(sensor, resource_for(empty_db), cursor)
 
 
 @pytest.mark.postgres_only
@@ -153,6 +160,10 @@ def test_outbox_sensor_requests_delivery_and_a_refresh_when_runs_end(
     assert requested["delivery_job"].startswith("delivery:")
     assert requested["discovery_refresh_job"].startswith("discovery:")
     assert outbox_tick(cursor)[1] == {}
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.failed")
+    cursor, requested = outbox_tick(cursor)
+    assert sorted(requested) == ["delivery_job", "discovery_refresh_job"]
 
     # Runs already waiting to start will see later rows too: no second request.
     for job in ("delivery_job", "discovery_refresh_job"):
