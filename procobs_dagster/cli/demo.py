@@ -1,33 +1,102 @@
-"""`procobs demo`: the sample pipeline on the configured (default: embedded) database."""
+"""`procobs demo`: the whole pipeline on the configured (default: embedded) database."""
+
+from pathlib import Path
 
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table
-from procobs_dagster.demo.pipeline import run_demo
+from procobs_dagster.demo.pipeline import FEATURE, DemoResult, run_demo
+from procobs_dagster.store.engine import DEFAULT_HOME, resolve_url
+
+# Where `make ui` keeps its instance (Makefile: DAGSTER_HOME=.procobs/dagster).
+DEFAULT_INSTANCE = Path(DEFAULT_HOME) / "dagster"
+
+
+def _steps(components) -> str:
+    return " → ".join(
+        f"{c.dot_code} ({c.component_role}, {(c.evidence_ref or {}).get('rows_touched', 0)} rows)"
+        for c in components
+    )
+
+
+def _runs(result: DemoResult) -> str:
+    statuses: dict[str, list[int]] = {}
+    for (status, dry), count in result.runs_by_status.items():
+        statuses.setdefault(status, [0, 0])[bool(dry)] += count
+    total = sum(result.runs_by_status.values())
+    parts = [
+        f"{status} {real + dry}" + (f" ({dry} dry)" if dry else "")
+        for status, (real, dry) in sorted(statuses.items())
+    ]
+    return f"{total} in the ledger: {', '.join(parts)}"
+
+
+def _echo_ledger(result: DemoResult) -> None:
+    run = result.kg_run
+    click.echo(f"database:  {result.database}")
+    click.echo(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
+    click.echo(f"           {_steps(result.kg_components)}")
+    click.echo(
+        f"job queue: PROC-CAND:job:kg-export run {result.job_run_id}  kg.export → kg.checksum"
+    )
+    click.echo(
+        f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
+        "  (source_system=dry_run: proves wiring, never a process)"
+    )
+    click.echo(f"runs:      {_runs(result)}")
+    click.echo(
+        f"events:    {result.events_in_outbox} written to the outbox (only active types are;"
+        " activation is an owner action: procobs events activation stage TYPE…)"
+    )
+    snap, parity = result.snapshot, result.parity
+    click.echo(
+        f"dossier:   {FEATURE}: {snap.completeness} (required {snap.required_present}/"
+        f"{snap.required_count} present), {parity.verdict.value} with its baseline,"
+        f" {snap.parity_hash}"
+    )
+    for score in result.scores:
+        click.echo(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
+
+
+def _ui_command(cli: CliContext, instance_dir: str) -> str:
+    """`make ui` when it shows what the demo did: the same instance, and the same database
+    (the code location reads PROCOBS_DATABASE_URL, else the embedded default); otherwise
+    the dagster dev command that does."""
+    if instance_dir == str(DEFAULT_INSTANCE.resolve()) and resolve_url() == cli.database.url:
+        return "make ui"
+    return (
+        f"DAGSTER_HOME={instance_dir} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
+        "dagster dev -w workspace.yaml"
+    )
 
 
 @click.command()
 @pass_cli
 def demo(cli: CliContext) -> None:
-    """Migrate, observe a sample knowledge-graph run (extract → validate), and show it."""
+    """Run the sample pipeline end to end: observe real work (a DOT run, a queued job, a dry
+    run), scan a mission dossier, score the candidates, then materialise every asset and
+    run every check with Dagster, in-process."""
     result = run_demo(cli.database)
-    run = result["run"]
-    click.echo(f"database:  {result['database']}")
-    click.echo(f"run:       {run.process_run_id}  {run.process_candidate_code}  {run.status}")
-    click.echo(f"           correlation_id={run.correlation_id}  output_ref={run.output_ref}")
-    click.echo("components:")
-    echo_table(
-        (c.as_dict() for c in result["components"]),
-        ("component_run_id", "component_role", "dot_code", "status", "event_code", "evidence_ref"),
-        empty="  none",
-    )
-    click.echo(f"history:   {len(result['history'])} status changes recorded")
+    _echo_ledger(result)
+    # Dagster loads in about a second; the other commands do not need it.
+    from procobs_dagster.definitions import build_definitions
+    from procobs_dagster.defs.in_process import local_instance, materialize_all
+    from procobs_dagster.defs.resources import ProcobsDatabase
+
+    url = cli.database.url.render_as_string(hide_password=False)
+    defs = build_definitions(ProcobsDatabase(database_url=url))
+    with local_instance() as instance:
+        report = materialize_all(defs, instance, {"dossier_feature": [FEATURE]}, quiet=True)
+        where = instance.root_directory
+    failed = [e for e in report.check_evaluations if not e.passed]
     click.echo(
-        f"events:    {result['events_emitted']} written to the outbox "
-        "(only active types are; see `procobs events status`)"
+        f"dagster:   {len(report.materializations)} assets materialised, "
+        f"{len(report.check_evaluations)} checks run: "
+        f"{len(report.check_evaluations) - len(failed)} passed, {len(failed)} failed"
+        f"  (instance: {where})"
     )
-    verdict = result["discovery"]
-    click.echo(f"discovery: {verdict.candidate_code} is {verdict.status}: {verdict.summary}")
-    click.echo(f"next:      procobs runs show {run.process_run_id}")
-    click.echo(f"           procobs discovery explain {verdict.candidate_code}")
+    for evaluation in failed:
+        click.echo(f"           failed: {evaluation.check_name}: {evaluation.description}")
+    click.echo(f"next:      {_ui_command(cli, where)}")
+    click.echo("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
+    click.echo("           sensors and schedules;  procobs discovery explain PROC-CAND:dot:kg")

@@ -7,9 +7,12 @@ check whose partitioned asset has no partition yet still runs, on its own.
 
 import collections
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
+
+from procobs_dagster.store.engine import procobs_home
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,16 +45,23 @@ class InProcessReport:
         return {name: value.value for name, value in found.metadata.items()}
 
 
+# Run config that keeps in-process runs from logging every step to the console.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def materialize_all(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     partition_keys: Mapping[str, Sequence[str]] | None = None,
+    *,
+    quiet: bool = False,
 ) -> InProcessReport:
     """Materialise every asset and evaluate every check of ``defs``.
 
     ``partition_keys``: the keys to materialise per dynamic partitions definition name;
-    they are added to the instance first.
+    they are added to the instance first. ``quiet`` logs warnings and errors only.
     """
+    run_config = QUIET if quiet else None
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     groups: dict[dg.PartitionsDefinition | None, set[dg.AssetKey]] = collections.defaultdict(set)
@@ -62,7 +72,7 @@ def materialize_all(
         checks = {check for check in graph.asset_check_keys if check.asset_key in keys}
         if partitions_def is None:
             run = job.get_subset(asset_selection=keys, asset_check_selection=checks)
-            results.append(run.execute_in_process(instance=instance))
+            results.append(run.execute_in_process(run_config, instance=instance))
             continue
         if not isinstance(partitions_def, dg.DynamicPartitionsDefinition):
             raise dg.DagsterInvariantViolationError(
@@ -72,7 +82,19 @@ def materialize_all(
         instance.add_dynamic_partitions(partitions_def.name, wanted)
         if not wanted:
             run = job.get_subset(asset_selection=set(), asset_check_selection=checks)
-            results.append(run.execute_in_process(instance=instance))
+            results.append(run.execute_in_process(run_config, instance=instance))
         run = job.get_subset(asset_selection=keys, asset_check_selection=checks)
-        results += [run.execute_in_process(instance=instance, partition_key=k) for k in wanted]
+        results += [
+            run.execute_in_process(run_config, instance=instance, partition_key=k) for k in wanted
+        ]
     return InProcessReport(tuple(results))
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The instance `make ui` shows: $DAGSTER_HOME's when set, else a local one in
+    $PROCOBS_HOME/dagster, so what the demo materialised is in the UI afterwards."""
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    home = procobs_home() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_config(str(home.resolve()))

@@ -1,10 +1,13 @@
-"""A small knowledge-graph family used by the demo: extract triples, then validate them.
+"""A small knowledge-graph family used by the demo: extract triples, then validate them;
+export them, then check the export.
 
 Sentences of the form ``Subject verb Object.`` become (subject, verb, object) triples;
 the validator accepts a triple when both ends are capitalised entities and the verb is
 known. Real work on bundled files, so the ledger records real evidence (rows, hashes).
 """
 
+import hashlib
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -35,3 +38,20 @@ def validate(triples: list[tuple[str, str, str]]) -> dict:
         "rejected": len(rejected),
         "entities": entities,
     }
+
+
+def export(folder: Path, out: Path) -> dict:
+    """Write the extracted triples as JSON lines to ``out``; report their count and hash."""
+    triples = extract(folder)
+    text = "".join(json.dumps(list(t)) + "\n" for t in triples)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return {"triples": len(triples), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def checksum(out: Path, expected_sha256: str) -> dict:
+    """Read the export back and check it is what was written."""
+    actual = hashlib.sha256(out.read_bytes()).hexdigest()
+    if actual != expected_sha256:
+        raise ValueError(f"{out}: sha256 {actual} differs from the export's {expected_sha256}")
+    return {"sha256": actual}

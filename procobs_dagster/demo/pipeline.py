@@ -1,14 +1,39 @@
-"""What `procobs demo` does: migrate, observe a sample two-component run, report it."""
+"""What `procobs demo` does on the database, before Dagster materialises the result.
+
+Real work on bundled files, recorded the three ways procobs observes processes:
+
+1. the knowledge-graph family through the DOT wrapper: extract (producer) then validate
+   (verifier) over the bundled texts — one real run with two components and evidence;
+2. a job-queue-backed pipeline: kg.export then kg.checksum as job_queue rows sharing a
+   run_id, worked by the platform's queue (demo/queue.py);
+3. one dry run of a candidate that is wired but has never run for real.
+
+Then the bundled mission folder is scanned as a dossier (its baseline captured the first
+time), and every candidate of the sample catalog is scored. Run twice, it stays correct:
+each run observes new work, and the seeds (the baseline) are set once.
+"""
+
+import dataclasses
+import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from procobs_dagster import discovery, ledger
-from procobs_dagster.demo import kg
+from procobs_dagster import discovery, dossier, ledger
+from procobs_dagster.demo import kg, queue
+from procobs_dagster.dossier import storage
+from procobs_dagster.ids import uuid7
 from procobs_dagster.store import migrate
-from procobs_dagster.store.engine import Database
-from procobs_dagster.store.tables import event_outbox
+from procobs_dagster.store.engine import Database, procobs_home
+from procobs_dagster.store.stats import grouped_counts
+from procobs_dagster.store.tables import event_outbox, process_run_observation
 
 CANDIDATE = "PROC-CAND:dot:kg"
+JOB_CANDIDATE = "PROC-CAND:job:kg-export"
+DRY_RUN_CANDIDATE = "PROC-CAND:dot:kg-explain"
+FEATURE = "042-kg-export"
+JOB_KINDS = ("kg.export", "kg.checksum")
+DRY_RUN_STEPS = (("DOT_KG_EXPLAIN", "producer"), ("DOT_KG_EXPLAIN_REVIEW", "verifier"))
 
 
 def observe_kg_run(db: Database) -> ledger.RunRecord:
@@ -31,26 +56,84 @@ def observe_kg_run(db: Database) -> ledger.RunRecord:
         return ledger.get_run(conn, run.process_run_id)
 
 
-def run_demo(db: Database) -> dict:
+def run_export_jobs(db: Database, out: Path) -> uuid.UUID:
+    """Export the graph and verify the export as two queued jobs sharing one run_id."""
+    run_id = uuid7()
+    queue.enqueue(db, run_id, JOB_KINDS, {"folder": str(kg.sample_folder()), "out": str(out)})
+    queue.work(
+        db,
+        run_id,
+        {
+            "kg.export": lambda job, _: kg.export(Path(job["folder"]), Path(job["out"])),
+            "kg.checksum": lambda job, done: kg.checksum(
+                Path(job["out"]), done["kg.export"]["sha256"]
+            ),
+        },
+    )
+    return run_id
+
+
+def record_dry_run(db: Database) -> ledger.RunRecord:
+    """A dry run proves the wiring of a candidate, never the process (seed 002 §2.5)."""
+    with db.begin() as conn:
+        run, _ = ledger.start_run(conn, candidate_code=DRY_RUN_CANDIDATE, dry_run=True)
+        for dot_code, role in DRY_RUN_STEPS:
+            step, _ = ledger.record_component(
+                conn, process_run_id=run.process_run_id, dot_code=dot_code, role=role
+            )
+            ledger.transition_component(conn, step.component_run_id, "completed")
+        return ledger.finish_run(conn, run.process_run_id)
+
+
+def scan_mission(db: Database) -> dossier.Reconciliation:
+    """Scan the bundled mission folder; its first snapshot becomes the feature's baseline."""
+    result = dossier.scan_dossier(
+        db, dossier.sample_mission(), FEATURE, dossier.default_manifest(), step="review"
+    )
+    with db.begin() as conn:
+        if storage.get_baseline(conn, result.snapshot.namespace) is None:
+            dossier.capture_baseline(conn, FEATURE, "procobs demo")
+    return dossier.reconcile(db, FEATURE)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    database: str
+    kg_run: ledger.RunRecord
+    kg_components: list[ledger.ComponentRecord]
+    job_run_id: uuid.UUID
+    dry_run: ledger.RunRecord
+    runs_by_status: dict[tuple, int]  # (status, dry run?) -> runs, the whole ledger
+    events_in_outbox: int
+    snapshot: dossier.Snapshot
+    parity: dossier.Reconciliation
+    scores: list[discovery.CandidateScore]
+
+
+def run_demo(db: Database) -> DemoResult:
     migrate.upgrade(db)
-    run = observe_kg_run(db)
-    with db.read() as conn:
-        components = ledger.components_of(conn, run.process_run_id)
-        history = ledger.history_of(conn, run.process_run_id)
-        emitted = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(event_outbox)
-            .where(event_outbox.c.correlation_id == run.correlation_id)
-        ).scalar_one()
-    # Score the candidates of the sample catalog: the run just observed is the evidence.
+    kg_run = observe_kg_run(db)
+    job_run_id = run_export_jobs(db, procobs_home() / "demo" / "kg-export.jsonl")
+    dry_run = record_dry_run(db)
+    parity = scan_mission(db)
     catalog = discovery.load_catalog(discovery.sample_catalog_path())
     with db.begin() as conn:
         scores = discovery.score_candidates(conn, catalog)
-    return {
-        "database": db.display_url,
-        "run": run,
-        "components": components,
-        "history": history,
-        "events_emitted": emitted,
-        "discovery": next(s for s in scores if s.candidate_code == CANDIDATE),
-    }
+    with db.read() as conn:
+        runs = process_run_observation.c
+        return DemoResult(
+            database=db.display_url,
+            kg_run=kg_run,
+            kg_components=ledger.components_of(conn, kg_run.process_run_id),
+            job_run_id=job_run_id,
+            dry_run=dry_run,
+            runs_by_status=grouped_counts(
+                conn, process_run_observation, [runs.status, runs.source_system == "dry_run"]
+            ),
+            events_in_outbox=conn.execute(
+                sa.select(sa.func.count()).select_from(event_outbox)
+            ).scalar_one(),
+            snapshot=storage.require_latest_snapshot(conn, FEATURE),
+            parity=parity,
+            scores=scores,
+        )

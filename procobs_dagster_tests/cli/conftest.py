@@ -21,6 +21,14 @@ class Procobs:
         return json.loads(self(*args, "--json").stdout)
 
 
+@pytest.fixture(autouse=True)
+def _home_of_its_own(tmp_path, monkeypatch):
+    """Whatever a command keeps beside the database (the demo's export and its Dagster
+    instance) goes to a temporary PROCOBS_HOME, never into the working directory."""
+    monkeypatch.setenv("PROCOBS_HOME", str(tmp_path / "procobs_home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
 @pytest.fixture
 def procobs(db):
     return Procobs(db)

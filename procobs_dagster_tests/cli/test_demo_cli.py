@@ -1,11 +1,70 @@
-def test_the_demo_records_its_run_through_the_wrapper(procobs):
-    output = procobs("demo").stdout
-    assert "PROC-CAND:dot:kg  completed" in output
-    assert "events:    0 written to the outbox" in output
-    (run,) = procobs.json("runs", "list")
-    shown = procobs.json("runs", "show", run["process_run_id"])
+"""`procobs demo` end to end: real work observed three ways, a dossier, scores, and every
+asset and check through Dagster — and a second run stays correct."""
+
+import re
+
+import dagster as dg
+from click.testing import CliRunner
+
+from procobs_dagster.cli import main
+
+
+def test_the_demo_runs_the_whole_pipeline_twice(procobs, tmp_path):
+    first = procobs("demo").stdout
+
+    assert re.search(r"observed:  PROC-CAND:dot:kg run \S+  completed", first)
+    assert "DOT_KG_EXTRACT (producer, 10 rows) → DOT_KG_VALIDATE (verifier, 10 rows)" in first
+    assert "job queue: PROC-CAND:job:kg-export run" in first
+    assert "events:    0 written to the outbox" in first
+    assert "dossier:   042-kg-export: complete" in first and "PARITY with its baseline" in first
+    assert "discovery: PROC-CAND:dot:kg is verified_candidate" in first
+    assert "discovery: PROC-CAND:job:kg-export is verified_candidate" in first
+    assert "discovery: PROC-CAND:dot:kg-explain is wired" in first
+    assert "discovery: PROC-CAND:job:cut is runtime_missing" in first
+    dagster_line = next(line for line in first.splitlines() if line.startswith("dagster:"))
+    assert re.search(
+        r"(\d+) assets materialised, (\d+) checks run: \2 passed, 0 failed", dagster_line
+    )
+    # Not `make ui`: the test names its own database and instance, so the hint names them.
+    instance = tmp_path / "procobs_home" / "dagster"
+    assert f"next:      DAGSTER_HOME={instance} PROCOBS_DATABASE_URL=" in first
+
+    runs = procobs.json("runs", "list")
+    assert sorted((r["process_candidate_code"], r["source_system"]) for r in runs) == [
+        ("PROC-CAND:dot:kg", "dot_runtime"),
+        ("PROC-CAND:dot:kg-explain", "dry_run"),
+    ]
+    kg = next(r for r in runs if r["process_candidate_code"] == "PROC-CAND:dot:kg")
+    shown = procobs.json("runs", "show", kg["process_run_id"])
     assert [(c["dot_code"], c["status"], c["event_code"]) for c in shown["components"]] == [
         ("DOT_KG_EXTRACT", "completed", "process.step.completed"),
         ("DOT_KG_VALIDATE", "completed", "process.step.completed"),
     ]
-    assert all(c["evidence_ref"]["rows_touched"] > 0 for c in shown["components"])
+
+    second = procobs("demo").stdout
+    assert "runs:      4 in the ledger: completed 4 (2 dry)" in second
+    assert "PARITY with its baseline" in second
+    assert re.search(r"checks run: (\d+) passed, 0 failed", second)
+
+    # What `make ui` shows: the demo's materialisations, in the instance under PROCOBS_HOME.
+    with dg.DagsterInstance.from_config(str(instance)) as dagster:
+        snapshot = dagster.get_latest_materialization_event(dg.AssetKey("dossier_snapshot"))
+        assert snapshot.asset_materialization.partition == "042-kg-export"
+        scores = dagster.get_latest_materialization_event(dg.AssetKey("discovery_scores"))
+        assert scores.asset_materialization.metadata["verified_candidate"].value == 2
+
+
+def test_make_demo_in_a_fresh_clone_uses_the_embedded_default_and_points_at_make_ui(
+    tmp_path, monkeypatch
+):
+    """What `make demo` does in a fresh clone: no URL, no PROCOBS_HOME, no DAGSTER_HOME."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("PROCOBS_HOME", "PROCOBS_DATABASE_URL", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output + str(result.exception or "")
+    assert "database:  sqlite:///.procobs/procobs.db" in result.output
+    assert re.search(r"checks run: (\d+) passed, 0 failed", result.output)
+    assert "next:      make ui" in result.output
+    # The instance `make ui` opens (DAGSTER_HOME=.procobs/dagster) holds the demo's runs.
+    assert (tmp_path / ".procobs" / "dagster" / "history").is_dir()

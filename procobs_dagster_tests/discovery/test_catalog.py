@@ -21,8 +21,9 @@ def test_the_sample_catalog_declares_the_demo_and_a_job_backed_candidate():
         ("DOT_KG_EXTRACT", "producer"),
         ("DOT_KG_VALIDATE", "verifier"),
     ]
-    [cut] = catalog.job_backed
-    assert cut.code == "PROC-CAND:job:cut" and "cut.segment" in cut.covered_codes
+    assert {c.code for c in catalog.job_backed} == {"PROC-CAND:job:cut", "PROC-CAND:job:kg-export"}
+    cut = catalog.get("PROC-CAND:job:cut")
+    assert "cut.segment" in cut.covered_codes
     assert cut.last_executed is not None and cut.last_executed.tzinfo is not None
 
 
