@@ -1,5 +1,6 @@
 """The Dagster web UI, in headless Chromium (from the distribution's packages), lists the
-code location's assets, checks, sensors and schedules.
+code location's assets, checks, sensors and schedules, and shows what `procobs demo`
+materialised with its metadata.
 
 One test visits every page, so the webserver starts once (on a free port, with a temporary
 DAGSTER_HOME) whichever worker runs it. Without Chromium or Playwright the test is skipped
@@ -64,13 +65,23 @@ def _wait_until_serving(url: str, server: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
-    """dagster-webserver over workspace.yaml, as `make ui` serves it (without the daemon)."""
-    home = tmp_path_factory.mktemp("dagster_home")
+    """`make demo` then `make ui`: the demo on a fresh embedded database, then
+    dagster-webserver over workspace.yaml on the instance the demo filled (no daemon)."""
+    home = tmp_path_factory.mktemp("procobs_home")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = home / "webserver.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "PROCOBS_"))}
-    env |= {"DAGSTER_HOME": str(home), "PROCOBS_HOME": str(home / "procobs")}
+    env |= {"PROCOBS_HOME": str(home)}
+    subprocess.run(
+        [Path(sys.executable).with_name("procobs"), "demo"],
+        cwd=home,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    env |= {"DAGSTER_HOME": str(home / "dagster")}
     with log.open("w") as out:
         server = subprocess.Popen(
             [
@@ -151,3 +162,8 @@ def test_ui_lists_assets_checks_sensors_and_schedules(page, webserver):
         [f"{location}/sensors/{s.name}" for s in defs.sensors]
         + [f"{location}/schedules/{s.name}" for s in defs.schedules or []],
     )
+
+    # The demo's materialisation, with its metadata rendered (a markdown table's cells).
+    page.goto(f"{webserver}/assets/discovery_scores")
+    for text in ("verified_candidate", "PROC-CAND:job:kg-export", "DOT_KG_EXTRACT"):
+        page.get_by_text(text).filter(visible=True).first.wait_for()
