@@ -26,8 +26,10 @@ test: $(VENV)/.dev
 	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
 # The UI's run history and sensor cursors persist in .procobs/dagster (the embedded
-# default instance); deploy/dagster.yaml is the production instance.
+# default instance); deploy/dagster.yaml is the production instance. The procobs database
+# is brought to the schema head first, so the sensors have tables to read on a fresh clone.
 ui: $(VENV)/.runtime
+	$(BIN)/procobs db upgrade
 	mkdir -p .procobs/dagster
 	DAGSTER_HOME=$(CURDIR)/.procobs/dagster $(BIN)/dagster dev -w workspace.yaml
 

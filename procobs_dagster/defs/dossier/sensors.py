@@ -19,7 +19,7 @@ from procobs_dagster.dossier import storage
 def dossier_features_sensor(
     context: dg.SensorEvaluationContext, procobs_db: ProcobsDatabase
 ) -> dg.SensorResult:
-    with procobs_db.database.read() as conn:
+    with procobs_db.current().read() as conn:
         scanned = {s.feature_slug for s in storage.latest_snapshots(conn)}
     known = set(context.instance.get_dynamic_partitions(feature_partitions.name))
     new = sorted(scanned - known)

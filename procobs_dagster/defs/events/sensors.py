@@ -2,8 +2,9 @@
 outbox in commit order, so a cursor never passes a row that commits late; the sensors turn
 pages of it into run requests.
 
-Each tick reads one bounded page. A database error fails the tick, and Dagster then keeps
-the previous cursor: rows are read again next tick, never skipped. Run keys name the last
+Each tick reads one bounded page. A database error fails the tick (a database not at the
+schema head with SchemaNotReady, naming the fix), and Dagster then keeps the previous
+cursor: rows are read again next tick, never skipped. Run keys name the last
 position of the page, so a tick replayed after a crash requests nothing twice.
 """
 
@@ -30,7 +31,7 @@ def read_page(
     context: dg.SensorEvaluationContext, procobs_db: ProcobsDatabase, limit: int, **filters
 ) -> feed.OutboxPage:
     after = feed.OutboxPosition.decode(context.cursor)
-    with procobs_db.database.read() as conn:
+    with procobs_db.current().read() as conn:
         return feed.read_outbox(conn, after, limit=limit, **filters)
 
 

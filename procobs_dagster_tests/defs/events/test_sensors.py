@@ -1,14 +1,18 @@
 """The outbox sensors: evaluated with build_sensor_context, through evaluate_tick with the
-code location's definitions, against late commits on Postgres, and on database errors."""
+code location's definitions, against late commits on Postgres, and on database errors
+(every sensor that reads the procobs database)."""
 
 import dagster as dg
 import pytest
 
+from procobs_dagster.defs.dossier.sensors import dossier_features_sensor
 from procobs_dagster.defs.events.sensors import (
     ALERT_PAGE,
     event_outbox_sensor,
     immediate_lane_sensor,
 )
+from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster.errors import DatabaseUnreachable, SchemaNotReady
 from procobs_dagster.events.feed import OutboxPosition
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
@@ -96,14 +100,28 @@ def test_alert_job_raises_the_events_it_is_given(db, defs, instance):
     assert "process.run.failed" in observation.metadata["events"].value
 
 
-@pytest.mark.parametrize(
-    "sensor", [event_outbox_sensor, immediate_lane_sensor], ids=lambda s: s.name
+SENSORS = pytest.mark.parametrize(
+    "sensor",
+    [event_outbox_sensor, immediate_lane_sensor, dossier_features_sensor],
+    ids=lambda s: s.name,
 )
-def test_a_database_error_fails_the_tick_instead_of_skipping(empty_db, sensor):
-    """An unreachable or unmigrated database raises: Dagster then keeps the old cursor."""
+# Nothing listens on port 9: connecting fails at once.
+UNREACHABLE = ProcobsDatabase(database_url="postgresql+psycopg2://procobs@127.0.0.1:9/nowhere")
+
+
+@SENSORS
+def test_a_database_not_at_head_fails_the_tick_naming_the_fix(empty_db, sensor):
+    """Dagster then keeps the old cursor, and the tick's error says what to run."""
     cursor = OutboxPosition(tx_id=0, seq=5).encode()
-    with pytest.raises(Exception, match="event_outbox"):
+    with pytest.raises(SchemaNotReady, match="run `procobs db upgrade`"):
         tick(sensor, resource_for(empty_db), cursor)
+
+
+@SENSORS
+def test_an_unreachable_database_fails_the_tick_instead_of_skipping(sensor):
+    cursor = OutboxPosition(tx_id=0, seq=5).encode()
+    with pytest.raises(DatabaseUnreachable, match="cannot reach database"):
+        tick(sensor, UNREACHABLE, cursor)
 
 
 @pytest.mark.postgres_only
