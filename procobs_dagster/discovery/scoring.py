@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster.clock import utcnow
 from procobs_dagster.discovery.catalog import CandidateSpec, Catalog
 from procobs_dagster.discovery.evidence import JOBS, EvidenceQuery
-from procobs_dagster.discovery.sql import without_jit
+from procobs_dagster.discovery.sql import analytical_settings
 from procobs_dagster.errors import UnknownCandidate
 from procobs_dagster.store.tables import discovery_score, process_candidate, process_definition
 
@@ -388,7 +388,7 @@ def compute_scores(
     """Score the declared and discovered candidates (or only ``codes``), reading only."""
     scope = None if codes is None else tuple(codes)
     tallies: dict[str, _Tally] = collections.defaultdict(_Tally)
-    with without_jit(conn):
+    with analytical_settings(conn):
         for row in conn.execute(
             EvidenceQuery(conn.dialect.name, catalog, scope).classes()
         ).mappings():
@@ -448,9 +448,11 @@ def _sync_candidates(
             }
         )
     if rows:
-        # Both dialects' own INSERT offers ON CONFLICT … DO UPDATE.
+        # Both dialects' own INSERT offers ON CONFLICT … DO UPDATE; the rows go as one
+        # multi-row VALUES, one round trip (a list of parameter sets would be one
+        # statement per candidate with psycopg2).
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(process_candidate)
+        statement = dialect.insert(process_candidate).values(rows)
         updated = (
             "source",
             "title",
@@ -464,8 +466,7 @@ def _sync_candidates(
             statement.on_conflict_do_update(
                 index_elements=[process_candidate.c.candidate_code],
                 set_={name: statement.excluded[name] for name in updated},
-            ),
-            rows,
+            )
         )
     # A candidate dropped from the catalog is no longer declared.
     conn.execute(

@@ -239,6 +239,42 @@ def test_fitness_evidence_variants_and_directly_follows(db):
     assert result.last_seen_at == T0 + seconds(120 + 2)
 
 
+@pytest.mark.parametrize(
+    "evidence, counts",
+    [
+        ({"rows_touched": 1}, True),
+        ({"nested": {}}, True),
+        ({}, False),
+        ([], False),
+        (["rows_touched"], False),
+        ("rows_touched", False),
+        (0, False),
+        (None, False),
+    ],
+)
+def test_only_a_non_empty_evidence_object_is_evidence(db, evidence, counts):
+    run = observe(db, steps=[("DOT_KG_EXTRACT", "producer")])
+    with db.begin() as conn:
+        conn.execute(
+            process_component_observation.insert(),
+            {
+                "component_run_id": uuid7(),
+                "process_run_id": run.process_run_id,
+                "correlation_id": run.correlation_id,
+                "dot_code": "DOT_KG_VALIDATE",
+                "component_role": "verifier",
+                "status": "completed",
+                "source_system": "dot_runtime",
+                "evidence_ref": evidence,
+                "started_at": T0 + seconds(3),
+                "ended_at": T0 + seconds(4),
+                "created_at": T0 + seconds(3),
+            },
+        )
+    # The helper's own component carries {"rows_touched": 1}.
+    assert score(db).evidence_completeness == (2 / 2 if counts else 1 / 2)
+
+
 def test_steps_are_ordered_by_started_at_not_by_recording(db):
     with db.begin() as conn:
         run, _ = ledger.start_run(conn, candidate_code=KG, at=T0)
