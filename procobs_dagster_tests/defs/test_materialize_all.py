@@ -1,9 +1,12 @@
 """Every asset materialised and every check evaluated, through the code location's own
 definitions, on SQLite and on Postgres."""
 
+import sqlalchemy as sa
+
 from procobs_dagster import dossier, ledger
 from procobs_dagster.defs.in_process import materialize_all
 from procobs_dagster.demo.pipeline import observe_kg_run
+from procobs_dagster.store.tables import birth_registry, process_definition
 from procobs_dagster_tests.dossier.helpers import FEATURE, copy_sample
 
 
@@ -53,3 +56,9 @@ def test_every_asset_and_check_with_data(db, defs, instance, tmp_path):
     snapshot = report.metadata("dossier_snapshot", FEATURE)
     assert (snapshot["completeness"], snapshot["parity"]) == ("complete", "NO_BASELINE")
     assert snapshot["parity_hash"].startswith("sha256:")
+    # Observation is never a birth: every asset and check ran over a verified candidate,
+    # and still only `procobs birth` may write these tables.
+    assert report.metadata("discovery_scores")["verified_candidate"] == 1
+    with db.read() as conn:
+        for table in (process_definition, birth_registry):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
