@@ -4,9 +4,17 @@ from pathlib import Path
 
 import click
 
+from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.demo.pipeline import FEATURE, DemoResult, run_demo
-from procobs_dagster.store.engine import DEFAULT_HOME, resolve_url
+from procobs_dagster.demo.pipeline import (
+    APPROVER,
+    FEATURE,
+    Activation,
+    DemoResult,
+    run_demo,
+    write_sinks_file,
+)
+from procobs_dagster.store.engine import DEFAULT_HOME, procobs_home, resolve_url
 
 # Where `make ui` keeps its instance (Makefile: DAGSTER_HOME=.procobs/dagster).
 DEFAULT_INSTANCE = Path(DEFAULT_HOME) / "dagster"
@@ -31,9 +39,33 @@ def _runs(result: DemoResult) -> str:
     return f"{total} in the ledger: {', '.join(parts)}"
 
 
+def _activation(done: Activation) -> str:
+    if not done.activated:
+        return (
+            f"{', '.join(done.event_types)} already active, nothing staged"
+            " (who activated them: procobs events audit --action activation.applied)"
+        )
+    switched = "; emission switched on" if done.emission_turned_on else ""
+    return (
+        f'{", ".join(done.activated)} by "{APPROVER}" (packet {done.packet_file},'
+        f" audited{switched})\n           an owner does the same, or undoes it: procobs events"
+        " activation stage [--deactivate] TYPE… --out FILE, then apply FILE --approved-by NAME"
+    )
+
+
+def _events(result: DemoResult) -> str:
+    by_type = ", ".join(f"{t} {n}" for t, n in result.kg_events.items())
+    return (
+        f"{sum(result.kg_events.values())} written to the outbox by the KG run ({by_type}),"
+        f" {result.dry_run_events} by the dry run (event codes only);"
+        f" {result.events_in_outbox} in the outbox"
+    )
+
+
 def _echo_ledger(result: DemoResult) -> None:
     run = result.kg_run
     click.echo(f"database:  {result.database}")
+    click.echo(f"activated: {_activation(result.activation)}")
     click.echo(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
     click.echo(f"           {_steps(result.kg_components)}")
     click.echo(
@@ -44,10 +76,7 @@ def _echo_ledger(result: DemoResult) -> None:
         "  (source_system=dry_run: proves wiring, never a process)"
     )
     click.echo(f"runs:      {_runs(result)}")
-    click.echo(
-        f"events:    {result.events_in_outbox} written to the outbox (only active types are;"
-        " activation is an owner action: procobs events activation stage TYPE…)"
-    )
+    click.echo(f"events:    {_events(result)}")
     snap, parity = result.snapshot, result.parity
     click.echo(
         f"dossier:   {FEATURE}: {snap.completeness} (required {snap.required_present}/"
@@ -75,19 +104,37 @@ def _ui_command(cli: CliContext, instance_dir: str) -> str:
 def demo(cli: CliContext) -> None:
     """Run the sample pipeline end to end: observe real work (a DOT run, a queued job, a dry
     run), scan a mission dossier, score the candidates, then materialise every asset and
-    run every check with Dagster, in-process."""
+    run every check with Dagster, in-process. The first run activates the KG run's event
+    types as an owner would (a packet applied by a named approver, audited); the delivery
+    job then delivers the outbox to a JSON-lines file under PROCOBS_HOME."""
     result = run_demo(cli.database)
     _echo_ledger(result)
+    sink, sinks_file = write_sinks_file(procobs_home())
     # Dagster loads in about a second; the other commands do not need it.
     from procobs_dagster.definitions import build_definitions
-    from procobs_dagster.defs.in_process import local_instance, materialize_all
-    from procobs_dagster.defs.resources import ProcobsDatabase
+    from procobs_dagster.defs.in_process import QUIET, local_instance, materialize_all
+    from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
 
     url = cli.database.url.render_as_string(hide_password=False)
-    defs = build_definitions(ProcobsDatabase(database_url=url))
+    defs = build_definitions(
+        ProcobsDatabase(database_url=url), DeliverySinks(sinks_file=str(sinks_file))
+    )
     with local_instance() as instance:
+        # Delivered first, so the outbox asset and the dead-letter check see the result.
+        delivered = defs.resolve_job_def("delivery_job").execute_in_process(
+            QUIET, instance=instance
+        )
         report = materialize_all(defs, instance, {"dossier_feature": [FEATURE]}, quiet=True)
         where = instance.root_directory
+    (observed,) = delivered.get_asset_observation_events()
+    this_run = observed.asset_observation_data.asset_observation.metadata["delivered"].value
+    with cli.database.read() as conn:
+        (state,) = [s for s in delivery.status(conn) if s["sink"] == sink.name]
+    click.echo(
+        f"delivery:  {this_run} delivered by"
+        f" delivery_job to sink {sink.name} ({sink.path}): {state['delivered']} in all,"
+        f" {state['dead']} dead"
+    )
     failed = [e for e in report.check_evaluations if not e.passed]
     click.echo(
         f"dagster:   {len(report.materializations)} assets materialised, "

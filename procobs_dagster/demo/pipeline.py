@@ -8,9 +8,15 @@ Real work on bundled files, recorded the three ways procobs observes processes:
    run_id, worked by the platform's queue (demo/queue.py);
 3. one dry run of a candidate that is wired but has never run for real.
 
+Before the first of them, the demo walks the owner path of seed 000 for the process.*
+types the knowledge-graph run emits (every type ships inactive): it stages an activation
+packet, writes it beside the database for review, and applies it as a named approver, so
+the audit log records who activated what. The KG run then writes real event_outbox rows
+in the ledger's transactions; the dry run writes none (it records its event codes only).
+
 Then the bundled mission folder is scanned as a dossier (its baseline captured the first
 time), and every candidate of the sample catalog is scored. Run twice, it stays correct:
-each run observes new work, and the seeds (the baseline) are set once.
+each run observes new work, and the seeds (the activation, the baseline) are set once.
 """
 
 import dataclasses
@@ -18,15 +24,22 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+import yaml
+from sqlalchemy.engine import Connection
 
-from procobs_dagster import discovery, dossier, ledger
+from procobs_dagster import delivery, discovery, dossier, ledger
 from procobs_dagster.demo import kg, queue
 from procobs_dagster.dossier import storage
+from procobs_dagster.events import ProcessEventType, activation, runtime
 from procobs_dagster.ids import uuid7
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database, procobs_home
 from procobs_dagster.store.stats import grouped_counts
-from procobs_dagster.store.tables import event_outbox, process_run_observation
+from procobs_dagster.store.tables import (
+    event_outbox,
+    event_type_registry,
+    process_run_observation,
+)
 
 CANDIDATE = "PROC-CAND:dot:kg"
 JOB_CANDIDATE = "PROC-CAND:job:kg-export"
@@ -34,6 +47,74 @@ DRY_RUN_CANDIDATE = "PROC-CAND:dot:kg-explain"
 FEATURE = "042-kg-export"
 JOB_KINDS = ("kg.export", "kg.checksum")
 DRY_RUN_STEPS = (("DOT_KG_EXPLAIN", "producer"), ("DOT_KG_EXPLAIN_REVIEW", "verifier"))
+# The owner the demo applies its activation packet as; the audit log names it.
+APPROVER = "procobs demo"
+# What the knowledge-graph run announces: its start, each step's start and completion,
+# its completion (ledger/tracking.py). A failed run or missing evidence stays inactive.
+KG_EVENT_TYPES = tuple(
+    t.value
+    for t in (
+        ProcessEventType.RUN_STARTED,
+        ProcessEventType.STEP_STARTED,
+        ProcessEventType.STEP_COMPLETED,
+        ProcessEventType.RUN_COMPLETED,
+    )
+)
+SINK_NAME = "demo-file"
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """What the demo did so that the KG run's events pass the gate."""
+
+    event_types: tuple[str, ...]
+    activated: tuple[str, ...]  # by this run; empty when they already were active
+    packet_file: Path | None
+    emission_turned_on: bool
+
+
+def activate_kg_events(db: Database, packet_file: Path) -> Activation:
+    """Activate KG_EVENT_TYPES the way an owner does (`procobs events activation stage`,
+    review, `apply --approved-by`): the real stage and apply, audited, as APPROVER. Types
+    already active are left alone; when all are, nothing is staged. Emission off (the
+    kill switch) is turned on through its owner-gated switch, audited too."""
+    with db.read() as conn:
+        active = dict(
+            conn.execute(
+                sa.select(event_type_registry.c.event_type, event_type_registry.c.active).where(
+                    event_type_registry.c.event_type.in_(KG_EVENT_TYPES)
+                )
+            ).all()
+        )
+        inactive = [t for t in KG_EVENT_TYPES if not active.get(t, False)]
+        packet = activation.stage(conn, inactive) if inactive else None
+    if packet is not None:
+        packet_file.parent.mkdir(parents=True, exist_ok=True)
+        packet_file.write_text(packet.to_json())
+        # Applied from the reviewed file, as `procobs events activation apply FILE` does.
+        packet = activation.Packet.load(packet_file)
+    with db.begin() as conn:
+        applied = activation.apply(conn, packet, approved_by=APPROVER) if packet else []
+        switched = runtime.set_emission(conn, True, approved_by=APPROVER)
+    return Activation(
+        event_types=KG_EVENT_TYPES,
+        activated=tuple(c.event_type for c in applied),
+        packet_file=packet_file if packet else None,
+        emission_turned_on=switched.changed,
+    )
+
+
+def write_sinks_file(home: Path) -> tuple[delivery.SinkConfig, Path]:
+    """The demo's one sink, a JSON-lines file under ``home``, and the sinks YAML file
+    (``home``/demo-sinks.yaml) naming it, for the delivery job's DeliverySinks resource.
+    A file sink has no secret. Rewritten on every run, identically."""
+    home.mkdir(parents=True, exist_ok=True)
+    sink = delivery.SinkConfig(
+        name=SINK_NAME, kind="file", path=str((home / "delivered-events.jsonl").resolve())
+    )
+    path = home / "demo-sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": [sink.model_dump(include={"name", "kind", "path"})]}))
+    return sink, path
 
 
 def observe_kg_run(db: Database) -> ledger.RunRecord:
@@ -104,14 +185,30 @@ class DemoResult:
     job_run_id: uuid.UUID
     dry_run: ledger.RunRecord
     runs_by_status: dict[tuple, int]  # (status, dry run?) -> runs, the whole ledger
+    activation: Activation
+    kg_events: dict[str, int]  # event_type -> outbox rows the KG run wrote
+    dry_run_events: int  # outbox rows the dry run wrote: none, it only records codes
     events_in_outbox: int
     snapshot: dossier.Snapshot
     parity: dossier.Reconciliation
     scores: list[discovery.CandidateScore]
 
 
+def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, int]:
+    """The outbox rows a run wrote, per type, in KG_EVENT_TYPES' order."""
+    counts = grouped_counts(
+        conn,
+        event_outbox,
+        [event_outbox.c.event_type],
+        where=[event_outbox.c.process_run_id == process_run_id],
+    )
+    order = {t: i for i, t in enumerate(KG_EVENT_TYPES)}
+    return {t: n for (t,), n in sorted(counts.items(), key=lambda i: order.get(i[0][0], 99))}
+
+
 def run_demo(db: Database) -> DemoResult:
     migrate.upgrade(db)
+    activated = activate_kg_events(db, procobs_home() / "demo" / "activation-packet.json")
     kg_run = observe_kg_run(db)
     job_run_id = run_export_jobs(db, procobs_home() / "demo" / "kg-export.jsonl")
     dry_run = record_dry_run(db)
@@ -130,6 +227,9 @@ def run_demo(db: Database) -> DemoResult:
             runs_by_status=grouped_counts(
                 conn, process_run_observation, [runs.status, runs.source_system == "dry_run"]
             ),
+            activation=activated,
+            kg_events=_events_by_type(conn, kg_run.process_run_id),
+            dry_run_events=sum(_events_by_type(conn, dry_run.process_run_id).values()),
             events_in_outbox=conn.execute(
                 sa.select(sa.func.count()).select_from(event_outbox)
             ).scalar_one(),
