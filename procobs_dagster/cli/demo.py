@@ -40,12 +40,12 @@ def _runs(result: DemoResult) -> str:
 
 
 def _activation(done: Activation) -> str:
+    switched = "; emission switched on" if done.emission_turned_on else ""
     if not done.activated:
         return (
-            f"{', '.join(done.event_types)} already active, nothing staged"
+            f"{', '.join(done.event_types)} already active, nothing staged{switched}"
             " (who activated them: procobs events audit --action activation.applied)"
         )
-    switched = "; emission switched on" if done.emission_turned_on else ""
     return (
         f'{", ".join(done.activated)} by "{APPROVER}" (packet {done.packet_file},'
         f" audited{switched})\n           an owner does the same, or undoes it: procobs events"

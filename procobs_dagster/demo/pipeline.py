@@ -203,7 +203,8 @@ def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, in
         where=[event_outbox.c.process_run_id == process_run_id],
     )
     order = {t: i for i, t in enumerate(KG_EVENT_TYPES)}
-    return {t: n for (t,), n in sorted(counts.items(), key=lambda i: order.get(i[0][0], 99))}
+    ranked = sorted(counts.items(), key=lambda item: order.get(item[0][0], len(order)))
+    return {event_type: n for (event_type,), n in ranked}
 
 
 def run_demo(db: Database) -> DemoResult:
