@@ -103,10 +103,17 @@ class Receiver:
 
     ``respond(event_id, body)`` returns the status to answer (default 200), or
     (status, headers). Every request is recorded with the time it was being handled, so
-    tests can look for overlapping deliveries of one event."""
+    tests can look for overlapping deliveries of one event.
+
+    ``hold_until_in_flight = N`` holds every request until N have been in flight at once
+    (after HOLD_SECONDS without, it stops holding): two relays that can work at the same
+    time then certainly do, whatever the machine's load, and two that cannot never reach N."""
+
+    HOLD_SECONDS = 10.0
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
+        self.hold_until_in_flight = 0
         self.respond: Callable[[str, bytes], int | tuple[int, dict[str, str]]] = (
             lambda _event_id, _body: 200
         )
@@ -114,6 +121,7 @@ class Receiver:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._in_flight_changed = threading.Condition(self._lock)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,9 +129,15 @@ class Receiver:
 
             def do_POST(self):
                 started = time.monotonic()
-                with receiver._lock:
+                with receiver._in_flight_changed:
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                    receiver._in_flight_changed.notify_all()
+                    if not receiver._in_flight_changed.wait_for(
+                        lambda: receiver.max_in_flight >= receiver.hold_until_in_flight,
+                        timeout=receiver.HOLD_SECONDS,
+                    ):
+                        receiver.hold_until_in_flight = 0  # never together: stop holding
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 event_id = self.headers.get("ce-id", "")
                 if receiver.delay:

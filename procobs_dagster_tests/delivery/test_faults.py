@@ -75,7 +75,9 @@ def test_two_relays_in_parallel_never_deliver_an_event_concurrently(
     db, receiver, secret_env, tmp_path
 ):
     receiver.delay = 0.01
-    sinks_file = write_sinks_file(tmp_path / "sinks.yaml", webhook_config(receiver.url))
+    receiver.hold_until_in_flight = 2  # the first delivery waits for the other relay's
+    hook = webhook_config(receiver.url, timeout_seconds=2 * receiver.HOLD_SECONDS)
+    sinks_file = write_sinks_file(tmp_path / "sinks.yaml", hook)
     relays = [
         spawn_relay(db, sinks_file, "--batch", "10", "--idle", "0.05", "--json") for _ in range(2)
     ]
