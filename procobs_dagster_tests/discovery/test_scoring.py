@@ -27,6 +27,28 @@ from procobs_dagster_tests.discovery.helpers import (
 )
 
 
+def insert_verifier_row(db, run, *, correlation_id=None, evidence=None):
+    """A completed verifier row written straight into the table, bypassing the ledger's
+    checks, so a test can give it what the ledger would refuse or normalise."""
+    with db.begin() as conn:
+        conn.execute(
+            process_component_observation.insert(),
+            {
+                "component_run_id": uuid7(),
+                "process_run_id": run.process_run_id,
+                "correlation_id": correlation_id or run.correlation_id,
+                "dot_code": "DOT_KG_VALIDATE",
+                "component_role": "verifier",
+                "status": "completed",
+                "source_system": "dot_runtime",
+                "evidence_ref": evidence,
+                "started_at": T0 + seconds(3),
+                "ended_at": T0 + seconds(4),
+                "created_at": T0 + seconds(3),
+            },
+        )
+
+
 def test_a_completed_run_of_two_components_verifies(db):
     run = observe(db)
     result = score(db)
@@ -63,23 +85,7 @@ def test_components_under_another_correlation_do_not_count(db):
     """The bar counts components sharing the run's correlation_id, not its foreign key:
     a second component filed under the run but with another correlation is not stitched."""
     run = observe(db, steps=[("DOT_KG_EXTRACT", "producer")])
-    with db.begin() as conn:
-        conn.execute(
-            process_component_observation.insert(),
-            {
-                "component_run_id": uuid7(),
-                "process_run_id": run.process_run_id,
-                "correlation_id": "another-correlation",
-                "dot_code": "DOT_KG_VALIDATE",
-                "component_role": "verifier",
-                "status": "completed",
-                "source_system": "dot_runtime",
-                "evidence_ref": {"rows_touched": 1},
-                "started_at": T0 + seconds(3),
-                "ended_at": T0 + seconds(4),
-                "created_at": T0 + seconds(3),
-            },
-        )
+    insert_verifier_row(db, run, correlation_id="another-correlation", evidence={"rows_touched": 1})
     result = score(db)
     assert result.status == "observed"
     assert result.best_trace.steps == 1
@@ -254,23 +260,7 @@ def test_fitness_evidence_variants_and_directly_follows(db):
 )
 def test_only_a_non_empty_evidence_object_is_evidence(db, evidence, counts):
     run = observe(db, steps=[("DOT_KG_EXTRACT", "producer")])
-    with db.begin() as conn:
-        conn.execute(
-            process_component_observation.insert(),
-            {
-                "component_run_id": uuid7(),
-                "process_run_id": run.process_run_id,
-                "correlation_id": run.correlation_id,
-                "dot_code": "DOT_KG_VALIDATE",
-                "component_role": "verifier",
-                "status": "completed",
-                "source_system": "dot_runtime",
-                "evidence_ref": evidence,
-                "started_at": T0 + seconds(3),
-                "ended_at": T0 + seconds(4),
-                "created_at": T0 + seconds(3),
-            },
-        )
+    insert_verifier_row(db, run, evidence=evidence)
     # The helper's own component carries {"rows_touched": 1}.
     assert score(db).evidence_completeness == (2 / 2 if counts else 1 / 2)
 
