@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,6 +59,28 @@ def timed(results: dict, key: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     results[key] = time.perf_counter() - start
+
+
+def alternating(
+    db: Database,
+    paths: dict[str, Callable[[Database, int], None]],
+    runs: int,
+    *,
+    rounds: int,
+    warm_up: int,
+) -> dict[str, float]:
+    """Seconds each path took for ``runs`` runs, measured in alternating rounds so every
+    path sees the same table sizes and machine load; each path is warmed up first (caches,
+    the connection pool)."""
+    for path in paths.values():
+        path(db, warm_up)
+    results: dict[str, float] = dict.fromkeys(paths, 0.0)
+    for _ in range(rounds):
+        for name, path in paths.items():
+            start = time.perf_counter()
+            path(db, runs // rounds)
+            results[name] += time.perf_counter() - start
+    return results
 
 
 def report(title: str, lines: list[tuple[str, str]]) -> None:

@@ -10,7 +10,7 @@ Goal: the API costs at most 2x the raw SQL per run.
 import datetime as dt
 import json
 
-from _common import fresh_postgres, parser, report, timed
+from _common import alternating, fresh_postgres, parser, report
 
 from procobs_dagster import ledger
 from procobs_dagster.ids import uuid7
@@ -100,19 +100,9 @@ def main() -> None:
     cli.add_argument("--runs", type=int, default=2000)
     args = cli.parse_args()
     runs = args.runs
-    results: dict[str, float] = {}
     with fresh_postgres(args.database_url, "ledger") as db:
-        via_api(db, 50)  # warm caches and the connection pool on both paths
-        via_raw_sql(db, 50)
-        # Alternate in rounds so both paths see the same table sizes and machine load.
-        rounds = 10
-        for round_ in range(rounds):
-            with timed(results, f"raw{round_}"):
-                via_raw_sql(db, runs // rounds)
-            with timed(results, f"api{round_}"):
-                via_api(db, runs // rounds)
-        for path in ("raw", "api"):
-            results[path] = sum(results[f"{path}{r}"] for r in range(rounds))
+        paths = {"raw": via_raw_sql, "api": via_api}
+        results = alternating(db, paths, runs, rounds=10, warm_up=50)
     ratio = results["api"] / results["raw"]
     report(
         f"ledger_write: {runs} runs x 2 components, 3 transactions per run (PostgreSQL)",

@@ -9,7 +9,7 @@ step, close run) so the observed code never runs inside one. Goal: at most 4x th
 API's cost per run.
 """
 
-from _common import fresh_postgres, parser, report, timed
+from _common import alternating, fresh_postgres, parser, report
 from ledger_write import via_api, via_raw_sql
 
 from procobs_dagster import ledger
@@ -32,18 +32,8 @@ def main() -> None:
     cli.add_argument("--runs", type=int, default=500)
     args = cli.parse_args()
     runs = args.runs
-    results: dict[str, float] = {}
     with fresh_postgres(args.database_url, "wrapper") as db:
-        for path in PATHS.values():  # warm caches and the connection pool on every path
-            path(db, 20)
-        # Alternate in rounds so every path sees the same table sizes and machine load.
-        rounds = 5
-        for round_ in range(rounds):
-            for name, path in PATHS.items():
-                with timed(results, f"{name}{round_}"):
-                    path(db, runs // rounds)
-        for name in PATHS:
-            results[name] = sum(results[f"{name}{r}"] for r in range(rounds))
+        results = alternating(db, PATHS, runs, rounds=5, warm_up=20)
     versus_api = results["wrapper"] / results["api"]
     report(
         f"wrapper: {runs} runs x 2 steps (PostgreSQL, event types inactive)",
