@@ -29,7 +29,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from procobs_dagster.discovery.catalog import Catalog
-from procobs_dagster.discovery.sql import bytewise, has_content, json_list
+from procobs_dagster.discovery.sql import bytewise, has_content
+from procobs_dagster.store.sql import json_list
 from procobs_dagster.store.tables import (
     job_queue,
     process_component_observation,

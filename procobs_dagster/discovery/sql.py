@@ -32,23 +32,6 @@ def _has_content_sqlite(element, compiler, **kw):
     return f"coalesce(json_type({doc}) = 'object' AND json({doc}) <> '{{}}', 0)"
 
 
-class json_list(FunctionElement):
-    """Aggregate (or, with ``.over()``, window function): the values as a JSON array."""
-
-    type = sa.JSON()
-    inherit_cache = True
-
-
-@compiles(json_list, "postgresql")
-def _json_list_pg(element, compiler, **kw):
-    return f"json_agg({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(json_list, "sqlite")
-def _json_list_sqlite(element, compiler, **kw):
-    return f"json_group_array({compiler.process(element.clauses, **kw)})"
-
-
 class bytewise(FunctionElement):
     """A text value compared byte by byte (``COLLATE "C"`` on Postgres; SQLite's default).
 

@@ -97,6 +97,16 @@ def _horizon_sqlite(element, compiler, **kw):
     return "NULL"
 
 
+def _named_per_dialect(element: type[FunctionElement], **names: str) -> None:
+    """Compile ``element`` as the function each dialect names, over the same arguments."""
+    for dialect, name in names.items():
+
+        def render(element, compiler, _name=name, **kw):
+            return f"{_name}({compiler.process(element.clauses, **kw)})"
+
+        compiles(element, dialect)(render)
+
+
 class json_object(FunctionElement):
     """A JSON object built in SQL from alternating keys and values (SQL expressions)."""
 
@@ -104,14 +114,17 @@ class json_object(FunctionElement):
     inherit_cache = True
 
 
-@compiles(json_object, "postgresql")
-def _json_object_pg(element, compiler, **kw):
-    return f"jsonb_build_object({compiler.process(element.clauses, **kw)})"
+_named_per_dialect(json_object, postgresql="jsonb_build_object", sqlite="json_object")
 
 
-@compiles(json_object, "sqlite")
-def _json_object_sqlite(element, compiler, **kw):
-    return f"json_object({compiler.process(element.clauses, **kw)})"
+class json_list(FunctionElement):
+    """Aggregate (or, with ``.over()``, window function): the values as a JSON array."""
+
+    type = sa.JSON()
+    inherit_cache = True
+
+
+_named_per_dialect(json_list, postgresql="json_agg", sqlite="json_group_array")
 
 
 class json_append_bounded(FunctionElement):
