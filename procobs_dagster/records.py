@@ -7,6 +7,7 @@ database takes them, and ``as_dict`` as JSON takes them (UUIDs and datetimes as 
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from typing import Any, Self
 
@@ -21,10 +22,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    # Every ledger call builds records from rows: the field set is worked out once a class.
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 class Record:
     @classmethod
     def from_row(cls, row: RowMapping) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _field_names(cls)
         return cls(**{k: v for k, v in row.items() if k in names})
 
     def as_row(self) -> dict[str, Any]:
