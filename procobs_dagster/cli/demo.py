@@ -9,6 +9,8 @@ from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.demo.pipeline import (
     APPROVER,
     FEATURE,
+    JOB_CANDIDATE,
+    JOB_KINDS,
     Activation,
     DemoResult,
     run_demo,
@@ -68,9 +70,7 @@ def _echo_ledger(result: DemoResult) -> None:
     click.echo(f"activated: {_activation(result.activation)}")
     click.echo(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
     click.echo(f"           {_steps(result.kg_components)}")
-    click.echo(
-        f"job queue: PROC-CAND:job:kg-export run {result.job_run_id}  kg.export → kg.checksum"
-    )
+    click.echo(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
     click.echo(
         f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
         "  (source_system=dry_run: proves wiring, never a process)"
