@@ -1,0 +1,111 @@
+"""What a reporting source learns about a row after it was written, without a status change.
+
+A workflow engine reports a run in several events that may arrive in any order: the one
+that says when the run began can come after the one that says how it ended, and a report
+may name the run's parent only once the run is in the ledger. These changes only ever move
+a row towards what the reports say — a start only earlier, evidence only added, a parent
+only set where there was none — so applying them again, or in another order, ends the same.
+None of them is a status change: the history is not written.
+"""
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.clock import ensure_utc
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.ledger import _subjects
+from procobs_dagster.ledger._subjects import COMPONENT, RUN, Subject
+from procobs_dagster.ledger.records import ComponentRecord, RunRecord
+from procobs_dagster.store.sql import json_merge
+from procobs_dagster.store.types import UTCDateTime
+
+
+def _subject(kind: str) -> Subject:
+    if kind not in (RUN.kind, COMPONENT.kind):
+        raise InvalidInput(f"unknown ledger subject {kind!r}: expected run or component")
+    return RUN if kind == RUN.kind else COMPONENT
+
+
+def backdate_start(conn: Connection, kind: str, subject_id: uuid.UUID, started_at: dt.datetime):
+    """Move ``started_at`` back to ``started_at`` when the row began later (or never said);
+    a later time changes nothing. Returns the row (None when it is not in the ledger)."""
+    subject = _subject(kind)
+    at = ensure_utc(started_at, "started_at")
+    c = subject.table.c
+    row = (
+        conn.execute(
+            subject.table.update()
+            .where(
+                subject.key_column == subject_id,
+                sa.or_(c.started_at.is_(None), c.started_at > sa.literal(at, UTCDateTime)),
+            )
+            .values(started_at=at)
+            .returning(*c)
+        )
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        return subject.record.from_row(row)
+    return _find(conn, subject, subject_id)
+
+
+def add_evidence(
+    conn: Connection, kind: str, subject_id: uuid.UUID, evidence: dict
+) -> RunRecord | ComponentRecord | None:
+    """Merge ``evidence`` into the row's ``evidence_ref`` (top-level keys replaced), whatever
+    its status. Whether a row is a dry run is not evidence: that key is refused."""
+    subject = _subject(kind)
+    if not isinstance(evidence, dict) or not evidence:
+        raise InvalidInput("evidence to add must be a non-empty JSON object")
+    if "dry_run" in evidence:
+        raise InvalidInput(f"{kind} {subject_id}: evidence may not change whether it is a dry run")
+    c = subject.table.c
+    row = (
+        conn.execute(
+            subject.table.update()
+            .where(subject.key_column == subject_id)
+            .values(
+                evidence_ref=json_merge(
+                    c.evidence_ref, sa.bindparam("b_evidence", type_=sa.JSON(none_as_null=True))
+                )
+            )
+            .returning(*c),
+            {"b_evidence": evidence},
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else subject.record.from_row(row)
+
+
+def link_parent(
+    conn: Connection, process_run_id: uuid.UUID, parent_run_id: uuid.UUID
+) -> RunRecord | None:
+    """Make a run that was recorded without a parent a nested run of ``parent_run_id``.
+
+    A run that already has a parent keeps it. The parent's key is held until commit, as
+    when a child starts (see ``ledger.start_run``): retention archives a family whole."""
+    if parent_run_id == process_run_id:
+        raise InvalidInput(f"run {process_run_id} cannot be its own parent")
+    _subjects.fetch(conn, RUN, parent_run_id, lock="key share")
+    c = RUN.table.c
+    row = (
+        conn.execute(
+            RUN.table.update()
+            .where(RUN.key_column == process_run_id, c.parent_run_id.is_(None))
+            .values(parent_run_id=parent_run_id)
+            .returning(*c)
+        )
+        .mappings()
+        .first()
+    )
+    return RunRecord.from_row(row) if row is not None else _find(conn, RUN, process_run_id)
+
+
+def _find(conn: Connection, subject: Subject, subject_id: uuid.UUID):
+    row = conn.execute(subject.select_one, {"subject_id": subject_id}).mappings().first()
+    return None if row is None else subject.record.from_row(row)
