@@ -9,9 +9,12 @@ None of them is a status change: the history is not written.
 """
 
 import datetime as dt
+import json
+import re
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import ensure_utc
@@ -19,7 +22,6 @@ from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger import _subjects
 from procobs_dagster.ledger._subjects import COMPONENT, RUN, Subject
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
-from procobs_dagster.store.sql import json_merge
 from procobs_dagster.store.types import UTCDateTime
 
 
@@ -56,30 +58,44 @@ def backdate_start(conn: Connection, kind: str, subject_id: uuid.UUID, started_a
 def add_evidence(
     conn: Connection, kind: str, subject_id: uuid.UUID, evidence: dict
 ) -> RunRecord | ComponentRecord | None:
-    """Merge ``evidence`` into the row's ``evidence_ref`` (top-level keys replaced), whatever
-    its status. Whether a row is a dry run is not evidence: that key is refused."""
+    """Set the top-level keys of ``evidence`` in the row's ``evidence_ref``, each replaced
+    whole (on both databases), whatever the row's status. Keys are plain names; whether a
+    row is a dry run is not evidence, so that key is refused. Returns the row (None when it
+    is not in the ledger)."""
     subject = _subject(kind)
     if not isinstance(evidence, dict) or not evidence:
         raise InvalidInput("evidence to add must be a non-empty JSON object")
     if "dry_run" in evidence:
         raise InvalidInput(f"{kind} {subject_id}: evidence may not change whether it is a dry run")
+    bad = [key for key in evidence if not _EVIDENCE_KEY.match(key)]
+    if bad:
+        raise InvalidInput(f"evidence keys are plain names, not {bad[0]!r}")
     c = subject.table.c
     row = (
         conn.execute(
             subject.table.update()
             .where(subject.key_column == subject_id)
-            .values(
-                evidence_ref=json_merge(
-                    c.evidence_ref, sa.bindparam("b_evidence", type_=sa.JSON(none_as_null=True))
-                )
-            )
-            .returning(*c),
-            {"b_evidence": evidence},
+            .values(evidence_ref=_with_keys_set(conn.dialect.name, c.evidence_ref, evidence))
+            .returning(*c)
         )
         .mappings()
         .first()
     )
     return None if row is None else subject.record.from_row(row)
+
+
+_EVIDENCE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def _with_keys_set(dialect: str, document: sa.Column, values: dict) -> sa.ColumnElement:
+    """``document`` with each key of ``values`` set to its value (replaced, not merged)."""
+    if dialect == "postgresql":
+        patch = sa.cast(sa.literal(json.dumps(values), sa.Text), postgresql.JSONB)
+        return sa.func.coalesce(document, sa.literal_column("'{}'::jsonb")).op("||")(patch)
+    arguments = []
+    for key, value in values.items():
+        arguments += [f"$.{key}", sa.func.json(sa.literal(json.dumps(value), sa.Text))]
+    return sa.func.json_set(sa.func.coalesce(document, "{}"), *arguments)
 
 
 def link_parent(

@@ -44,13 +44,21 @@ def test_evidence_is_added_whatever_the_status_and_never_the_dry_run_flag(db):
     with db.begin() as conn:
         run = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run
         tracking.close_run(conn, run.process_run_id, tracking.Outcome(evidence={"a": 1}, at=T0))
-        merged = amend.add_evidence(conn, "run", run.process_run_id, {"b": {"c": 2}})
-        assert merged.evidence_ref == {"a": 1, "b": {"c": 2}}
+        merged = amend.add_evidence(conn, "run", run.process_run_id, {"b": {"c": 2, "d": 3}})
+        assert merged.evidence_ref == {"a": 1, "b": {"c": 2, "d": 3}}
+        # A key is replaced whole, on both databases: "d" does not linger.
+        replaced = amend.add_evidence(conn, "run", run.process_run_id, {"b": {"c": 4}})
+        assert replaced.evidence_ref == {"a": 1, "b": {"c": 4}}
+        with pytest.raises(InvalidInput, match="plain names"):
+            amend.add_evidence(conn, "run", run.process_run_id, {"a.b": 1})
         with pytest.raises(InvalidInput, match="dry run"):
             amend.add_evidence(conn, "run", run.process_run_id, {"dry_run": False})
         with pytest.raises(InvalidInput, match="non-empty"):
             amend.add_evidence(conn, "run", run.process_run_id, {})
         assert amend.add_evidence(conn, "run", uuid7(), {"a": 1}) is None
+        bare = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run
+        first = amend.add_evidence(conn, "run", bare.process_run_id, {"a": {"b": 1}})
+        assert first.evidence_ref == {"a": {"b": 1}}
 
 
 def test_a_parent_is_linked_once_and_must_exist(db):
