@@ -118,17 +118,17 @@ def record(
     ctx = _Context(catalog, utcnow(), RecordReport())
     received_at = received_at or ctx.now
     for event in events:
-        _lock_run(conn, event.source, event.run_key, event.parent)
+        known = _lock_and_load(conn, event.source, event.run_key, event.parent)
         if not store.store_event(conn, event, received_at):
             ctx.report.duplicates += 1
             continue
         ctx.report.events += 1
-        existing = store.load_run(conn, event.source, event.run_key)
-        facts = RunFacts.of(event) if existing is None else existing.facts.merge(RunFacts.of(event))
-        run = store.save_facts(
-            conn, event.source, event.run_key, facts, received_at=received_at, now=ctx.now
-        )
-        _reconcile(conn, run, ctx)
+        previous = None if known is None else known.facts
+        facts = RunFacts.of(event) if previous is None else previous.merge(RunFacts.of(event))
+        if facts == previous and known.first_received_at <= received_at:
+            continue  # a report that adds nothing (kept raw all the same)
+        run = store.save_facts(conn, known, facts, received_at=received_at, now=ctx.now)
+        _reconcile(conn, run, ctx, previous=previous)
     return ctx.report
 
 
@@ -145,8 +145,8 @@ def settle_held(
     meanwhile is placed under it). At most ``limit`` runs, oldest first."""
     ctx = _Context(catalog, now or utcnow(), RecordReport())
     for source, run_key in store.held_since(conn, ctx.now - grace, limit):
-        _lock_run(conn, source, run_key)
-        run = store.load_run(conn, source, run_key)
+        named = store.load_run(conn, source, run_key).facts.parent
+        run = _lock_and_load(conn, source, run_key, named)
         if run.placement == HELD:
             _reconcile(conn, run, ctx, parent_gone=True)
     return ctx.report
@@ -237,10 +237,10 @@ def _replay_runs(
             unreadable += 1
             continue
         facts = fold(parsed)
-        _lock_run(conn, source, run_key, facts.parent)
+        known = _lock_and_load(conn, source, run_key, facts.parent)
         received_at = min(at for _, at in reports[run_key])
-        run = store.save_facts(conn, source, run_key, facts, received_at=received_at, now=ctx.now)
-        _reconcile(conn, run, ctx)
+        run = store.save_facts(conn, known, facts, received_at=received_at, now=ctx.now)
+        _reconcile(conn, run, ctx)  # judged afresh: the ledger may lag the new mapping
         events += len(parsed)
     return ctx.report, events, unreadable
 
@@ -264,47 +264,58 @@ def in_transaction(db: Database, work: Callable[[Connection], T]) -> T:
 # --- placing and advancing ---------------------------------------------------------------
 
 
-def _lock_run(
-    conn: Connection, source: str, run_key: str, named_parent: ParentRef | None = None
-) -> None:
-    """Take the key locks a decision about the run needs: its parents' first (the one a
-    report names now and the one its reports named before), then its own — the order every
-    writer takes them in, parent before child."""
-    parents = {named_parent.run_key} if named_parent is not None else set()
-    known = store.load_run(conn, source, run_key)
-    if known is not None and known.facts.parent is not None:
-        parents.add(known.facts.parent.run_key)
-    for parent in sorted(parents):
-        store.lock_key(conn, source, parent)
+def _lock_and_load(
+    conn: Connection, source: str, run_key: str, named_parent: ParentRef | None
+) -> ReportedRun | None:
+    """Take the key locks a decision about the run needs — the parent's first, then its
+    own, the order every writer takes them in — and read its row under them. A report that
+    does not name the parent its run's earlier reports named takes that parent's lock after
+    its own: the one exception to the order, paid for by a deadlock retry when it meets a
+    writer going the other way."""
+    if named_parent is not None:
+        store.lock_key(conn, source, named_parent.run_key)
     store.lock_key(conn, source, run_key)
+    run = store.load_run(conn, source, run_key)
+    known_parent = None if run is None else run.facts.parent
+    if known_parent is not None and known_parent != named_parent:
+        store.lock_key(conn, source, known_parent.run_key)
+    return run
 
 
 def _reconcile(
-    conn: Connection, run: ReportedRun, ctx: _Context, *, parent_gone: bool = False
+    conn: Connection,
+    run: ReportedRun,
+    ctx: _Context,
+    *,
+    previous: RunFacts | None = None,
+    parent_gone: bool = False,
 ) -> None:
-    """Bring the ledger to what ``run``'s facts say (the caller holds its key lock)."""
-    placed_now = False
+    """Bring the ledger to what ``run``'s facts say (the caller holds its key lock).
+    ``previous``: the facts the ledger already reflects (None: judge every field afresh)."""
     if run.placement == HELD:
-        run = _place(conn, run, ctx, parent_gone=parent_gone)
+        run, created = _place(conn, run, ctx, parent_gone=parent_gone)
         if run.placement == HELD:
             return
-        placed_now = True
-    _advance(conn, run, ctx)
-    if run.placement == RUN:
-        _link_to_parent(conn, run, ctx)
-    if placed_now:
+        _advance(conn, run, ctx, previous=None, fresh=created)
         _adopt_children(conn, run, ctx)
+        return
+    _advance(conn, run, ctx, previous=previous, fresh=False)
+    if run.placement == RUN and (previous is None or previous.parent != run.facts.parent):
+        _link_to_parent(conn, run, ctx)
 
 
-def _place(conn: Connection, run: ReportedRun, ctx: _Context, *, parent_gone: bool) -> ReportedRun:
+def _place(
+    conn: Connection, run: ReportedRun, ctx: _Context, *, parent_gone: bool
+) -> tuple[ReportedRun, bool]:
+    """Place a held run if its parent allows; (run, whether its ledger row was created
+    just now — else it was there already, under the same idempotency key)."""
     facts = run.facts
     parent = None
     if facts.parent is not None:
         parent = store.load_run(conn, run.source, facts.parent.run_key)
     if facts.parent is not None and (parent is None or parent.placement == HELD):
         if not parent_gone:
-            return run
-        ctx.report.parent_missing += 1
+            return run, False
         return _place_header(conn, run, ctx, parent_run_id=None, parent_missing=True)
     if parent is None:
         return _place_header(conn, run, ctx, parent_run_id=None)
@@ -320,20 +331,20 @@ def _place(conn: Connection, run: ReportedRun, ctx: _Context, *, parent_gone: bo
             at=facts.first_time,
             actor=_actor(run.source),
             late_report=True,
-        ).component
+        )
     except NotFound:
         # The parent's header was archived by retention: the run stands on its own.
-        ctx.report.parent_missing += 1
         return _place_header(conn, run, ctx, parent_run_id=None, parent_missing=True)
     ctx.report.components_placed += 1
-    return store.place(
+    placed = store.place(
         conn,
         run,
         COMPONENT,
         process_run_id=parent.process_run_id,
-        component_run_id=step.component_run_id,
+        component_run_id=step.component.component_run_id,
         now=ctx.now,
     )
+    return placed, step.created
 
 
 def _place_header(
@@ -343,25 +354,28 @@ def _place_header(
     *,
     parent_run_id,
     parent_missing: bool = False,
-) -> ReportedRun:
-    facts = run.facts
+) -> tuple[ReportedRun, bool]:
     try:
-        header = _open_header(conn, run, ctx, parent_run_id)
-    except NotFound:
-        header = _open_header(conn, run, ctx, None)
+        started = _open_header(conn, run, ctx, parent_run_id)
+    except NotFound:  # the parent's header was archived by retention
+        started = _open_header(conn, run, ctx, None)
         parent_missing = True
     ctx.report.runs_placed += 1
-    return store.place(
+    ctx.report.parent_missing += parent_missing
+    placed = store.place(
         conn,
         run,
         RUN,
-        process_run_id=header.process_run_id,
-        parent_missing=parent_missing and facts.parent is not None,
+        process_run_id=started.run.process_run_id,
+        parent_missing=parent_missing,
         now=ctx.now,
     )
+    return placed, started.created
 
 
-def _open_header(conn: Connection, run: ReportedRun, ctx: _Context, parent_run_id):
+def _open_header(
+    conn: Connection, run: ReportedRun, ctx: _Context, parent_run_id
+) -> ledger.StartedRun:
     facts = run.facts
     return tracking.open_run(
         conn,
@@ -373,28 +387,51 @@ def _open_header(conn: Connection, run: ReportedRun, ctx: _Context, parent_run_i
         evidence=facts.evidence() or None,
         at=facts.first_time,
         actor=_actor(run.source),
-    ).run
+    )
 
 
-def _advance(conn: Connection, run: ReportedRun, ctx: _Context) -> None:
-    """Move the run's ledger row forward to its facts: start, evidence, outcome."""
+def _advance(
+    conn: Connection,
+    run: ReportedRun,
+    ctx: _Context,
+    *,
+    previous: RunFacts | None,
+    fresh: bool,
+) -> None:
+    """Move the run's ledger row forward to its facts: start, evidence, outcome. Only what
+    changed since ``previous`` is written; ``fresh``: the row was just created from these
+    facts (its start and, for a header, its evidence are already theirs)."""
     facts = run.facts
     kind, subject_id = run.ledger_subject
-    row = amend.backdate_start(conn, kind, subject_id, facts.first_time)
-    if row is None:  # archived by retention; its reports stay in workflow_event
-        ctx.report.archived += 1
-        return
+    row = None
+    if previous is None and not fresh:
+        row = amend.backdate_start(conn, kind, subject_id, facts.first_time)
+        if row is None:  # archived by retention; its reports stay in workflow_event
+            ctx.report.archived += 1
+            return
+    elif previous is not None and facts.first_time < previous.first_time:
+        row = amend.backdate_start(conn, kind, subject_id, facts.first_time)
     evidence = facts.evidence()
-    current = row.evidence_ref or {}
-    if any(current.get(key) != value for key, value in evidence.items()):
-        amend.add_evidence(conn, kind, subject_id, evidence)
+    if row is not None:
+        stale = any((row.evidence_ref or {}).get(k) != v for k, v in evidence.items())
+    elif fresh:
+        stale = bool(evidence) and kind == "component"  # a header is born with its evidence
+    else:
+        stale = evidence != previous.evidence()
+    if stale:
+        row = amend.add_evidence(conn, kind, subject_id, evidence)
     outcome = facts.outcome
-    if outcome is None:
+    if outcome is None or (previous is not None and previous.outcome == outcome):
         return
-    if is_terminal(row.status):
-        if row.status != outcome.status or facts.contradicted:
-            ctx.report.contradicted += 1
-        return
+    if not fresh:
+        row = row or _ledger_row(conn, kind, subject_id)
+        if row is None:
+            ctx.report.archived += 1
+            return
+        if is_terminal(row.status):
+            if row.status != outcome.status or facts.contradicted:
+                ctx.report.contradicted += 1
+            return
     ending = tracking.Outcome(
         status=outcome.status,
         error_ref=outcome.error if outcome.status != "completed" else None,
@@ -408,13 +445,22 @@ def _advance(conn: Connection, run: ReportedRun, ctx: _Context) -> None:
     ctx.report.ended += 1
 
 
+def _ledger_row(conn: Connection, kind: str, subject_id):
+    try:
+        if kind == "component":
+            return ledger.get_component(conn, subject_id)
+        return ledger.get_run(conn, subject_id)
+    except NotFound:
+        return None
+
+
 def _adopt_children(conn: Connection, parent: ReportedRun, ctx: _Context) -> None:
     """The runs that waited for ``parent`` take their place now; runs of its that stand on
     their own (placed before it arrived, or before a report named it) become its nested
     runs."""
     for child in store.children(conn, parent.source, parent.run_key):
         store.lock_key(conn, child.source, child.run_key)
-        child = store.load_run(conn, child.source, child.run_key)
+        child = store.load_run(conn, child.source, child.run_key)  # as it is under the lock
         if child.placement == HELD:
             _reconcile(conn, child, ctx)
         elif child.placement == RUN:

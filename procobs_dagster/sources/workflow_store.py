@@ -106,23 +106,33 @@ def load_run(conn: Connection, source: str, run_key: str) -> ReportedRun | None:
 
 def save_facts(
     conn: Connection,
-    source: str,
-    run_key: str,
+    known: ReportedRun | None,
     facts: RunFacts,
     *,
     received_at: dt.datetime,
     now: dt.datetime,
 ) -> ReportedRun:
-    """Record the run's facts: a new row is held until placed; an existing row keeps its
-    place and the earliest time anything of it was received."""
+    """Record the run's facts (``known``: its row as read under its key lock, None for a
+    new run). A new row is held until placed; an existing row keeps its place, and the
+    parent it was placed under, if any."""
     parent = facts.parent.run_key if facts.parent else None
-    existing = load_run(conn, source, run_key)
-    if existing is None:
+    if known is None:
+        run = ReportedRun(
+            source=facts.source,
+            run_key=facts.run_key,
+            parent_run_key=parent,
+            placement=HELD,
+            process_run_id=None,
+            component_run_id=None,
+            parent_missing=False,
+            facts=facts,
+            first_received_at=received_at,
+        )
         conn.execute(
             workflow_run.insert(),
             {
-                "source": source,
-                "run_key": run_key,
+                "source": run.source,
+                "run_key": run.run_key,
                 "parent_run_key": parent,
                 "placement": HELD,
                 "facts": facts.to_json(),
@@ -130,24 +140,28 @@ def save_facts(
                 "updated_at": now,
             },
         )
-    else:
-        conn.execute(
-            workflow_run.update()
-            .where(workflow_run.c.source == source, workflow_run.c.run_key == run_key)
-            .values(
-                facts=facts.to_json(),
-                # A held run follows the parent its reports name; a placed one keeps the
-                # parent it was placed under, if any.
-                parent_run_key=(
-                    parent
-                    if existing.placement == HELD or existing.parent_run_key is None
-                    else existing.parent_run_key
-                ),
-                first_received_at=min(existing.first_received_at, received_at),
-                updated_at=now,
-            )
+        return run
+    run = dataclasses.replace(
+        known,
+        facts=facts,
+        parent_run_key=(
+            parent
+            if known.placement == HELD or known.parent_run_key is None
+            else known.parent_run_key
+        ),
+        first_received_at=min(known.first_received_at, received_at),
+    )
+    conn.execute(
+        workflow_run.update()
+        .where(workflow_run.c.source == run.source, workflow_run.c.run_key == run.run_key)
+        .values(
+            facts=facts.to_json(),
+            parent_run_key=run.parent_run_key,
+            first_received_at=run.first_received_at,
+            updated_at=now,
         )
-    return load_run(conn, source, run_key)
+    )
+    return run
 
 
 def place(
@@ -175,7 +189,13 @@ def place(
     )
     if moved.rowcount != 1:
         raise RuntimeError(f"run {run.run_key} left held while its key lock was held")
-    return load_run(conn, run.source, run.run_key)
+    return dataclasses.replace(
+        run,
+        placement=placement,
+        process_run_id=process_run_id,
+        component_run_id=component_run_id,
+        parent_missing=parent_missing,
+    )
 
 
 def children(conn: Connection, source: str, run_key: str) -> list[ReportedRun]:
