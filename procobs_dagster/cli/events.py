@@ -6,7 +6,7 @@ import click
 import sqlalchemy as sa
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
 from procobs_dagster.events import activation, runtime
 from procobs_dagster.events import ingest as domain_ingest
 from procobs_dagster.events import schemas as event_schemas
@@ -108,11 +108,7 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     try:
         report = domain_ingest.ingest_file(db, jsonl_file)
     except domain_ingest.IngestError as exc:
-        shown = exc.problems[: domain_ingest.MAX_REPORTED_PROBLEMS]
-        for problem in shown:
-            click.echo(f"{jsonl_file}: {problem}", err=True)
-        if len(exc.problems) > len(shown):
-            click.echo(f"{jsonl_file}: … and {len(exc.problems) - len(shown)} more", err=True)
+        echo_problems(jsonl_file, exc.problems, domain_ingest.MAX_REPORTED_PROBLEMS)
         raise
     if as_json:
         emit_json(report.as_dict())

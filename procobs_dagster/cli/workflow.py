@@ -8,7 +8,13 @@ import sqlalchemy as sa
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
-from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option
+from procobs_dagster.cli.output import (
+    batch_progress,
+    echo_problems,
+    echo_table,
+    emit_json,
+    json_option,
+)
 from procobs_dagster.events import ingest as domain_ingest
 from procobs_dagster.sources import openlineage, workflow_ledger
 from procobs_dagster.sources.workflow_runs import RunFacts
@@ -35,11 +41,7 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
     try:
         report = openlineage.ingest_file(db, jsonl_file, catalog=load(catalog_path))
     except domain_ingest.IngestError as exc:
-        shown = exc.problems[: domain_ingest.MAX_REPORTED_PROBLEMS]
-        for problem in shown:
-            click.echo(f"{jsonl_file}: {problem}", err=True)
-        if len(exc.problems) > len(shown):
-            click.echo(f"{jsonl_file}: … and {len(exc.problems) - len(shown)} more", err=True)
+        echo_problems(jsonl_file, exc.problems, domain_ingest.MAX_REPORTED_PROBLEMS)
         raise
     counts = report.as_dict()
     if as_json:

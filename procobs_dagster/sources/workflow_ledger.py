@@ -44,6 +44,7 @@ from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import NotFound
 from procobs_dagster.ledger import amend, tracking
 from procobs_dagster.ledger.lifecycle import is_terminal
+from procobs_dagster.maintenance import BatchProgress
 from procobs_dagster.sources import workflow_store as store
 from procobs_dagster.sources.workflow_runs import ParentRef, RunFacts, WorkflowEvent, fold
 from procobs_dagster.sources.workflow_store import COMPONENT, HELD, RUN, ReportedRun
@@ -164,14 +165,6 @@ class ReplayReport:
         return {**dataclasses.asdict(self), "recorded": self.recorded.as_dict()}
 
 
-@dataclasses.dataclass(frozen=True)
-class ReplayProgress:
-    job: str
-    batch: int
-    counts: Mapping[str, int]
-    seconds: float
-
-
 def replay(
     db: Database,
     *,
@@ -179,7 +172,7 @@ def replay(
     parse: Callable[[Mapping[str, Any]], WorkflowEvent],
     catalog: Catalog,
     batch: int = 500,
-    progress: Callable[[ReplayProgress], None] | None = None,
+    progress: Callable[[BatchProgress], None] | None = None,
 ) -> ReplayReport:
     """Derive the facts of every reported run of ``source`` again from its raw reports,
     with ``parse`` as the mapping is now, and bring the ledger forward to them.
@@ -208,7 +201,7 @@ def replay(
         report.recorded.add(recorded)
         if progress is not None:
             progress(
-                ReplayProgress(
+                BatchProgress(
                     "workflow replay",
                     report.batches,
                     {"runs": len(keys), "events": events, "unreadable": unreadable},
