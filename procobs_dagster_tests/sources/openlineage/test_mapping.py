@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from procobs_dagster import discovery, ledger
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
 from procobs_dagster.sources import openlineage, workflow_ledger
-from procobs_dagster.store.tables import workflow_event
+from procobs_dagster.store.tables import workflow_event, workflow_run
 from procobs_dagster_tests.events.helpers import outbox_rows, set_active
 from procobs_dagster_tests.sources.helpers import (
     NS,
@@ -239,3 +239,15 @@ def test_a_parent_named_only_by_a_later_event_still_links_the_run(db):
     assert report["linked_late"] == 1
     child_run = snapshot(db)[child]
     assert (child_run["placement"], child_run["parent"]) == ("run", dag_id)
+
+
+def test_raw_events_are_insert_only_and_runs_keep_their_rules(db):
+    dag_id, events = dag_run()
+    send(db, *events)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.begin() as conn:
+        conn.execute(workflow_event.update().values(event_type="OTHER"))
+    # A placed run says where it is; a held one is nowhere yet.
+    with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
+        conn.execute(
+            workflow_run.update().where(workflow_run.c.run_key == dag_id).values(placement="held")
+        )

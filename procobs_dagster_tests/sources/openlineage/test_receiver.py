@@ -5,6 +5,7 @@ import asyncio
 import datetime as dt
 import gzip
 import json
+import logging
 import time
 
 import httpx
@@ -266,3 +267,27 @@ def test_a_child_whose_parent_never_arrives_is_placed_on_its_own_by_the_receiver
         True,
         "started",
     )
+
+
+def test_healthz_answers_503_while_the_schema_is_not_at_head(empty_db):
+    with live(empty_db) as server:
+        health = httpx.get(server.url + "/healthz")
+    assert health.status_code == 503
+    assert health.json()["status"] == "unavailable"
+    assert "run `procobs db upgrade`" in health.json()["error"]
+
+
+def test_one_log_line_per_request_and_never_a_key(db, caplog):
+    _dag, events = dag_with_two_tasks()
+    with caplog.at_level(logging.INFO, logger="procobs.serve"), live(db) as server:
+        sender = client(server.url, KEY)
+        for event in events[:2]:
+            sender.emit(event)
+        server.post("{oops")
+        server.post("{}", key="not-the-key-0123456789")
+    lines = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
+    assert len(lines) == 4
+    assert lines[0].startswith("POST /api/v1/lineage 200 received=1 events=1 runs_placed=1")
+    assert lines[2].startswith('POST /api/v1/lineage 400 "the body is not JSON')
+    assert lines[3].startswith('POST /api/v1/lineage 401 "missing or invalid API key"')
+    assert all("\n" not in line and KEY not in line and "not-the-key" not in line for line in lines)
