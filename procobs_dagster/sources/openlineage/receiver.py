@@ -34,9 +34,9 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio
 import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -63,6 +63,9 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 RETRY_AFTER_SECONDS = 5
 DEFAULT_SETTLE_EVERY_SECONDS = 60.0
 SETTLE_BATCH = 500
+# Requests writing at once, each on a pooled connection: fewer than the engine's pool holds
+# (5, plus 10 overflow), so a burst waits its turn here instead of timing out on the pool.
+DATABASE_WORKERS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +198,7 @@ def _accept_body(db: Database, body: bytes, config: ReceiverConfig) -> dict[str,
 
 
 def _database_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, DatabaseUnreachable | SchemaNotReady):
+    if isinstance(exc, DatabaseUnreachable | SchemaNotReady | sa.exc.TimeoutError):
         return True
     if isinstance(exc, sa.exc.DBAPIError):
         return exc.connection_invalidated or isinstance(
@@ -209,6 +212,11 @@ def _one_line(text: str) -> str:
 
 
 def create_app(db: Database, config: ReceiverConfig) -> Starlette:
+    workers = anyio.CapacityLimiter(DATABASE_WORKERS)
+
+    async def blocking(function, *args):
+        return await anyio.to_thread.run_sync(function, *args, limiter=workers)
+
     async def lineage(request: Request) -> JSONResponse:
         started = time.perf_counter()
         client = f"{request.client.host}:{request.client.port}" if request.client else "-"
@@ -226,7 +234,7 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
             return refuse(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
         try:
             body = await _read_body(request, config.max_body_bytes)
-            counts = await run_in_threadpool(_accept_body, db, body, config)
+            counts = await blocking(_accept_body, db, body, config)
         except _Refused as exc:
             return refuse(exc.status, str(exc))
         except InvalidInput as exc:
@@ -245,7 +253,7 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
 
     async def health(request: Request) -> JSONResponse:
         try:
-            await run_in_threadpool(ensure_current, db)
+            await blocking(ensure_current, db)
         except Exception as exc:
             if not _database_unavailable(exc):
                 raise
@@ -258,7 +266,7 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
     async def lifespan(app: Starlette):
         settler = None
         if config.settle_every_seconds > 0:
-            settler = asyncio.create_task(_settle_forever(db, config))
+            settler = asyncio.create_task(_settle_forever(db, config, blocking))
         try:
             yield
         finally:
@@ -276,7 +284,7 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
     )
 
 
-async def _settle_forever(db: Database, config: ReceiverConfig) -> None:
+async def _settle_forever(db: Database, config: ReceiverConfig, blocking) -> None:
     """Every ``settle_every_seconds``, place the runs whose parent never arrived."""
 
     def settle() -> workflow_ledger.RecordReport:
@@ -290,7 +298,7 @@ async def _settle_forever(db: Database, config: ReceiverConfig) -> None:
     while True:
         await asyncio.sleep(config.settle_every_seconds)
         try:
-            report = await run_in_threadpool(settle)
+            report = await blocking(settle)
         except Exception as exc:
             log.warning("settling held runs failed, trying again later: %s", _one_line(exc))
             continue
