@@ -2,14 +2,16 @@
 batched, nor on how often each is sent (at-least-once delivery) — given, as OpenLineage
 integrations do, that every event of a child run names its parent."""
 
+import concurrent.futures
 import itertools
 import json
+import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
-from procobs_dagster.sources import openlineage
+from procobs_dagster.sources import openlineage, workflow_ledger
 from procobs_dagster_tests.sources.helpers import ledger_snapshot, ol_event, run_id
 
 
@@ -105,3 +107,30 @@ def test_any_arrival_order_gives_the_same_ledger(db):
             assert _normalised(conn, symbols) == expected
 
     same_ledger()
+
+
+def test_concurrent_writers_give_the_same_ledger(db):
+    """Events of the same runs sent at once by several writers, each in a transaction of
+    its own: a child and its parent decided at the same moment still meet (the key locks),
+    and a deadlock between two writers is retried, not lost."""
+    events, symbols = _scenario()
+    _record(db, [events])
+    with db.read() as conn:
+        expected = _normalised(conn, symbols)
+    scenarios = [_scenario() for _ in range(6)]
+    stream = [event for events, _ in scenarios for event in events]
+    random.Random(13).shuffle(stream)
+    writers = 6
+
+    def write(share: list[dict]) -> None:
+        for event in share:
+            batch = openlineage.batch_of(event)
+            workflow_ledger.in_transaction(
+                db, lambda conn, b=batch: openlineage.accept(conn, b, catalog=EMPTY_CATALOG)
+            )
+
+    with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, [stream[i::writers] for i in range(writers)]))
+    with db.read() as conn:
+        for _, symbols in scenarios:
+            assert _normalised(conn, symbols) == expected
