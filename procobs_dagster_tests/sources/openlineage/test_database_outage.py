@@ -1,18 +1,22 @@
-"""The database stops in the middle of a stream: the receiver answers 503 with
-Retry-After and writes nothing, the client's own retry lands every event, once.
+"""The database becomes unavailable in the middle of a stream: the receiver answers 503
+with Retry-After and writes nothing, the client's own retry lands every event, once.
 
-PostgreSQL only, on a cluster of the test's own that it stops and starts. SQLite has no
-server to stop: its equivalent — the write lock held elsewhere past the 30 s busy timeout —
-also ends in a database error and a 503, but takes too long to wait for in the suite."""
+PostgreSQL: a cluster of the test's own, stopped and started again. SQLite has no server
+to stop; what makes it unavailable to a writer is another process holding its write lock
+past the busy timeout (a backup, a long migration). The test holds it with a plain sqlite3
+connection, against a receiver whose busy timeout is shortened from 30 s to half a second
+so that the suite does not wait."""
 
+import sqlite3
 import threading
 import time
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from openlineage.client.serde import Serde
 
-from procobs_dagster.store import migrate
+from procobs_dagster.store import engine, migrate
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import workflow_event
 from procobs_dagster_tests.databases import postgres_admin_url
@@ -21,10 +25,11 @@ from procobs_dagster_tests.sources.helpers import ledger_snapshot
 from procobs_dagster_tests.sources.openlineage.client_events import client, dag_with_two_tasks
 from procobs_dagster_tests.sources.openlineage.live import KEY, live
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 RESTART_AFTER_SECONDS = 2.0
 
 
+@pytest.mark.postgres_only
 def test_a_stopped_database_gives_503_and_the_client_retry_lands_everything_once():
     postgres_admin_url()  # the Postgres half of the suite runs (skipped, or failed under CI)
     with own_cluster() as cluster:
@@ -37,11 +42,7 @@ def test_a_stopped_database_gives_503_and_the_client_retry_lands_everything_once
             for event in events[:2]:
                 sender.emit(event)
             cluster.stop()
-            refused = httpx.post(
-                server.endpoint,
-                content=_serialised(events[2]),
-                headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
-            )
+            refused = _post(server, events[2])
             assert refused.status_code == 503, refused.text
             assert refused.headers["retry-after"] == "5"
             assert "nothing was written" in refused.json()["error"]
@@ -61,7 +62,48 @@ def test_a_stopped_database_gives_503_and_the_client_retry_lands_everything_once
     assert sorted(r["status"] for r in runs.values()) == ["completed"] * 3
 
 
-def _serialised(event) -> str:
-    from openlineage.client.serde import Serde
+def test_a_locked_sqlite_database_gives_503_and_the_client_retry_lands_everything_once(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 500)
+    path = tmp_path / "procobs.db"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db)
+    dag, events = dag_with_two_tasks()
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    with live(db) as server:
+        sender = client(server.url, KEY, total=5, backoff_factor=0.5)
+        for event in events[:2]:
+            sender.emit(event)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        refused = _post(server, events[2])
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "5"
+        assert "database is locked" in refused.json()["error"]
+        releaser = threading.Timer(RESTART_AFTER_SECONDS, locker.rollback)
+        releaser.start()
+        started = time.monotonic()
+        for event in events[2:]:
+            sender.emit(event)
+        releaser.join()
+        assert time.monotonic() - started >= RESTART_AFTER_SECONDS
+    locker.close()
+    with db.read() as conn:
+        kept = conn.execute(sa.select(sa.func.count()).select_from(workflow_event)).scalar_one()
+        runs = ledger_snapshot(conn)
+    db.dispose()
+    assert kept == len(events)
+    assert sorted(r["status"] for r in runs.values()) == ["completed"] * 3
+    assert runs[dag]["status"] == "completed"
 
+
+def _post(server, event) -> httpx.Response:
+    return httpx.post(
+        server.endpoint,
+        content=_serialised(event),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
+
+
+def _serialised(event) -> str:
     return Serde.to_json(event)
