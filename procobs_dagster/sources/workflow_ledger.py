@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import ledger
 from procobs_dagster.clock import utcnow
 from procobs_dagster.discovery.catalog import Catalog
-from procobs_dagster.errors import NotFound
+from procobs_dagster.errors import NotFound, ProcobsError
 from procobs_dagster.ledger import amend, tracking
 from procobs_dagster.ledger.lifecycle import is_terminal
 from procobs_dagster.maintenance import BatchProgress
@@ -169,7 +169,7 @@ def replay(
     db: Database,
     *,
     source: str,
-    parse: Callable[[Mapping[str, Any]], WorkflowEvent],
+    parse: Callable[[Mapping[str, Any]], WorkflowEvent | None],
     catalog: Catalog,
     batch: int = 500,
     progress: Callable[[BatchProgress], None] | None = None,
@@ -214,7 +214,7 @@ def _replay_runs(
     conn: Connection,
     source: str,
     keys: Sequence[str],
-    parse: Callable[[Mapping[str, Any]], WorkflowEvent],
+    parse: Callable[[Mapping[str, Any]], WorkflowEvent | None],
     catalog: Catalog,
 ) -> tuple[RecordReport, int, int]:
     ctx = _Context(catalog, utcnow(), RecordReport())
@@ -225,8 +225,14 @@ def _replay_runs(
     for run_key in keys:
         try:
             parsed = [parse(document) for document, _ in reports[run_key]]
-        except Exception as exc:  # a mapping that no longer reads an old report
+        # A mapping that no longer reads an old report leaves its run as it was; the
+        # others are replayed all the same.
+        except (ProcobsError, KeyError, TypeError, ValueError) as exc:
             log.warning("workflow replay: run %s left as it was: %s", run_key, exc)
+            unreadable += 1
+            continue
+        parsed = [event for event in parsed if event is not None]
+        if not parsed:
             unreadable += 1
             continue
         facts = fold(parsed)

@@ -251,3 +251,22 @@ def test_raw_events_are_insert_only_and_runs_keep_their_rules(db):
         conn.execute(
             workflow_run.update().where(workflow_run.c.run_key == dag_id).values(placement="held")
         )
+
+
+def test_replay_leaves_a_run_the_mapping_no_longer_reads_and_replays_the_others(db):
+    _kept, events = dag_run("kept", ())
+    _odd, odd_events = dag_run("odd", ())
+    send(db, *events, *odd_events)
+    before = snapshot(db)
+
+    def pickier(document):
+        if document["job"]["name"] == "odd":
+            raise openlineage.InvalidEvent("job.name: 'odd' is no longer accepted")
+        return openlineage.parse(document)
+
+    report = workflow_ledger.replay(
+        db, source=openlineage.SOURCE, parse=pickier, catalog=EMPTY_CATALOG, batch=1
+    )
+    assert (report.runs, report.unreadable, report.batches) == (2, 1, 2)
+    assert report.events == len(events)
+    assert snapshot(db) == before
