@@ -37,10 +37,11 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
 
-# procobs's bounds, the same on both databases: a job's namespace and name become a
-# candidate code and a dot_code.
-MAX_NAMESPACE = 200
-MAX_NAME = 500
+# procobs's bounds, the same on both databases. A job's namespace and name become an
+# (indexed) candidate code and dot_code: together they stay well inside a Postgres index
+# entry. A dataset's only become evidence.
+MAX_LENGTHS = {"job": (200, 1000), "dataset": (1000, 4000)}
+MAX_JOB_BYTES = 2000
 MAX_SHOWN = 120  # characters of a refused value quoted in an error
 
 RUN, JOB, DATASET = "run", "job", "dataset"
@@ -72,7 +73,12 @@ def validate(document: Any) -> str:
     if error is not None:
         raise InvalidEvent(f"{_path(error.absolute_path)}: {_message(error)}")
     if about != DATASET:
-        _check_job(document["job"])
+        job = document["job"]
+        _check_names("job", job, MAX_LENGTHS["job"])
+        if len(f"{job['namespace']}/{job['name']}".encode()) > MAX_JOB_BYTES:
+            raise InvalidEvent(f"job: namespace and name together pass {MAX_JOB_BYTES} bytes")
+    for index, dataset in enumerate(document.get("outputs") or []):
+        _check_names(f"outputs[{index}]", dataset, MAX_LENGTHS["dataset"])
     return about
 
 
@@ -92,15 +98,16 @@ def _spec_version(schema_url: Any) -> str:
     return version
 
 
-def _check_job(job: dict) -> None:
-    for field, limit in (("namespace", MAX_NAMESPACE), ("name", MAX_NAME)):
-        value = job[field]
+def _check_names(where: str, named: dict, limits: tuple[int, int]) -> None:
+    """A namespace and a name: not empty, bounded, no control characters."""
+    for field, limit in zip(("namespace", "name"), limits, strict=True):
+        value = named[field]
         if not value.strip():
-            raise InvalidEvent(f"job.{field}: must not be empty")
+            raise InvalidEvent(f"{where}.{field}: must not be empty")
         if len(value) > limit:
-            raise InvalidEvent(f"job.{field}: longer than {limit} characters")
+            raise InvalidEvent(f"{where}.{field}: longer than {limit} characters")
         if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise InvalidEvent(f"job.{field}: {_shown(value)} contains a control character")
+            raise InvalidEvent(f"{where}.{field}: {_shown(value)} contains a control character")
 
 
 @functools.cache
