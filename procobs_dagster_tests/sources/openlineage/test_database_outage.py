@@ -7,6 +7,7 @@ past the busy timeout (a backup, a long migration). The test holds it with a pla
 connection, against a receiver whose busy timeout is shortened from 30 s to half a second
 so that the suite does not wait."""
 
+import functools
 import sqlite3
 import threading
 import time
@@ -35,31 +36,7 @@ def test_a_stopped_database_gives_503_and_the_client_retry_lands_everything_once
     with own_cluster() as cluster:
         db = Database(cluster.url)
         migrate.upgrade(db)
-        dag, events = dag_with_two_tasks()
-        with live(db) as server:
-            # Retry-After (5 s) is honoured by the client between its attempts.
-            sender = client(server.url, KEY, total=5, backoff_factor=0.5)
-            for event in events[:2]:
-                sender.emit(event)
-            cluster.stop()
-            refused = _post(server, events[2])
-            assert refused.status_code == 503, refused.text
-            assert refused.headers["retry-after"] == "5"
-            assert "nothing was written" in refused.json()["error"]
-            restarter = threading.Timer(RESTART_AFTER_SECONDS, cluster.start)
-            restarter.start()
-            started = time.monotonic()
-            for event in events[2:]:
-                sender.emit(event)  # the first of these waits for the database to return
-            restarter.join()
-            assert time.monotonic() - started >= RESTART_AFTER_SECONDS
-        with db.read() as conn:
-            kept = conn.execute(sa.select(sa.func.count()).select_from(workflow_event)).scalar_one()
-            runs = ledger_snapshot(conn)
-        db.dispose()
-    assert kept == len(events)
-    assert runs[dag]["status"] == "completed"
-    assert sorted(r["status"] for r in runs.values()) == ["completed"] * 3
+        _stream_through_an_outage(db, cluster.stop, cluster.start, "nothing was written")
 
 
 def test_a_locked_sqlite_database_gives_503_and_the_client_retry_lands_everything_once(
@@ -69,41 +46,43 @@ def test_a_locked_sqlite_database_gives_503_and_the_client_retry_lands_everythin
     path = tmp_path / "procobs.db"
     db = Database(f"sqlite:///{path}")
     migrate.upgrade(db)
-    dag, events = dag_with_two_tasks()
     locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:  # another process holds the write lock, then lets it go
+        lock = functools.partial(locker.execute, "BEGIN EXCLUSIVE")
+        _stream_through_an_outage(db, lock, locker.rollback, "database is locked")
+    finally:
+        locker.close()
+
+
+def _stream_through_an_outage(db: Database, take_away, give_back, reason: str) -> None:
+    """Send a DAG run; after two events the database is taken away, and given back while
+    the client is retrying the third. Every event must land once."""
+    dag, events = dag_with_two_tasks()
     with live(db) as server:
+        # Retry-After (5 s) is honoured by the client between its attempts.
         sender = client(server.url, KEY, total=5, backoff_factor=0.5)
         for event in events[:2]:
             sender.emit(event)
-        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
-        refused = _post(server, events[2])
+        take_away()
+        refused = httpx.post(
+            server.endpoint,
+            content=Serde.to_json(events[2]),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "5"
-        assert "database is locked" in refused.json()["error"]
-        releaser = threading.Timer(RESTART_AFTER_SECONDS, locker.rollback)
-        releaser.start()
+        assert reason in refused.json()["error"]
+        restorer = threading.Timer(RESTART_AFTER_SECONDS, give_back)
+        restorer.start()
         started = time.monotonic()
         for event in events[2:]:
-            sender.emit(event)
-        releaser.join()
+            sender.emit(event)  # the first of these waits for the database to return
+        restorer.join()
         assert time.monotonic() - started >= RESTART_AFTER_SECONDS
-    locker.close()
     with db.read() as conn:
         kept = conn.execute(sa.select(sa.func.count()).select_from(workflow_event)).scalar_one()
         runs = ledger_snapshot(conn)
     db.dispose()
     assert kept == len(events)
-    assert sorted(r["status"] for r in runs.values()) == ["completed"] * 3
     assert runs[dag]["status"] == "completed"
-
-
-def _post(server, event) -> httpx.Response:
-    return httpx.post(
-        server.endpoint,
-        content=_serialised(event),
-        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
-    )
-
-
-def _serialised(event) -> str:
-    return Serde.to_json(event)
+    assert sorted(r["status"] for r in runs.values()) == ["completed"] * 3
