@@ -105,8 +105,11 @@ def link_parent(
 
     A run that already has a parent keeps it. The parent's key is held until commit, as
     when a child starts (see ``ledger.start_run``): retention archives a family whole."""
-    if parent_run_id == process_run_id:
-        raise InvalidInput(f"run {process_run_id} cannot be its own parent")
+    if process_run_id in _ancestry(conn, parent_run_id):
+        raise InvalidInput(
+            f"run {process_run_id} cannot be nested under {parent_run_id}: that run is "
+            "itself nested under it (a cycle)"
+        )
     _subjects.fetch(conn, RUN, parent_run_id, lock="key share")
     c = RUN.table.c
     row = (
@@ -120,6 +123,17 @@ def link_parent(
         .first()
     )
     return RunRecord.from_row(row) if row is not None else _find(conn, RUN, process_run_id)
+
+
+def _ancestry(conn: Connection, run_id: uuid.UUID, limit: int = 1000) -> list[uuid.UUID]:
+    """``run_id`` and the runs it is nested under, nearest first."""
+    chain, parent = [], run_id
+    while parent is not None and len(chain) < limit:
+        chain.append(parent)
+        parent = conn.execute(
+            sa.select(RUN.table.c.parent_run_id).where(RUN.key_column == parent)
+        ).scalar()
+    return chain
 
 
 def _find(conn: Connection, subject: Subject, subject_id: uuid.UUID):

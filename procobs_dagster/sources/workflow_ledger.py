@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import ledger
 from procobs_dagster.clock import utcnow
 from procobs_dagster.discovery.catalog import Catalog
-from procobs_dagster.errors import NotFound, ProcobsError
+from procobs_dagster.errors import InvalidInput, NotFound, ProcobsError
 from procobs_dagster.ledger import amend, tracking
 from procobs_dagster.ledger.lifecycle import is_terminal
 from procobs_dagster.maintenance import BatchProgress
@@ -480,4 +480,6 @@ def _link_to_parent(conn: Connection, run: ReportedRun, ctx: _Context) -> None:
             amend.link_parent(conn, run.process_run_id, parent.process_run_id)
             ctx.report.linked_late += 1
     except NotFound:  # either header archived by retention: nothing to link
+        return
+    except InvalidInput:  # reports naming each other as parents: no cycle is recorded
         return

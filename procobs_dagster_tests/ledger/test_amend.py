@@ -68,7 +68,7 @@ def test_a_parent_is_linked_once_and_must_exist(db):
         child = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run
         linked = amend.link_parent(conn, child.process_run_id, parent.process_run_id)
         kept = amend.link_parent(conn, child.process_run_id, other.process_run_id)
-        with pytest.raises(InvalidInput, match="its own parent"):
+        with pytest.raises(InvalidInput, match="a cycle"):
             amend.link_parent(conn, child.process_run_id, child.process_run_id)
     assert linked.parent_run_id == parent.process_run_id
     assert kept.parent_run_id == parent.process_run_id
@@ -90,3 +90,15 @@ def test_an_ended_run_takes_a_component_only_as_a_late_report(db):
         header = ledger.get_run(conn, run.process_run_id)
     assert closed.status == "completed" and closed.correlation_id == run.correlation_id
     assert header.status == "completed"  # the header is left as it ended
+
+
+def test_linking_a_parent_never_makes_a_cycle(db):
+    with db.begin() as conn:
+        outer = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run
+        inner = tracking.open_run(
+            conn, candidate_code=CANDIDATE, parent_run_id=outer.process_run_id, at=T0
+        ).run
+        with pytest.raises(InvalidInput, match="a cycle"):
+            amend.link_parent(conn, outer.process_run_id, inner.process_run_id)
+        with pytest.raises(InvalidInput, match="a cycle"):
+            amend.link_parent(conn, outer.process_run_id, outer.process_run_id)

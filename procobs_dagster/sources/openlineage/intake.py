@@ -66,7 +66,7 @@ def parse_documents(documents: Sequence[Any], *, label: str | None) -> Batch:
     for index, document in enumerate(documents):
         try:
             event = parse(document)
-        except InvalidEvent as exc:
+        except InvalidInput as exc:
             raise InvalidEvent(f"{label} {index}: {exc}" if label else str(exc)) from None
         if event is None:
             ignored += 1

@@ -270,3 +270,27 @@ def test_replay_leaves_a_run_the_mapping_no_longer_reads_and_replays_the_others(
     assert (report.runs, report.unreadable, report.batches) == (2, 1, 2)
     assert report.events == len(events)
     assert snapshot(db) == before
+
+
+def test_runs_naming_each_other_as_parents_are_both_kept_without_a_cycle(db):
+    a, b = run_id(), run_id()
+    send(
+        db,
+        ol_event("START", a, "a", 0, parent=(b, "b"), job_type="DAG"),
+        ol_event("START", b, "b", 1, parent=(a, "a"), job_type="DAG"),
+    )
+    later = dt.datetime.now(dt.UTC) + workflow_ledger.DEFAULT_PARENT_GRACE + dt.timedelta(1)
+    with db.begin() as conn:
+        workflow_ledger.settle_held(conn, catalog=EMPTY_CATALOG, now=later)
+    workflow_ledger.replay(
+        db, source=openlineage.SOURCE, parse=openlineage.parse, catalog=EMPTY_CATALOG
+    )
+    runs = snapshot(db)
+    # Received together, the first by key is settled first and stands on its own, its
+    # parent never having come; the other's parent then is in the ledger: it is that
+    # run's nested run. Replaying would nest the first under the second too — a cycle,
+    # which is not recorded.
+    first, second = sorted((a, b))
+    assert (runs[first]["placement"], runs[first]["parent_missing"]) == ("run", True)
+    assert runs[first]["parent"] is None
+    assert (runs[second]["placement"], runs[second]["parent"]) == ("run", first)
