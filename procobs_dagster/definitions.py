@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 
 from procobs_dagster.defs import delivery, discovery, dossier, events, ledger, maintenance
+from procobs_dagster.defs.automation import automation_sensor
 from procobs_dagster.defs.resources import (
     DeliverySinks,
     ProcobsDatabase,
@@ -37,10 +38,11 @@ def build_definitions(
         discovery.defs,
         maintenance.defs,
         dg.Definitions(
+            sensors=[automation_sensor],
             resources={
                 "procobs_db": procobs_db,
                 "delivery_sinks": delivery_sinks or DeliverySinks(),
-            }
+            },
         ),
     )
 

@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from procobs_dagster import discovery
+from procobs_dagster.defs.automation import REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.ledger.assets import components_spec, runs_spec
 from procobs_dagster.defs.markdown import markdown_table
@@ -73,6 +74,10 @@ def score_metadata(scores: list[discovery.CandidateScore]) -> dict[str, object]:
     kinds=DATABASE_KINDS,
     owners=OWNERS,
     deps=[runs_spec.key, components_spec.key],
+    # Re-scored in the run that re-reads the ledger tables (on their cron, or at once when
+    # the outbox sensor sees a run end), never twice for one refresh.
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "Discovery scores of every process candidate (declared in the catalog or seen in "
         "the ledger): runtime_missing, wired (dry runs only), observed, or "

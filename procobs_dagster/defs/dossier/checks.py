@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from procobs_dagster.defs.automation import AFTER_A_SCAN
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.dossier import DivergenceKind, Verdict, storage
@@ -12,6 +13,7 @@ SNAPSHOT_KEY = dg.AssetKey("dossier_snapshot")
 
 @dg.asset_check(
     asset=SNAPSHOT_KEY,
+    automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot is complete: no blocking artifact of the manifest "
         "(up to the scanned step) is missing or unreadable."
@@ -62,6 +64,7 @@ def _paths(reconciliation, kind: DivergenceKind) -> str:
 
 @dg.asset_check(
     asset=SNAPSHOT_KEY,
+    automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot has the parity hash of its baseline. Drift warns and "
         "names every divergent path (content_mismatch, missing_in_local, missing_in_baseline); "

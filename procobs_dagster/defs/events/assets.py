@@ -3,6 +3,7 @@
 import dagster as dg
 import sqlalchemy as sa
 
+from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -21,6 +22,8 @@ registry_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "Every event type procobs knows (process, dossier and domain families) with its "
         "stream, lane and severity, and whether it is active. Types start inactive; an owner "
@@ -32,6 +35,8 @@ outbox_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     deps=[registry_spec.key],
     description=(
         "Insert-only event facts, written in the same transaction as the ledger change that "

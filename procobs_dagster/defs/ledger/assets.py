@@ -3,6 +3,7 @@
 import dagster as dg
 import sqlalchemy as sa
 
+from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -19,6 +20,8 @@ runs_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "One row per process run (the ledger header), stitched to its components by "
         "correlation_id. Materialising brings the schema to head and reports runs by "
@@ -30,6 +33,8 @@ components_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "One row per component execution (producer, verifier or step) of a run. "
         "Materialising reports components by status and role, and how many carry evidence."
