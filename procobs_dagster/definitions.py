@@ -39,6 +39,9 @@ def build_definitions(
         maintenance.defs,
         dg.Definitions(
             sensors=[automation_sensor],
+            # Every step is a few bounded queries: one process per run, not one per step
+            # (starting a Python process costs more than any step here).
+            executor=dg.in_process_executor,
             resources={
                 "procobs_db": procobs_db,
                 "delivery_sinks": delivery_sinks or DeliverySinks(),
