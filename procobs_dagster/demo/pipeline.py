@@ -23,23 +23,18 @@ import dataclasses
 import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import delivery, discovery, dossier, ledger
 from procobs_dagster.demo import kg, queue
 from procobs_dagster.dossier import storage
-from procobs_dagster.events import ProcessEventType, activation, runtime
+from procobs_dagster.events import ProcessEventType, activation, registry, runtime
+from procobs_dagster.events import summary as events_summary
 from procobs_dagster.ids import uuid7
+from procobs_dagster.ledger import summary as ledger_summary
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database, procobs_home
-from procobs_dagster.store.stats import grouped_counts
-from procobs_dagster.store.tables import (
-    event_outbox,
-    event_type_registry,
-    process_run_observation,
-)
 
 CANDIDATE = "PROC-CAND:dot:kg"
 JOB_CANDIDATE = "PROC-CAND:job:kg-export"
@@ -79,14 +74,8 @@ def activate_kg_events(db: Database, packet_file: Path) -> Activation:
     already active are left alone; when all are, nothing is staged. Emission off (the
     kill switch) is turned on through its owner-gated switch, audited too."""
     with db.read() as conn:
-        active = dict(
-            conn.execute(
-                sa.select(event_type_registry.c.event_type, event_type_registry.c.active).where(
-                    event_type_registry.c.event_type.in_(KG_EVENT_TYPES)
-                )
-            ).all()
-        )
-        inactive = [t for t in KG_EVENT_TYPES if not active.get(t, False)]
+        active = {t.event_type for t in registry.active_event_types(conn, among=KG_EVENT_TYPES)}
+        inactive = [t for t in KG_EVENT_TYPES if t not in active]
         packet = activation.stage(conn, inactive) if inactive else None
     if packet is not None:
         packet_file.parent.mkdir(parents=True, exist_ok=True)
@@ -196,15 +185,9 @@ class DemoResult:
 
 def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, int]:
     """The outbox rows a run wrote, per type, in KG_EVENT_TYPES' order."""
-    counts = grouped_counts(
-        conn,
-        event_outbox,
-        [event_outbox.c.event_type],
-        where=[event_outbox.c.process_run_id == process_run_id],
-    )
+    counts = events_summary.outbox_rows_by_type(conn, process_run_id)
     order = {t: i for i, t in enumerate(KG_EVENT_TYPES)}
-    ranked = sorted(counts.items(), key=lambda item: order.get(item[0][0], len(order)))
-    return {event_type: n for (event_type,), n in ranked}
+    return dict(sorted(counts.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def run_demo(db: Database) -> DemoResult:
@@ -218,22 +201,17 @@ def run_demo(db: Database) -> DemoResult:
     with db.begin() as conn:
         scores = discovery.score_candidates(conn, catalog)
     with db.read() as conn:
-        runs = process_run_observation.c
         return DemoResult(
             database=db.display_url,
             kg_run=kg_run,
             kg_components=ledger.components_of(conn, kg_run.process_run_id),
             job_run_id=job_run_id,
             dry_run=dry_run,
-            runs_by_status=grouped_counts(
-                conn, process_run_observation, [runs.status, runs.source_system == "dry_run"]
-            ),
+            runs_by_status=ledger_summary.runs_by_status(conn),
             activation=activated,
             kg_events=_events_by_type(conn, kg_run.process_run_id),
             dry_run_events=sum(_events_by_type(conn, dry_run.process_run_id).values()),
-            events_in_outbox=conn.execute(
-                sa.select(sa.func.count()).select_from(event_outbox)
-            ).scalar_one(),
+            events_in_outbox=events_summary.outbox_summary(conn).rows,
             snapshot=storage.require_latest_snapshot(conn, FEATURE),
             parity=parity,
             scores=scores,
