@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -37,6 +36,7 @@ from procobs_dagster.discovery.catalog import CandidateSpec, Catalog
 from procobs_dagster.discovery.evidence import JOBS, EvidenceQuery
 from procobs_dagster.discovery.sql import analytical_settings
 from procobs_dagster.errors import UnknownCandidate
+from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import discovery_score, process_candidate, process_definition
 
 VERIFIED, OBSERVED, WIRED, MISSING = "verified_candidate", "observed", "wired", "runtime_missing"
@@ -448,26 +448,9 @@ def _sync_candidates(
             }
         )
     if rows:
-        # Both dialects' own INSERT offers ON CONFLICT … DO UPDATE; the rows go as one
-        # multi-row VALUES, one round trip (a list of parameter sets would be one
+        # One multi-row VALUES, one round trip (a list of parameter sets would be one
         # statement per candidate with psycopg2).
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(process_candidate).values(rows)
-        updated = (
-            "source",
-            "title",
-            "covers",
-            "expected_steps",
-            "declared",
-            "last_executed",
-            "updated_at",
-        )
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[process_candidate.c.candidate_code],
-                set_={name: statement.excluded[name] for name in updated},
-            )
-        )
+        conn.execute(upsert(conn.dialect.name, process_candidate, rows, key=["candidate_code"]))
     # A candidate dropped from the catalog is no longer declared.
     conn.execute(
         process_candidate.update()

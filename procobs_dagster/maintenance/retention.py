@@ -52,6 +52,7 @@ from procobs_dagster.maintenance._jobs import (
     claim,
     open_job,
 )
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -228,7 +229,7 @@ def _move(
     archive = _ARCHIVE[live]
     names = [*live.c.keys(), "archived_at"]
     stamp = sa.literal(archived_at, UTCDateTime)
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         moved = live.delete().where(where).returning(*live.c).cte("moved")
         statement = archive.insert().from_select(names, sa.select(*moved.c, stamp))
         return conn.execute(statement).rowcount
