@@ -8,9 +8,9 @@ from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
-from procobs_dagster.events import ingest as domain_ingest
 from procobs_dagster.events import schemas as event_schemas
 from procobs_dagster.events.types import EventFamily
+from procobs_dagster.sources import domain_events
 
 TYPE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "active", "schema_version")
 CHANGE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "current", "proposed")
@@ -91,9 +91,9 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     """Feed a JSON-lines file of domain events to the ledger, in one transaction."""
     db = cli.ready_database()
     try:
-        report = domain_ingest.ingest_file(db, jsonl_file)
-    except domain_ingest.IngestError as exc:
-        shown = exc.problems[: domain_ingest.MAX_REPORTED_PROBLEMS]
+        report = domain_events.ingest_file(db, jsonl_file)
+    except domain_events.IngestError as exc:
+        shown = exc.problems[: domain_events.MAX_REPORTED_PROBLEMS]
         for problem in shown:
             click.echo(f"{jsonl_file}: {problem}", err=True)
         if len(exc.problems) > len(shown):
