@@ -14,6 +14,16 @@ from procobs_dagster.ledger.components import (
     transition_component,
 )
 from procobs_dagster.ledger.lifecycle import TRANSITIONS, is_terminal
+from procobs_dagster.ledger.observe import (
+    RunScope,
+    StepScope,
+    child_env,
+    current_run,
+    current_step,
+    observe_run,
+    observe_step,
+    observed,
+)
 from procobs_dagster.ledger.orphans import annotate_orphan, record_orphan
 from procobs_dagster.ledger.records import ComponentRecord, HistoryEntry, RunRecord
 from procobs_dagster.ledger.runs import (
@@ -25,16 +35,6 @@ from procobs_dagster.ledger.runs import (
     list_runs,
     start_run,
     transition_run,
-)
-from procobs_dagster.ledger.wrapper import (
-    RunScope,
-    StepScope,
-    child_env,
-    current_run,
-    current_step,
-    observe_run,
-    observe_step,
-    observed,
 )
 
 __all__ = [
