@@ -24,7 +24,6 @@ from procobs_dagster.ledger.observe import (
     observe_step,
     observed,
 )
-from procobs_dagster.ledger.orphans import annotate_orphan, record_orphan
 from procobs_dagster.ledger.records import ComponentRecord, HistoryEntry, RunRecord
 from procobs_dagster.ledger.runs import (
     StartedRun,
@@ -36,6 +35,7 @@ from procobs_dagster.ledger.runs import (
     start_run,
     transition_run,
 )
+from procobs_dagster.ledger.unknown_correlation import annotate_orphan, record_orphan
 
 __all__ = [
     "TRANSITIONS",

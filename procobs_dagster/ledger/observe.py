@@ -53,7 +53,7 @@ from typing import Any
 from procobs_dagster.errors import IllegalTransition, InvalidInput, UnknownRun
 from procobs_dagster.events import runtime
 from procobs_dagster.ids import parse_uuid
-from procobs_dagster.ledger import orphans, tracking
+from procobs_dagster.ledger import tracking, unknown_correlation
 from procobs_dagster.ledger.lifecycle import is_terminal
 from procobs_dagster.ledger.records import RunRecord
 from procobs_dagster.ledger.runs import find_run_by_correlation, get_run
@@ -409,7 +409,7 @@ def _orphan_step(
 ) -> Iterator[StepScope]:
     with db.begin() as conn:
         dry_run = runtime.dry_run_only(conn)
-        component = orphans.record_orphan(
+        component = unknown_correlation.record_orphan(
             conn,
             correlation_id=correlation_id,
             dot_code=dot_code,
@@ -430,7 +430,7 @@ def _orphan_step(
 
     def annotate(conn, component_run_id: uuid.UUID, outcome: tracking.Outcome) -> None:
         # An orphan has no run to complete: its outcome is kept on its row.
-        orphans.annotate_orphan(
+        unknown_correlation.annotate_orphan(
             conn,
             component_run_id,
             evidence=outcome.evidence,
