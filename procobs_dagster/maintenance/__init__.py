@@ -14,7 +14,7 @@ from procobs_dagster.maintenance._jobs import (
     MaintenanceTimeout,
 )
 from procobs_dagster.maintenance._sweep import SweepReport, Verdict
-from procobs_dagster.maintenance.orphans import DEFAULT_GRACE_SECONDS, sweep_orphans
+from procobs_dagster.maintenance.orphan_sweep import DEFAULT_GRACE_SECONDS, sweep_orphans
 from procobs_dagster.maintenance.retention import (
     RetentionBatch,
     RetentionPolicy,
