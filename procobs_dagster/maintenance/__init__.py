@@ -23,7 +23,7 @@ from procobs_dagster.maintenance.retention import (
     archive_runless_component_batch,
     run_retention,
 )
-from procobs_dagster.maintenance.stuck import (
+from procobs_dagster.maintenance.stuck_sweep import (
     DEFAULT_STUCK_SLA_SECONDS,
     SlaOverride,
     clear_sla,

@@ -18,7 +18,7 @@ from procobs_dagster.maintenance import (
     sweep_stuck,
 )
 from procobs_dagster.maintenance._sweep import Sweep
-from procobs_dagster.maintenance.stuck import _stuck_runs
+from procobs_dagster.maintenance.stuck_sweep import _stuck_runs
 from procobs_dagster.store.tables import process_status_history
 from procobs_dagster_tests.concurrency import wait_for_lock_waiter
 from procobs_dagster_tests.maintenance.helpers import HOUR, T0, make_run
