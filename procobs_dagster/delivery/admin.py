@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery.queue import CLAIMABLE, UNDELIVERED
+from procobs_dagster.delivery.delivery_state import CLAIMABLE, UNDELIVERED
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.events import audit
 from procobs_dagster.ids import parse_uuid
