@@ -5,7 +5,7 @@ Real work on bundled files, recorded the three ways procobs observes processes:
 1. the knowledge-graph family through the DOT wrapper: extract (producer) then validate
    (verifier) over the bundled texts — one real run with two components and evidence;
 2. a job-queue-backed pipeline: kg.export then kg.checksum as job_queue rows sharing a
-   run_id, worked by the platform's queue (demo/queue.py);
+   run_id, worked by the platform's queue (demo/job_queue.py);
 3. one dry run of a candidate that is wired but has never run for real.
 
 Before the first of them, the demo walks the owner path of seed 000 for the process.*
@@ -27,7 +27,7 @@ import yaml
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import delivery, discovery, dossier, ledger
-from procobs_dagster.demo import kg, queue
+from procobs_dagster.demo import job_queue, kg
 from procobs_dagster.dossier import storage
 from procobs_dagster.events import ProcessEventType, activation, registry, runtime
 from procobs_dagster.events import summary as events_summary
@@ -129,8 +129,8 @@ def observe_kg_run(db: Database) -> ledger.RunRecord:
 def run_export_jobs(db: Database, out: Path) -> uuid.UUID:
     """Export the graph and verify the export as two queued jobs sharing one run_id."""
     run_id = uuid7()
-    queue.enqueue(db, run_id, JOB_KINDS, {"folder": str(kg.sample_folder()), "out": str(out)})
-    queue.work(
+    job_queue.enqueue(db, run_id, JOB_KINDS, {"folder": str(kg.sample_folder()), "out": str(out)})
+    job_queue.work(
         db,
         run_id,
         {
