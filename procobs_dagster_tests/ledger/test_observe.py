@@ -1,9 +1,6 @@
 """The DOT execution wrapper: ledger rows, transitions and gated process.* events."""
 
 import contextvars
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -12,7 +9,7 @@ import sqlalchemy as sa
 from procobs_dagster import ledger
 from procobs_dagster.errors import IllegalTransition, InvalidInput
 from procobs_dagster.events import activation, runtime
-from procobs_dagster.ledger import observe, tracking
+from procobs_dagster.ledger import observe, propagation, tracking
 from procobs_dagster.store.tables import audit_log
 from procobs_dagster_tests.events.helpers import outbox_rows, set_active
 
@@ -185,7 +182,7 @@ def test_dry_run_only_makes_every_run_a_dry_run(db):
         runtime.set_dry_run_only(conn, True, approved_by="owner")
     with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_DRY") as step:
         assert run.dry_run and step.dry_run
-        assert step.env()[observe.ENV_DRY_RUN] == "1"
+        assert step.env()[propagation.ENV_DRY_RUN] == "1"
     with db.read() as conn:
         header = ledger.get_run(conn, run.process_run_id)
     (component,) = _components(db, run.process_run_id)
@@ -245,56 +242,6 @@ def test_an_idempotency_key_takes_over_an_open_run_and_refuses_an_ended_one(db):
         ledger.observe_run(db, CANDIDATE, idempotency_key="batch-1"),
     ):
         pass
-
-
-_CHILD = """
-from procobs_dagster import ledger
-from procobs_dagster.ledger import observe
-with ledger.observe_step("DOT_CHILD", role="verifier") as step:
-    step.touched(7)
-print(step.process_run_id, step.correlation_id, step.orphan)
-"""
-
-
-def _run_child(env):
-    result = subprocess.run(
-        [sys.executable, "-c", _CHILD],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
-
-
-def test_a_child_process_joins_the_run_named_in_its_environment(db):
-    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_PARENT", role="producer"):
-        run_id, correlation_id, orphan = _run_child(ledger.child_env())
-    assert (run_id, correlation_id, orphan) == (
-        str(run.process_run_id),
-        run.correlation_id,
-        "False",
-    )
-    parent, child = _components(db, run.process_run_id)
-    assert child.dot_code == "DOT_CHILD" and child.evidence_ref == {"rows_touched": 7}
-    assert child.correlation_id == parent.correlation_id == run.correlation_id
-
-
-def test_an_unknown_correlation_is_recorded_as_an_orphan_with_an_alert(db, monkeypatch):
-    set_active(db, "process.correlation.missing")
-    monkeypatch.setenv(observe.ENV_CORRELATION_ID, "nobody-knows-me")
-    with ledger.observe_step("DOT_LOST", db=db) as step:
-        step.touched(2)
-    assert step.orphan and step.process_run_id is None
-    with db.read() as conn:
-        orphan = ledger.get_component(conn, step.component_run_id)
-    assert orphan.status == "orphan" and orphan.process_run_id is None
-    assert orphan.correlation_id == "nobody-knows-me"
-    assert orphan.evidence_ref == {"rows_touched": 2}
-    (row,) = outbox_rows(db)
-    assert row["event_type"] == "process.correlation.missing"
-    assert row["safe_payload"]["status"] == "orphan"
-    assert row["correlation_id"] == "nobody-knows-me"
 
 
 def test_an_orphan_is_refused_for_a_correlation_that_has_a_run(db):
