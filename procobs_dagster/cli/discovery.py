@@ -100,7 +100,7 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
     click.echo("\nscores:")
     for name, value in measures.items():
         shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else value
-        click.echo(f"  {name:<22} {shown!s:<34} {discovery_api.DEFINITIONS[name]}")
+        click.echo(f"  {name:<22} {shown!s:<34} {discovery_api.SCORE_DEFINITIONS[name]}")
     if score.last_executed:
         click.echo(
             f"  {'last_executed':<22} {score.last_executed.isoformat():<34} "

@@ -18,7 +18,7 @@ from procobs_dagster.discovery.catalog import (
 from procobs_dagster.discovery.explain import explain
 from procobs_dagster.discovery.ocel import ExportSummary, export_ocel
 from procobs_dagster.discovery.results import (
-    DEFINITIONS,
+    SCORE_DEFINITIONS,
     VARIANTS_SHOWN,
     CandidateScore,
     Edge,
@@ -31,7 +31,7 @@ from procobs_dagster.discovery.scoring import compute_scores, score_of
 from procobs_dagster.errors import BirthRefused, UnknownCandidate
 
 __all__ = [
-    "DEFINITIONS",
+    "SCORE_DEFINITIONS",
     "VARIANTS_SHOWN",
     "Birth",
     "BirthRefused",

@@ -11,7 +11,7 @@ from procobs_dagster.discovery.evidence import JOBS
 VERIFIED, OBSERVED, WIRED, MISSING = "verified_candidate", "observed", "wired", "runtime_missing"
 VARIANTS_SHOWN = 10
 
-DEFINITIONS = {
+SCORE_DEFINITIONS = {
     "support": "real (non-dry-run) runs of the candidate",
     "completion_ratio": "completed real runs / real runs",
     "evidence_completeness": "components with a non-empty evidence_ref object / components "
@@ -266,5 +266,5 @@ class Explanation:
             **self.score.as_dict(),
             "expected_steps": list(self.expected_steps),
             "recent_runs": [t.as_dict() for t in self.recent_runs],
-            "definitions": DEFINITIONS,
+            "definitions": SCORE_DEFINITIONS,
         }

@@ -10,9 +10,9 @@ Status (seed 002 §2.4, §2.5), from the candidate's traces (see ``evidence``):
 * ``wired`` — dry runs only: they prove the wiring, never the process;
 * ``runtime_missing`` — no trace at all (a ``last_executed`` backfill changes nothing).
 
-Continuous scores, over real traces only (see ``DEFINITIONS``): support, completion
-ratio, evidence completeness, fitness against the declared step order, last seen, the
-trace variants and the directly-follows relation.
+Continuous scores, over real traces only (see ``results.SCORE_DEFINITIONS``): support,
+completion ratio, evidence completeness, fitness against the declared step order, last
+seen, the trace variants and the directly-follows relation.
 
 The database does every per-row step in one statement and returns trace *classes*
 (candidate x origin x variant x the gate's conditions); combining them here costs time in
