@@ -27,7 +27,7 @@ from procobs_dagster.store.tables import (
     process_status_history,
 )
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
-from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+from procobs_dagster_tests.concurrency import at_once, wait_for_lock_waiter
 from procobs_dagster_tests.maintenance.helpers import (
     DAY,
     HOUR,
@@ -330,18 +330,7 @@ def test_two_retention_runs_never_move_a_family_twice(postgres_db):
         for _ in range(40):
             make_run(conn, "completed", components=1)
     original = live_and_archived(snapshot(db))
-    barrier = threading.Barrier(2)
-    reports = []
-
-    def retain() -> None:
-        barrier.wait()
-        reports.append(run_retention(db, now=T0 + 365 * DAY, batch=3))
-
-    threads = [threading.Thread(target=retain) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    reports = at_once(lambda: run_retention(db, now=T0 + 365 * DAY, batch=3), copies=2)
     assert sum(r.runs for r in reports) == 40
     assert live_and_archived(snapshot(db)) == original
 
