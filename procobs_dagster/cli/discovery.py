@@ -64,9 +64,10 @@ def discovery() -> None:
 def score(cli: CliContext, catalog_path: Path | None, as_json: bool) -> None:
     """Score every declared and discovered candidate, store the scores, and show them.
 
-    The bar for verified_candidate (seed 002): one real run with a completed header, ≥2
-    components sharing its correlation_id, started_at and ended_at set. Dry runs and
-    last_executed backfills never count. * marks a candidate the catalog does not declare.
+    The bar for verified_candidate (docs/design.md, "The verified bar"): one real run
+    with a completed header, ≥2 components sharing its correlation_id, started_at and
+    ended_at set. Dry runs and last_executed backfills never count. * marks a candidate
+    the catalog does not declare.
     """
     catalog = load(catalog_path)
     with cli.ready_database().begin() as conn:

@@ -1,6 +1,6 @@
 """Discovery scores: the evidence-based gate and the continuous scores, with their reasons.
 
-Status (seed 002 §2.4, §2.5), from the candidate's traces (see ``evidence``):
+Status (docs/design.md, "The verified bar"), from the candidate's traces (see ``evidence``):
 
 * ``verified_candidate`` — one real trace meets the bar: a ``completed`` header, ≥2
   component rows sharing its ``correlation_id``, ``started_at`` and ``ended_at`` set

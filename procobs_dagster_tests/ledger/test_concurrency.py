@@ -18,11 +18,11 @@ from procobs_dagster_tests.concurrency import error_of_blocked_writer, wait_for_
 KEYS = [f"key-{i}" for i in range(20)]
 
 
-def _start_all(url: str, seed: int, barrier=None) -> dict[str, str]:
+def _start_all(url: str, worker: int, barrier=None) -> dict[str, str]:
     """Start one run per key, in a shuffled order; return key -> the run id we were given."""
     db = Database(url)
     keys = KEYS[:]
-    random.Random(seed).shuffle(keys)
+    random.Random(worker).shuffle(keys)
     if barrier is not None:
         barrier.wait()
     seen = {}
@@ -52,7 +52,7 @@ def test_idempotent_start_across_processes(postgres_db):
     workers = 6
     barrier = ctx.Manager().Barrier(workers)
     with ctx.Pool(workers) as pool:
-        results = pool.starmap(_start_all, [(url, seed, barrier) for seed in range(workers)])
+        results = pool.starmap(_start_all, [(url, worker, barrier) for worker in range(workers)])
     _assert_one_run_per_key(postgres_db, results)
 
 
@@ -60,7 +60,7 @@ def test_idempotent_start_across_threads(db):
     url = db.url.render_as_string(hide_password=False)
     barrier = threading.Barrier(4)
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda seed: _start_all(url, seed, barrier), range(4)))
+        results = list(pool.map(lambda worker: _start_all(url, worker, barrier), range(4)))
     _assert_one_run_per_key(db, results)
 
 
