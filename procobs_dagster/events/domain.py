@@ -8,7 +8,7 @@
 
 ``details`` is typed per category (``payloads.DETAILS_BY_CATEGORY``) and keeps other keys
 as given. A domain event is emitted like any other — through the gate, its ``details``
-kept in the audit log only — and can be fed to the ledger (``events.ingest``).
+kept in the audit log only — and can be fed to the ledger (``sources.domain_events``).
 """
 
 import datetime as dt
