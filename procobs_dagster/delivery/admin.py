@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery.queue import CLAIMABLE, UNDELIVERED
+from procobs_dagster.delivery.delivery_state import CLAIMABLE, UNDELIVERED
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.events import audit
 from procobs_dagster.ids import parse_uuid
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 from procobs_dagster.store.vocabulary import DELIVERY_STATES
 
@@ -59,7 +60,7 @@ def status(conn: Connection, now: dt.datetime | None = None) -> list[dict[str, A
         .group_by(ds.c.sink)
     ):
         entry(sink)["next_due_at"] = due
-    postgres = conn.dialect.name == "postgresql"
+    postgres = is_postgres(conn)
     o = event_outbox
     for cursor in conn.execute(sa.select(delivery_cursor)).mappings():
         ahead = (

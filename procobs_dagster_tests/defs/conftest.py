@@ -1,3 +1,6 @@
+"""Fixtures of the Dagster definitions' tests: the resource, the code location and an
+instance, bound to the test's database; a database for Dagster's own storage."""
+
 import uuid
 
 import dagster as dg
@@ -7,6 +10,22 @@ import sqlalchemy as sa
 from procobs_dagster.definitions import build_definitions
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster_tests.databases import postgres_admin_url
+
+# These folders test the Dagster wiring around a domain package whose own tests run on
+# both databases (as test_materialize_all runs these definitions on both); one database
+# is enough here and keeps the suite fast.
+SQLITE_ONLY_FOLDERS = ("delivery", "discovery", "dossier", "maintenance")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames and metafunc.definition.path.parent.name in (
+        SQLITE_ONLY_FOLDERS
+    ):
+        # A parametrize mark on ``backend`` takes precedence over the fixture's own params.
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+        )
 
 
 def resource_for(db) -> ProcobsDatabase:

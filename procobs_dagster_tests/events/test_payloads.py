@@ -1,4 +1,4 @@
-"""Seed 004's validation rules, one by one, and the process payload contract of seed 000."""
+"""The dossier payloads' validation rules, one by one, and the process payload contract."""
 
 import pytest
 

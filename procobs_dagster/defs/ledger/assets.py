@@ -1,5 +1,7 @@
 """The observation ledger as Dagster assets: the run header and the component detail."""
 
+import dataclasses
+
 import dagster as dg
 import sqlalchemy as sa
 
@@ -7,10 +9,8 @@ from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster.ledger import summary as ledger_summary
 from procobs_dagster.store import migrate
-from procobs_dagster.store.stats import grouped_counts
-from procobs_dagster.store.tables import process_component_observation as components
-from procobs_dagster.store.tables import process_run_observation as runs
 from procobs_dagster.store.vocabulary import RUN_STATUSES
 
 GROUP = "observation"
@@ -42,59 +42,43 @@ components_spec = dg.AssetSpec(
 )
 
 
-def _by_status(counts: dict[tuple, int], columns: list[str]) -> list[list[object]]:
+def _by_status(counts: dict[tuple, int], columns: list[object]) -> list[list[object]]:
     """One row per status present, one cell per value of the second grouping column."""
     statuses = [s for s in RUN_STATUSES if any(key[0] == s for key in counts)]
     return [[s, *(counts.get((s, c), 0) for c in columns)] for s in statuses]
 
 
 def run_metadata(conn: sa.Connection) -> dict[str, object]:
-    is_dry = runs.c.source_system == "dry_run"
-    by_status = grouped_counts(conn, runs, [runs.c.status, is_dry])
-    by_candidate = conn.execute(
-        sa.select(
-            runs.c.process_candidate_code,
-            sa.func.count().filter(sa.not_(is_dry)),
-            sa.func.count().filter(sa.and_(sa.not_(is_dry), runs.c.status == "completed")),
-            sa.func.count().filter(is_dry),
-            sa.func.max(runs.c.started_at),
-        )
-        .group_by(runs.c.process_candidate_code)
-        .order_by(runs.c.process_candidate_code)
-    ).all()
-    real = sum(n for (_, dry), n in by_status.items() if not dry)
+    summary = ledger_summary.run_summary(conn)
     return {
         "schema_revision": migrate.head_revision(),
-        "runs": dg.MetadataValue.int(sum(by_status.values())),
-        "real_runs": dg.MetadataValue.int(real),
-        "dry_runs": dg.MetadataValue.int(sum(by_status.values()) - real),
+        "runs": dg.MetadataValue.int(summary.runs),
+        "real_runs": dg.MetadataValue.int(summary.real_runs),
+        "dry_runs": dg.MetadataValue.int(summary.dry_runs),
         "by_status": markdown_table(
-            ["status", "real runs", "dry runs"], _by_status(by_status, [False, True])
+            ["status", "real runs", "dry runs"], _by_status(summary.by_status, [False, True])
         ),
         "by_candidate": markdown_table(
             ["candidate", "real runs", "completed", "dry runs", "last started"],
-            by_candidate,
+            (dataclasses.astuple(c) for c in summary.by_candidate),
             empty="no runs yet",
         ),
     }
 
 
 def component_metadata(conn: sa.Connection) -> dict[str, object]:
+    summary = ledger_summary.component_summary(conn)
     roles = ["producer", "verifier", "step", None]
-    by_status = grouped_counts(conn, components, [components.c.status, components.c.component_role])
-    evidenced = conn.execute(
-        sa.select(sa.func.count()).where(components.c.evidence_ref.is_not(None))
-    ).scalar_one()
-    by_dot = grouped_counts(conn, components, [components.c.dot_code, components.c.status])
     return {
-        "components": dg.MetadataValue.int(sum(by_status.values())),
-        "with_evidence": dg.MetadataValue.int(evidenced),
+        "components": dg.MetadataValue.int(summary.components),
+        "with_evidence": dg.MetadataValue.int(summary.with_evidence),
         "by_status": markdown_table(
-            ["status", "producer", "verifier", "step", "no role"], _by_status(by_status, roles)
+            ["status", "producer", "verifier", "step", "no role"],
+            _by_status(summary.by_status, roles),
         ),
         "by_dot_code": markdown_table(
             ["dot code", "status", "components"],
-            [[dot, status, n] for (dot, status), n in by_dot.items()],
+            [[dot, status, n] for (dot, status), n in summary.by_dot_code.items()],
             empty="no components yet",
         ),
     }
