@@ -31,6 +31,10 @@ class CandidateRuns:
 class RunSummary:
     by_status: dict[tuple[str, bool], int]  # (status, dry run?) -> runs
     by_candidate: list[CandidateRuns]
+    newest_real_run_at: dt.datetime | None  # when the ledger last recorded a real run
+
+    def real_runs_in(self, status: str) -> int:
+        return self.by_status.get((status, False), 0)
 
     @property
     def runs(self) -> int:
@@ -76,7 +80,16 @@ def run_summary(conn: Connection) -> RunSummary:
     return RunSummary(
         by_status=runs_by_status(conn),
         by_candidate=[CandidateRuns(*row) for row in by_candidate],
+        newest_real_run_at=newest_real_run_at(conn),
     )
+
+
+def newest_real_run_at(conn: Connection) -> dt.datetime | None:
+    """When the ledger last recorded a real run (dry runs prove wiring, not activity);
+    None while it has none."""
+    return conn.execute(
+        sa.select(sa.func.max(runs.c.created_at)).where(sa.not_(_IS_DRY))
+    ).scalar_one()
 
 
 def component_summary(conn: Connection) -> ComponentSummary:

@@ -10,6 +10,7 @@ from procobs_dagster.defs.automation import (
     DEFAULT_REFRESH_MINUTES,
     REFRESH_EVERY_MINUTES,
     REFRESH_TAG,
+    int_setting,
     refresh_cron,
     refresh_minutes,
 )
@@ -45,6 +46,20 @@ def test_the_refresh_interval_divides_the_hour():
     for bad in ("7", "0", "-5", "15m", "90"):
         with pytest.raises(ConfigurationError, match=r"PROCOBS_REFRESH_MINUTES=.*use one of 1, "):
             refresh_minutes({"PROCOBS_REFRESH_MINUTES": bad})
+
+
+def test_a_window_is_a_whole_number_within_its_bounds():
+    hours = range(1, 8_761)
+    assert int_setting({}, "PROCOBS_NEWEST_RUN_HOURS", 24, hours) == 24
+    assert (
+        int_setting({"PROCOBS_NEWEST_RUN_HOURS": "8760"}, "PROCOBS_NEWEST_RUN_HOURS", 24, hours)
+        == 8760
+    )
+    for bad in ("0", "8761", "1.5", "a day"):
+        with pytest.raises(
+            ConfigurationError, match=r"PROCOBS_NEWEST_RUN_HOURS=.*a whole number from 1 to 8760"
+        ):
+            int_setting({"PROCOBS_NEWEST_RUN_HOURS": bad}, "PROCOBS_NEWEST_RUN_HOURS", 24, hours)
 
 
 def test_every_asset_says_how_it_stays_up_to_date(defs):

@@ -8,6 +8,7 @@ def test_an_empty_ledger_counts_nothing(db):
     with db.read() as conn:
         runs, components = summary.run_summary(conn), summary.component_summary(conn)
     assert (runs.runs, runs.real_runs, runs.dry_runs, runs.by_candidate) == (0, 0, 0, [])
+    assert runs.newest_real_run_at is None
     assert (components.components, components.with_evidence, components.by_dot_code) == (0, 0, {})
 
 
@@ -35,6 +36,10 @@ def test_runs_are_counted_by_status_and_candidate_with_dry_runs_apart(db):
         }
     )
     assert (runs.runs, runs.real_runs, runs.dry_runs) == (3, 2, 1)
+    assert (runs.real_runs_in("completed"), runs.real_runs_in("started")) == (1, 1)
+    assert runs.real_runs_in("failed") == 0
+    # The dry run was recorded last, but it proves wiring, not activity.
+    assert runs.newest_real_run_at == open_run.created_at
     assert [
         (c.candidate_code, c.real_runs, c.completed, c.dry_runs) for c in runs.by_candidate
     ] == [

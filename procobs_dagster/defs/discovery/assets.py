@@ -10,6 +10,7 @@ from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.ledger.assets import components_spec, runs_spec
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster.store.vocabulary import CANDIDATE_STATUSES
 
 
 class DiscoveryConfig(dg.Config):
@@ -34,7 +35,8 @@ def score_metadata(scores: list[discovery.CandidateScore]) -> dict[str, object]:
     ]
     return {
         "candidates": dg.MetadataValue.int(len(scores)),
-        **{status: dg.MetadataValue.int(n) for status, n in sorted(by_status.items())},
+        # Every status every time, zeros included, so each plots as a continuous line.
+        **{status: dg.MetadataValue.int(by_status.get(status, 0)) for status in CANDIDATE_STATUSES},
         "scores": markdown_table(
             [
                 "candidate",

@@ -5,9 +5,11 @@ import dataclasses
 import dagster as dg
 import sqlalchemy as sa
 
+from procobs_dagster import delivery
+from procobs_dagster.clock import utcnow
 from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import summary as events_summary
 
@@ -36,7 +38,9 @@ outbox_spec = dg.AssetSpec(
     deps=[registry_spec.key],
     description=(
         "Insert-only event facts, written in the same transaction as the ledger change that "
-        "caused them; the sensors read it in commit order. Reports rows per event type."
+        "caused them; the sensors read it in commit order. Reports rows per event type and "
+        "what delivery still owes the sinks: undelivered, dead and "
+        "oldest_undelivered_age_seconds plot the backlog."
     ),
 )
 
@@ -62,9 +66,13 @@ def registry_metadata(conn: sa.Connection) -> dict[str, object]:
 
 def outbox_metadata(conn: sa.Connection) -> dict[str, object]:
     summary = events_summary.outbox_summary(conn)
+    owed = delivery.backlog(conn)
     return {
         "rows": dg.MetadataValue.int(summary.rows),
         "newest_seq": dg.MetadataValue.int(summary.newest_seq),
+        "undelivered": dg.MetadataValue.int(owed.undelivered),
+        "dead": dg.MetadataValue.int(owed.dead),
+        **age_metadata("oldest_undelivered_age_seconds", owed.oldest_age_seconds(utcnow())),
         "by_event_type": markdown_table(
             ["event type", "lane", "rows", "newest"],
             (dataclasses.astuple(t) for t in summary.by_event_type),

@@ -5,9 +5,10 @@ import dataclasses
 import dagster as dg
 import sqlalchemy as sa
 
+from procobs_dagster.clock import seconds_since, utcnow
 from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.ledger import summary as ledger_summary
 from procobs_dagster.store import migrate
@@ -25,7 +26,8 @@ runs_spec = dg.AssetSpec(
     description=(
         "One row per process run (the ledger header), stitched to its components by "
         "correlation_id. Materialising brings the schema to head and reports runs by "
-        "status and by process candidate; dry runs are counted apart, they prove wiring only."
+        "status and by process candidate; dry runs are counted apart, they prove wiring only. "
+        "Numbers to plot: real_runs_<status> and newest_real_run_age_seconds."
     ),
 )
 components_spec = dg.AssetSpec(
@@ -37,7 +39,8 @@ components_spec = dg.AssetSpec(
     freshness_policy=REFRESH_FRESHNESS,
     description=(
         "One row per component execution (producer, verifier or step) of a run. "
-        "Materialising reports components by status and role, and how many carry evidence."
+        "Materialising reports components by status and role, and how many carry evidence; "
+        "components_<status> plot the counts."
     ),
 )
 
@@ -50,11 +53,18 @@ def _by_status(counts: dict[tuple, int], columns: list[object]) -> list[list[obj
 
 def run_metadata(conn: sa.Connection) -> dict[str, object]:
     summary = ledger_summary.run_summary(conn)
+    newest_age = seconds_since(utcnow(), summary.newest_real_run_at)
     return {
         "schema_revision": migrate.head_revision(),
         "runs": dg.MetadataValue.int(summary.runs),
         "real_runs": dg.MetadataValue.int(summary.real_runs),
         "dry_runs": dg.MetadataValue.int(summary.dry_runs),
+        # Every status every time, zeros included, so each plots as a continuous line.
+        **{
+            f"real_runs_{status}": dg.MetadataValue.int(summary.real_runs_in(status))
+            for status in RUN_STATUSES
+        },
+        **age_metadata("newest_real_run_age_seconds", newest_age),
         "by_status": markdown_table(
             ["status", "real runs", "dry runs"], _by_status(summary.by_status, [False, True])
         ),
@@ -72,6 +82,12 @@ def component_metadata(conn: sa.Connection) -> dict[str, object]:
     return {
         "components": dg.MetadataValue.int(summary.components),
         "with_evidence": dg.MetadataValue.int(summary.with_evidence),
+        **{
+            f"components_{status}": dg.MetadataValue.int(
+                sum(n for (s, _), n in summary.by_status.items() if s == status)
+            )
+            for status in RUN_STATUSES
+        },
         "by_status": markdown_table(
             ["status", "producer", "verifier", "step", "no role"],
             _by_status(summary.by_status, roles),
