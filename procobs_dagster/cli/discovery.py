@@ -64,7 +64,7 @@ def discovery() -> None:
 def score(cli: CliContext, catalog_path: Path | None, as_json: bool) -> None:
     """Score every declared and discovered candidate, store the scores, and show them.
 
-    The bar for verified_candidate (seed 002): one real run with a completed header, ≥2
+    The bar for verified_candidate: one real run with a completed header, ≥2
     components sharing its correlation_id, started_at and ended_at set. Dry runs and
     last_executed backfills never count. * marks a candidate the catalog does not declare.
     """

@@ -8,7 +8,7 @@ Real work on bundled files, recorded the three ways procobs observes processes:
    run_id, worked by the platform's queue (demo/queue.py);
 3. one dry run of a candidate that is wired but has never run for real.
 
-Before the first of them, the demo walks the owner path of seed 000 for the process.*
+Before the first of them, the demo walks the owner's activation path for the process.*
 types the knowledge-graph run emits (every type ships inactive): it stages an activation
 packet, writes it beside the database for review, and applies it as a named approver, so
 the audit log records who activated what. The KG run then writes real event_outbox rows
@@ -16,7 +16,8 @@ in the ledger's transactions; the dry run writes none (it records its event code
 
 Then the bundled mission folder is scanned as a dossier (its baseline captured the first
 time), and every candidate of the sample catalog is scored. Run twice, it stays correct:
-each run observes new work, and the seeds (the activation, the baseline) are set once.
+each run observes new work, and what is set up once (the activation, the baseline) is
+set once.
 """
 
 import dataclasses
@@ -155,7 +156,8 @@ def run_export_jobs(db: Database, out: Path) -> uuid.UUID:
 
 
 def record_dry_run(db: Database) -> ledger.RunRecord:
-    """A dry run proves the wiring of a candidate, never the process (seed 002 §2.5)."""
+    """A dry run proves the wiring of a candidate, never the process
+    (docs/design.md, "Anti-fake rules")."""
     with db.begin() as conn:
         run, _ = ledger.start_run(conn, candidate_code=DRY_RUN_CANDIDATE, dry_run=True)
         for dot_code, role in DRY_RUN_STEPS:

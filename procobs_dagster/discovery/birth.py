@@ -1,4 +1,4 @@
-"""The owner-gated birth of a process definition (seed 001 §4.6: observation is never a birth).
+"""The owner-gated birth of a process definition (docs/design.md, "Observation is never a birth").
 
 Birth is the only writer of ``process_definition`` and ``birth_registry``. It names an
 approver, recomputes the candidate's verdict inside the same transaction, and refuses

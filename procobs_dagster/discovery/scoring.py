@@ -1,6 +1,6 @@
 """Discovery scores: the evidence-based gate and the continuous scores, with their reasons.
 
-Status (seed 002 §2.4, §2.5), from the candidate's traces (see ``evidence``):
+Status (docs/design.md, "The verified bar"), from the candidate's traces (see ``evidence``):
 
 * ``verified_candidate`` — one real trace meets the bar: a ``completed`` header, ≥2
   component rows sharing its ``correlation_id``, ``started_at`` and ``ended_at`` set
@@ -116,7 +116,7 @@ class Trace:
     def missing(self) -> tuple[str, ...]:
         """What this trace lacks to meet the bar, worded for a person."""
         if self.dry_run:
-            return ("a dry run never counts (seed 002 §2.5)",)
+            return ("a dry run never counts",)
         jobs = self.origin == JOBS
         words = []
         if not self.completed:
@@ -237,7 +237,7 @@ class CandidateScore:
         if self.status == WIRED:
             return (
                 f"wired: dry runs only ({self.dry_runs}, e.g. run {trace.run_id}); a dry run "
-                "proves the wiring, never the process (seed 002 §2.5)."
+                "proves the wiring, never the process."
             )
         where = "no job_queue run of its job kinds" if self.source == "job" else "no ledger run"
         backfill = (

@@ -1,4 +1,5 @@
-"""The four dossier events of a scan (seed 004), written through the event gate.
+"""The four dossier events of a scan, written through the event gate
+(docs/design.md, "The mission dossier and the parity recipe").
 
 Conditions:
 

@@ -2,7 +2,7 @@
 transactional outbox and its activation gate, the audit log, the reactive bus.
 
 Submodules: ``activation`` (owner-gated packets), ``runtime`` (emission and dry-run
-switches), ``schemas`` (JSON Schemas), ``domain`` (seed 003's DomainEvent), ``ingest``
+switches), ``schemas`` (JSON Schemas), ``domain`` (the DomainEvent of agent systems), ``ingest``
 (domain events into the ledger), ``bus`` (the in-process EventBus)."""
 
 from procobs_dagster.events.bus import EventBus, ReactiveEventBus, default_bus

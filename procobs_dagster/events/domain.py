@@ -1,4 +1,5 @@
-"""Seed 003's DomainEvent: what an agent system reports (plans, actors, tools, …).
+"""The DomainEvent: what an agent system reports (plans, actors, tools, …)
+(docs/design.md, "Domain events").
 
     {"event_type": "tool.invoked", "timestamp": "2026-03-05T10:00:01Z",
      "plan_id": "p-1", "root_plan_id": "p-0", "session_id": "s-1",

@@ -1,4 +1,4 @@
-"""The DOT execution wrapper: how code gets observed (seed 000, seed 002).
+"""The DOT execution wrapper: how code gets observed (docs/observing.md).
 
     from procobs_dagster.ledger import observe_run, observed
 

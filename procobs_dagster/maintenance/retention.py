@@ -1,12 +1,13 @@
 """Retention: expired runs move, with their components and history, into the archive.
 
-**Policy** (seed 001 §4.6, configurable per status): ``completed`` runs are kept 90 days,
-``failed`` and ``stuck`` 180 days (they are what an audit asks about). procobs adds:
-``cancelled`` 90 days (an operator's deliberate ending, like a completion) and ``orphan``
-180 days (an anomaly, like stuck). A status kept "forever" (None) is never archived. Runs
-still in flight (observed … step_completed) are never archived: the stuck sweep judges them
-first. The age of a terminal run counts from ``ended_at``; a stuck or orphan run has none,
-so its age counts from ``started_at`` (``created_at`` if it never started).
+**Policy** (docs/design.md, "Retention and the sweeps"), configurable per status:
+``completed`` runs are kept 90 days, ``failed`` and ``stuck`` 180 days (they are what an
+audit asks about). procobs adds: ``cancelled`` 90 days (an operator's deliberate ending,
+like a completion) and ``orphan`` 180 days (an anomaly, like stuck). A status kept
+"forever" (None) is never archived. Runs still in flight (observed … step_completed) are
+never archived: the stuck sweep judges them first. The age of a terminal run counts from
+``ended_at``; a stuck or orphan run has none, so its age counts from ``started_at``
+(``created_at`` if it never started).
 
 **Families.** A run with nested runs (``parent_run_id``) moves as one family: the root and
 all its descendants, once every one of them has expired. A family with a member still

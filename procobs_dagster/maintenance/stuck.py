@@ -1,4 +1,5 @@
-"""The stuck sweep (seed 001 §4.6): a run still in flight long after it started is stuck.
+"""The stuck sweep: a run still in flight long after it started is stuck
+(docs/design.md, "Retention and the sweeps").
 
 A run in flight (observed, started, step_started, step_completed: every status the
 lifecycle lets become ``stuck``) whose ``started_at`` is older than its SLA, and which has

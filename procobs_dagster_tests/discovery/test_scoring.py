@@ -105,7 +105,7 @@ def test_a_run_that_is_not_completed_is_observed(db):
 
 
 def test_a_completed_header_without_ended_at_cannot_exist(db):
-    """The ledger's CHECK makes the seed's third condition hold for every completed run;
+    """The ledger's CHECK makes the bar's third condition hold for every completed run;
     a completed run with started_at unset is the nearest real edge (see the job test)."""
     run = observe(db, finish=None)
     with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:

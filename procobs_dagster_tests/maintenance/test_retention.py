@@ -38,11 +38,11 @@ from procobs_dagster_tests.maintenance.helpers import (
     snapshot,
 )
 
-# Seed 001 §4.6 (completed 90, failed/stuck 180) and procobs's choice for the rest.
+# The original policy (completed 90, failed/stuck 180) and procobs's choice for the rest.
 DEFAULT_DAYS = {"completed": 90, "failed": 180, "cancelled": 90, "stuck": 180, "orphan": 180}
 
 
-def test_default_policy_is_the_seeds():
+def test_default_policy_is_the_documented_one():
     assert RetentionPolicy().keep_days() == DEFAULT_DAYS
     assert set(DEFAULT_DAYS) == {*TERMINAL_STATUSES, "stuck", "orphan"}
 
