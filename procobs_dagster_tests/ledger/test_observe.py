@@ -103,7 +103,7 @@ def test_with_all_types_inactive_a_full_run_writes_no_event_but_names_the_codes(
     ]
 
 
-def test_after_the_seed_packet_exactly_the_update_stream_events_appear(db):
+def test_after_activating_the_update_stream_exactly_its_events_appear(db):
     _activate(db, *UPDATE_STREAM)
     scope = _full_run(db)
     rows = outbox_rows(db)

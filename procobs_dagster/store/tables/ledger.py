@@ -83,7 +83,7 @@ process_component_observation = sa.Table(
     "process_component_observation",
     metadata,
     sa.Column("component_run_id", sa.Uuid, primary_key=True),
-    # Nullable only for an explicitly standalone component (DESIGN.md "Storage").
+    # Nullable only for an explicitly standalone component (docs/design.md, "Decisions").
     sa.Column(
         "process_run_id",
         sa.Uuid,
