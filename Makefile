@@ -19,19 +19,23 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,ocel]'
 	touch $@ $(VENV)/.runtime
 
+# `make demo` materialises into the instance `make ui` shows, the one the root dagster.yaml
+# configures (storage in .procobs/dagster): Dagster reads dagster.yaml from DAGSTER_HOME,
+# this folder, and resolves the relative paths in it from the working directory, this
+# folder too. Dagster keeps logs/ and .logs_queue/ of its own here (git ignores them).
 demo: $(VENV)/.runtime
-	$(BIN)/procobs demo
+	DAGSTER_HOME=$(CURDIR) $(BIN)/procobs demo
 
 test: $(VENV)/.dev
 	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
-# The UI's run history and sensor cursors persist in .procobs/dagster (the embedded
-# default instance); deploy/dagster.yaml is the production instance. The procobs database
-# is brought to the schema head first, so the sensors have tables to read on a fresh clone.
+# The webserver and the daemon on the instance of dagster.yaml (deploy/dagster.yaml is the
+# production instance). The procobs database is brought to the schema head first, so the
+# sensors have tables to read on a fresh clone.
+UI_PORT ?= 3000
 ui: $(VENV)/.runtime
 	$(BIN)/procobs db upgrade
-	mkdir -p .procobs/dagster
-	DAGSTER_HOME=$(CURDIR)/.procobs/dagster $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT)
 
 bench: $(VENV)/.dev
 	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'

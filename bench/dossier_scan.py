@@ -41,8 +41,8 @@ BLOCK = os.urandom(4 << 20)
 PATHS_PER_SHA256SUM = 1000
 
 
-def generate(root: Path, files: int, total_bytes: int, seed: int = 42) -> list[str]:
-    rng = random.Random(seed)
+def generate(root: Path, files: int, total_bytes: int, layout: int = 42) -> list[str]:
+    rng = random.Random(layout)
     mean = total_bytes / files
     sizes = [int(mean * rng.uniform(0.5, 1.5)) for _ in range(files)]
     scale = total_bytes / sum(sizes)

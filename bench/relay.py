@@ -23,7 +23,7 @@ from _common import fresh_postgres, parser, report, timed
 
 from procobs_dagster import events
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery import Relay, SinkConfig, queue
+from procobs_dagster.delivery import Relay, SinkConfig, delivery_state
 from procobs_dagster.store.tables import event_type_registry
 
 EVENT_TYPE = "process.run.started"
@@ -89,7 +89,7 @@ def emit(db, event_type: str, count: int) -> None:
 
 def fan_out(db, config: SinkConfig, count: int) -> None:
     with db.begin() as conn:
-        queue.fan_out(conn, config, now=utcnow(), limit=count)
+        delivery_state.fan_out(conn, config, now=utcnow(), limit=count)
 
 
 def raw_batches(db, sink: str, batch: int, batches: int) -> int:

@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 
 from procobs_dagster.defs import delivery, discovery, dossier, events, ledger, maintenance
+from procobs_dagster.defs.automation import automation_sensor
 from procobs_dagster.defs.resources import (
     DeliverySinks,
     ProcobsDatabase,
@@ -37,10 +38,14 @@ def build_definitions(
         discovery.defs,
         maintenance.defs,
         dg.Definitions(
+            sensors=[automation_sensor],
+            # Every step is a few bounded queries: one process per run, not one per step
+            # (starting a Python process costs more than any step here).
+            executor=dg.in_process_executor,
             resources={
                 "procobs_db": procobs_db,
                 "delivery_sinks": delivery_sinks or DeliverySinks(),
-            }
+            },
         ),
     )
 

@@ -1,5 +1,6 @@
 """`procobs demo`: the whole pipeline on the configured (default: embedded) database."""
 
+import os
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ from procobs_dagster.demo.pipeline import (
 )
 from procobs_dagster.store.engine import DEFAULT_HOME, procobs_home, resolve_url
 
-# Where `make ui` keeps its instance (Makefile: DAGSTER_HOME=.procobs/dagster).
+# Where `make ui` keeps its instance (the root dagster.yaml's storage).
 DEFAULT_INSTANCE = Path(DEFAULT_HOME) / "dagster"
 
 
@@ -91,10 +92,13 @@ def _ui_command(cli: CliContext, instance_dir: str) -> str:
     """`make ui` when it shows what the demo did: the same instance, and the same database
     (the code location reads PROCOBS_DATABASE_URL, else the embedded default); otherwise
     the dagster dev command that does."""
-    if instance_dir == str(DEFAULT_INSTANCE.resolve()) and resolve_url() == cli.database.url:
+    if Path(instance_dir).resolve() == DEFAULT_INSTANCE.resolve() and (
+        resolve_url() == cli.database.url
+    ):
         return "make ui"
+    home = os.environ.get("DAGSTER_HOME") or instance_dir
     return (
-        f"DAGSTER_HOME={instance_dir} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
+        f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
         "dagster dev -w workspace.yaml"
     )
 

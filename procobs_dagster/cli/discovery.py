@@ -64,9 +64,10 @@ def discovery() -> None:
 def score(cli: CliContext, catalog_path: Path | None, as_json: bool) -> None:
     """Score every declared and discovered candidate, store the scores, and show them.
 
-    The bar for verified_candidate (seed 002): one real run with a completed header, ≥2
-    components sharing its correlation_id, started_at and ended_at set. Dry runs and
-    last_executed backfills never count. * marks a candidate the catalog does not declare.
+    The bar for verified_candidate (docs/design.md, "The verified bar"): one real run
+    with a completed header, ≥2 components sharing its correlation_id, started_at and
+    ended_at set. Dry runs and last_executed backfills never count. * marks a candidate
+    the catalog does not declare.
     """
     catalog = load(catalog_path)
     with cli.ready_database().begin() as conn:
@@ -100,7 +101,7 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
     click.echo("\nscores:")
     for name, value in measures.items():
         shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else value
-        click.echo(f"  {name:<22} {shown!s:<34} {discovery_api.DEFINITIONS[name]}")
+        click.echo(f"  {name:<22} {shown!s:<34} {discovery_api.SCORE_DEFINITIONS[name]}")
     if score.last_executed:
         click.echo(
             f"  {'last_executed':<22} {score.last_executed.isoformat():<34} "

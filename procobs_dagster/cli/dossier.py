@@ -8,7 +8,7 @@ from procobs_dagster import dossier as dossier_api
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
 from procobs_dagster.dossier import storage
-from procobs_dagster.dossier.reconcile import Reconciliation, Verdict
+from procobs_dagster.dossier.reconcile import ParityVerdict, Reconciliation
 from procobs_dagster.errors import DatabaseUnreachable, ProcobsError, SchemaNotReady
 
 MISSING_COLUMNS = (
@@ -51,7 +51,7 @@ def dossier() -> None:
 
 def _echo_reconciliation(result: Reconciliation, label: str) -> None:
     line = result.verdict.value
-    if result.verdict == Verdict.DIVERGENCE:
+    if result.verdict == ParityVerdict.DIVERGENCE:
         line += f"  {len(result.divergences)} path(s), severity {result.severity}"
     if result.detail:
         line += f"  ({result.detail})"

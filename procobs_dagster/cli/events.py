@@ -3,15 +3,14 @@
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
-from procobs_dagster.events import activation, runtime
-from procobs_dagster.events import ingest as domain_ingest
+from procobs_dagster.events import activation, registry, runtime
+from procobs_dagster.events import audit as audit_log
 from procobs_dagster.events import schemas as event_schemas
 from procobs_dagster.events.types import EventFamily
-from procobs_dagster.store.tables import audit_log, event_type_registry
+from procobs_dagster.sources import domain_events
 
 TYPE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "active", "schema_version")
 CHANGE_COLUMNS = ("event_type", "family", "stream", "lane", "severity", "current", "proposed")
@@ -31,13 +30,8 @@ def events() -> None:
 @pass_cli
 def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
     """List the event type registry."""
-    query = sa.select(*(event_type_registry.c[c] for c in TYPE_COLUMNS)).order_by(
-        event_type_registry.c.family, event_type_registry.c.event_type
-    )
-    if family is not None:
-        query = query.where(event_type_registry.c.family == family)
     with cli.ready_database().read() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        rows = [t.as_dict() for t in registry.registered_types(conn, family)]
     if as_json:
         emit_json(rows)
     else:
@@ -66,13 +60,7 @@ def status(cli: CliContext, as_json: bool) -> None:
     """Show the runtime switches and how many types are active."""
     with cli.ready_database().read() as conn:
         switches = [runtime.read(conn, s).as_dict() for s in runtime.SWITCHES]
-        active = list(
-            conn.execute(
-                sa.select(event_type_registry.c.event_type)
-                .where(event_type_registry.c.active)
-                .order_by(event_type_registry.c.event_type)
-            ).scalars()
-        )
+        active = [t.event_type for t in registry.active_event_types(conn)]
     if as_json:
         emit_json({"switches": switches, "active_types": active})
         return
@@ -87,11 +75,8 @@ def status(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> None:
     """Show the newest audit_log rows: emitted events and owner actions."""
-    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
-    if action is not None:
-        query = query.where(audit_log.c.action == action)
     with cli.ready_database().read() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        rows = audit_log.newest(conn, limit, action)
     if as_json:
         emit_json(rows)
     else:
@@ -106,9 +91,9 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     """Feed a JSON-lines file of domain events to the ledger, in one transaction."""
     db = cli.ready_database()
     try:
-        report = domain_ingest.ingest_file(db, jsonl_file)
-    except domain_ingest.IngestError as exc:
-        echo_problems(jsonl_file, exc.problems, domain_ingest.MAX_REPORTED_PROBLEMS)
+        report = domain_events.ingest_file(db, jsonl_file)
+    except domain_events.IngestError as exc:
+        echo_problems(jsonl_file, exc.problems, domain_events.MAX_REPORTED_PROBLEMS)
         raise
     if as_json:
         emit_json(report.as_dict())

@@ -9,7 +9,7 @@ import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.errors import ProcobsError
-from procobs_dagster.ledger.wrapper import observe_step
+from procobs_dagster.ledger.observe import observe_step
 from procobs_dagster.store.vocabulary import COMPONENT_ROLES
 
 CHUNK = 64 * 1024

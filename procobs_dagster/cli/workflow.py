@@ -15,8 +15,7 @@ from procobs_dagster.cli.output import (
     emit_json,
     json_option,
 )
-from procobs_dagster.events import ingest as domain_ingest
-from procobs_dagster.sources import openlineage, workflow_ledger
+from procobs_dagster.sources import domain_events, openlineage, workflow_ledger
 from procobs_dagster.sources.workflow_runs import RunFacts
 from procobs_dagster.store.tables import workflow_run
 
@@ -40,8 +39,8 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
     db = cli.ready_database()
     try:
         report = openlineage.ingest_file(db, jsonl_file, catalog=load(catalog_path))
-    except domain_ingest.IngestError as exc:
-        echo_problems(jsonl_file, exc.problems, domain_ingest.MAX_REPORTED_PROBLEMS)
+    except domain_events.IngestError as exc:
+        echo_problems(jsonl_file, exc.problems, domain_events.MAX_REPORTED_PROBLEMS)
         raise
     counts = report.as_dict()
     if as_json:

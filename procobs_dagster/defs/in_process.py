@@ -91,8 +91,11 @@ def materialize_all(
 
 
 def local_instance() -> dg.DagsterInstance:
-    """The instance `make ui` shows: $DAGSTER_HOME's when set, else a local one in
-    $PROCOBS_HOME/dagster, so what the demo materialised is in the UI afterwards."""
+    """The instance `make ui` shows, so what the demo materialised is in the UI afterwards:
+    $DAGSTER_HOME's when set (`make demo` sets it to the checkout, as `make ui` does), else
+    a local one in $PROCOBS_HOME/dagster. With the default PROCOBS_HOME both are SQLite
+    files in .procobs/dagster: the root dagster.yaml names the same folders a default
+    instance there has."""
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     home = procobs_home() / "dagster"

@@ -1,4 +1,4 @@
-"""Markdown tables for asset and check metadata, which the Dagster UI renders."""
+"""Metadata the Dagster UI renders: markdown tables, and ages it plots."""
 
 from collections.abc import Iterable, Sequence
 
@@ -19,3 +19,8 @@ def markdown_table(
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def age_metadata(name: str, seconds: float | None) -> dict[str, dg.MetadataValue]:
+    """``{name: seconds}`` for the UI's plot, or nothing while there is nothing to age."""
+    return {} if seconds is None else {name: dg.MetadataValue.float(seconds)}

@@ -61,7 +61,7 @@ class DeliverySinks(dg.ConfigurableResource):
 
     sinks_file: str = Field(
         default="",
-        description="YAML sinks file (see README, Delivery); empty: the delivery_sink table.",
+        description="YAML sinks file (see docs/delivery.md); empty: the delivery_sink table.",
     )
 
     def enabled(self, db: Database) -> list[delivery.SinkConfig]:

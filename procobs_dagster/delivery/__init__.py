@@ -2,7 +2,7 @@
 backoff, dead-lettered, redrivable, signed. Delivery state lives in delivery_state, one
 row per (event, sink), apart from the insert-only outbox facts."""
 
-from procobs_dagster.delivery.admin import Redriven, dead_letters, redrive, status
+from procobs_dagster.delivery.admin import Backlog, Redriven, backlog, dead_letters, redrive, status
 from procobs_dagster.delivery.config import (
     SINKS_FILE_ENV,
     SinkConfig,
@@ -27,6 +27,7 @@ from procobs_dagster.delivery.sinks import (
 __all__ = [
     "SIGNATURE_HEADER",
     "SINKS_FILE_ENV",
+    "Backlog",
     "Delivery",
     "FileSink",
     "NullSink",
@@ -39,6 +40,7 @@ __all__ = [
     "SinkConfig",
     "SinkCounts",
     "WebhookSink",
+    "backlog",
     "build_sink",
     "dead_letters",
     "load_sinks_file",

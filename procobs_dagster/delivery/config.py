@@ -27,12 +27,12 @@ import pydantic
 import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.events.types import ALL_EVENT_TYPES
+from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
 
 SINKS_FILE_ENV = "PROCOBS_SINKS_FILE"
@@ -161,16 +161,17 @@ def load_sinks_table(conn: Connection) -> list[SinkConfig]:
 def save_sinks(conn: Connection, configs: Iterable[SinkConfig], at: dt.datetime | None = None):
     """Insert or replace sinks in delivery_sink (the secret's variable name only)."""
     now = at or utcnow()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for config in configs:
         values = config.model_dump()
         values["event_types"] = list(config.event_types) if config.event_types else None
         values["updated_at"] = now
-        insert = dialect.insert(delivery_sink).values(**values, created_at=now)
         conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["name"],
-                set_={k: insert.excluded[k] for k in values if k != "name"},
+            upsert(
+                conn.dialect.name,
+                delivery_sink,
+                {**values, "created_at": now},
+                key=["name"],
+                update=[k for k in values if k != "name"],
             )
         )
 

@@ -27,7 +27,7 @@ import pydantic
 import sqlalchemy as sa
 
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery import queue
+from procobs_dagster.delivery import delivery_state
 from procobs_dagster.delivery.backoff import backoff_seconds
 from procobs_dagster.delivery.config import SinkConfig, unique_names
 from procobs_dagster.delivery.sinks import (
@@ -243,14 +243,14 @@ class Relay:
         config = sink.config
         counts = SinkCounts(sink.name)
         now = self.clock()
-        expired = queue.Acknowledged()
+        expired = delivery_state.Acknowledged()
         with self.db.begin() as conn:
             if self._short.get(sink.name, True) or self._housekeeping_due(
                 self._last_expiry, sink.name, now
             ):
-                expired = queue.expire_leases(conn, config, now=now)
+                expired = delivery_state.expire_leases(conn, config, now=now)
                 self._last_expiry[sink.name] = now
-            claim = queue.claim(
+            claim = delivery_state.claim(
                 conn,
                 config,
                 now=now,
@@ -262,10 +262,10 @@ class Relay:
             short = len(claim.deliveries) < batch
             if short or self._housekeeping_due(self._last_fanout, sink.name, now):
                 limit = max(self.fanout_limit, batch)
-                counts.fanned_out = queue.fan_out(conn, config, now=now, limit=limit)
+                counts.fanned_out = delivery_state.fan_out(conn, config, now=now, limit=limit)
                 self._last_fanout[sink.name] = now
                 if counts.fanned_out and short:
-                    more = queue.claim(
+                    more = delivery_state.claim(
                         conn,
                         config,
                         now=now,
@@ -298,8 +298,10 @@ class Relay:
             if o.kind is not OutcomeKind.DELIVERED
         }
         with self.db.begin() as conn:
-            acked = queue.acknowledge(conn, claim, outcomes, config=config, now=now, delays=delays)
-            counts.released = queue.release(conn, claim, unattempted, now=now)
+            acked = delivery_state.acknowledge(
+                conn, claim, outcomes, config=config, now=now, delays=delays
+            )
+            counts.released = delivery_state.release(conn, claim, unattempted, now=now)
         counts.delivered = acked.delivered
         counts.retried = acked.retried
         counts.rejected = acked.rejected
@@ -310,8 +312,8 @@ class Relay:
         return counts
 
     def _deliver(
-        self, sink: Sink, claim: queue.Claim
-    ) -> tuple[list[tuple[Delivery, Outcome]], list[uuid.UUID], queue.Claim, int]:
+        self, sink: Sink, claim: delivery_state.Claim
+    ) -> tuple[list[tuple[Delivery, Outcome]], list[uuid.UUID], delivery_state.Claim, int]:
         """Attempt the claimed deliveries: (outcomes, unattempted ids, claim, lost)."""
         deliveries, outcomes = self._render(sink, claim.deliveries)
         if sink.batched:
@@ -325,7 +327,9 @@ class Relay:
             if claim.locked_until - self.clock() < margin:
                 ids = [d.event_id for d in waiting]
                 with self.db.begin() as conn:
-                    claim, held = queue.renew(conn, claim, ids, now=self.clock(), lease=self.lease)
+                    claim, held = delivery_state.renew(
+                        conn, claim, ids, now=self.clock(), lease=self.lease
+                    )
                 lost += sum(d.event_id not in held for d in waiting)
                 waiting = [d for d in waiting if d.event_id in held]
                 continue

@@ -5,41 +5,38 @@ Real work on bundled files, recorded the three ways procobs observes processes:
 1. the knowledge-graph family through the DOT wrapper: extract (producer) then validate
    (verifier) over the bundled texts — one real run with two components and evidence;
 2. a job-queue-backed pipeline: kg.export then kg.checksum as job_queue rows sharing a
-   run_id, worked by the platform's queue (demo/queue.py);
+   run_id, worked by the platform's queue (demo/job_queue.py);
 3. one dry run of a candidate that is wired but has never run for real.
 
-Before the first of them, the demo walks the owner path of seed 000 for the process.*
+Before the first of them, the demo walks the owner path for the process.*
 types the knowledge-graph run emits (every type ships inactive): it stages an activation
 packet, writes it beside the database for review, and applies it as a named approver, so
-the audit log records who activated what. The KG run then writes real event_outbox rows
-in the ledger's transactions; the dry run writes none (it records its event codes only).
+the audit log records who activated what (docs/design.md, "Event types and the activation
+gate"). The KG run then writes real event_outbox rows in the ledger's transactions; the
+dry run writes none (it records its event codes only).
 
 Then the bundled mission folder is scanned as a dossier (its baseline captured the first
 time), and every candidate of the sample catalog is scored. Run twice, it stays correct:
-each run observes new work, and the seeds (the activation, the baseline) are set once.
+each run observes new work, and what is set up once (the activation, the baseline) is set
+once.
 """
 
 import dataclasses
 import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import delivery, discovery, dossier, ledger
-from procobs_dagster.demo import kg, queue
+from procobs_dagster.demo import job_queue, kg
 from procobs_dagster.dossier import storage
-from procobs_dagster.events import ProcessEventType, activation, runtime
+from procobs_dagster.events import ProcessEventType, activation, registry, runtime
+from procobs_dagster.events import summary as events_summary
 from procobs_dagster.ids import uuid7
+from procobs_dagster.ledger import summary as ledger_summary
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database, procobs_home
-from procobs_dagster.store.stats import grouped_counts
-from procobs_dagster.store.tables import (
-    event_outbox,
-    event_type_registry,
-    process_run_observation,
-)
 
 CANDIDATE = "PROC-CAND:dot:kg"
 JOB_CANDIDATE = "PROC-CAND:job:kg-export"
@@ -79,14 +76,8 @@ def activate_kg_events(db: Database, packet_file: Path) -> Activation:
     already active are left alone; when all are, nothing is staged. Emission off (the
     kill switch) is turned on through its owner-gated switch, audited too."""
     with db.read() as conn:
-        active = dict(
-            conn.execute(
-                sa.select(event_type_registry.c.event_type, event_type_registry.c.active).where(
-                    event_type_registry.c.event_type.in_(KG_EVENT_TYPES)
-                )
-            ).all()
-        )
-        inactive = [t for t in KG_EVENT_TYPES if not active.get(t, False)]
+        active = {t.event_type for t in registry.active_event_types(conn, among=KG_EVENT_TYPES)}
+        inactive = [t for t in KG_EVENT_TYPES if t not in active]
         packet = activation.stage(conn, inactive) if inactive else None
     if packet is not None:
         packet_file.parent.mkdir(parents=True, exist_ok=True)
@@ -140,8 +131,8 @@ def observe_kg_run(db: Database) -> ledger.RunRecord:
 def run_export_jobs(db: Database, out: Path) -> uuid.UUID:
     """Export the graph and verify the export as two queued jobs sharing one run_id."""
     run_id = uuid7()
-    queue.enqueue(db, run_id, JOB_KINDS, {"folder": str(kg.sample_folder()), "out": str(out)})
-    queue.work(
+    job_queue.enqueue(db, run_id, JOB_KINDS, {"folder": str(kg.sample_folder()), "out": str(out)})
+    job_queue.work(
         db,
         run_id,
         {
@@ -155,7 +146,8 @@ def run_export_jobs(db: Database, out: Path) -> uuid.UUID:
 
 
 def record_dry_run(db: Database) -> ledger.RunRecord:
-    """A dry run proves the wiring of a candidate, never the process (seed 002 §2.5)."""
+    """A dry run proves the wiring of a candidate, never the process (docs/design.md,
+    "Anti-fake rules")."""
     with db.begin() as conn:
         run, _ = ledger.start_run(conn, candidate_code=DRY_RUN_CANDIDATE, dry_run=True)
         for dot_code, role in DRY_RUN_STEPS:
@@ -196,15 +188,9 @@ class DemoResult:
 
 def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, int]:
     """The outbox rows a run wrote, per type, in KG_EVENT_TYPES' order."""
-    counts = grouped_counts(
-        conn,
-        event_outbox,
-        [event_outbox.c.event_type],
-        where=[event_outbox.c.process_run_id == process_run_id],
-    )
+    counts = events_summary.outbox_rows_by_type(conn, process_run_id)
     order = {t: i for i, t in enumerate(KG_EVENT_TYPES)}
-    ranked = sorted(counts.items(), key=lambda item: order.get(item[0][0], len(order)))
-    return {event_type: n for (event_type,), n in ranked}
+    return dict(sorted(counts.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def run_demo(db: Database) -> DemoResult:
@@ -218,22 +204,17 @@ def run_demo(db: Database) -> DemoResult:
     with db.begin() as conn:
         scores = discovery.score_candidates(conn, catalog)
     with db.read() as conn:
-        runs = process_run_observation.c
         return DemoResult(
             database=db.display_url,
             kg_run=kg_run,
             kg_components=ledger.components_of(conn, kg_run.process_run_id),
             job_run_id=job_run_id,
             dry_run=dry_run,
-            runs_by_status=grouped_counts(
-                conn, process_run_observation, [runs.status, runs.source_system == "dry_run"]
-            ),
+            runs_by_status=ledger_summary.runs_by_status(conn),
             activation=activated,
             kg_events=_events_by_type(conn, kg_run.process_run_id),
             dry_run_events=sum(_events_by_type(conn, dry_run.process_run_id).values()),
-            events_in_outbox=conn.execute(
-                sa.select(sa.func.count()).select_from(event_outbox)
-            ).scalar_one(),
+            events_in_outbox=events_summary.outbox_summary(conn).rows,
             snapshot=storage.require_latest_snapshot(conn, FEATURE),
             parity=parity,
             scores=scores,

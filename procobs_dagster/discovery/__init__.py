@@ -15,25 +15,23 @@ from procobs_dagster.discovery.catalog import (
     parse_catalog,
     sample_catalog_path,
 )
+from procobs_dagster.discovery.explain import explain
 from procobs_dagster.discovery.ocel import ExportSummary, export_ocel
-from procobs_dagster.discovery.scoring import (
-    DEFINITIONS,
+from procobs_dagster.discovery.results import (
+    SCORE_DEFINITIONS,
     VARIANTS_SHOWN,
     CandidateScore,
     Edge,
     Explanation,
     Trace,
     Variant,
-    compute_scores,
-    explain,
-    score_candidates,
-    score_of,
-    store_scores,
 )
+from procobs_dagster.discovery.score_storage import score_candidates, store_scores
+from procobs_dagster.discovery.scoring import compute_scores, score_of
 from procobs_dagster.errors import BirthRefused, UnknownCandidate
 
 __all__ = [
-    "DEFINITIONS",
+    "SCORE_DEFINITIONS",
     "VARIANTS_SHOWN",
     "Birth",
     "BirthRefused",

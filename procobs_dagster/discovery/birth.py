@@ -1,4 +1,4 @@
-"""The owner-gated birth of a process definition (seed 001 §4.6: observation is never a birth).
+"""The owner-gated birth of a process definition (docs/design.md, "Observation is never a birth").
 
 Birth is the only writer of ``process_definition`` and ``birth_registry``. It names an
 approver, recomputes the candidate's verdict inside the same transaction, and refuses
@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import ensure_utc, utcnow
 from procobs_dagster.discovery.catalog import Catalog
-from procobs_dagster.discovery.scoring import VERIFIED, score_of
+from procobs_dagster.discovery.results import VERIFIED
+from procobs_dagster.discovery.scoring import score_of
 from procobs_dagster.errors import BirthRefused, InvalidInput
 from procobs_dagster.events import audit
 from procobs_dagster.store.dialect import insert_ignoring_conflicts

@@ -3,8 +3,9 @@
 A **trace** is one execution of a candidate:
 
 * a ledger run: a ``process_run_observation`` header of the candidate; its steps are the
-  component rows sharing the run's ``correlation_id`` (seed 002 §2.2: the correlation_id
-  stitches components into a run), real components for a real run;
+  component rows sharing the run's ``correlation_id`` (the correlation_id stitches
+  components into a run: docs/design.md, "Identity and correlation"), real components for
+  a real run;
 * a job run (job-backed candidates only): the ``job_queue`` rows of the covered job kinds
   sharing one ``run_id``, unless the ledger holds that very run for the candidate (one
   execution counts once, from its richer ledger record).
@@ -12,7 +13,7 @@ A **trace** is one execution of a candidate:
 A trace's **variant** is the JSON list of its step activities (DOT code, job kind) ordered
 by ``started_at`` (else the time the row was recorded), then by id. Dry runs are traces of
 their own kind: counted, never scored. Nothing here reads ``process_candidate``: a
-``last_executed`` backfill is not runtime evidence (seed 002 §2.5).
+``last_executed`` backfill is not runtime evidence (docs/design.md, "Anti-fake rules").
 
 The work per row happens in the database, in one statement: a single sort of the
 components by (correlation_id, step order) gives every trace its steps (see

@@ -8,6 +8,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from procobs_dagster.store.dialect import is_postgres
+
 
 class has_content(FunctionElement):
     """True when a JSON column holds an object with at least one key (else false)."""
@@ -71,7 +73,7 @@ def analytical_settings(conn: Connection) -> Iterator[None]:
     The settings are local to the caller's transaction and restored on success, so the
     rest of that transaction runs as it would have; on failure the transaction is lost
     anyway, and the settings with it. Two round trips before the block, one after."""
-    if conn.dialect.name != "postgresql":
+    if not is_postgres(conn):
         yield
         return
     names = {f"name{i}": name for i, name in enumerate(ANALYTICAL_SETTINGS)}

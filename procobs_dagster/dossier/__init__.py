@@ -20,8 +20,8 @@ from procobs_dagster.dossier.manifest import (
 from procobs_dagster.dossier.reconcile import (
     Divergence,
     DivergenceKind,
+    ParityVerdict,
     Reconciliation,
-    Verdict,
     capture_baseline,
     reconcile,
 )
@@ -46,12 +46,12 @@ __all__ = [
     "InvalidManifest",
     "InvalidMissionFolder",
     "Manifest",
+    "ParityVerdict",
     "Reconciliation",
     "ScanResult",
     "Snapshot",
     "UnknownFeature",
     "UnknownStep",
-    "Verdict",
     "capture_baseline",
     "default_manifest",
     "load_manifest",

@@ -1,4 +1,5 @@
-"""The four dossier events of a scan (seed 004), written through the event gate.
+"""The four dossier events of a scan, written through the event gate (docs/design.md,
+"The mission dossier and the parity recipe").
 
 Conditions:
 
@@ -32,7 +33,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import events
-from procobs_dagster.dossier.reconcile import Reconciliation, Verdict
+from procobs_dagster.dossier.reconcile import ParityVerdict, Reconciliation
 from procobs_dagster.dossier.records import Artifact, Snapshot
 from procobs_dagster.events import DossierEventType
 from procobs_dagster.events.payloads import (
@@ -111,7 +112,7 @@ def _computed(snapshot: Snapshot) -> Iterator[tuple[str, Payload]]:
 
 
 def _drift(reconciliation: Reconciliation) -> Iterator[tuple[str, Payload]]:
-    if reconciliation.verdict == Verdict.DIVERGENCE:
+    if reconciliation.verdict == ParityVerdict.DIVERGENCE:
         yield (
             reconciliation.feature_slug,
             MissionDossierParityDriftDetected(
@@ -134,7 +135,7 @@ def due_counts(snapshot: Snapshot, reconciliation: Reconciliation) -> dict[str, 
         DossierEventType.ARTIFACT_MISSING.value: counts.required_missing,
         DossierEventType.SNAPSHOT_COMPUTED.value: 1,
         DossierEventType.PARITY_DRIFT_DETECTED.value: int(
-            reconciliation.verdict == Verdict.DIVERGENCE
+            reconciliation.verdict == ParityVerdict.DIVERGENCE
         ),
     }
 

@@ -35,7 +35,7 @@ from procobs_dagster.dossier.records import Artifact, Baseline, Counts, Snapshot
 from procobs_dagster.store.engine import Database
 
 
-class Verdict(enum.StrEnum):
+class ParityVerdict(enum.StrEnum):
     PARITY = "PARITY"
     DIVERGENCE = "DIVERGENCE"
     NO_BASELINE = "NO_BASELINE"
@@ -71,7 +71,7 @@ class Reconciliation:
     feature_slug: str
     mission_type: str
     manifest_version: str
-    verdict: Verdict
+    verdict: ParityVerdict
     local_snapshot_id: uuid.UUID
     local_parity_hash: str
     baseline_snapshot_id: uuid.UUID | None = None
@@ -182,7 +182,7 @@ def reconcile_snapshot(
     if artifacts is None:
         loaded, recorded = storage.load_artifact_set(conn, snapshot.artifact_set_id)
         if problem := inconsistency(snapshot, loaded, recorded):
-            return Reconciliation(**_local(snapshot), verdict=Verdict.ERROR, detail=problem)
+            return Reconciliation(**_local(snapshot), verdict=ParityVerdict.ERROR, detail=problem)
         artifacts = loaded
     return reconcile_with(conn, snapshot, lambda: artifacts)
 
@@ -218,12 +218,12 @@ def reconcile_with(
         detail = f"no baseline for {snapshot.mission_type} {snapshot.manifest_version}"
         if others:
             detail += f" (baselines exist for: {', '.join(others)})"
-        return Reconciliation(**verdict, verdict=Verdict.NO_BASELINE, detail=detail)
+        return Reconciliation(**verdict, verdict=ParityVerdict.NO_BASELINE, detail=detail)
     base = storage.get_snapshot(conn, baseline.snapshot_id)
     if base.manifest_digest != snapshot.manifest_digest:
         return Reconciliation(
             **verdict,
-            verdict=Verdict.NO_BASELINE,
+            verdict=ParityVerdict.NO_BASELINE,
             detail=(
                 f"the baseline for {snapshot.mission_type} {snapshot.manifest_version} was"
                 " captured under other manifest content (edited without a manifest_version"
@@ -232,20 +232,20 @@ def reconcile_with(
         )
     verdict.update(baseline_snapshot_id=base.snapshot_id, baseline_parity_hash=base.parity_hash)
     if base.parity_hash == snapshot.parity_hash:
-        return Reconciliation(**verdict, verdict=Verdict.PARITY)
+        return Reconciliation(**verdict, verdict=ParityVerdict.PARITY)
     base_artifacts, recorded = storage.load_artifact_set(conn, base.artifact_set_id)
     if problem := inconsistency(base, base_artifacts, recorded):
-        return Reconciliation(**verdict, verdict=Verdict.ERROR, detail=problem)
+        return Reconciliation(**verdict, verdict=ParityVerdict.ERROR, detail=problem)
     divergences = compare(local_artifacts(), base_artifacts)
     if not divergences:
         return Reconciliation(
             **verdict,
-            verdict=Verdict.ERROR,
+            verdict=ParityVerdict.ERROR,
             detail="parity hashes differ but no artifact path differs",
         )
     return Reconciliation(
         **verdict,
-        verdict=Verdict.DIVERGENCE,
+        verdict=ParityVerdict.DIVERGENCE,
         divergences=tuple(divergences),
         severity=drift_severity(divergences),
     )

@@ -4,7 +4,6 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -17,7 +16,7 @@ from procobs_dagster.dossier.records import (
 )
 from procobs_dagster.errors import NotFound
 from procobs_dagster.ids import uuid7
-from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres, upsert
 from procobs_dagster.store.tables import (
     dossier_artifact,
     dossier_artifact_set,
@@ -96,7 +95,7 @@ def load_artifact_set(conn: Connection, artifact_set_id: uuid.UUID) -> tuple[lis
         )
     ).scalar_one()
     columns = [dossier_artifact.c[name] for name in ARTIFACT_COLUMNS]
-    bytewise = "C" if conn.dialect.name == "postgresql" else "BINARY"
+    bytewise = "C" if is_postgres(conn) else "BINARY"
     rows = conn.execute(
         sa.select(*columns)
         .where(dossier_artifact.c.artifact_set_id == artifact_set_id)
@@ -191,16 +190,12 @@ def set_baseline(conn: Connection, snapshot: Snapshot, captured_by: str | None) 
         captured_at=utcnow(),
         captured_by=captured_by,
     )
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = module.insert(dossier_baseline).values(**baseline.as_row())
     conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["feature_slug", "mission_type", "manifest_version"],
-            set_={
-                "snapshot_id": statement.excluded.snapshot_id,
-                "captured_at": statement.excluded.captured_at,
-                "captured_by": statement.excluded.captured_by,
-            },
+        upsert(
+            conn.dialect.name,
+            dossier_baseline,
+            baseline.as_row(),
+            key=["feature_slug", "mission_type", "manifest_version"],
         )
     )
     return baseline

@@ -2,8 +2,9 @@
 transactional outbox and its activation gate, the audit log, the reactive bus.
 
 Submodules: ``activation`` (owner-gated packets), ``runtime`` (emission and dry-run
-switches), ``schemas`` (JSON Schemas), ``domain`` (seed 003's DomainEvent), ``ingest``
-(domain events into the ledger), ``bus`` (the in-process EventBus)."""
+switches), ``schemas`` (JSON Schemas), ``domain`` (DomainEvent, docs/design.md, "Domain
+events"), ``bus`` (the in-process EventBus). Feeding domain events to the ledger is
+sources/domain_events.py."""
 
 from procobs_dagster.events.bus import EventBus, ReactiveEventBus, default_bus
 from procobs_dagster.events.domain import DomainEvent, emit_domain_event

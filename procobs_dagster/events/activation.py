@@ -1,4 +1,4 @@
-"""Owner-gated activation of event types (seed 000, "Activation packet").
+"""Owner-gated activation of event types (docs/design.md, "Event types and the activation gate").
 
 Activation happens in two steps that may be days and people apart:
 

@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -44,3 +45,11 @@ def require_approver(approved_by: str | None, action: str) -> str:
     if not name:
         raise ApprovalRequired(f"{action} is owner-gated: name the approver with --approved-by")
     return name
+
+
+def newest(conn: Connection, limit: int, action: str | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit_log rows (of ``action`` only, when given), newest first."""
+    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(audit_log.c.action == action)
+    return [dict(row) for row in conn.execute(query).mappings()]

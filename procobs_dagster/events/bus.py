@@ -1,4 +1,4 @@
-"""The in-process event bus (seed 003's EventBus) on reactivex.
+"""The in-process event bus on reactivex (docs/design.md, "Domain events").
 
     from procobs_dagster.events.bus import default_bus
 

@@ -1,4 +1,5 @@
-"""Seed 003's DomainEvent: what an agent system reports (plans, actors, tools, …).
+"""DomainEvent: what an agent system reports (plans, actors, tools, …); see
+(docs/design.md, "Domain events").
 
     {"event_type": "tool.invoked", "timestamp": "2026-03-05T10:00:01Z",
      "plan_id": "p-1", "root_plan_id": "p-0", "session_id": "s-1",
@@ -7,7 +8,7 @@
 
 ``details`` is typed per category (``payloads.DETAILS_BY_CATEGORY``) and keeps other keys
 as given. A domain event is emitted like any other — through the gate, its ``details``
-kept in the audit log only — and can be fed to the ledger (``events.ingest``).
+kept in the audit log only — and can be fed to the ledger (``sources.domain_events``).
 """
 
 import datetime as dt

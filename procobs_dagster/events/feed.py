@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.ids import parse_uuid
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.sql import visible_txid_horizon
 from procobs_dagster.store.tables import event_outbox, event_type_registry
 
@@ -90,10 +91,6 @@ class OutboxPage:
     full: bool  # the page hit its limit: more matching rows may follow at once
 
 
-def _is_postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
-
-
 def _after(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
     if postgres:
         return sa.tuple_(event_outbox.c.tx_id, event_outbox.c.seq) > sa.tuple_(
@@ -126,7 +123,7 @@ def read_outbox(
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    postgres = _is_postgres(conn)
+    postgres = is_postgres(conn)
     visible = [_after(after, postgres)]
     if postgres:
         # One horizon for both statements below: taken from a later snapshot it could

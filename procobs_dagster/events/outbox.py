@@ -3,8 +3,9 @@
 ``emit`` writes an event_outbox row — an insert-only fact — in the caller's transaction,
 so the row exists exactly when the change that caused it commits. It writes one only
 when the type is active in event_type_registry AND piece_event_runtime.emit_enabled is
-on (seed 000); otherwise nothing is written and ``emit`` returns None, and the caller
-records the event code it would have emitted.
+on (docs/design.md, "Event types and the activation gate"); otherwise nothing is
+written and ``emit`` returns None, and the caller records the event code it would have
+emitted.
 """
 
 import datetime as dt

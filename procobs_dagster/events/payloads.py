@@ -41,7 +41,7 @@ class Payload(BaseModel):
         return self.model_dump(mode="json", exclude=internal)
 
 
-# --- process.* (seed 000, "Event payload contract") ---------------------------------
+# --- process.* (docs/design.md, "The event payload contract") ------------------
 
 
 class EvidenceType(enum.StrEnum):
@@ -111,7 +111,7 @@ PROCESS_PAYLOADS = {
 }
 
 
-# --- mission dossier (seed 004) -----------------------------------------------------
+# --- mission dossier (docs/design.md, "The mission dossier and the parity recipe") ----
 
 
 class DossierPayload(Payload):
@@ -194,11 +194,11 @@ DOSSIER_PAYLOADS = {
 }
 
 
-# --- domain events (seed 003, DomainEvent) -------------------------------------------
+# --- domain events (docs/design.md, "Domain events") -----------------------------
 
 
 class Details(BaseModel):
-    """``details`` of a domain event (seed 003: "typed per event type").
+    """``details`` of a domain event, typed per event type (docs/design.md, "Domain events").
 
     The keys procobs knows are typed and documented per category; other keys are kept
     as given, since agents put their own context there. Only the keys given are
@@ -300,7 +300,7 @@ DETAILS_BY_CATEGORY: dict[str, type[Details]] = {
 
 
 class DomainPayload(Payload):
-    """Seed 003's DomainEvent correlation fields, and the type-specific ``details``
+    """The DomainEvent correlation fields, and the type-specific ``details``
     (internal: kept in the audit log, never sent through the outbox)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
@@ -319,7 +319,7 @@ def _domain_model(event_type: DomainEventType):
     model = create_model(
         name,
         __base__=DomainPayload,
-        __doc__=f"Domain event {event_type.value} (seed 003).",
+        __doc__=f'Domain event {event_type.value} (docs/design.md, "Domain events").',
         details=(
             details,
             Field(default_factory=details, json_schema_extra={"internal": True}),

@@ -1,4 +1,5 @@
-"""The two runtime switches of seed 000, stored in the database.
+"""The two runtime switches, stored in the database (docs/design.md, "Event types and
+the activation gate").
 
 - ``piece_event_runtime.emit_enabled`` — the emission kill switch. Off keeps the outbox
   empty even for active types.

@@ -1,6 +1,7 @@
-"""The event types procobs knows, by family (seed 000: process, seed 004: dossier,
-seed 003: domain). Their stream, lane, severity and activation live in the database
-(event_type_registry, seeded by migration 0002); a test proves both list the same types."""
+"""The event types procobs knows, by family: process, dossier, domain (docs/design.md,
+"Event types and the activation gate"). Their stream, lane, severity and activation live
+in the database (event_type_registry, seeded by migration 0002); a test proves both list
+the same types."""
 
 import enum
 
@@ -29,7 +30,7 @@ class DossierEventType(enum.StrEnum):
 
 
 class DomainEventType(enum.StrEnum):
-    """Seed 003's EventType: 38 types in 12 categories."""
+    """The domain event types: 38 types in 12 categories (docs/design.md, "Domain events")."""
 
     PLAN_CREATED = "plan.created"
     PLAN_PHASE_CHANGED = "plan.phase_changed"

@@ -13,8 +13,10 @@ from procobs_dagster.ledger.components import (
     record_component,
     transition_component,
 )
+from procobs_dagster.ledger.context import current_run, current_step
 from procobs_dagster.ledger.lifecycle import TRANSITIONS, is_terminal
-from procobs_dagster.ledger.orphans import annotate_orphan, record_orphan
+from procobs_dagster.ledger.observe import RunScope, StepScope, observe_run, observe_step, observed
+from procobs_dagster.ledger.propagation import child_env
 from procobs_dagster.ledger.records import ComponentRecord, HistoryEntry, RunRecord
 from procobs_dagster.ledger.runs import (
     StartedRun,
@@ -26,16 +28,7 @@ from procobs_dagster.ledger.runs import (
     start_run,
     transition_run,
 )
-from procobs_dagster.ledger.wrapper import (
-    RunScope,
-    StepScope,
-    child_env,
-    current_run,
-    current_step,
-    observe_run,
-    observe_step,
-    observed,
-)
+from procobs_dagster.ledger.unknown_correlation import annotate_orphan, record_orphan
 
 __all__ = [
     "TRANSITIONS",

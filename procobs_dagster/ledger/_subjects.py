@@ -22,7 +22,7 @@ from procobs_dagster.ledger.lifecycle import (
     is_terminal,
 )
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
-from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
 from procobs_dagster.store.sql import json_merge
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -217,7 +217,7 @@ def _write_logged(
     """Run ``statement`` and, if it wrote a row, append that row's status change to the
     history in the same transaction. Returns the written row or None."""
     history = {"h_from": from_status, "h_at": h_at, "h_reason": h_reason, "h_actor": h_actor}
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         return conn.execute(_logged(subject, statement), {**params, **history}).mappings().first()
     row = conn.execute(statement, params).mappings().first()
     if row is not None:
@@ -312,7 +312,7 @@ def transition(
     # A caller-given time or a dry_run claim needs the current row to be judged; so
     # does SQLite, which has no data-modifying CTEs (and no round trips to save).
     needs_row = explicit_time or "dry_run" in (evidence or {})
-    if conn.dialect.name == "postgresql" and not needs_row:
+    if is_postgres(conn) and not needs_row:
         written = (
             conn.execute(
                 subject.locked_transition,

@@ -1,4 +1,4 @@
-"""The status lifecycle (seed 001 §4.3) as a transition table.
+"""The status lifecycle (docs/design.md, "The run lifecycle") as a transition table.
 
 ``observed → started → step_started → step_completed → completed`` is the happy path;
 a run with several steps loops ``step_completed → step_started``. ``failed`` and

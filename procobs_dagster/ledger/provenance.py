@@ -1,4 +1,4 @@
-"""Where an observation comes from, and the anti-fake rule (seed 002 §2.5)."""
+"""Where an observation comes from, and the anti-fake rule (docs/design.md, "Anti-fake rules")."""
 
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.store.vocabulary import SOURCE_SYSTEMS

@@ -1,7 +1,8 @@
 """The test observation `procobs db rehearse` writes inside its rolled-back transaction.
 
-Seed 001 §4.4: a header and two components are written exactly as a real run would be;
-the guarded tables (birth_registry first) must show the same counts afterwards.
+A header and two components are written exactly as a real run would be; the guarded
+tables (birth_registry first) must show the same counts afterwards (docs/design.md,
+"Observation is never a birth").
 """
 
 from sqlalchemy.engine import Connection

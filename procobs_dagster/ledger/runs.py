@@ -1,4 +1,5 @@
-"""Process runs: the ledger header (one row per run, seed 002 §2.2)."""
+"""Process runs: the ledger header, one row per run (docs/design.md, "Identity and
+correlation")."""
 
 import datetime as dt
 import uuid

@@ -1,4 +1,5 @@
-"""Ledger changes together with the process.* events they cause (seed 000).
+"""Ledger changes together with the process.* events they cause (docs/design.md, "The
+event payload contract").
 
 Each function makes one ledger change in the caller's transaction and emits its event
 through the gate in the same transaction (``events.emit``: a row reaches the outbox only
@@ -16,7 +17,8 @@ record through these functions.
 
 A component's ``event_code`` names the event that announces its outcome
 (``process.step.completed`` unless the caller names another registered type); it is
-recorded whether or not that type is active — the seed's "reference without emit".
+recorded whether or not that type is active: a reference without an emit
+(docs/design.md, "Event types and the activation gate").
 
 The run header follows its components: ``started → step_started`` when a step begins,
 ``→ step_completed`` when the last open step ends, ``→ completed`` when the run closes.
@@ -72,7 +74,8 @@ def announce(
     evidence_type: EvidenceType | None = None,
     at: dt.datetime | None = None,
 ) -> Envelope | None:
-    """Emit ``event_type`` about ``record`` with seed 000's payload contract."""
+    """Emit ``event_type`` about ``record`` with the payload contract (docs/design.md,
+    "The event payload contract")."""
     is_component = isinstance(record, ComponentRecord)
     if evidence_type is None:
         evidence_type = EvidenceType.DRY_RUN if record.dry_run else EvidenceType.RUNTIME

@@ -13,8 +13,8 @@ from procobs_dagster.maintenance._jobs import (
     BatchProgress,
     MaintenanceTimeout,
 )
-from procobs_dagster.maintenance._sweep import SweepReport, Verdict
-from procobs_dagster.maintenance.orphans import DEFAULT_GRACE_SECONDS, sweep_orphans
+from procobs_dagster.maintenance._sweep import SweepReport, SweepVerdict
+from procobs_dagster.maintenance.orphan_sweep import DEFAULT_GRACE_SECONDS, sweep_orphans
 from procobs_dagster.maintenance.retention import (
     RetentionBatch,
     RetentionPolicy,
@@ -23,7 +23,7 @@ from procobs_dagster.maintenance.retention import (
     archive_runless_component_batch,
     run_retention,
 )
-from procobs_dagster.maintenance.stuck import (
+from procobs_dagster.maintenance.stuck_sweep import (
     DEFAULT_STUCK_SLA_SECONDS,
     SlaOverride,
     clear_sla,
@@ -44,7 +44,7 @@ __all__ = [
     "RetentionReport",
     "SlaOverride",
     "SweepReport",
-    "Verdict",
+    "SweepVerdict",
     "archive_run_batch",
     "archive_runless_component_batch",
     "clear_sla",

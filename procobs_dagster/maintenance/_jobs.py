@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.errors import InvalidInput, ProcobsError
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.engine import Database
 
 DEFAULT_BATCH = 500
@@ -175,7 +176,7 @@ def open_job(
         )
     with db.connect() as conn:
         job = Job(conn, name, statement_timeout_seconds)
-        if not exclusive or conn.dialect.name != "postgresql":
+        if not exclusive or not is_postgres(conn):
             yield job
             return
         key = advisory_key(name)

@@ -29,7 +29,7 @@ _TRANSITION = {"run": ledger.transition_run, "component": ledger.transition_comp
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
+class SweepVerdict:
     """One row a sweep moved."""
 
     subject_kind: str  # "run" | "component"
@@ -55,7 +55,7 @@ class SweepReport:
     settings: dict[str, Any]
     # False when another sweep of the same kind held the lock: this one did nothing.
     lock_acquired: bool = True
-    verdicts: list[Verdict] = dataclasses.field(default_factory=list)
+    verdicts: list[SweepVerdict] = dataclasses.field(default_factory=list)
     # Candidates whose status changed between the claim and the compare-and-set.
     left_alone: int = 0
     batches: int = 0
@@ -74,7 +74,7 @@ class SweepReport:
 @dataclasses.dataclass(frozen=True)
 class SweepBatch:
     last_key: uuid.UUID | None
-    verdicts: tuple[Verdict, ...] = ()
+    verdicts: tuple[SweepVerdict, ...] = ()
     left_alone: int = 0
 
     def counts(self) -> dict[str, int]:
@@ -121,7 +121,7 @@ class Sweep:
                 left_alone += 1
                 continue
             verdicts.append(
-                Verdict(kind, subject_id, process_run_id, status, self.verdict, details)
+                SweepVerdict(kind, subject_id, process_run_id, status, self.verdict, details)
             )
         return SweepBatch(last_key, tuple(verdicts), left_alone)
 

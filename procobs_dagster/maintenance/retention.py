@@ -1,7 +1,8 @@
 """Retention: expired runs move, with their components and history, into the archive.
 
-**Policy** (seed 001 §4.6, configurable per status): ``completed`` runs are kept 90 days,
-``failed`` and ``stuck`` 180 days (they are what an audit asks about). procobs adds:
+**Policy** (docs/design.md, "Retention and the sweeps"), configurable per status:
+``completed`` runs are kept 90 days, ``failed`` and ``stuck`` 180 days (they are what an
+audit asks about). procobs adds:
 ``cancelled`` 90 days (an operator's deliberate ending, like a completion) and ``orphan``
 180 days (an anomaly, like stuck). A status kept "forever" (None) is never archived. Runs
 still in flight (observed … step_completed) are never archived: the stuck sweep judges them
@@ -52,6 +53,7 @@ from procobs_dagster.maintenance._jobs import (
     claim,
     open_job,
 )
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -228,7 +230,7 @@ def _move(
     archive = _ARCHIVE[live]
     names = [*live.c.keys(), "archived_at"]
     stamp = sa.literal(archived_at, UTCDateTime)
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         moved = live.delete().where(where).returning(*live.c).cte("moved")
         statement = archive.insert().from_select(names, sa.select(*moved.c, stamp))
         return conn.execute(statement).rowcount

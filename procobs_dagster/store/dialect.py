@@ -1,13 +1,44 @@
-"""Statements whose construction differs by dialect (not just their spelling)."""
+"""Statements whose construction differs by dialect (not just their spelling), and the
+one test of which dialect a connection speaks."""
 
 import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _dialect_module(dialect: str):
+    return postgresql if dialect == "postgresql" else sqlite
 
 
 @functools.cache
 def insert_ignoring_conflicts(dialect: str, table: sa.Table) -> sa.Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` on any unique constraint or index."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return _dialect_module(dialect).insert(table).on_conflict_do_nothing()
+
+
+def upsert(
+    dialect: str,
+    table: sa.Table,
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str],
+    update: Iterable[str] | None = None,
+) -> sa.Insert:
+    """``INSERT … ON CONFLICT (key) DO UPDATE``: a row whose ``key`` exists takes the
+    inserted values of ``update`` (default: every inserted column but the key). A list of
+    rows goes as one multi-row VALUES, one round trip."""
+    statement = _dialect_module(dialect).insert(table).values(values)
+    if update is None:
+        first = values if isinstance(values, Mapping) else values[0]
+        update = [name for name in first if name not in key]
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={name: statement.excluded[name] for name in update}
+    )

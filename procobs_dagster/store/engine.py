@@ -11,6 +11,7 @@ psycopg 3, which is not installed; such URLs, and ``postgres://``, are therefore
 """
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -151,3 +152,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@functools.cache
+def _database_for(url: str) -> Database:
+    return Database(url)
+
+
+def default_database() -> Database:
+    """The database of PROCOBS_DATABASE_URL (else the embedded SQLite), one per URL."""
+    return _database_for(resolve_url().render_as_string(hide_password=False))

@@ -18,8 +18,9 @@ from procobs_dagster.store.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
-# Tables an observation must never write: a ledger write is not a birth (seed 001 §4.6),
-# and nothing is emitted or audited behind the owner's back.
+# Tables an observation must never write: a ledger write is not a birth (docs/design.md,
+# "Observation is never a birth"), and nothing is emitted or audited behind the owner's
+# back.
 GUARDED_TABLES = ("birth_registry", "process_definition", "event_outbox", "audit_log")
 
 

@@ -4,7 +4,7 @@ Kept here, beside the tables, so a CHECK and the Python code that reasons about 
 same values can never disagree.
 """
 
-# Seed 001 §4.3: the happy path, then the side states.
+# The happy path, then the side states (docs/design.md, "The run lifecycle").
 RUN_STATUSES = (
     "observed",
     "started",
@@ -42,7 +42,7 @@ COMPLETENESS = ("complete", "incomplete", "unknown")
 
 CANDIDATE_SOURCES = ("dot", "job", "workflow")
 CANDIDATE_STATUSES = ("runtime_missing", "wired", "observed", "verified_candidate")
-# Where the run that proved a candidate is recorded (seed 002 §2.4).
+# Where the run that proved a candidate is recorded (docs/design.md, "The verified bar").
 PROOF_SOURCES = ("process_run_observation", "job_queue")
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from procobs_dagster import ledger
-from procobs_dagster.ledger import wrapper
+from procobs_dagster.ledger import propagation
 from procobs_dagster.store.tables import process_component_observation as components
 
 PY = sys.executable
@@ -101,13 +101,13 @@ def test_observe_joins_a_run_named_in_the_environment_or_records_an_orphan(
     db, procobs, monkeypatch
 ):
     with ledger.observe_run(db, "PROC-CAND:host") as host:
-        monkeypatch.setenv(wrapper.ENV_PROCESS_RUN_ID, str(host.process_run_id))
+        monkeypatch.setenv(propagation.ENV_PROCESS_RUN_ID, str(host.process_run_id))
         procobs("observe", "--candidate", "PROC-CAND:cli", "--dot", "DOT_JOIN", "--", "true")
     run, (component,) = _only_run(db)
     assert run.process_run_id == host.process_run_id and component.dot_code == "DOT_JOIN"
 
-    monkeypatch.delenv(wrapper.ENV_PROCESS_RUN_ID)
-    monkeypatch.setenv(wrapper.ENV_CORRELATION_ID, "lost-correlation")
+    monkeypatch.delenv(propagation.ENV_PROCESS_RUN_ID)
+    monkeypatch.setenv(propagation.ENV_CORRELATION_ID, "lost-correlation")
     procobs("observe", "--candidate", "PROC-CAND:cli", "--dot", "DOT_LOST", "--", "echo", "x")
     with db.read() as conn:
         assert len(ledger.list_runs(conn)) == 1

@@ -1,8 +1,31 @@
+"""Fixtures of the Dagster definitions' tests: the resource, the code location and an
+instance, bound to the test's database; a database for Dagster's own storage."""
+
+import uuid
+
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from procobs_dagster.definitions import build_definitions
 from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster_tests.databases import postgres_admin_url
+
+# These folders test the Dagster wiring around a domain package whose own tests run on
+# both databases (as test_materialize_all runs these definitions on both); one database
+# is enough here and keeps the suite fast.
+SQLITE_ONLY_FOLDERS = ("delivery", "discovery", "dossier", "maintenance")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames and metafunc.definition.path.parent.name in (
+        SQLITE_ONLY_FOLDERS
+    ):
+        # A parametrize mark on ``backend`` takes precedence over the fixture's own params.
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+        )
 
 
 def resource_for(db) -> ProcobsDatabase:
@@ -25,3 +48,23 @@ def defs(procobs_db) -> dg.Definitions:
 def instance():
     with dg.instance_for_test() as instance:
         yield instance
+
+
+@pytest.fixture
+def dagster_storage_db(monkeypatch):
+    """A fresh database for Dagster's storage, and DAGSTER_PG_* naming it, as an operator
+    would set them for deploy/dagster.yaml."""
+    admin_url = postgres_admin_url()
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("DAGSTER_PG_HOST", admin_url.host)
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(admin_url.port or 5432))
+    monkeypatch.setenv("DAGSTER_PG_USER", admin_url.username)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", admin_url.password or "")
+    monkeypatch.setenv("DAGSTER_PG_DB", name)
+    yield admin_url.set(database=name)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()

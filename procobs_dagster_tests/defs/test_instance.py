@@ -1,39 +1,36 @@
-"""deploy/dagster.yaml, the production instance, against the CI's PostgreSQL: Dagster's own
-storage in a fresh database, an asset materialised through it."""
+"""The two Dagster instances. deploy/dagster.yaml, the production instance, against the
+CI's PostgreSQL: Dagster's own storage in a fresh database, an asset materialised through
+it. The root dagster.yaml, the instance of a checkout: what `make demo` and `make ui` use on
+a fresh clone, with the production instance's queue limits, monitoring and retention."""
 
-import uuid
-from pathlib import Path
+import shutil
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import yaml
+from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.scheduler.instigation import TickStatus
 
-from procobs_dagster.definitions import build_definitions
-from procobs_dagster_tests.databases import postgres_admin_url
+from procobs_dagster.definitions import build_definitions, defs
+from procobs_dagster_tests.dagster_processes import (
+    ROOT,
+    clean_env,
+    free_port,
+    graphql,
+    require,
+    started,
+    tail,
+    wait_until_serving,
+)
 from procobs_dagster_tests.defs.conftest import resource_for
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-
-
-@pytest.fixture
-def dagster_storage_db(monkeypatch):
-    """A fresh database for Dagster's storage, and DAGSTER_PG_* naming it, as an operator
-    would set them for deploy/dagster.yaml."""
-    admin_url = postgres_admin_url()
-    name = f"dagster_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    monkeypatch.setenv("DAGSTER_PG_HOST", admin_url.host)
-    monkeypatch.setenv("DAGSTER_PG_PORT", str(admin_url.port or 5432))
-    monkeypatch.setenv("DAGSTER_PG_USER", admin_url.username)
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", admin_url.password or "")
-    monkeypatch.setenv("DAGSTER_PG_DB", name)
-    yield admin_url.set(database=name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+DEPLOY = ROOT / "deploy"
+# What the two files share: a checkout queues, monitors and purges as production does.
+SHARED_SETTINGS = ("concurrency", "run_monitoring", "retention", "telemetry")
 
 
 @pytest.mark.postgres_only
@@ -66,3 +63,90 @@ def test_production_instance_materialises_an_asset(dagster_storage_db, postgres_
     engine.dispose()
     assert run_ids == [result.run_id]
     assert events > 0
+
+
+def test_the_checkout_instance_keeps_the_production_settings():
+    checkout = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    production = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert {k: checkout[k] for k in SHARED_SETTINGS} == {k: production[k] for k in SHARED_SETTINGS}
+    assert checkout["storage"] == {"sqlite": {"base_dir": ".procobs/dagster"}}
+    assert set(production["storage"]) == {"postgres"}
+
+
+def test_the_checkout_instance_is_a_default_instance_in_procobs_dagster(tmp_path, monkeypatch):
+    """Read as `make ui` reads it (DAGSTER_HOME is the checkout, paths resolve from the working
+    directory), and as `procobs demo` without DAGSTER_HOME opens .procobs/dagster: one set of
+    files, whichever way in."""
+    shutil.copy(ROOT / "dagster.yaml", tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    @dg.asset
+    def marker() -> None: ...
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.telemetry_enabled is False
+        assert instance.run_monitoring_enabled
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {"key": "procobs/refresh", "limit": 1} in limits
+        retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)
+        assert (retention[TickStatus.SKIPPED], retention[TickStatus.SUCCESS]) == (1, 30)
+        run_id = dg.materialize([marker], instance=instance).run_id
+    assert (tmp_path / ".procobs" / "dagster" / "history" / "runs.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".procobs", "dagster.yaml"]
+    with dg.DagsterInstance.from_config(str(tmp_path / ".procobs" / "dagster")) as default:
+        assert default.get_run_by_id(run_id) is not None
+
+
+def fresh_clone(destination):
+    """The checkout's files as `git clone` would give them (tracked, and new files not
+    ignored), without .procobs, .venv or anything else a run left behind."""
+    require(shutil.which("git") is not None, "git is not installed")
+    require(shutil.which("make") is not None, "make is not installed")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    require(listed.returncode == 0, f"{ROOT} is not a git checkout")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def test_make_demo_then_make_ui_on_a_fresh_clone_use_the_root_instance(tmp_path):
+    clone = fresh_clone(tmp_path / "clone")
+    venv = sys.prefix
+    # This test's environment stands in for the clone's .venv: make must not rebuild it.
+    make = ["make", "-o", f"{venv}/.runtime", f"VENV={venv}"]
+    env = clean_env()
+    demo = subprocess.run(
+        [*make, "demo"], cwd=clone, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "next:      make ui" in demo.stdout
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "make-ui.log"
+    with started([*make, "ui", f"UI_PORT={port}"], cwd=clone, env=env, log=log) as ui:
+        wait_until_serving(url, ui, log, timeout=240)
+        data = graphql(
+            url,
+            "{ instance { info } assetNodes { assetKey { path } "
+            "assetMaterializations(limit: 1) { runId } } }",
+        )
+    info = yaml.safe_load(data["instance"]["info"])
+    assert info["local_artifact_storage"]["config"] == {"base_dir": ".procobs/dagster"}
+    assert info["concurrency"] == yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]
+    # Every asset shows what the demo materialised: one instance for both commands.
+    shown = {
+        "/".join(n["assetKey"]["path"]): n["assetMaterializations"] for n in data["assetNodes"]
+    }
+    assert sorted(shown) == sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
+    assert all(shown.values()), (shown, tail(log))
+    assert (clone / ".procobs" / "dagster" / "history" / "runs.db").is_file()
+    assert not list(clone.glob(".tmp_dagster_home_*"))

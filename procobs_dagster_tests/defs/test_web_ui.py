@@ -7,21 +7,23 @@ DAGSTER_HOME) whichever worker runs it. Without Chromium or Playwright the test 
 with the reason, except under CI=true, where it must run.
 """
 
-import contextlib
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from procobs_dagster.definitions import defs
+from procobs_dagster_tests.dagster_processes import (
+    BIN,
+    ROOT,
+    clean_env,
+    free_port,
+    require,
+    started,
+    wait_until_serving,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -35,91 +37,34 @@ CHROMIUM_ARGS = [
 UI_TIMEOUT_MS = 90_000
 
 
-def _require(condition: bool, reason: str) -> None:
-    if not condition:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"under CI=true the web UI test must run: {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_serving(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"dagster-webserver exited:\n{log.read_text()[-3000:]}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{url}/server_info", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not answer at {url}:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     """`make demo` then `make ui`: the demo on a fresh embedded database, then
     dagster-webserver over workspace.yaml on the instance the demo filled (no daemon)."""
     home = tmp_path_factory.mktemp("procobs_home")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = home / "webserver.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "PROCOBS_"))}
-    env |= {"PROCOBS_HOME": str(home)}
+    env = clean_env(PROCOBS_HOME=str(home))
     subprocess.run(
-        [Path(sys.executable).with_name("procobs"), "demo"],
-        cwd=home,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
+        [BIN / "procobs", "demo"], cwd=home, env=env, check=True, capture_output=True, timeout=600
     )
     env |= {"DAGSTER_HOME": str(home / "dagster")}
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                Path(sys.executable).with_name("dagster-webserver"),
-                "-w",
-                ROOT / "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=home,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_serving(url, server, log)
+    command = [BIN / "dagster-webserver", "-w", ROOT / "workspace.yaml", "-h", "127.0.0.1"]
+    with started([*command, "-p", str(port)], cwd=home, env=env, log=home / "web.log") as server:
+        wait_until_serving(url, server, home / "web.log", UI_TIMEOUT_MS / 1000)
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    _require(
+    require(
         Path(CHROMIUM).exists() and shutil.which("chromium") is not None,
         f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)",
     )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _require(False, "Playwright is not installed (pip install -e '.[dev]')")
+        require(False, "Playwright is not installed (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

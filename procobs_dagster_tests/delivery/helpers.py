@@ -144,13 +144,8 @@ class Receiver:
                     time.sleep(receiver.delay)
                 answer = receiver.respond(event_id, body)
                 status, headers = answer if isinstance(answer, tuple) else (answer, {})
-                reply = json.dumps({"status": status}).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                # Recorded before the reply is sent: once the relay has its answer, the
+                # test may look at what was received.
                 with receiver._lock:
                     receiver.in_flight -= 1
                     receiver.requests.append(
@@ -163,6 +158,13 @@ class Receiver:
                             status,
                         )
                     )
+                reply = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
 
             def log_message(self, *args):
                 pass

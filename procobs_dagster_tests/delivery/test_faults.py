@@ -11,7 +11,7 @@ import pytest
 
 from procobs_dagster import events
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery import Relay, SinkConfig, queue, status
+from procobs_dagster.delivery import Relay, SinkConfig, delivery_state, status
 from procobs_dagster_tests.delivery.helpers import (
     EVENT_TYPE,
     emit_events,
@@ -120,7 +120,7 @@ def test_fan_out_never_skips_an_event_that_commits_late(postgres_db, clock, tmp_
         seqs = {r["event_id"]: r["seq"] for r in outbox_rows(postgres_db)}
         assert seqs == {early.id: seqs[early.id]}  # the slow one is not visible yet
         with postgres_db.begin() as conn:
-            queue.fan_out(conn, sink, now=clock(), limit=100)
+            delivery_state.fan_out(conn, sink, now=clock(), limit=100)
             cursor = conn.exec_driver_sql("SELECT last_seq FROM delivery_cursor").scalar_one()
         # The committed event goes out at once, but the cursor stays behind the open
         # transaction's horizon: it has not passed the seq the slow one holds.

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from procobs_dagster.delivery import NullSink, Relay, SinkConfig, queue
+from procobs_dagster.delivery import NullSink, Relay, SinkConfig, delivery_state
 from procobs_dagster.delivery.sinks import DELIVERED, WebhookSink
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
@@ -18,8 +18,10 @@ LEASE = dt.timedelta(seconds=30)
 
 def _claim(db, clock, batch=10, relay_id="relay-that-dies"):
     with db.begin() as conn:
-        queue.fan_out(conn, NULL, now=clock(), limit=100)
-        return queue.claim(conn, NULL, now=clock(), batch=batch, lease=LEASE, relay_id=relay_id)
+        delivery_state.fan_out(conn, NULL, now=clock(), limit=100)
+        return delivery_state.claim(
+            conn, NULL, now=clock(), batch=batch, lease=LEASE, relay_id=relay_id
+        )
 
 
 def test_a_claim_is_taken_by_one_relay_until_its_lease_expires(db, clock):
@@ -39,7 +41,7 @@ def test_a_claim_is_taken_by_one_relay_until_its_lease_expires(db, clock):
     assert all(r["errors"][0]["relay"] == "relay-that-dies" for r in rows)
     # The first owner wakes up: its acknowledgement is refused, nothing changes.
     with db.begin() as conn:
-        late = queue.acknowledge(
+        late = delivery_state.acknowledge(
             conn,
             dying,
             [(d, DELIVERED) for d in dying.deliveries],
@@ -55,8 +57,8 @@ def test_expired_claims_at_the_attempt_limit_are_dead(db, clock):
     emit_events(db, 1)
     limited = NULL.model_copy(update={"dead_after_attempts": 1})
     with db.begin() as conn:
-        queue.fan_out(conn, limited, now=clock(), limit=10)
-        queue.claim(conn, limited, now=clock(), batch=1, lease=LEASE, relay_id="gone")
+        delivery_state.fan_out(conn, limited, now=clock(), limit=10)
+        delivery_state.claim(conn, limited, now=clock(), batch=1, lease=LEASE, relay_id="gone")
     clock.advance(60)
     with Relay(db, [limited], clock=clock) as relay:
         assert relay.run_once().total("dead") == 1
@@ -66,12 +68,14 @@ def test_expired_claims_at_the_attempt_limit_are_dead(db, clock):
 def test_concurrent_claims_on_postgres_take_disjoint_rows(postgres_db, clock):
     emit_events(postgres_db, 6)
     with postgres_db.begin() as conn:
-        queue.fan_out(conn, NULL, now=clock(), limit=100)
+        delivery_state.fan_out(conn, NULL, now=clock(), limit=100)
     with postgres_db.begin() as first:
-        mine = queue.claim(first, NULL, now=clock(), batch=4, lease=LEASE, relay_id="a")
+        mine = delivery_state.claim(first, NULL, now=clock(), batch=4, lease=LEASE, relay_id="a")
         # The first claim is not committed yet: SKIP LOCKED passes its rows over.
         with postgres_db.begin() as second:
-            theirs = queue.claim(second, NULL, now=clock(), batch=4, lease=LEASE, relay_id="b")
+            theirs = delivery_state.claim(
+                second, NULL, now=clock(), batch=4, lease=LEASE, relay_id="b"
+            )
     assert len(mine.deliveries) == 4 and len(theirs.deliveries) == 2
     assert not {d.event_id for d in mine.deliveries} & {d.event_id for d in theirs.deliveries}
 

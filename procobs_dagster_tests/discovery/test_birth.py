@@ -145,9 +145,10 @@ def test_birth_records_are_never_rewritten(db):
 
 
 def test_observing_scoring_and_exporting_never_birth(db, tmp_path):
-    """Seed 001 §4.6: observation is never a birth. The whole pipeline — ledger writes of
-    every kind, a job run, the demo, scoring, the OCEL export, the rehearsal — leaves
-    process_definition and birth_registry as they were (empty)."""
+    """Observation is never a birth (docs/design.md, "Observation is never a birth"). The
+    whole pipeline — ledger writes of every kind, a job run, the demo, scoring, the OCEL
+    export, the rehearsal — leaves process_definition and birth_registry as they were
+    (empty)."""
     parent = observe(db)
     observe(db, at=T0 + seconds(60), parent_run_id=parent.process_run_id)
     observe(db, dry_run=True, at=T0 + seconds(120))

@@ -21,14 +21,14 @@ def set_baseline(db, feature=FEATURE):
 def test_no_baseline_is_not_drift(db, mission):
     scan(db, mission)
     result = dossier.reconcile(db, FEATURE)
-    assert result.verdict == dossier.Verdict.NO_BASELINE and result.verdict.exit_code == 0
+    assert result.verdict == dossier.ParityVerdict.NO_BASELINE and result.verdict.exit_code == 0
 
 
 def test_an_unchanged_folder_is_at_parity_with_its_baseline(db, mission):
     scan(db, mission)
     set_baseline(db)
-    assert scan(db, mission).reconciliation.verdict == dossier.Verdict.PARITY
-    assert dossier.reconcile(db, FEATURE).verdict == dossier.Verdict.PARITY
+    assert scan(db, mission).reconciliation.verdict == dossier.ParityVerdict.PARITY
+    assert dossier.reconcile(db, FEATURE).verdict == dossier.ParityVerdict.PARITY
 
 
 def test_divergence_names_every_path_with_its_kind(db, mission):
@@ -38,7 +38,7 @@ def test_divergence_names_every_path_with_its_kind(db, mission):
     os.remove(mission / "tasks" / "WP02-atomic-writer.md")
     put(mission, "quickstart.md", "# Quickstart\n")
     result = scan(db, mission).reconciliation
-    assert result.verdict == dossier.Verdict.DIVERGENCE and result.verdict.exit_code == 1
+    assert result.verdict == dossier.ParityVerdict.DIVERGENCE and result.verdict.exit_code == 1
     assert [(d.relative_path, d.kind.value) for d in result.divergences] == [
         ("plan.md", "content_mismatch"),
         ("quickstart.md", "missing_in_baseline"),
@@ -71,7 +71,7 @@ def test_a_baseline_of_another_namespace_is_no_baseline(db, mission):
     other_version = dossier.default_manifest().model_copy(update={"manifest_version": "2.0.0"})
     os.remove(mission / "plan.md")
     result = scan(db, mission, manifest=other_version).reconciliation
-    assert result.verdict == dossier.Verdict.NO_BASELINE
+    assert result.verdict == dossier.ParityVerdict.NO_BASELINE
     assert "baselines exist for: software-dev 1.0.0" in result.detail
 
 
@@ -84,11 +84,11 @@ def test_a_baseline_captured_under_an_edited_manifest_of_the_same_version_is_no_
     edited = manifest.model_copy(update={"optional_always": manifest.optional_always[:-1]})
     os.remove(mission / "plan.md")  # would be drift against a comparable baseline
     result = scan(db, mission, manifest=edited).reconciliation
-    assert result.verdict == dossier.Verdict.NO_BASELINE
+    assert result.verdict == dossier.ParityVerdict.NO_BASELINE
     assert "captured under other manifest content" in result.detail
-    assert dossier.reconcile(db, FEATURE).verdict == dossier.Verdict.NO_BASELINE
+    assert dossier.reconcile(db, FEATURE).verdict == dossier.ParityVerdict.NO_BASELINE
     set_baseline(db)  # replaces the baseline of software-dev 1.0.0
-    assert scan(db, mission, manifest=edited).reconciliation.verdict == dossier.Verdict.PARITY
+    assert scan(db, mission, manifest=edited).reconciliation.verdict == dossier.ParityVerdict.PARITY
 
 
 def test_the_database_refuses_a_baseline_pointing_at_another_namespace(db, mission):
@@ -130,7 +130,7 @@ def test_stored_data_that_contradicts_itself_is_an_error(db, mission):
     set_baseline(db)
     _forge(db, first, "sha256:" + "0" * 64)
     result = dossier.reconcile(db, FEATURE)
-    assert result.verdict == dossier.Verdict.ERROR and result.verdict.exit_code == 2
+    assert result.verdict == dossier.ParityVerdict.ERROR and result.verdict.exit_code == 2
     assert "stored parity hash does not match" in result.detail
 
 
@@ -141,7 +141,7 @@ def test_differing_hashes_without_a_differing_path_are_an_error(db, mission):
     with db.read() as conn:
         artifacts, _ = storage.load_artifact_set(conn, first.artifact_set_id)
         result = reconcile_snapshot(conn, forged, artifacts)
-    assert result.verdict == dossier.Verdict.ERROR
+    assert result.verdict == dossier.ParityVerdict.ERROR
     assert result.detail == "parity hashes differ but no artifact path differs"
 
 

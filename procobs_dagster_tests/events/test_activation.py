@@ -14,7 +14,7 @@ from procobs_dagster.store.tables import audit_log, event_type_registry
 from procobs_dagster_tests.concurrency import wait_for_lock_waiter
 from procobs_dagster_tests.events.helpers import set_active
 
-SEED_PACKET = [
+UPDATE_STREAM_TYPES = [
     "process.run.started",
     "process.run.completed",
     "process.step.started",
@@ -35,7 +35,7 @@ def _audit(db) -> list[dict]:
         return [dict(r) for r in conn.execute(sa.select(audit_log)).mappings()]
 
 
-def _stage(db, types=SEED_PACKET, **kwargs):
+def _stage(db, types=UPDATE_STREAM_TYPES, **kwargs):
     with db.read() as conn:
         return activation.stage(conn, types, **kwargs)
 
@@ -49,7 +49,7 @@ def test_staging_describes_the_change_and_changes_nothing(db):
     before = _registry(db)
     packet = _stage(db)
     assert [(c.event_type, c.current_active, c.proposed_active) for c in packet.changes] == [
-        (t, False, True) for t in SEED_PACKET
+        (t, False, True) for t in UPDATE_STREAM_TYPES
     ]
     assert packet.emit_enabled is True
     assert {c.stream for c in packet.changes} == {"update"}
@@ -61,11 +61,11 @@ def test_applying_with_an_approver_activates_exactly_the_packet_and_audits_it(db
     packet = _stage(db)
     _apply(db, packet)
     registry = _registry(db)
-    assert sorted(t for t, active in registry.items() if active) == sorted(SEED_PACKET)
+    assert sorted(t for t, active in registry.items() if active) == sorted(UPDATE_STREAM_TYPES)
     (row,) = _audit(db)
     assert row["actor"] == "alice" and row["action"] == "activation.applied"
     assert row["subject"] == f"activation-packet/{packet.packet_id}"
-    assert row["details"]["changes"] == dict.fromkeys(SEED_PACKET, True)
+    assert row["details"]["changes"] == dict.fromkeys(UPDATE_STREAM_TYPES, True)
     with db.read() as conn:
         updated_by = conn.execute(
             sa.select(event_type_registry.c.updated_by).where(
@@ -190,4 +190,4 @@ def test_two_owners_applying_the_same_packet_at_once_change_the_registry_once(po
     racer.join()
     assert "is stale" in str(outcome["refused"])
     assert [r["actor"] for r in _audit(db)] == ["alice"]
-    assert sorted(t for t, active in _registry(db).items() if active) == sorted(SEED_PACKET)
+    assert sorted(t for t, active in _registry(db).items() if active) == sorted(UPDATE_STREAM_TYPES)

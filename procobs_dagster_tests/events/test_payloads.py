@@ -1,4 +1,4 @@
-"""Seed 004's validation rules, one by one, and the process payload contract of seed 000."""
+"""The dossier payloads' validation rules, one by one, and the process payload contract."""
 
 import pytest
 
@@ -91,7 +91,7 @@ def test_missing_required_field_and_unknown_field_are_rejected(event_type):
         validate_payload(event_type, {**VALID[event_type], "surprise": 1})
 
 
-def test_process_payload_contract_of_seed_000():
+def test_process_payload_contract():
     payload = validate_payload(
         "process.step.completed",
         {

@@ -13,16 +13,16 @@ from procobs_dagster import ledger
 from procobs_dagster.errors import IllegalTransition, LostRace
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_run_observation, process_status_history
-from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+from procobs_dagster_tests.concurrency import error_of_blocked_writer, wait_for_lock_waiter
 
 KEYS = [f"key-{i}" for i in range(20)]
 
 
-def _start_all(url: str, seed: int, barrier=None) -> dict[str, str]:
+def _start_all(url: str, worker: int, barrier=None) -> dict[str, str]:
     """Start one run per key, in a shuffled order; return key -> the run id we were given."""
     db = Database(url)
     keys = KEYS[:]
-    random.Random(seed).shuffle(keys)
+    random.Random(worker).shuffle(keys)
     if barrier is not None:
         barrier.wait()
     seen = {}
@@ -52,7 +52,7 @@ def test_idempotent_start_across_processes(postgres_db):
     workers = 6
     barrier = ctx.Manager().Barrier(workers)
     with ctx.Pool(workers) as pool:
-        results = pool.starmap(_start_all, [(url, seed, barrier) for seed in range(workers)])
+        results = pool.starmap(_start_all, [(url, worker, barrier) for worker in range(workers)])
     _assert_one_run_per_key(postgres_db, results)
 
 
@@ -60,7 +60,7 @@ def test_idempotent_start_across_threads(db):
     url = db.url.render_as_string(hide_password=False)
     barrier = threading.Barrier(4)
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda seed: _start_all(url, seed, barrier), range(4)))
+        results = list(pool.map(lambda worker: _start_all(url, worker, barrier), range(4)))
     _assert_one_run_per_key(db, results)
 
 
@@ -89,24 +89,21 @@ def test_blocked_writer_loses_the_race_after_the_winner_commits(postgres_db):
     db = postgres_db
     with db.begin() as conn:
         run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
-    outcome = {}
 
     def loser():
-        try:
-            with db.begin() as conn:
-                ledger.finish_run(
-                    conn, run.process_run_id, "failed", error_ref="loser", expect="started"
-                )
-        except LostRace as exc:
-            outcome["error"] = exc
+        with db.begin() as conn:
+            ledger.finish_run(
+                conn, run.process_run_id, "failed", error_ref="loser", expect="started"
+            )
 
-    with db.begin() as winner:
-        ledger.finish_run(winner, run.process_run_id, "completed", output_ref="winner")
-        thread = threading.Thread(target=loser)
-        thread.start()
-        wait_for_lock_waiter(db)
-    thread.join(timeout=10)
-    assert "lost the race" in str(outcome["error"])
+    error = error_of_blocked_writer(
+        db,
+        lambda winner: ledger.finish_run(
+            winner, run.process_run_id, "completed", output_ref="winner"
+        ),
+        loser,
+    )
+    assert isinstance(error, LostRace) and "lost the race" in str(error)
     with db.read() as conn:
         final = ledger.get_run(conn, run.process_run_id)
     assert (final.status, final.output_ref, final.error_ref) == ("completed", "winner", None)
@@ -116,22 +113,15 @@ def test_blind_writer_after_the_winner_is_told_the_run_is_terminal(postgres_db):
     db = postgres_db
     with db.begin() as conn:
         run, _ = ledger.start_run(conn, candidate_code="PROC-CAND:race")
-    outcome = {}
 
     def blind():
-        try:
-            with db.begin() as conn:
-                ledger.finish_run(conn, run.process_run_id, "failed")
-        except IllegalTransition as exc:
-            outcome["error"] = exc
+        with db.begin() as conn:
+            ledger.finish_run(conn, run.process_run_id, "failed")
 
-    with db.begin() as winner:
-        ledger.finish_run(winner, run.process_run_id, "completed")
-        thread = threading.Thread(target=blind)
-        thread.start()
-        wait_for_lock_waiter(db)
-    thread.join(timeout=10)
-    assert "completed is terminal" in str(outcome["error"])
+    error = error_of_blocked_writer(
+        db, lambda winner: ledger.finish_run(winner, run.process_run_id, "completed"), blind
+    )
+    assert isinstance(error, IllegalTransition) and "completed is terminal" in str(error)
 
 
 def test_a_timed_transition_is_judged_on_the_status_it_really_moves_from(postgres_db):

@@ -27,7 +27,7 @@ from procobs_dagster.store.tables import (
     process_status_history,
 )
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
-from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+from procobs_dagster_tests.concurrency import at_once, wait_for_lock_waiter
 from procobs_dagster_tests.maintenance.helpers import (
     DAY,
     HOUR,
@@ -38,11 +38,12 @@ from procobs_dagster_tests.maintenance.helpers import (
     snapshot,
 )
 
-# Seed 001 §4.6 (completed 90, failed/stuck 180) and procobs's choice for the rest.
+# The stated policy (completed 90, failed/stuck 180) and procobs's choice for the rest
+# (docs/design.md, "Retention and the sweeps").
 DEFAULT_DAYS = {"completed": 90, "failed": 180, "cancelled": 90, "stuck": 180, "orphan": 180}
 
 
-def test_default_policy_is_the_seeds():
+def test_default_policy_is_the_stated_one():
     assert RetentionPolicy().keep_days() == DEFAULT_DAYS
     assert set(DEFAULT_DAYS) == {*TERMINAL_STATUSES, "stuck", "orphan"}
 
@@ -330,18 +331,7 @@ def test_two_retention_runs_never_move_a_family_twice(postgres_db):
         for _ in range(40):
             make_run(conn, "completed", components=1)
     original = live_and_archived(snapshot(db))
-    barrier = threading.Barrier(2)
-    reports = []
-
-    def retain() -> None:
-        barrier.wait()
-        reports.append(run_retention(db, now=T0 + 365 * DAY, batch=3))
-
-    threads = [threading.Thread(target=retain) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    reports = at_once(lambda: run_retention(db, now=T0 + 365 * DAY, batch=3), copies=2)
     assert sum(r.runs for r in reports) == 40
     assert live_and_archived(snapshot(db)) == original
 

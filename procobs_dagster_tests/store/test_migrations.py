@@ -66,8 +66,8 @@ def test_each_step_down_and_up_again_is_reversible(empty_db):
     assert schema_snapshot(empty_db) == at_head
 
 
-def test_seed_ledger_indexes_exist(db):
-    """Seed 001 §4.2 names these indexes; the partial unique ones guard idempotency."""
+def test_documented_ledger_indexes_exist(db):
+    """The ledger needs these indexes; the partial unique ones guard idempotency."""
     with db.read() as conn:
         inspector = sa.inspect(conn)
         runs = {

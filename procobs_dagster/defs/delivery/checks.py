@@ -1,8 +1,17 @@
-"""Delivery health as an asset check on the outbox: no event dead-lettered."""
+"""Delivery health as asset checks on the outbox: no event dead-lettered, and none waiting
+for its sinks longer than its window."""
+
+import datetime as dt
 
 import dagster as dg
 
 from procobs_dagster import delivery
+from procobs_dagster.clock import utcnow
+from procobs_dagster.defs.automation import (
+    OUTBOX_BACKLOG_MINUTES,
+    OUTBOX_BACKLOG_MINUTES_ENV,
+    age_within,
+)
 from procobs_dagster.defs.delivery.jobs import OUTBOX_KEY, STATE_COLUMNS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -32,4 +41,27 @@ def no_dead_deliveries(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
                 empty="nothing delivered yet",
             ),
         },
+    )
+
+
+@dg.asset_check(
+    asset=OUTBOX_KEY,
+    description=(
+        f"No event has waited for its sinks longer than {OUTBOX_BACKLOG_MINUTES} minute(s) "
+        f"({OUTBOX_BACKLOG_MINUTES_ENV}): WARN when the oldest event a started sink is still "
+        "owed (pending, retried, or not yet fanned out) entered the outbox before that. Dead "
+        "letters are no_dead_deliveries' concern."
+    ),
+)
+def oldest_undelivered_within_window(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
+    with procobs_db.current().read() as conn:
+        owed = delivery.backlog(conn)
+    return age_within(
+        dt.timedelta(minutes=OUTBOX_BACKLOG_MINUTES),
+        owed.oldest_age_seconds(utcnow()),
+        measured="oldest_undelivered_age_seconds",
+        subject="the oldest undelivered event",
+        absent="nothing owed to any sink",
+        absent_passes=True,
+        metadata={"undelivered": dg.MetadataValue.int(owed.undelivered)},
     )

@@ -5,10 +5,12 @@ import dagster as dg
 from pydantic import Field
 
 from procobs_dagster import discovery
+from procobs_dagster.defs.automation import REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.ledger.assets import components_spec, runs_spec
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster.store.vocabulary import CANDIDATE_STATUSES
 
 
 class DiscoveryConfig(dg.Config):
@@ -33,7 +35,8 @@ def score_metadata(scores: list[discovery.CandidateScore]) -> dict[str, object]:
     ]
     return {
         "candidates": dg.MetadataValue.int(len(scores)),
-        **{status: dg.MetadataValue.int(n) for status, n in sorted(by_status.items())},
+        # Every status every time, zeros included, so each plots as a continuous line.
+        **{status: dg.MetadataValue.int(by_status.get(status, 0)) for status in CANDIDATE_STATUSES},
         "scores": markdown_table(
             [
                 "candidate",
@@ -73,6 +76,10 @@ def score_metadata(scores: list[discovery.CandidateScore]) -> dict[str, object]:
     kinds=DATABASE_KINDS,
     owners=OWNERS,
     deps=[runs_spec.key, components_spec.key],
+    # Re-scored in the run that re-reads the ledger tables (on their cron, or at once when
+    # the outbox sensor sees a run end), never twice for one refresh.
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "Discovery scores of every process candidate (declared in the catalog or seen in "
         "the ledger): runtime_missing, wired (dry runs only), observed, or "

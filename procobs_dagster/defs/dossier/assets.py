@@ -45,8 +45,11 @@ def _scan_settings(
     return config.root or last.root_path, manifest, step
 
 
-def scan_metadata(result: dossier.ScanResult) -> dict[str, object]:
-    snapshot, reconciliation = result.snapshot, result.reconciliation
+def snapshot_metadata(
+    snapshot: dossier.Snapshot, reconciliation: dossier.Reconciliation
+) -> dict[str, object]:
+    """What a stored snapshot says, whether a run scanned it or the sensor records a scan
+    made outside Dagster."""
     counts = snapshot.counts
     return {
         "snapshot_id": dg.MetadataValue.text(str(snapshot.snapshot_id)),
@@ -58,8 +61,22 @@ def scan_metadata(result: dossier.ScanResult) -> dict[str, object]:
         "required_present": dg.MetadataValue.int(counts.required_present),
         "required_missing": dg.MetadataValue.int(counts.required_missing),
         "optional_present": dg.MetadataValue.int(counts.optional_present),
-        "files_hashed": dg.MetadataValue.int(len(result.hashed_paths)),
+        "files_hashed": dg.MetadataValue.int(snapshot.hashed_files),
         "parity": dg.MetadataValue.text(reconciliation.verdict.value),
+        "divergences": markdown_table(
+            ["path", "kind", "artifact", "blocking"],
+            [
+                [d.relative_path, d.kind.value, d.artifact_key, d.blocking]
+                for d in reconciliation.divergences
+            ],
+            empty=reconciliation.detail or "none",
+        ),
+    }
+
+
+def scan_metadata(result: dossier.ScanResult) -> dict[str, object]:
+    return {
+        **snapshot_metadata(result.snapshot, result.reconciliation),
         "not_present": markdown_table(
             ["artifact", "class", "path", "blocking", "reason"],
             [
@@ -73,14 +90,6 @@ def scan_metadata(result: dossier.ScanResult) -> dict[str, object]:
                 for a in result.missing
             ],
             empty="every artifact present",
-        ),
-        "divergences": markdown_table(
-            ["path", "kind", "artifact", "blocking"],
-            [
-                [d.relative_path, d.kind.value, d.artifact_key, d.blocking]
-                for d in reconciliation.divergences
-            ],
-            empty=reconciliation.detail or "none",
         ),
         "events_emitted": dg.MetadataValue.int(sum(result.emission.emitted.values())),
         "events_due": dg.MetadataValue.int(sum(result.emission.due.values())),
@@ -97,7 +106,9 @@ def scan_metadata(result: dossier.ScanResult) -> dict[str, object]:
         "each artifact indexed against the manifest (present, missing, unreadable), the "
         "completeness, the parity hash, and the verdict against the feature's baseline. "
         "Materialising rescans the folder (only changed files are re-hashed) and emits the "
-        "dossier events through the gate."
+        "dossier events through the gate; a scan made outside Dagster (procobs dossier scan) "
+        "is recorded as a materialisation of its feature's partition by "
+        "dossier_features_sensor, without rescanning."
     ),
 )
 def dossier_snapshot(

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from procobs_dagster.defs.automation import AFTER_A_SCAN
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
-from procobs_dagster.dossier import DivergenceKind, Verdict, storage
+from procobs_dagster.dossier import DivergenceKind, ParityVerdict, storage
 from procobs_dagster.dossier.reconcile import reconcile_snapshot
 
 SNAPSHOT_KEY = dg.AssetKey("dossier_snapshot")
@@ -12,6 +13,7 @@ SNAPSHOT_KEY = dg.AssetKey("dossier_snapshot")
 
 @dg.asset_check(
     asset=SNAPSHOT_KEY,
+    automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot is complete: no blocking artifact of the manifest "
         "(up to the scanned step) is missing or unreadable."
@@ -62,6 +64,7 @@ def _paths(reconciliation, kind: DivergenceKind) -> str:
 
 @dg.asset_check(
     asset=SNAPSHOT_KEY,
+    automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot has the parity hash of its baseline. Drift warns and "
         "names every divergent path (content_mismatch, missing_in_local, missing_in_baseline); "
@@ -73,14 +76,14 @@ def dossier_parity_drift(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
     with procobs_db.current().read() as conn:
         for snapshot in storage.latest_snapshots(conn):
             result = reconcile_snapshot(conn, snapshot)
-            if result.verdict == Verdict.DIVERGENCE:
+            if result.verdict == ParityVerdict.DIVERGENCE:
                 named = "; ".join(
                     f"{kind.value} {_paths(result, kind)}"
                     for kind in DivergenceKind
                     if result.paths(kind)
                 )
                 drifted.append(f"{snapshot.feature_slug}: {named}")
-            elif result.verdict == Verdict.ERROR:
+            elif result.verdict == ParityVerdict.ERROR:
                 broken.append(f"{snapshot.feature_slug}: {result.detail}")
             rows.append(
                 [

@@ -1,10 +1,43 @@
-"""Features become partitions of dossier_snapshot when they are first scanned."""
+"""Scans made outside Dagster become materialisations of dossier_snapshot.
+
+`procobs dossier scan` stores a snapshot; this sensor adds the feature's partition when it
+is new and records the scan as a materialisation of that partition, as it happened,
+without a run: nothing is rescanned, so no dossier event is emitted twice. A feature is
+due when its newest snapshot was computed after the partition's latest materialisation. A
+materialisation run scans the folder itself and ends after its snapshot was computed, so
+its scans are never recorded twice. The dossier checks follow every recorded scan (see
+defs/automation.py, AFTER_A_SCAN).
+"""
 
 import dagster as dg
 
-from procobs_dagster.defs.dossier.assets import dossier_snapshot, feature_partitions
+from procobs_dagster.defs.dossier.assets import (
+    dossier_snapshot,
+    feature_partitions,
+    snapshot_metadata,
+)
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.dossier import storage
+from procobs_dagster.dossier.reconcile import reconcile_snapshot
+
+SNAPSHOT_KEY = dossier_snapshot.key
+# Scans recorded per tick: each is reconciled with its baseline, which reads its artifacts.
+SCANS_PER_TICK = 20
+
+
+def materialised_at(instance: dg.DagsterInstance) -> dict[str, float]:
+    """When each partition of dossier_snapshot was last materialised, by feature (two
+    queries, whatever the number of features)."""
+    latest = instance.get_latest_storage_id_by_partition(
+        SNAPSHOT_KEY, dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SNAPSHOT_KEY, storage_ids=list(latest.values())),
+        limit=len(latest),
+    ).records
+    return {record.partition_key: record.timestamp for record in records}
 
 
 @dg.sensor(
@@ -12,22 +45,36 @@ from procobs_dagster.dossier import storage
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
     description=(
-        "Adds a dossier_snapshot partition for each feature scanned outside Dagster "
-        "(procobs dossier scan) and materialises it, so every feature shows in the UI."
+        "Records each scan made outside Dagster (procobs dossier scan) as a materialisation "
+        "of its feature's dossier_snapshot partition, adding the partition for a new "
+        f"feature, up to {SCANS_PER_TICK} scans per tick; nothing is rescanned."
     ),
 )
 def dossier_features_sensor(
     context: dg.SensorEvaluationContext, procobs_db: ProcobsDatabase
 ) -> dg.SensorResult:
     with procobs_db.current().read() as conn:
-        scanned = {s.feature_slug for s in storage.latest_snapshots(conn)}
+        scans = storage.latest_snapshots(conn)
+        recorded = materialised_at(context.instance)
+        due = [
+            snapshot
+            for snapshot in scans
+            if snapshot.computed_at.timestamp() > recorded.get(snapshot.feature_slug, 0.0)
+        ][:SCANS_PER_TICK]
+        if not due:
+            return dg.SensorResult(skip_reason="no scan since the last materialisation")
+        events = [
+            dg.AssetMaterialization(
+                asset_key=SNAPSHOT_KEY,
+                partition=snapshot.feature_slug,
+                description=f"scanned outside Dagster at {snapshot.computed_at.isoformat()}",
+                metadata=snapshot_metadata(snapshot, reconcile_snapshot(conn, snapshot)),
+            )
+            for snapshot in due
+        ]
     known = set(context.instance.get_dynamic_partitions(feature_partitions.name))
-    new = sorted(scanned - known)
-    if not new:
-        return dg.SensorResult(skip_reason="no newly scanned feature")
+    new = sorted({snapshot.feature_slug for snapshot in due} - known)
     return dg.SensorResult(
-        dynamic_partitions_requests=[feature_partitions.build_add_request(new)],
-        run_requests=[
-            dg.RunRequest(partition_key=feature, run_key=f"dossier:{feature}") for feature in new
-        ],
+        asset_events=events,
+        dynamic_partitions_requests=[feature_partitions.build_add_request(new)] if new else [],
     )

@@ -1,18 +1,17 @@
 """The event registry and the transactional outbox as Dagster assets."""
 
+import dataclasses
+
 import dagster as dg
 import sqlalchemy as sa
 
+from procobs_dagster import delivery
+from procobs_dagster.clock import utcnow
+from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
-from procobs_dagster.store.stats import grouped_counts
-from procobs_dagster.store.tables import (
-    event_outbox,
-    event_type_registry,
-    piece_event_runtime,
-    process_dot_runtime,
-)
+from procobs_dagster.events import summary as events_summary
 
 GROUP = "events"
 
@@ -21,6 +20,8 @@ registry_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     description=(
         "Every event type procobs knows (process, dossier and domain families) with its "
         "stream, lane and severity, and whether it is active. Types start inactive; an owner "
@@ -32,66 +33,50 @@ outbox_spec = dg.AssetSpec(
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,
+    automation_condition=ON_REFRESH_CRON,
+    freshness_policy=REFRESH_FRESHNESS,
     deps=[registry_spec.key],
     description=(
         "Insert-only event facts, written in the same transaction as the ledger change that "
-        "caused them; the sensors read it in commit order. Reports rows per event type."
+        "caused them; the sensors read it in commit order. Reports rows per event type and "
+        "what delivery still owes the sinks: undelivered, dead and "
+        "oldest_undelivered_age_seconds plot the backlog."
     ),
 )
 
 
-def _setting(conn: sa.Connection, table: sa.Table, flag: str, default: bool) -> bool:
-    value = conn.execute(sa.select(table.c[flag])).scalar()
-    return default if value is None else bool(value)
-
-
 def registry_metadata(conn: sa.Connection) -> dict[str, object]:
-    r = event_type_registry.c
-    by_family = grouped_counts(conn, event_type_registry, [r.family, r.lane, r.active])
-    active = conn.execute(
-        sa.select(r.event_type, r.family, r.lane, r.severity).where(r.active).order_by(r.event_type)
-    ).all()
-    families = sorted({family for family, _, _ in by_family})
-    rows = [
-        [
-            family,
-            sum(n for (f, _, _), n in by_family.items() if f == family),
-            sum(n for (f, _, a), n in by_family.items() if f == family and a),
-            sum(n for (f, lane, _), n in by_family.items() if f == family and lane == "immediate"),
-        ]
-        for family in families
-    ]
+    summary = events_summary.registry_summary(conn)
     return {
-        "types": dg.MetadataValue.int(sum(by_family.values())),
-        "active_types": dg.MetadataValue.int(len(active)),
-        "emit_enabled": dg.MetadataValue.bool(
-            _setting(conn, piece_event_runtime, "emit_enabled", default=True)
+        "types": dg.MetadataValue.int(summary.types),
+        "active_types": dg.MetadataValue.int(len(summary.active)),
+        "emit_enabled": dg.MetadataValue.bool(summary.emit_enabled),
+        "dry_run_only": dg.MetadataValue.bool(summary.dry_run_only),
+        "by_family": markdown_table(
+            ["family", "types", "active", "immediate lane"],
+            (dataclasses.astuple(f) for f in summary.by_family),
         ),
-        "dry_run_only": dg.MetadataValue.bool(
-            _setting(conn, process_dot_runtime, "dry_run_only", default=False)
-        ),
-        "by_family": markdown_table(["family", "types", "active", "immediate lane"], rows),
         "active": markdown_table(
-            ["event type", "family", "lane", "severity"], active, empty="no active type"
+            ["event type", "family", "lane", "severity"],
+            ((t.event_type, t.family, t.lane, t.severity) for t in summary.active),
+            empty="no active type",
         ),
     }
 
 
 def outbox_metadata(conn: sa.Connection) -> dict[str, object]:
-    o, r = event_outbox.c, event_type_registry.c
-    per_type = conn.execute(
-        sa.select(o.event_type, r.lane, sa.func.count(), sa.func.max(o.recorded_at))
-        .join(event_type_registry, r.event_type == o.event_type)
-        .group_by(o.event_type, r.lane)
-        .order_by(o.event_type)
-    ).all()
+    summary = events_summary.outbox_summary(conn)
+    owed = delivery.backlog(conn)
     return {
-        "rows": dg.MetadataValue.int(sum(n for _, _, n, _ in per_type)),
-        "newest_seq": dg.MetadataValue.int(
-            conn.execute(sa.select(sa.func.coalesce(sa.func.max(o.seq), 0))).scalar_one()
-        ),
+        "rows": dg.MetadataValue.int(summary.rows),
+        "newest_seq": dg.MetadataValue.int(summary.newest_seq),
+        "undelivered": dg.MetadataValue.int(owed.undelivered),
+        "dead": dg.MetadataValue.int(owed.dead),
+        **age_metadata("oldest_undelivered_age_seconds", owed.oldest_age_seconds(utcnow())),
         "by_event_type": markdown_table(
-            ["event type", "lane", "rows", "newest"], per_type, empty="no event emitted yet"
+            ["event type", "lane", "rows", "newest"],
+            (dataclasses.astuple(t) for t in summary.by_event_type),
+            empty="no event emitted yet",
         ),
     }
 

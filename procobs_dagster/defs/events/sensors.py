@@ -18,6 +18,9 @@ from procobs_dagster.events import ProcessEventType, feed
 
 ALERT_PAGE = 500
 OUTBOX_PAGE = 10_000
+# Waiting runs a tick looks at, newest first: past that many, one more request is harmless.
+WAITING_RUNS_READ = 100
+SCORES_KEY = dg.AssetKey("discovery_scores")
 RUN_OUTCOMES = frozenset({ProcessEventType.RUN_COMPLETED, ProcessEventType.RUN_FAILED})
 # A run in these states has not started reading yet: it will see the new rows too.
 NOT_YET_READING = [
@@ -46,14 +49,28 @@ def waiting(context: dg.SensorEvaluationContext, job_name: str) -> bool:
     return context.instance.get_runs_count(runs) > 0
 
 
+def scores_waiting(context: dg.SensorEvaluationContext) -> bool:
+    """Is a run that re-scores discovery already waiting to start: a discovery refresh, or
+    a run the automation sensor launched for the cron? Either reads the new outcomes."""
+    runs = context.instance.get_runs(
+        dg.RunsFilter(statuses=NOT_YET_READING), limit=WAITING_RUNS_READ
+    )
+    return any(
+        run.job_name == discovery_refresh_job.name
+        or (run.asset_selection and SCORES_KEY in run.asset_selection)
+        for run in runs
+    )
+
+
 @dg.sensor(
     jobs=[delivery_job, discovery_refresh_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description=(
         f"Follows every new event_outbox row, up to {OUTBOX_PAGE} per tick: requests a "
-        "delivery run for new rows, and a discovery-score refresh when process.run.completed "
-        "or process.run.failed events arrive; never a second run of a job already waiting."
+        "delivery run for new rows, and a discovery-score refresh (the ledger tables and the "
+        "scores) when process.run.completed or process.run.failed events arrive; never a "
+        "second run while one that would do the same is waiting."
     ),
 )
 def event_outbox_sensor(
@@ -65,8 +82,8 @@ def event_outbox_sensor(
         requests.append(
             dg.RunRequest(job_name=delivery_job.name, run_key=run_key("delivery", page))
         )
-    if any(entry.event_type in RUN_OUTCOMES for entry in page.entries) and not waiting(
-        context, discovery_refresh_job.name
+    if any(entry.event_type in RUN_OUTCOMES for entry in page.entries) and not scores_waiting(
+        context
     ):
         requests.append(
             dg.RunRequest(job_name=discovery_refresh_job.name, run_key=run_key("discovery", page))

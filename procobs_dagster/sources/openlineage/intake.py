@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import InvalidInput, ProcobsError
-from procobs_dagster.events.ingest import IngestError
 from procobs_dagster.sources import workflow_ledger
+from procobs_dagster.sources.domain_events import IngestError
 from procobs_dagster.sources.openlineage.mapping import parse
 from procobs_dagster.sources.openlineage.validation import InvalidEvent
 from procobs_dagster.sources.workflow_ledger import RecordReport

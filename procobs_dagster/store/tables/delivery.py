@@ -65,7 +65,7 @@ delivery_state = sa.Table(
     sa.Column("locked_by", sa.Text),
     sa.Column("lock_token", sa.Uuid),
     sa.Column("last_error", sa.Text),
-    # The most recent errors, oldest first (bounded; see delivery.queue.ERRORS_KEPT).
+    # The most recent errors, oldest first (bounded; see delivery.delivery_state.ERRORS_KEPT).
     sa.Column("errors", JSONDoc),
     sa.Column("delivered_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -15,8 +15,9 @@ from procobs_dagster.store.vocabulary import (
     sql_in,
 )
 
-# The verdict a row states must be the one its counts imply (seed 002 §2.4, §2.5): the
-# database refuses a verified_candidate without a real run meeting the bar, whoever writes.
+# The verdict a row states must be the one its counts imply (docs/design.md, "The verified
+# bar"): the database refuses a verified_candidate without a real run meeting the bar,
+# whoever writes.
 STATUS_FROM_COUNTS = (
     "status = CASE WHEN verified_runs > 0 THEN 'verified_candidate' "
     "WHEN support > 0 THEN 'observed' "
@@ -46,7 +47,7 @@ process_candidate = sa.Table(
     sa.Column("expected_steps", JSONDoc),
     sa.Column("declared", sa.Boolean, nullable=False),
     # A backfilled "last executed" stamp from the platform. Kept for display only:
-    # it is never runtime evidence (seed 002 §2.5).
+    # it is never runtime evidence (docs/design.md, "Anti-fake rules").
     sa.Column("last_executed", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint(f"source IS NULL OR {sql_in('source', CANDIDATE_SOURCES)}", name="source"),

@@ -21,7 +21,8 @@ event_type_registry = sa.Table(
     sa.Column("stream", sa.Text, nullable=False),
     sa.Column("lane", sa.Text, nullable=False),
     sa.Column("severity", sa.Text, nullable=False),
-    # Every type is born inactive; activation is an owner action (seed 000).
+    # Every type is born inactive; activation is an owner action (docs/design.md, "Event
+    # types and the activation gate").
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("schema_version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("description", sa.Text, nullable=False),
@@ -83,7 +84,7 @@ audit_log = sa.Table(
 
 
 def _singleton(name: str, flag: str, default: bool) -> sa.Table:
-    """A one-row settings table, named as in the seeds (``table.flag``)."""
+    """A one-row settings table; a setting is named ``table.flag``."""
     return sa.Table(
         name,
         metadata,

@@ -1,4 +1,5 @@
-"""The observation ledger (seed 001 §4.2), its status history, and the job queue."""
+"""The observation ledger, its status history, and the job queue (docs/design.md,
+"Identity and correlation")."""
 
 import sqlalchemy as sa
 
@@ -18,7 +19,8 @@ from procobs_dagster.store.vocabulary import (
 
 
 def _observation_columns() -> list[sa.Column]:
-    """Columns the run header and the component detail share (seed 002 §2.1)."""
+    """Columns the run header and the component detail share (docs/design.md, "Identity
+    and correlation")."""
     return [
         sa.Column("status", sa.Text, nullable=False, server_default="observed"),
         sa.Column("source_system", sa.Text, nullable=False),
@@ -46,7 +48,8 @@ def _observation_checks() -> list[sa.CheckConstraint]:
             "ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at",
             name="ended_after_started",
         ),
-        # Anti-fake (seed 002 §2.5): a dry run says so in both places, a real run in neither.
+        # A dry run says so in both places, a real run in neither (docs/design.md,
+        # "Anti-fake rules").
         sa.CheckConstraint(
             (sa.column("source_system") == "dry_run")
             == json_flag(sa.column("evidence_ref"), sa.literal_column("'dry_run'")),
@@ -80,7 +83,7 @@ process_component_observation = sa.Table(
     "process_component_observation",
     metadata,
     sa.Column("component_run_id", sa.Uuid, primary_key=True),
-    # Nullable only for an explicitly standalone component (DESIGN.md "Storage").
+    # Nullable only for an explicitly standalone component (docs/design.md, "Decisions").
     sa.Column(
         "process_run_id",
         sa.Uuid,
@@ -140,7 +143,8 @@ process_status_history = sa.Table(
     sa.Index(None, "process_run_id"),
 )
 
-# The platform's queue (seed 002 §2.3): job-backed pipelines share a run_id.
+# The platform's queue: job-backed pipelines share a run_id (docs/design.md, "Identity
+# and correlation").
 job_queue = sa.Table(
     "job_queue",
     metadata,

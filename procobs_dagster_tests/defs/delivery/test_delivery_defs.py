@@ -1,13 +1,17 @@
 """Delivery runs drain the outbox to the configured sinks; alert runs deliver at once; the
-dead-letter check warns per sink."""
+dead-letter check warns per sink; the backlog check warns once an owed event outgrows its
+window."""
 
+import datetime as dt
 import json
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from procobs_dagster.clock import utcnow
 from procobs_dagster.definitions import build_definitions
+from procobs_dagster.defs.automation import OUTBOX_BACKLOG_MINUTES
 from procobs_dagster.defs.resources import DeliverySinks
 from procobs_dagster.store.tables import delivery_state
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
@@ -90,3 +94,38 @@ def test_dead_letter_check_warns_per_sink(db, delivering_defs, instance):
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.description == "archive: 2 dead"
+
+
+def test_backlog_check_warns_once_an_owed_event_outgrows_its_window(
+    db, delivering_defs, instance, monkeypatch
+):
+    key = dg.AssetCheckKey(dg.AssetKey("event_outbox"), "oldest_undelivered_within_window")
+    job = delivering_defs.resolve_implicit_global_asset_job_def()
+
+    def backlog_check(at: dt.datetime) -> dg.AssetCheckEvaluation:
+        monkeypatch.setattr("procobs_dagster.defs.delivery.checks.utcnow", lambda: at)
+        result = job.get_subset(
+            asset_selection=set(), asset_check_selection={key}
+        ).execute_in_process(instance=instance)
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed", count=2)
+    wait_until_readable(db)
+    now = utcnow()
+    # No sink has started: nothing is owed yet.
+    assert backlog_check(now).description == "nothing owed to any sink"
+    assert (
+        delivering_defs.resolve_job_def("delivery_job")
+        .execute_in_process(instance=instance)
+        .success
+    )
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed", count=3)
+    within = backlog_check(now + dt.timedelta(minutes=OUTBOX_BACKLOG_MINUTES - 1))
+    assert within.passed and within.metadata["undelivered"].value == 3
+    late = backlog_check(now + dt.timedelta(minutes=OUTBOX_BACKLOG_MINUTES + 1))
+    assert (late.passed, late.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert late.description.startswith("the oldest undelivered event is ")
+    assert late.metadata["oldest_undelivered_age_seconds"].value > OUTBOX_BACKLOG_MINUTES * 60

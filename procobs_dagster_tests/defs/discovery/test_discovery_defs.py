@@ -17,8 +17,14 @@ def test_scores_say_which_candidate_is_verified_and_why(db, defs, instance):
 
     result = defs.resolve_job_def("discovery_refresh_job").execute_in_process(instance=instance)
 
-    (event,) = result.get_asset_materialization_events()
-    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    # The ledger tables the scores come from are re-read in the same run.
+    events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    assert sorted(events) == [
+        "discovery_scores",
+        "process_component_observation",
+        "process_run_observation",
+    ]
+    metadata = {k: v.value for k, v in events["discovery_scores"].materialization.metadata.items()}
     assert metadata["verified_candidate"] == 1
     assert metadata["wired"] == 1
     rows = {line.split(" | ")[0].lstrip("| "): line for line in metadata["scores"].splitlines()[2:]}

@@ -114,23 +114,47 @@ def test_parity_drift_job_runs_the_check_alone_on_its_hourly_schedule(db, defs, 
     assert request.run_key is None
 
 
-def test_sensor_adds_features_scanned_outside_dagster(db, procobs_db, defs, instance, mission):
+def test_sensor_records_scans_made_outside_dagster(db, procobs_db, defs, instance, mission):
     sensor = defs.resolve_sensor_def("dossier_features_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
-    def tick():
-        # As the daemon does: from an instance ref, which resolving partitions needs.
+    def tick() -> dg.SensorResult:
+        # As the daemon does: from an instance ref, then the events and partitions it returns
+        # are stored.
         with dg.build_sensor_context(
             instance_ref=instance.get_ref(), resources={"procobs_db": procobs_db}, definitions=defs
         ) as context:
-            return dossier_features_sensor.evaluate_tick(context)
+            data = dossier_features_sensor.evaluate_tick(context)
+        for event in data.asset_events:
+            instance.report_runless_asset_event(event)
+        for request in data.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        return data
 
-    assert tick().run_requests == []
-    dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
+    assert tick().skip_message == "no scan since the last materialisation"
+    scanned = dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
     data = tick()
+    assert data.run_requests == []  # recorded as it happened: nothing is rescanned
     (added,) = data.dynamic_partitions_requests
     assert list(added.partition_keys) == [FEATURE]
-    (request,) = data.run_requests
-    assert (request.partition_key, request.run_key) == (FEATURE, f"dossier:{FEATURE}")
-    instance.add_dynamic_partitions("dossier_feature", [FEATURE])
-    assert tick().run_requests == []
+    (event,) = data.asset_events
+    assert (event.asset_key, event.partition) == (SNAPSHOT, FEATURE)
+    recorded = {k: v.value for k, v in event.metadata.items()}
+    assert recorded["snapshot_id"] == str(scanned.snapshot.snapshot_id)
+    assert recorded["completeness"] == "complete"
+    assert recorded["parity"] == "NO_BASELINE"
+    assert recorded["files_hashed"] == scanned.snapshot.hashed_files > 0
+    assert tick().asset_events == []
+
+    # A rescan outside Dagster is recorded again, into the partition that exists.
+    again = dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
+    data = tick()
+    assert data.dynamic_partitions_requests == []
+    (event,) = data.asset_events
+    assert event.metadata["snapshot_id"].value == str(again.snapshot.snapshot_id)
+
+    # A materialisation run scans itself: its snapshot is not recorded a second time.
+    assert materialize(defs, instance).success
+    assert tick().asset_events == []
+    (latest,) = instance.fetch_materializations(SNAPSHOT, limit=1).records
+    assert latest.run_id

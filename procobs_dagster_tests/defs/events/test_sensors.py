@@ -191,3 +191,22 @@ def test_outbox_sensor_requests_delivery_and_a_refresh_when_runs_end(
     with db.begin() as conn:
         insert_outbox_rows(conn, "process.run.failed")
     assert outbox_tick(cursor)[1] == {}
+
+
+def test_no_refresh_while_a_run_of_the_automation_sensor_will_score(db, defs, procobs_db, instance):
+    """The automation sensor's run for the cron re-scores discovery too: while it waits to
+    start, a run outcome asks for nothing more (delivery still is)."""
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed")
+    wait_until_readable(db)
+    scores = dg.AssetKey("discovery_scores")
+    instance.create_run_for_job(
+        job_def=defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={scores}),
+        asset_selection=frozenset({scores}),
+        status=dg.DagsterRunStatus.NOT_STARTED,
+    )
+    with dg.build_sensor_context(
+        instance=instance, resources={"procobs_db": procobs_db}, definitions=defs
+    ) as context:
+        data = defs.resolve_sensor_def("event_outbox_sensor").evaluate_tick(context)
+    assert [r.job_name for r in data.run_requests] == ["delivery_job"]

@@ -1,14 +1,19 @@
 """The ledger integrity checks: each passes on sound data and names the rows that break it.
+The newest-run check warns once no real run is recent.
 
 Several rules are also CHECK constraints; to plant a violation (as a restore or a hand
 edit could) the test lifts the constraint first.
 """
+
+import datetime as dt
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from procobs_dagster import ledger
+from procobs_dagster.clock import utcnow
+from procobs_dagster.defs.automation import NEWEST_RUN_HOURS
 from procobs_dagster.demo.pipeline import observe_kg_run
 from procobs_dagster.ids import uuid7
 from procobs_dagster.store.tables import process_component_observation as components
@@ -111,3 +116,32 @@ def test_completed_real_run_without_evidence_is_named(db, defs, instance, eviden
     assert_only_failing(
         evaluate_checks(defs, instance), "completed_real_runs_have_evidence", run.process_run_id
     )
+
+
+def newest_run_check(defs, instance) -> dg.AssetCheckEvaluation:
+    job = defs.resolve_implicit_global_asset_job_def()
+    key = dg.AssetCheckKey(dg.AssetKey("process_run_observation"), "newest_run_within_window")
+    result = job.get_subset(asset_selection=set(), asset_check_selection={key}).execute_in_process(
+        instance=instance
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_newest_run_check_warns_once_no_real_run_is_recent(db, defs, instance):
+    window = dt.timedelta(hours=NEWEST_RUN_HOURS)
+    with db.begin() as conn:
+        ledger.start_run(conn, candidate_code="PROC-CAND:a", at=utcnow() - 2 * window)
+        # A dry run proves wiring, not that anything is being observed.
+        ledger.start_run(conn, candidate_code="PROC-CAND:a", dry_run=True)
+    stale = newest_run_check(defs, instance)
+    assert (stale.passed, stale.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert stale.description.startswith("the newest real run is ")
+    age = stale.metadata["newest_real_run_age_seconds"].value
+    assert 2 * window.total_seconds() <= age < 2 * window.total_seconds() + 600
+    assert stale.metadata["window_seconds"].value == window.total_seconds()
+
+    observe_kg_run(db)
+    fresh = newest_run_check(defs, instance)
+    assert fresh.passed
+    assert fresh.metadata["newest_real_run_age_seconds"].value < 600

@@ -20,7 +20,7 @@ JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 APPEND_ONLY = {"event_outbox": ("UPDATE",), "audit_log": ("UPDATE", "DELETE")}
 
-# The registry as first shipped (seeds 000, 003, 004). Every type starts inactive.
+# The registry as first shipped (docs/design.md, "Event types and the activation gate"). Every type starts inactive.
 _PROCESS = [
     ("process.run.started", "update", "delayed", "info", "A process run started."),
     ("process.run.completed", "update", "delayed", "info", "A process run completed."),

@@ -1,9 +1,6 @@
 """The DOT execution wrapper: ledger rows, transitions and gated process.* events."""
 
 import contextvars
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -12,7 +9,7 @@ import sqlalchemy as sa
 from procobs_dagster import ledger
 from procobs_dagster.errors import IllegalTransition, InvalidInput
 from procobs_dagster.events import activation, runtime
-from procobs_dagster.ledger import tracking, wrapper
+from procobs_dagster.ledger import observe, propagation, tracking
 from procobs_dagster.store.tables import audit_log
 from procobs_dagster_tests.events.helpers import outbox_rows, set_active
 
@@ -93,10 +90,10 @@ def test_with_all_types_inactive_a_full_run_writes_no_event_but_names_the_codes(
         ]
     extract, validate = components
     assert extract.evidence_ref["rows_touched"] == 3
-    assert extract.evidence_ref["output_sha256"] == wrapper.digest(["a", "b", "c"])
+    assert extract.evidence_ref["output_sha256"] == observe.digest(["a", "b", "c"])
     assert validate.evidence_ref == {
         "rows_touched": 3,
-        "output_sha256": wrapper.digest({"accepted": 3}),
+        "output_sha256": observe.digest({"accepted": 3}),
     }
     assert _history(db, run.process_run_id, run.process_run_id) == [
         "started",
@@ -106,7 +103,7 @@ def test_with_all_types_inactive_a_full_run_writes_no_event_but_names_the_codes(
     ]
 
 
-def test_after_the_seed_packet_exactly_the_update_stream_events_appear(db):
+def test_after_activating_the_update_stream_exactly_its_events_appear(db):
     _activate(db, *UPDATE_STREAM)
     scope = _full_run(db)
     rows = outbox_rows(db)
@@ -185,7 +182,7 @@ def test_dry_run_only_makes_every_run_a_dry_run(db):
         runtime.set_dry_run_only(conn, True, approved_by="owner")
     with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_DRY") as step:
         assert run.dry_run and step.dry_run
-        assert step.env()[wrapper.ENV_DRY_RUN] == "1"
+        assert step.env()[propagation.ENV_DRY_RUN] == "1"
     with db.read() as conn:
         header = ledger.get_run(conn, run.process_run_id)
     (component,) = _components(db, run.process_run_id)
@@ -247,56 +244,6 @@ def test_an_idempotency_key_takes_over_an_open_run_and_refuses_an_ended_one(db):
         pass
 
 
-_CHILD = """
-from procobs_dagster import ledger
-from procobs_dagster.ledger import wrapper
-with ledger.observe_step("DOT_CHILD", role="verifier") as step:
-    step.touched(7)
-print(step.process_run_id, step.correlation_id, step.orphan)
-"""
-
-
-def _run_child(env):
-    result = subprocess.run(
-        [sys.executable, "-c", _CHILD],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
-
-
-def test_a_child_process_joins_the_run_named_in_its_environment(db):
-    with ledger.observe_run(db, CANDIDATE) as run, run.step("DOT_PARENT", role="producer"):
-        run_id, correlation_id, orphan = _run_child(ledger.child_env())
-    assert (run_id, correlation_id, orphan) == (
-        str(run.process_run_id),
-        run.correlation_id,
-        "False",
-    )
-    parent, child = _components(db, run.process_run_id)
-    assert child.dot_code == "DOT_CHILD" and child.evidence_ref == {"rows_touched": 7}
-    assert child.correlation_id == parent.correlation_id == run.correlation_id
-
-
-def test_an_unknown_correlation_is_recorded_as_an_orphan_with_an_alert(db, monkeypatch):
-    set_active(db, "process.correlation.missing")
-    monkeypatch.setenv(wrapper.ENV_CORRELATION_ID, "nobody-knows-me")
-    with ledger.observe_step("DOT_LOST", db=db) as step:
-        step.touched(2)
-    assert step.orphan and step.process_run_id is None
-    with db.read() as conn:
-        orphan = ledger.get_component(conn, step.component_run_id)
-    assert orphan.status == "orphan" and orphan.process_run_id is None
-    assert orphan.correlation_id == "nobody-knows-me"
-    assert orphan.evidence_ref == {"rows_touched": 2}
-    (row,) = outbox_rows(db)
-    assert row["event_type"] == "process.correlation.missing"
-    assert row["safe_payload"]["status"] == "orphan"
-    assert row["correlation_id"] == "nobody-knows-me"
-
-
 def test_an_orphan_is_refused_for_a_correlation_that_has_a_run(db):
     with ledger.observe_run(db, CANDIDATE) as run:
         pass
@@ -329,7 +276,7 @@ def test_a_coroutine_function_is_observed_too(db):
     with db.read() as conn:
         (run,) = ledger.list_runs(conn)
     (component,) = _components(db, run.process_run_id)
-    assert component.evidence_ref == {"output_sha256": wrapper.digest("payload")}
+    assert component.evidence_ref == {"output_sha256": observe.digest("payload")}
 
 
 def test_concurrent_steps_of_one_run_all_land(db):

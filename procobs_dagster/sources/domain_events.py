@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster.errors import InvalidInput, ProcobsError
 from procobs_dagster.events.domain import DomainEvent, emit_domain_event
 from procobs_dagster.events.payloads import DomainPayload
-from procobs_dagster.ledger import orphans, tracking
+from procobs_dagster.ledger import tracking, unknown_correlation
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_component_observation as components
@@ -362,7 +362,7 @@ def _record_orphan(
     report: IngestReport,
 ) -> bool:
     """An invocation event of a plan without a run: kept as an orphan (with the alert)."""
-    recorded = orphans.record_orphan(
+    recorded = unknown_correlation.record_orphan(
         conn,
         correlation_id=event.plan_id,
         dot_code=dot_code,

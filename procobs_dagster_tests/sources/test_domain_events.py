@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from procobs_dagster import ledger
-from procobs_dagster.events.ingest import IngestError, ingest_file, parse_lines
+from procobs_dagster.sources.domain_events import IngestError, ingest_file, parse_lines
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.tables import process_run_observation as runs
 from procobs_dagster_tests.events.helpers import outbox_rows, set_active

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster.delivery.config import SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
 from procobs_dagster.events.feed import OutboxPosition, read_outbox
-from procobs_dagster.store.dialect import insert_ignoring_conflicts
+from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
 from procobs_dagster.store.sql import json_append_bounded, json_object
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 
@@ -44,10 +44,6 @@ UNDELIVERED = ("pending", "retry", "delivering")
 ERRORS_KEPT = 20
 
 ds = delivery_state
-
-
-def _postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
 
 
 def _error_entry(
@@ -83,7 +79,7 @@ _RELEASED_LOCK = {"locked_until": None, "locked_by": None, "lock_token": None}
 
 def _lock_cursor(conn: Connection, sink: str):
     query = sa.select(delivery_cursor).where(delivery_cursor.c.sink == sink)
-    if _postgres(conn):
+    if is_postgres(conn):
         query = query.with_for_update(skip_locked=True)
     return conn.execute(query).mappings().first()
 
@@ -138,7 +134,7 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
     position = OutboxPosition(tx_id=cursor["last_tx_id"], seq=cursor["last_seq"])
     page = read_outbox(conn, position, limit=limit, event_types=config.event_types)
     rows: list = [(e.event_id, e.position.seq, e.correlation_id) for e in page.entries]
-    if _postgres(conn) and not page.full:
+    if is_postgres(conn) and not page.full:
         rows += _committed_ahead(conn, config, page.next_position, limit)
     inserted = 0
     if rows:
@@ -227,7 +223,7 @@ def claim(
                 earlier.c.state.in_(UNDELIVERED),
             )
         )
-    postgres = _postgres(conn)
+    postgres = is_postgres(conn)
     if postgres:
         due = due.with_for_update(skip_locked=True, of=ds)
     # Materialised, so the locking subquery runs exactly once whatever plan is chosen.

@@ -1,13 +1,13 @@
 """The orphan sweep: unfinished work under a run that has ended."""
 
 import datetime as dt
-import threading
 
 import pytest
 
 from procobs_dagster import ledger
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.maintenance import sweep_orphans, sweep_stuck
+from procobs_dagster_tests.concurrency import while_held_after_first_batch
 from procobs_dagster_tests.maintenance.helpers import HOUR, T0, make_run
 
 
@@ -115,23 +115,9 @@ def test_two_concurrent_orphan_sweeps_do_not_both_act(postgres_db):
         parent = make_run(conn, "started", components=0)
         children = [make_run(conn, "started", parent=parent, components=0) for _ in range(2)]
         ledger.finish_run(conn, parent.process_run_id, at=T0 + HOUR)
-    first_batch_done, release = threading.Event(), threading.Event()
-    reports = {}
-
-    def hold(progress) -> None:
-        first_batch_done.set()
-        release.wait(timeout=30)
-
-    def first() -> None:
-        reports["first"] = sweep_orphans(db, now=T0 + 2 * HOUR, batch=1, progress=hold)
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    try:
-        assert first_batch_done.wait(timeout=30)
-        reports["second"] = sweep_orphans(db, now=T0 + 2 * HOUR)
-    finally:
-        release.set()
-        thread.join(timeout=30)
-    assert not reports["second"].lock_acquired
-    assert {v.subject_id for v in reports["first"].verdicts} == {c.process_run_id for c in children}
+    first, second = while_held_after_first_batch(
+        lambda hold: sweep_orphans(db, now=T0 + 2 * HOUR, batch=1, progress=hold),
+        lambda: sweep_orphans(db, now=T0 + 2 * HOUR),
+    )
+    assert not second.lock_acquired
+    assert {v.subject_id for v in first.verdicts} == {c.process_run_id for c in children}

@@ -1,4 +1,5 @@
-"""The stuck sweep (seed 001 §4.6): a run still in flight long after it started is stuck.
+"""The stuck sweep: a run still in flight long after it started is stuck (docs/design.md,
+"Retention and the sweeps").
 
 A run in flight (observed, started, step_started, step_completed: every status the
 lifecycle lets become ``stuck``) whose ``started_at`` is older than its SLA, and which has
@@ -23,7 +24,6 @@ from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.errors import InvalidInput
@@ -36,6 +36,7 @@ from procobs_dagster.maintenance._jobs import (
     claim,
 )
 from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
+from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_run_observation as runs
 from procobs_dagster.store.tables import stuck_sla_override
@@ -81,13 +82,9 @@ def set_sla(
         "set_by": actor,
         "updated_at": resolve_time(at, "at"),
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(stuck_sla_override).values(values)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[stuck_sla_override.c.process_candidate_code],
-        set_={name: upsert.excluded[name] for name in values if name != "process_candidate_code"},
+    conn.execute(
+        upsert(conn.dialect.name, stuck_sla_override, values, key=["process_candidate_code"])
     )
-    conn.execute(upsert)
     return SlaOverride(**values)
 
 

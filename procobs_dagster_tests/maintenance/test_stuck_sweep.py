@@ -18,9 +18,13 @@ from procobs_dagster.maintenance import (
     sweep_stuck,
 )
 from procobs_dagster.maintenance._sweep import Sweep
-from procobs_dagster.maintenance.stuck import _stuck_runs
+from procobs_dagster.maintenance.stuck_sweep import _stuck_runs
 from procobs_dagster.store.tables import process_status_history
-from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+from procobs_dagster_tests.concurrency import (
+    at_once,
+    wait_for_lock_waiter,
+    while_held_after_first_batch,
+)
 from procobs_dagster_tests.maintenance.helpers import HOUR, T0, make_run
 
 SLA = DEFAULT_STUCK_SLA_SECONDS
@@ -228,28 +232,12 @@ def test_two_concurrent_sweeps_do_not_both_act(postgres_db):
     db = postgres_db
     with db.begin() as conn:
         runs = [make_run(conn, "started", components=0) for _ in range(3)]
-    first_batch_done, release = threading.Event(), threading.Event()
-    reports = {}
-
-    def hold_after_first_batch(progress) -> None:
-        first_batch_done.set()
-        release.wait(timeout=30)
-
-    def first() -> None:
-        reports["first"] = sweep_stuck(
-            db, now=T0 + 7 * HOUR, batch=1, progress=hold_after_first_batch
-        )
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    try:
-        assert first_batch_done.wait(timeout=30)
-        reports["second"] = sweep_stuck(db, now=T0 + 7 * HOUR)
-    finally:
-        release.set()
-        thread.join(timeout=30)
-    assert not reports["second"].lock_acquired and reports["second"].verdicts == []
-    assert reports["first"].lock_acquired and len(reports["first"].verdicts) == 3
+    first, second = while_held_after_first_batch(
+        lambda hold: sweep_stuck(db, now=T0 + 7 * HOUR, batch=1, progress=hold),
+        lambda: sweep_stuck(db, now=T0 + 7 * HOUR),
+    )
+    assert not second.lock_acquired and second.verdicts == []
+    assert first.lock_acquired and len(first.verdicts) == 3
     assert _stuck_moves(db) == {run.process_run_id: 1 for run in runs}
     # The lock went with the first sweep: the next one runs (and finds nothing to do).
     assert sweep_stuck(db, now=T0 + 7 * HOUR).lock_acquired
@@ -260,18 +248,7 @@ def test_concurrent_sweeps_judge_each_run_once(db):
     sweeps' batches. Either way each run is judged exactly once."""
     with db.begin() as conn:
         runs = [make_run(conn, "started", components=0) for _ in range(12)]
-    barrier = threading.Barrier(3)
-    reports = []
-
-    def sweep() -> None:
-        barrier.wait()
-        reports.append(sweep_stuck(db, now=T0 + 7 * HOUR, batch=2))
-
-    threads = [threading.Thread(target=sweep) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    reports = at_once(lambda: sweep_stuck(db, now=T0 + 7 * HOUR, batch=2), copies=3)
     assert sum(len(r.verdicts) for r in reports if r.lock_acquired) == 12
     assert _stuck_moves(db) == {run.process_run_id: 1 for run in runs}
 

@@ -1,4 +1,5 @@
-"""Components reported under a correlation_id that matches no run (seed 000/002).
+"""Components reported under a correlation_id that matches no run (docs/design.md,
+"Identity and correlation").
 
 Such a component is never dropped: it is recorded with ``status='orphan'`` and no
 ``process_run_id`` (the CHECK ``not_anonymous`` allows exactly that), and the

@@ -1,4 +1,4 @@
-"""The DOT execution wrapper: how code gets observed (seed 000, seed 002).
+"""The DOT execution wrapper: how code gets observed (docs/design.md, "Identity and correlation").
 
     from procobs_dagster.ledger import observe_run, observed
 
@@ -18,17 +18,8 @@ it and moves ``started → step_started → step_completed → completed``, or `
 is its own short transaction, together with the process.* event it causes (see
 ``tracking``); the callable itself runs outside any transaction.
 
-Correlation propagates:
-
-- in-process through context variables: a step opened anywhere below ``observe_run``
-  (a verifier called by a producer, a decorated function) joins that run. Threads do not
-  inherit context variables; run a thread's target in ``contextvars.copy_context()``.
-- to child processes through environment variables (:func:`child_env`):
-  ``PROCOBS_PROCESS_RUN_ID``, ``PROCOBS_CORRELATION_ID``, ``PROCOBS_DRY_RUN`` (``1`` for a
-  dry run, so the child can skip side effects) and ``PROCOBS_DATABASE_URL`` (the ledger to
-  write to). A step opened in the child — e.g. ``procobs observe`` — joins that run; if
-  the variables name no run, the step is recorded as an ``orphan`` and the
-  process.correlation.missing alert is raised.
+Correlation propagates in-process through context variables (context.py) and to child
+processes through environment variables (propagation.py).
 
 While ``process_dot_runtime.dry_run_only`` is on, every run opened here is a dry run
 (``source_system='dry_run'``, ``evidence_ref.dry_run=true``, events carry
@@ -37,34 +28,26 @@ While ``process_dot_runtime.dry_run_only`` is on, every run opened here is a dry
 """
 
 import contextlib
-import contextvars
 import dataclasses
 import functools
 import hashlib
 import inspect
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from procobs_dagster.errors import IllegalTransition, InvalidInput, UnknownRun
+from procobs_dagster.errors import IllegalTransition, InvalidInput
 from procobs_dagster.events import runtime
-from procobs_dagster.ids import parse_uuid
-from procobs_dagster.ledger import orphans, tracking
+from procobs_dagster.ledger import propagation, tracking, unknown_correlation
+from procobs_dagster.ledger.context import current_run, entered
 from procobs_dagster.ledger.lifecycle import is_terminal
 from procobs_dagster.ledger.records import RunRecord
-from procobs_dagster.ledger.runs import find_run_by_correlation, get_run
-from procobs_dagster.store.engine import Database, resolve_url
+from procobs_dagster.store.engine import Database, default_database
 
 log = logging.getLogger(__name__)
 
-ENV_PROCESS_RUN_ID = "PROCOBS_PROCESS_RUN_ID"
-ENV_CORRELATION_ID = "PROCOBS_CORRELATION_ID"
-ENV_DRY_RUN = "PROCOBS_DRY_RUN"
-ENV_DATABASE_URL = "PROCOBS_DATABASE_URL"
 ERROR_REF_LIMIT = 500
 
 
@@ -115,14 +98,9 @@ class _Observed:
 
     def env(self) -> dict[str, str]:
         """Environment variables that make a child process's steps join this run."""
-        env = {
-            ENV_CORRELATION_ID: self.correlation_id,
-            ENV_DRY_RUN: "1" if self.dry_run else "0",
-            ENV_DATABASE_URL: _url_for_child(self.db),
-        }
-        if self.process_run_id is not None:
-            env[ENV_PROCESS_RUN_ID] = str(self.process_run_id)
-        return env
+        return propagation.variables_for(
+            self.db, self.process_run_id, self.correlation_id, self.dry_run
+        )
 
     def outcome(self, exc: BaseException | None) -> tracking.Outcome:
         """Completed with what was collected, or failed with the exception's error_ref."""
@@ -152,46 +130,6 @@ class StepScope(_Observed):
     orphan: bool = False
 
 
-_current_run: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar(
-    "procobs_current_run", default=None
-)
-_current_step: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
-    "procobs_current_step", default=None
-)
-
-
-def current_run() -> RunScope | None:
-    return _current_run.get()
-
-
-def current_step() -> StepScope | None:
-    return _current_step.get()
-
-
-def child_env() -> dict[str, str]:
-    """Variables for a child process to join the current step's (or run's) run; empty
-    outside any run."""
-    scope = current_step() or current_run()
-    return scope.env() if scope is not None else {}
-
-
-def _url_for_child(db: Database) -> str:
-    url = db.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        url = url.set(database=str(Path(url.database).resolve()))
-    return url.render_as_string(hide_password=False)
-
-
-@functools.cache
-def _database_for(url: str) -> Database:
-    return Database(url)
-
-
-def default_database() -> Database:
-    """The database of PROCOBS_DATABASE_URL (else the embedded SQLite), one per URL."""
-    return _database_for(resolve_url().render_as_string(hide_password=False))
-
-
 @contextlib.contextmanager
 def _observing(
     scope: "_Observed",
@@ -203,9 +141,7 @@ def _observing(
     """Make ``run`` (and ``scope``, if it is a step) current, yield ``scope``, and record
     the outcome with ``finish``: completed, or failed — without masking the exception,
     which is re-raised."""
-    run_token = _current_run.set(run) if run is not None else None
-    step_token = _current_step.set(scope) if isinstance(scope, StepScope) else None
-    try:
+    with entered(run, scope if isinstance(scope, StepScope) else None):
         try:
             yield scope
         except BaseException as exc:
@@ -215,11 +151,6 @@ def _observing(
                 log.exception("procobs could not record the failure of %s", what)
             raise
         finish(scope.outcome(None))
-    finally:
-        if step_token is not None:
-            _current_step.reset(step_token)
-        if run_token is not None:
-            _current_run.reset(run_token)
 
 
 def _finisher(db: Database, close: Callable, subject_id: uuid.UUID) -> Callable:
@@ -287,36 +218,12 @@ def _outer_run_id(db: Database) -> uuid.UUID | None:
     outer = current_run()
     if outer is not None:
         return outer.process_run_id
-    joined = _run_from_env(db)
+    joined = propagation.run_named_by_env(db)
     if isinstance(joined, RunRecord):
         return joined.process_run_id
     if joined is not None:
         log.warning("%s=%s names no run; starting a run without a parent", *joined)
     return None
-
-
-def _run_from_env(db: Database) -> "RunRecord | tuple[str, str] | None":
-    """The run the environment names: a RunRecord, or (variable, value) when it names
-    none, or None when it names nothing."""
-    raw_id = os.environ.get(ENV_PROCESS_RUN_ID) or None
-    correlation_id = os.environ.get(ENV_CORRELATION_ID) or None
-    if raw_id is None and correlation_id is None:
-        return None
-    run_id = None if raw_id is None else parse_uuid(raw_id, ENV_PROCESS_RUN_ID)
-    with db.read() as conn:
-        run = None
-        if run_id is not None:
-            with contextlib.suppress(UnknownRun):
-                run = get_run(conn, run_id)
-        if run is not None and correlation_id not in (None, run.correlation_id):
-            run = None
-        if run is None and correlation_id is not None:
-            run = find_run_by_correlation(conn, correlation_id)
-    if run is not None:
-        return run
-    if correlation_id is not None:
-        return (ENV_CORRELATION_ID, correlation_id)
-    return (ENV_PROCESS_RUN_ID, raw_id)
 
 
 @contextlib.contextmanager
@@ -341,7 +248,7 @@ def observe_step(
             yield step
         return
     db = db or default_database()
-    joined = _run_from_env(db)
+    joined = propagation.run_named_by_env(db)
     if isinstance(joined, RunRecord):
         scope = RunScope(
             db,
@@ -409,7 +316,7 @@ def _orphan_step(
 ) -> Iterator[StepScope]:
     with db.begin() as conn:
         dry_run = runtime.dry_run_only(conn)
-        component = orphans.record_orphan(
+        component = unknown_correlation.record_orphan(
             conn,
             correlation_id=correlation_id,
             dot_code=dot_code,
@@ -430,7 +337,7 @@ def _orphan_step(
 
     def annotate(conn, component_run_id: uuid.UUID, outcome: tracking.Outcome) -> None:
         # An orphan has no run to complete: its outcome is kept on its row.
-        orphans.annotate_orphan(
+        unknown_correlation.annotate_orphan(
             conn,
             component_run_id,
             evidence=outcome.evidence,

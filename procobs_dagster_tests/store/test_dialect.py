@@ -1,0 +1,62 @@
+"""The statements store/dialect.py builds behave the same on both databases."""
+
+import sqlalchemy as sa
+
+from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres, upsert
+
+probe = sa.Table(
+    "dialect_probe",
+    sa.MetaData(),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+    sa.Column("note", sa.Text),
+)
+
+
+def _rows(conn) -> dict[str, tuple]:
+    return {r.name: (r.value, r.note) for r in conn.execute(sa.select(probe))}
+
+
+def test_is_postgres_names_the_backend(db, backend):
+    with db.read() as conn:
+        assert is_postgres(conn) is (backend == "postgres")
+
+
+def test_upsert_inserts_then_updates_every_column_but_the_key(db):
+    with db.begin() as conn:
+        probe.create(conn)
+        conn.execute(upsert(conn.dialect.name, probe, {"name": "a", "value": 1}, key=["name"]))
+        conn.execute(
+            upsert(
+                conn.dialect.name,
+                probe,
+                [{"name": "a", "value": 2, "note": "x"}, {"name": "b", "value": 3, "note": None}],
+                key=["name"],
+            )
+        )
+        assert _rows(conn) == {"a": (2, "x"), "b": (3, None)}
+
+
+def test_upsert_updates_only_the_columns_named(db):
+    with db.begin() as conn:
+        probe.create(conn)
+        conn.execute(probe.insert().values(name="a", value=1, note="kept"))
+        conn.execute(
+            upsert(
+                conn.dialect.name,
+                probe,
+                {"name": "a", "value": 5, "note": "ignored"},
+                key=["name"],
+                update=["value"],
+            )
+        )
+        assert _rows(conn) == {"a": (5, "kept")}
+
+
+def test_insert_ignoring_conflicts_keeps_the_first_row(db):
+    with db.begin() as conn:
+        probe.create(conn)
+        statement = insert_ignoring_conflicts(conn.dialect.name, probe)
+        conn.execute(statement.values(name="a", value=1))
+        conn.execute(statement.values(name="a", value=2))
+        assert _rows(conn) == {"a": (1, None)}
