@@ -20,7 +20,7 @@ from procobs_dagster.sources.openlineage import receiver
 from procobs_dagster.store.engine import Database
 
 KEY = "test-key-0123456789abcdef"
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 90
 
 
 class LiveReceiver:

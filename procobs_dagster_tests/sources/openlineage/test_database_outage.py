@@ -59,8 +59,8 @@ def _stream_through_an_outage(db: Database, take_away, give_back, reason: str) -
     the client is retrying the third. Every event must land once."""
     dag, events = dag_with_two_tasks()
     with live(db) as server:
-        # Retry-After (5 s) is honoured by the client between its attempts.
-        sender = client(server.url, KEY, total=5, backoff_factor=0.5)
+        # Retry-After (5 s) is honoured between attempts: ten of them wait out a slow restart.
+        sender = client(server.url, KEY, total=10, backoff_factor=0.5)
         for event in events[:2]:
             sender.emit(event)
         take_away()
