@@ -38,7 +38,7 @@ import enum
 import json
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from procobs_dagster.discovery.catalog import Catalog
@@ -336,21 +336,36 @@ def _read_steps(
 def _whole_page(event_log: EventLog, run_id: str, cursor: str | None, limit: int) -> RecordsPage:
     """A page of the run's records that does not split the materialisations a step
     reported at one instant: those are one report (a report is identified by its run,
-    kind and time), so a page ending inside them ends before them instead."""
+    kind and time), so a page ending inside them ends before them instead — or, when
+    they fill the page, right after them."""
     page = event_log.run_records(run_id, cursor, limit)
     if not page.has_more or not page.records:
         return page
-    last = page.records[-1]
-    if last.kind is not StepRecordKind.MATERIALIZATION:
+    tail = _same_instant(reversed(page.records))
+    if tail == 0:
         return page
-    tail = 0
-    for record in reversed(page.records):
-        if (record.kind, record.step_key, record.at) != (last.kind, last.step_key, last.at):
+    if tail < len(page.records):
+        return event_log.run_records(run_id, cursor, len(page.records) - tail)
+    while page.has_more:
+        limit *= 2
+        page = event_log.run_records(run_id, cursor, limit)
+        group = _same_instant(page.records)
+        if group < len(page.records):
+            return event_log.run_records(run_id, cursor, group)
+    return page
+
+
+def _same_instant(records: Iterable[StepRecord]) -> int:
+    """How many materialisations lead ``records`` that a step reported at one instant."""
+    count, first = 0, None
+    for record in records:
+        if record.kind is not StepRecordKind.MATERIALIZATION:
             break
-        tail += 1
-    if tail == len(page.records):
-        return page
-    return event_log.run_records(run_id, cursor, len(page.records) - tail)
+        key = (record.step_key, record.at)
+        if first is not None and key != first:
+            break
+        first, count = key, count + 1
+    return count
 
 
 def _refused(run: DagsterRun) -> str | None:
