@@ -19,8 +19,9 @@ from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.defs.sources.event_log import InstanceEventLog
 from procobs_dagster.sources import dagster_runs
 
-# Dagster records read per tick: one tick records them in one transaction, in a few seconds.
-TICK_RECORDS = 1000
+# Dagster records read per tick, recorded in one transaction: a few seconds on an idle
+# machine (bench/dagster_runs.py), room to spare under the 60 s deadline on a busy one.
+TICK_RECORDS = 500
 # Record procobs's own runs too (1), in the ledger without an event; default 0.
 OBSERVE_OWN_RUNS_ENV = "PROCOBS_OBSERVE_OWN_RUNS"
 OBSERVE_OWN_RUNS = bool(int_setting(os.environ, OBSERVE_OWN_RUNS_ENV, 0, (0, 1)))
@@ -61,7 +62,7 @@ def dagster_runs_sensor_for(observe_own_runs: bool) -> dg.SensorDefinition:
     @dg.sensor(
         name="dagster_runs_sensor",
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=15,
         description=(
             "Records every run of every job this Dagster instance knows, other code "
             "locations included, as a workflow-engine run of the ledger (candidate "

@@ -229,7 +229,7 @@ def test_a_database_not_migrated_fails_the_tick_and_keeps_the_cursor(empty_db, d
 def test_the_sensor_is_in_the_code_location_and_starts_running(defs):
     sensor = defs.resolve_sensor_def("dagster_runs_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 30
+    assert sensor.minimum_interval_seconds == 15
     assert "left out" in sensor.description
 
 
