@@ -261,3 +261,16 @@ def test_on_the_production_instance_storage(dagster_storage_db, postgres_db, tmp
     assert snap[failed.run_id]["status"] == "failed"
     assert snap[retried.run_id]["parent"] == failed.run_id
     assert snap[f"{retried.run_id}/load"]["status"] == "completed"
+
+
+def test_a_run_canceled_before_it_started(db, defs, procobs_db, instance):
+    """A queued run cancelled before it started: a run of its own, cancelled, no steps."""
+    run = instance.create_run_for_job(
+        jobs.nightly_orders, tags={jobs.CODE_LOCATION_TAG: jobs.LOCATION}
+    )
+    instance.report_run_canceled(run, message="cancelled from the UI")
+    tick(defs, procobs_db, instance)
+    header = snapshot(db)[run.run_id]
+    assert (header["candidate"], header["status"]) == (CANDIDATE, "cancelled")
+    assert header["error"] == "cancelled from the UI"
+    assert [k for k, v in snapshot(db).items() if v.get("header") == run.run_id] == []
