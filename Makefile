@@ -30,12 +30,13 @@ test: $(VENV)/.dev
 	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
 # The webserver and the daemon on the instance of dagster.yaml (deploy/dagster.yaml is the
-# production instance). The procobs database is brought to the schema head first, so the
-# sensors have tables to read on a fresh clone.
+# production instance), with procobs's code location and the demo's (demo-workspace.yaml).
+# The procobs database is brought to the schema head first, so the sensors have tables to
+# read on a fresh clone.
 UI_PORT ?= 3000
 ui: $(VENV)/.runtime
 	$(BIN)/procobs db upgrade
-	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT)
+	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml -w demo-workspace.yaml -p $(UI_PORT)
 
 bench: $(VENV)/.dev
 	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'

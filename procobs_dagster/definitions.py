@@ -8,7 +8,15 @@ import warnings
 
 import dagster as dg
 
-from procobs_dagster.defs import delivery, discovery, dossier, events, ledger, maintenance
+from procobs_dagster.defs import (
+    delivery,
+    discovery,
+    dossier,
+    events,
+    ledger,
+    maintenance,
+    sources,
+)
 from procobs_dagster.defs.automation import automation_sensor
 from procobs_dagster.defs.resources import (
     DeliverySinks,
@@ -37,6 +45,7 @@ def build_definitions(
         dossier.defs,
         discovery.defs,
         maintenance.defs,
+        sources.defs,
         dg.Definitions(
             sensors=[automation_sensor],
             # Every step is a few bounded queries: one process per run, not one per step

@@ -7,6 +7,7 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.demo import lineage
 from procobs_dagster.demo.pipeline import (
     APPROVER,
     FEATURE,
@@ -14,13 +15,18 @@ from procobs_dagster.demo.pipeline import (
     JOB_KINDS,
     Activation,
     DemoResult,
+    WorkflowRun,
     run_demo,
     write_sinks_file,
 )
+from procobs_dagster.errors import ProcobsError
 from procobs_dagster.store.engine import DEFAULT_HOME, procobs_home, resolve_url
 
 # Where `make ui` keeps its instance (the root dagster.yaml's storage).
 DEFAULT_INSTANCE = Path(DEFAULT_HOME) / "dagster"
+# Ticks the demo gives dagster_runs_sensor to read the instance's history (a tick reads up
+# to its budget of records; the demo's history grows by a few runs per demo).
+MAX_SENSOR_TICKS = 1000
 
 
 def _steps(components) -> str:
@@ -65,7 +71,7 @@ def _events(result: DemoResult) -> str:
     )
 
 
-def _echo_ledger(result: DemoResult) -> None:
+def _echo_ledger(result: DemoResult, workflows) -> None:
     run = result.kg_run
     click.echo(f"database:  {result.database}")
     click.echo(f"activated: {_activation(result.activation)}")
@@ -76,6 +82,7 @@ def _echo_ledger(result: DemoResult) -> None:
         f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
         "  (source_system=dry_run: proves wiring, never a process)"
     )
+    workflows()
     click.echo(f"runs:      {_runs(result)}")
     click.echo(f"events:    {_events(result)}")
     snap, parity = result.snapshot, result.parity
@@ -99,22 +106,80 @@ def _ui_command(cli: CliContext, instance_dir: str) -> str:
     home = os.environ.get("DAGSTER_HOME") or instance_dir
     return (
         f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
-        "dagster dev -w workspace.yaml"
+        "dagster dev -w workspace.yaml -w demo-workspace.yaml"
     )
+
+
+def _echo_workflow(engine: str, what: str, run: WorkflowRun) -> None:
+    click.echo(
+        f"workflow:  {engine}: {what} → {run.run.process_candidate_code} run"
+        f" {run.run.process_run_id}  {run.run.status}"
+    )
+    click.echo(f"           {_steps(run.components)}")
+
+
+def _echo_workflows(result: DemoResult, location: str, dagster_ticks: int) -> None:
+    sent = result.lineage
+    _echo_workflow(
+        "OpenLineage",
+        f"{lineage.DAG_JOB} run {sent.dag_run_id} ({sent.events} events through procobs serve)",
+        result.dag_run,
+    )
+    if result.dagster_run is not None:
+        _echo_workflow(
+            "Dagster",
+            f"{location} run {result.dagster_run.run_key} (dagster_runs_sensor,"
+            f" {dagster_ticks} tick(s))",
+            result.dagster_run,
+        )
+
+
+def observe_demo_job(defs, instance, ticks: list[int]) -> str:
+    """Run the demo location's job into ``instance`` as that location launches it, then
+    evaluate dagster_runs_sensor over the instance until a tick finds nothing new (from
+    the start of the instance's history: what is recorded already is a duplicate, so a
+    second demo records only its own run). Returns the Dagster run id; the ticks it took
+    go to ``ticks``."""
+    import dagster as dg
+
+    from procobs_dagster import demo_location
+    from procobs_dagster.defs.in_process import QUIET
+    from procobs_dagster.defs.sources.event_log import CODE_LOCATION_TAG
+
+    job = demo_location.defs.resolve_job_def(demo_location.JOB_NAME)
+    run = job.execute_in_process(
+        QUIET, instance=instance, tags={CODE_LOCATION_TAG: demo_location.LOCATION_NAME}
+    )
+    sensor = defs.resolve_sensor_def("dagster_runs_sensor")
+    cursor = None
+    for tick in range(1, MAX_SENSOR_TICKS + 1):
+        with dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"procobs_db": defs.resources["procobs_db"]},
+        ) as context:
+            moved = sensor.evaluate_tick(context).cursor
+        if moved == cursor:
+            ticks.append(tick)
+            return run.run_id
+        cursor = moved
+    raise ProcobsError(f"dagster_runs_sensor did not catch up in {MAX_SENSOR_TICKS} ticks")
 
 
 @click.command()
 @pass_cli
 def demo(cli: CliContext) -> None:
     """Run the sample pipeline end to end: observe real work (a DOT run, a queued job, a dry
-    run), scan a mission dossier, score the candidates, then materialise every asset and
-    run every check with Dagster, in-process. The first run activates the KG run's event
-    types as an owner would (a packet applied by a named approver, audited); the delivery
-    job then delivers the outbox to a JSON-lines file under PROCOBS_HOME."""
-    result = run_demo(cli.database)
-    _echo_ledger(result)
+    run), an Airflow-like DAG run sent over OpenLineage through the HTTP receiver, and a
+    Dagster job of the demo's own code location recorded by the Dagster runs sensor; scan a
+    mission dossier, score the candidates, then materialise every asset and run every check
+    with Dagster, in-process. The first run activates the KG run's event types as an owner
+    would (a packet applied by a named approver, audited); the delivery job then delivers
+    the outbox to a JSON-lines file under PROCOBS_HOME."""
     sink, sinks_file = write_sinks_file(procobs_home())
     # Dagster loads in about a second; the other commands do not need it.
+    from procobs_dagster import demo_location
     from procobs_dagster.definitions import build_definitions
     from procobs_dagster.defs.in_process import QUIET, local_instance, materialize_all
     from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
@@ -124,6 +189,10 @@ def demo(cli: CliContext) -> None:
         ProcobsDatabase(database_url=url), DeliverySinks(sinks_file=str(sinks_file))
     )
     with local_instance() as instance:
+        ticks: list[int] = []
+        result = run_demo(cli.database, lambda: observe_demo_job(defs, instance, ticks))
+        location = f"{demo_location.LOCATION_NAME}/{demo_location.JOB_NAME}"
+        _echo_ledger(result, lambda: _echo_workflows(result, location, ticks[0]))
         # Delivered first, so the outbox asset and the dead-letter check see the result.
         delivered = defs.resolve_job_def("delivery_job").execute_in_process(
             QUIET, instance=instance
@@ -150,4 +219,5 @@ def demo(cli: CliContext) -> None:
         click.echo(f"           failed: {evaluation.check_name}: {evaluation.description}")
     click.echo(f"next:      {_ui_command(cli, where)}")
     click.echo("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
-    click.echo("           sensors and schedules;  procobs discovery explain PROC-CAND:dot:kg")
+    click.echo("           sensors and schedules, the demo location's kg_graph_job;")
+    click.echo("           procobs discovery explain PROC-CAND:workflow:kg-graph-job")

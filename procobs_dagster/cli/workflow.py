@@ -15,17 +15,19 @@ from procobs_dagster.cli.output import (
     emit_json,
     json_option,
 )
-from procobs_dagster.sources import domain_events, openlineage, workflow_ledger
+from procobs_dagster.sources import dagster_runs, domain_events, openlineage, workflow_ledger
 from procobs_dagster.sources.workflow_runs import RunFacts
 from procobs_dagster.store.tables import workflow_run
 
 RUN_COLUMNS = ("run_key", "job", "placement", "parent_run_key", "parent_missing", "ledger_run")
 MAX_BATCH = 10_000
+# How each source's raw reports are read back (`replay`).
+PARSERS = {openlineage.SOURCE: openlineage.parse, dagster_runs.SOURCE: dagster_runs.parse}
 
 
 @click.group()
 def workflow() -> None:
-    """Workflow engines as a source: OpenLineage events into the ledger."""
+    """Workflow engines as a source: OpenLineage events and Dagster's runs in the ledger."""
 
 
 @workflow.command()
@@ -56,19 +58,28 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
 
 
 @workflow.command()
+@click.option(
+    "--source",
+    type=click.Choice(sorted(PARSERS)),
+    default=openlineage.SOURCE,
+    show_default=True,
+    help="Whose raw reports to replay.",
+)
 @click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=500, show_default=True)
 @catalog_option
 @json_option
 @pass_cli
-def replay(cli: CliContext, batch: int, catalog_path: Path | None, as_json: bool) -> None:
-    """Derive the ledger again from the raw OpenLineage events, as the mapping is now.
+def replay(
+    cli: CliContext, source: str, batch: int, catalog_path: Path | None, as_json: bool
+) -> None:
+    """Derive the ledger again from a source's raw reports, as its mapping is now.
 
     Runs are replayed `--batch` at a time, each batch committed on its own; replaying again
     changes nothing. Where a run was placed and how it ended are never taken back."""
     report = workflow_ledger.replay(
         cli.ready_database(),
-        source=openlineage.SOURCE,
-        parse=openlineage.parse,
+        source=source,
+        parse=PARSERS[source],
         catalog=load(catalog_path),
         batch=batch,
         progress=batch_progress(as_json),

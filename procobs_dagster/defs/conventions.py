@@ -3,6 +3,9 @@
 import dagster as dg
 
 OWNERS = ["team:procobs"]
+# The code location's name, as workspace.yaml and pyproject.toml give it. A sensor evaluated
+# by the daemon learns the name it was loaded under; one evaluated in-process assumes this.
+LOCATION_NAME = "procobs_dagster"
 # The procobs database is SQLite by default and Postgres in production; the UI shows both.
 DATABASE_KINDS = {"sqlalchemy", "sqlite", "postgres"}
 

@@ -6,7 +6,15 @@ Real work on bundled files, recorded the three ways procobs observes processes:
    (verifier) over the bundled texts — one real run with two components and evidence;
 2. a job-queue-backed pipeline: kg.export then kg.checksum as job_queue rows sharing a
    run_id, worked by the platform's queue (demo/job_queue.py);
-3. one dry run of a candidate that is wired but has never run for real.
+3. one dry run of a candidate that is wired but has never run for real;
+
+and two workflow engines' runs, recorded as a platform's workflows are, with no code of
+theirs changed:
+
+4. an Airflow-like DAG run with two tasks, sent over OpenLineage through the HTTP
+   receiver (demo/lineage.py);
+5. a run of a Dagster job of another code location, which the caller runs and has the
+   Dagster runs sensor record (``observe_dagster``: this package does not import Dagster).
 
 Before the first of them, the demo walks the owner path for the process.*
 types the knowledge-graph run emits (every type ships inactive): it stages an activation
@@ -23,18 +31,21 @@ once.
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import delivery, discovery, dossier, ledger
-from procobs_dagster.demo import job_queue, kg
+from procobs_dagster.demo import job_queue, kg, lineage
 from procobs_dagster.dossier import storage
 from procobs_dagster.events import ProcessEventType, activation, registry, runtime
 from procobs_dagster.events import summary as events_summary
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger import summary as ledger_summary
+from procobs_dagster.sources import dagster_runs, openlineage
+from procobs_dagster.sources import workflow_store as reported
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database, procobs_home
 
@@ -170,6 +181,28 @@ def scan_mission(db: Database) -> dossier.Reconciliation:
 
 
 @dataclasses.dataclass(frozen=True)
+class WorkflowRun:
+    """A workflow engine's run as the ledger recorded it."""
+
+    source: str
+    run_key: str
+    run: ledger.RunRecord
+    components: list[ledger.ComponentRecord]
+
+
+def recorded_workflow_run(conn: Connection, source: str, run_key: str) -> WorkflowRun:
+    placed = reported.load_run(conn, source, run_key)
+    if placed is None or placed.process_run_id is None:
+        raise LookupError(f"{source} run {run_key} is not in the ledger")
+    return WorkflowRun(
+        source,
+        run_key,
+        ledger.get_run(conn, placed.process_run_id),
+        ledger.components_of(conn, placed.process_run_id),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class DemoResult:
     database: str
     kg_run: ledger.RunRecord
@@ -184,6 +217,9 @@ class DemoResult:
     snapshot: dossier.Snapshot
     parity: dossier.Reconciliation
     scores: list[discovery.CandidateScore]
+    lineage: lineage.LineageSent
+    dag_run: WorkflowRun
+    dagster_run: WorkflowRun | None  # None: no observe_dagster given
 
 
 def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, int]:
@@ -193,14 +229,18 @@ def _events_by_type(conn: Connection, process_run_id: uuid.UUID) -> dict[str, in
     return dict(sorted(counts.items(), key=lambda item: order.get(item[0], len(order))))
 
 
-def run_demo(db: Database) -> DemoResult:
+def run_demo(db: Database, observe_dagster: Callable[[], str] | None = None) -> DemoResult:
+    """``observe_dagster`` runs the demo's Dagster job, has the Dagster runs sensor record
+    it, and returns the Dagster run id."""
     migrate.upgrade(db)
     activated = activate_kg_events(db, procobs_home() / "demo" / "activation-packet.json")
     kg_run = observe_kg_run(db)
     job_run_id = run_export_jobs(db, procobs_home() / "demo" / "kg-export.jsonl")
     dry_run = record_dry_run(db)
-    parity = scan_mission(db)
     catalog = discovery.load_catalog(discovery.sample_catalog_path())
+    sent = lineage.send_dag_run(db, catalog)
+    dagster_run_id = observe_dagster() if observe_dagster is not None else None
+    parity = scan_mission(db)
     with db.begin() as conn:
         scores = discovery.score_candidates(conn, catalog)
     with db.read() as conn:
@@ -218,4 +258,11 @@ def run_demo(db: Database) -> DemoResult:
             snapshot=storage.require_latest_snapshot(conn, FEATURE),
             parity=parity,
             scores=scores,
+            lineage=sent,
+            dag_run=recorded_workflow_run(conn, openlineage.SOURCE, sent.dag_run_id),
+            dagster_run=(
+                None
+                if dagster_run_id is None
+                else recorded_workflow_run(conn, dagster_runs.SOURCE, dagster_run_id)
+            ),
         )

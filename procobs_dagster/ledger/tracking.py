@@ -22,13 +22,20 @@ recorded whether or not that type is active: a reference without an emit
 
 The run header follows its components: ``started → step_started`` when a step begins,
 ``→ step_completed`` when the last open step ends, ``→ completed`` when the run closes.
+
+Inside :func:`unannounced` the same changes are made and announce nothing: no outbox row,
+so nothing downstream of the outbox (delivery, alerts, the discovery refresh) hears of
+them. procobs records its own Dagster runs this way when asked to, so that recording them
+can never cause another of its runs (docs/workflow-sources.md, "Why there is no loop").
 """
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,6 +67,21 @@ _RUN_OUTCOME_EVENTS = {
 }
 
 
+_unannounced: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "procobs_unannounced", default=False
+)
+
+
+@contextlib.contextmanager
+def unannounced() -> Iterator[None]:
+    """Ledger changes made in the block emit no event (see the module doc)."""
+    token = _unannounced.set(True)
+    try:
+        yield
+    finally:
+        _unannounced.reset(token)
+
+
 def has_evidence(evidence_ref: dict | None) -> bool:
     """Evidence is anything beyond the dry-run flag: rows touched, hashes, counts…"""
     return any(key != "dry_run" for key in evidence_ref or {})
@@ -75,7 +97,9 @@ def announce(
     at: dt.datetime | None = None,
 ) -> Envelope | None:
     """Emit ``event_type`` about ``record`` with the payload contract (docs/design.md,
-    "The event payload contract")."""
+    "The event payload contract"); nothing inside :func:`unannounced`."""
+    if _unannounced.get():
+        return None
     is_component = isinstance(record, ComponentRecord)
     if evidence_type is None:
         evidence_type = EvidenceType.DRY_RUN if record.dry_run else EvidenceType.RUNTIME

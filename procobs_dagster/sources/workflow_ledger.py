@@ -140,14 +140,16 @@ def settle_held(
     grace: dt.timedelta = DEFAULT_PARENT_GRACE,
     now: dt.datetime | None = None,
     limit: int = 500,
+    source: str | None = None,
 ) -> RecordReport:
     """Place the runs held longer than ``grace`` for a parent that has not arrived: each
     becomes a run of its own, flagged ``parent_missing`` (one whose parent did arrive
-    meanwhile is placed under it). At most ``limit`` runs, oldest first."""
+    meanwhile is placed under it). At most ``limit`` runs, oldest first; of ``source``
+    only, when given."""
     ctx = _Context(catalog, now or utcnow(), RecordReport())
-    for source, run_key in store.held_since(conn, ctx.now - grace, limit):
-        named = store.load_run(conn, source, run_key).facts.parent
-        run = _lock_and_load(conn, source, run_key, named)
+    for held_source, run_key in store.held_since(conn, ctx.now - grace, limit, source):
+        named = store.load_run(conn, held_source, run_key).facts.parent
+        run = _lock_and_load(conn, held_source, run_key, named)
         if run.placement == HELD:
             _reconcile(conn, run, ctx, parent_gone=True)
     return ctx.report

@@ -44,6 +44,7 @@ _RANK = {
 }
 # Evidence stays bounded however many datasets a run reports: the first ones by name.
 MAX_OUTPUTS = 200
+MAX_TEXT = 1000  # characters kept of a text the reports carry (errors, code locations)
 
 Stamp = tuple[dt.datetime, int]
 
@@ -260,6 +261,13 @@ def fold(events: Iterable[WorkflowEvent]) -> RunFacts:
     if facts is None:
         raise InvalidInput("a run's facts need at least one report")
     return facts
+
+
+def bounded_text(value: str | None) -> str | None:
+    """``value`` cut to MAX_TEXT characters (marked with an ellipsis when cut)."""
+    if value is None:
+        return None
+    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
 
 
 def _latest(a: Mapping, b: Mapping) -> dict:

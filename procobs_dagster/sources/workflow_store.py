@@ -209,15 +209,16 @@ def children(conn: Connection, source: str, run_key: str) -> list[ReportedRun]:
     return [ReportedRun.from_row(row) for row in rows]
 
 
-def held_since(conn: Connection, before: dt.datetime, limit: int) -> list[tuple[str, str]]:
-    """(source, run key) of held runs first received before ``before``, oldest first."""
+def held_since(
+    conn: Connection, before: dt.datetime, limit: int, source: str | None = None
+) -> list[tuple[str, str]]:
+    """(source, run key) of held runs first received before ``before`` (of ``source``
+    only, when given), oldest first."""
     c = workflow_run.c
-    rows = conn.execute(
-        sa.select(c.source, c.run_key)
-        .where(c.placement == HELD, c.first_received_at < before)
-        .order_by(c.first_received_at, c.source, c.run_key)
-        .limit(limit)
-    )
+    query = sa.select(c.source, c.run_key).where(c.placement == HELD, c.first_received_at < before)
+    if source is not None:
+        query = query.where(c.source == source)
+    rows = conn.execute(query.order_by(c.first_received_at, c.source, c.run_key).limit(limit))
     return [tuple(row) for row in rows]
 
 

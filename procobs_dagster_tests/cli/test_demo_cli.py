@@ -1,6 +1,8 @@
 """`procobs demo` end to end: the KG run's event types activated the owner's way, real
-work observed three ways, its events in the outbox and delivered to a file, a dossier,
-scores, and every asset and check through Dagster — and a second run stays correct."""
+work observed three ways, an Airflow-like DAG run sent over OpenLineage through the HTTP
+receiver and a Dagster job of another location recorded by the Dagster runs sensor, the
+events in the outbox and delivered to a file, a dossier, scores, and every asset and check
+through Dagster — and a second run stays correct."""
 
 import json
 import re
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from procobs_dagster.cli import main
-from procobs_dagster.store.tables import event_outbox
+from procobs_dagster.store.tables import event_outbox, workflow_event
 
 KG_EVENTS = {
     "process.run.started": 1,
@@ -19,6 +21,19 @@ KG_EVENTS = {
     "process.step.completed": 2,
     "process.run.completed": 1,
 }
+# Each demo writes as many events for each of its three real runs with two steps: the KG
+# run, the OpenLineage DAG run, the Dagster job's run.
+EVENTS_PER_DEMO = 3 * sum(KG_EVENTS.values())
+API_KEY = "demo-key-from-the-environment-0123"
+WORKFLOW_LINE = re.compile(
+    r"workflow:  (?P<engine>\w+): (?P<job>\S+) run (?P<key>\S+) \((?P<how>.*?)\) → "
+    r"(?P<candidate>\S+) run (?P<run>\S+)  (?P<status>\w+)\n           (?P<steps>.*)"
+)
+
+
+def workflows(output: str) -> dict[str, dict[str, str]]:
+    """The demo's workflow lines, by engine."""
+    return {m["engine"]: m.groupdict() for m in WORKFLOW_LINE.finditer(output)}
 
 
 def outbox_events(db, process_run_id: str) -> dict[str, int]:
@@ -32,8 +47,10 @@ def outbox_events(db, process_run_id: str) -> dict[str, int]:
     return dict(rows)
 
 
-def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path):
+def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROCOBS_API_KEYS", API_KEY)
     first = procobs("demo").stdout
+    assert API_KEY not in first
 
     assert (
         "activated: process.run.started, process.step.started, process.step.completed,"
@@ -46,12 +63,30 @@ def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path):
     assert (
         "events:    6 written to the outbox by the KG run (process.run.started 1,"
         " process.step.started 2, process.step.completed 2, process.run.completed 1),"
-        " 0 by the dry run (event codes only); 6 in the outbox"
+        f" 0 by the dry run (event codes only); {EVENTS_PER_DEMO} in the outbox"
     ) in first
     sink_file = tmp_path / "procobs_home" / "delivered-events.jsonl"
     assert (
-        f"delivery:  6 delivered by delivery_job to sink demo-file ({sink_file}): 6 in all, 0 dead"
+        f"delivery:  {EVENTS_PER_DEMO} delivered by delivery_job to sink demo-file ({sink_file}):"
+        f" {EVENTS_PER_DEMO} in all, 0 dead"
     ) in first
+    seen = workflows(first)
+    dag, job = seen["OpenLineage"], seen["Dagster"]
+    assert (dag["job"], dag["how"]) == ("airflow-demo/kg_nightly", "6 events through procobs serve")
+    assert (dag["candidate"], dag["status"]) == ("PROC-CAND:workflow:kg-nightly", "completed")
+    assert dag["steps"] == (
+        "kg_nightly.extract_triples (step, 10 rows) → kg_nightly.publish_graph (step, 8 rows)"
+    )
+    assert (job["job"], job["how"]) == (
+        "procobs_demo/kg_graph_job",
+        "dagster_runs_sensor, 2 tick(s)",
+    )
+    assert (job["candidate"], job["status"]) == ("PROC-CAND:workflow:kg-graph-job", "completed")
+    assert job["steps"].startswith(
+        "kg_graph_job.kg_triples (step, 10 rows) → kg_graph_job.kg_entities"
+    )
+    assert "discovery: PROC-CAND:workflow:kg-nightly is verified_candidate" in first
+    assert "discovery: PROC-CAND:workflow:kg-graph-job is verified_candidate" in first
     assert "dossier:   042-kg-export: complete" in first and "PARITY with its baseline" in first
     assert "discovery: PROC-CAND:dot:kg is verified_candidate" in first
     assert "discovery: PROC-CAND:job:kg-export is verified_candidate" in first
@@ -69,7 +104,14 @@ def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path):
     assert sorted((r["process_candidate_code"], r["source_system"]) for r in runs) == [
         ("PROC-CAND:dot:kg", "dot_runtime"),
         ("PROC-CAND:dot:kg-explain", "dry_run"),
+        ("PROC-CAND:workflow:kg-graph-job", "workflow_engine"),
+        ("PROC-CAND:workflow:kg-nightly", "workflow_engine"),
     ]
+    explained = procobs("discovery", "explain", "PROC-CAND:workflow:kg-graph-job").stdout
+    assert f"run {job['run']} (process_run_observation) meets the bar" in explained
+    reported = {r["run_key"]: r for r in procobs.json("workflow", "runs")}
+    assert reported[job["key"]]["source"] == "dagster"
+    assert reported[dag["key"]]["source"] == "openlineage"
     kg = next(r for r in runs if r["process_candidate_code"] == "PROC-CAND:dot:kg")
     shown = procobs.json("runs", "show", kg["process_run_id"])
     assert [(c["dot_code"], c["status"], c["event_code"]) for c in shown["components"]] == [
@@ -88,11 +130,29 @@ def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path):
 
     second = procobs("demo").stdout
     assert "already active, nothing staged" in second
-    assert "runs:      4 in the ledger: completed 4 (2 dry)" in second
-    assert "by the KG run (process.run.started 1," in second and "12 in the outbox" in second
+    assert "runs:      8 in the ledger: completed 8 (2 dry)" in second
+    assert "by the KG run (process.run.started 1," in second
+    assert f"{2 * EVENTS_PER_DEMO} in the outbox" in second
+    # The second demo's workflows are new runs; the first's were not recorded twice.
+    again = workflows(second)
+    assert again["OpenLineage"]["key"] != dag["key"] and again["Dagster"]["key"] != job["key"]
+    assert "(2/2 real runs meet the bar)" in next(
+        line for line in second.splitlines() if "PROC-CAND:workflow:kg-graph-job is" in line
+    )
+    with db.read() as conn:
+        kept = dict(
+            conn.execute(
+                sa.select(workflow_event.c.source, sa.func.count()).group_by(
+                    workflow_event.c.source
+                )
+            ).all()
+        )
+    # Per demo: 6 OpenLineage events; the Dagster run's start and end, each step's start,
+    # materialisation and success.
+    assert kept == {"openlineage": 12, "dagster": 16}
     # Only the new events are delivered; the file holds exactly the outbox, once each.
-    assert "delivery:  6 delivered by delivery_job to sink demo-file" in second
-    assert ": 12 in all, 0 dead" in second
+    assert f"delivery:  {EVENTS_PER_DEMO} delivered by delivery_job to sink demo-file" in second
+    assert f": {2 * EVENTS_PER_DEMO} in all, 0 dead" in second
     assert len(procobs.json("events", "audit", "--action", "activation.applied")) == 1
     with db.read() as conn:
         outbox_ids = sorted(
@@ -108,7 +168,10 @@ def test_the_demo_runs_the_whole_pipeline_twice(procobs, db, tmp_path):
         snapshot = dagster.get_latest_materialization_event(dg.AssetKey("dossier_snapshot"))
         assert snapshot.asset_materialization.partition == "042-kg-export"
         scores = dagster.get_latest_materialization_event(dg.AssetKey("discovery_scores"))
-        assert scores.asset_materialization.metadata["verified_candidate"].value == 2
+        assert scores.asset_materialization.metadata["verified_candidate"].value == 4
+        job_runs = dagster.get_runs(dg.RunsFilter(job_name="kg_graph_job"))
+        assert {r.run_id for r in job_runs} == {job["key"], again["Dagster"]["key"]}
+        assert {r.tags["dagster/code_location"] for r in job_runs} == {"procobs_demo"}
 
 
 def test_make_demo_in_a_fresh_clone_uses_the_embedded_default_and_points_at_make_ui(

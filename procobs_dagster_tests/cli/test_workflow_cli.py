@@ -1,5 +1,6 @@
 """`procobs serve` refusals and `procobs workflow ingest | replay | settle | runs`."""
 
+import datetime as dt
 import json
 import os
 
@@ -7,8 +8,16 @@ import pytest
 from click.testing import CliRunner
 
 from procobs_dagster.cli import main
+from procobs_dagster.discovery.catalog import EMPTY_CATALOG
+from procobs_dagster.sources import dagster_runs
+from procobs_dagster.sources.dagster_runs import (
+    DagsterRun,
+    ProcobsLocation,
+    RunChange,
+    RunChangeKind,
+)
 from procobs_dagster.sources.openlineage import mapping
-from procobs_dagster_tests.sources.helpers import dag_run, ledger_snapshot, ol_event, run_id
+from procobs_dagster_tests.sources.helpers import T0, dag_run, ledger_snapshot, ol_event, run_id
 
 
 def _jsonl(path, events) -> str:
@@ -127,3 +136,22 @@ def test_replay_applies_a_mapping_change_and_changes_nothing_twice(
 def test_the_commands_are_listed():
     result = CliRunner().invoke(main, ["workflow", "--help"])
     assert {"ingest", "replay", "settle", "runs"} <= set(result.stdout.split())
+
+
+def test_replay_of_dagster_runs_reads_their_own_reports(procobs, db):
+    run = DagsterRun("run-1", "nightly_orders", "warehouse", "snap-1")
+    changes = [
+        RunChange(1, RunChangeKind.START, T0, run),
+        RunChange(2, RunChangeKind.SUCCESS, T0 + dt.timedelta(seconds=5), run),
+    ]
+    procobs_location = ProcobsLocation("procobs_dagster", frozenset())
+    events = [dagster_runs.parse(dagster_runs.run_document(c, procobs_location)) for c in changes]
+    reading = dagster_runs.Reading(dagster_runs.Position(), announced=events)
+    dagster_runs.record(db, reading, catalog=EMPTY_CATALOG)
+    before = _snapshot(db)
+    assert before["run-1"]["candidate"] == "PROC-CAND:workflow:dagster/warehouse/nightly_orders"
+    replayed = procobs.json("workflow", "replay", "--source", "dagster")
+    assert (replayed["runs"], replayed["events"], replayed["unreadable"]) == (1, 2, 0)
+    assert _snapshot(db) == before
+    # The OpenLineage replay (the default) has nothing of Dagster's to read.
+    assert procobs.json("workflow", "replay")["runs"] == 0

@@ -1,6 +1,7 @@
 """The code location loads — with Dagster's validators, from the CLI, without a database or
 secret — and every definition carries what the UI shows users."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import dagster as dg
 import pytest
 import yaml
 
+from procobs_dagster import demo_location
 from procobs_dagster.definitions import defs
+from procobs_dagster.defs.conventions import LOCATION_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_CLI = Path(sys.executable).with_name("dagster")
@@ -68,8 +71,25 @@ def test_location_name_is_the_same_everywhere():
         pyproject["tool"]["dg"]["project"]["code_location_name"],
         entry["python_module"]["location_name"],
     }
-    assert names == {"procobs_dagster"}
+    assert names == {LOCATION_NAME}
     assert entry["python_module"]["module_name"] == pyproject["tool"]["dagster"]["module_name"]
+
+
+def test_the_demo_location_is_loadable_and_kept_out_of_production():
+    dg.Definitions.validate_loadable(demo_location.defs)
+    demo = yaml.safe_load((ROOT / "demo-workspace.yaml").read_text())
+    (entry,) = demo["load_from"]
+    assert entry["python_module"] == {
+        "module_name": demo_location.__name__,
+        "location_name": demo_location.LOCATION_NAME,
+    }
+    production = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    assert demo_location.__name__ not in json.dumps(production)
+    # Nothing of the demo's location is in procobs's.
+    assert not {j.name for j in demo_location.defs.get_repository_def().get_all_jobs()} & {
+        j.name for j in defs.get_repository_def().get_all_jobs() if j.name != "__ASSET_JOB"
+    }
+    assert not set(demo_location.defs.resolve_all_asset_keys()) & set(defs.resolve_all_asset_keys())
 
 
 def test_every_asset_says_what_it_is_and_who_owns_it():

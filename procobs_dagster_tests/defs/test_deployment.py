@@ -22,13 +22,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 
 from procobs_dagster import delivery
 from procobs_dagster.definitions import defs
 from procobs_dagster.demo.pipeline import FEATURE, run_demo, write_sinks_file
+from procobs_dagster.store.tables import workflow_run
 from procobs_dagster_tests.dagster_processes import (
     BIN,
     ROOT,
@@ -177,3 +180,14 @@ def test_every_asset_is_materialised_within_its_window_with_no_click(deployment,
     launched_by = {run.tags.get(SENSOR_NAME_TAG) or run.tags.get(SCHEDULE_NAME_TAG) for run in runs}
     assert None not in launched_by, [run.tags for run in runs]
     assert {"procobs_automation", "event_outbox_sensor"} <= launched_by
+    # The daemon's dagster_runs_sensor ticked, knew its location, and left every one of
+    # these runs out as procobs's own: none is in the ledger, no tick failed.
+    (state,) = [s for s in instance.all_instigator_state() if s.name == "dagster_runs_sensor"]
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    assert ticks and not [t for t in ticks if t.status == TickStatus.FAILURE]
+    assert any("procobs's own runs left out" in (t.skip_reason or "") for t in ticks)
+    with postgres_db.read() as conn:
+        reported = conn.execute(
+            sa.select(workflow_run.c.source, sa.func.count()).group_by(workflow_run.c.source)
+        ).all()
+    assert dict(reported) == {"openlineage": 3}  # the demo's DAG and its two tasks

@@ -15,6 +15,7 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.scheduler.instigation import TickStatus
 
+from procobs_dagster import demo_location
 from procobs_dagster.definitions import build_definitions, defs
 from procobs_dagster_tests.dagster_processes import (
     ROOT,
@@ -142,11 +143,13 @@ def test_make_demo_then_make_ui_on_a_fresh_clone_use_the_root_instance(tmp_path)
     info = yaml.safe_load(data["instance"]["info"])
     assert info["local_artifact_storage"]["config"] == {"base_dir": ".procobs/dagster"}
     assert info["concurrency"] == yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]
-    # Every asset shows what the demo materialised: one instance for both commands.
+    # Every asset shows what the demo materialised: one instance for both commands. The demo
+    # location's assets are there too (make ui loads it), materialised by its job.
     shown = {
         "/".join(n["assetKey"]["path"]): n["assetMaterializations"] for n in data["assetNodes"]
     }
-    assert sorted(shown) == sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
+    expected = [*defs.resolve_all_asset_keys(), *demo_location.defs.resolve_all_asset_keys()]
+    assert sorted(shown) == sorted(k.to_user_string() for k in expected)
     assert all(shown.values()), (shown, tail(log))
     assert (clone / ".procobs" / "dagster" / "history" / "runs.db").is_file()
     assert not list(clone.glob(".tmp_dagster_home_*"))

@@ -15,6 +15,7 @@ from procobs_dagster.defs.discovery.jobs import discovery_refresh_job
 from procobs_dagster.defs.events.jobs import AlertBatch, alert_job
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import ProcessEventType, feed
+from procobs_dagster.sources import dagster_runs
 
 ALERT_PAGE = 500
 OUTBOX_PAGE = 10_000
@@ -49,6 +50,17 @@ def waiting(context: dg.SensorEvaluationContext, job_name: str) -> bool:
     return context.instance.get_runs_count(runs) > 0
 
 
+def rescores(entry: feed.OutboxEntry) -> bool:
+    """Does this row ask for a discovery refresh at once? A run's outcome does, unless
+    the run is a Dagster run: a refresh materialises discovery_scores, which another code
+    location's automation may follow with a run of its own — observed in turn. Dagster
+    runs are re-scored on the refresh cron instead (docs/workflow-sources.md, "Why there
+    is no loop")."""
+    return entry.event_type in RUN_OUTCOMES and not dagster_runs.reported_by_dagster(
+        entry.correlation_id
+    )
+
+
 def scores_waiting(context: dg.SensorEvaluationContext) -> bool:
     """Is a run that re-scores discovery already waiting to start: a discovery refresh, or
     a run the automation sensor launched for the cron? Either reads the new outcomes."""
@@ -69,8 +81,9 @@ def scores_waiting(context: dg.SensorEvaluationContext) -> bool:
     description=(
         f"Follows every new event_outbox row, up to {OUTBOX_PAGE} per tick: requests a "
         "delivery run for new rows, and a discovery-score refresh (the ledger tables and the "
-        "scores) when process.run.completed or process.run.failed events arrive; never a "
-        "second run while one that would do the same is waiting."
+        "scores) when process.run.completed or process.run.failed events arrive (of runs "
+        "other than those dagster_runs_sensor records, which the refresh cron re-scores); "
+        "never a second run while one that would do the same is waiting."
     ),
 )
 def event_outbox_sensor(
@@ -82,9 +95,7 @@ def event_outbox_sensor(
         requests.append(
             dg.RunRequest(job_name=delivery_job.name, run_key=run_key("delivery", page))
         )
-    if any(entry.event_type in RUN_OUTCOMES for entry in page.entries) and not scores_waiting(
-        context
-    ):
+    if any(rescores(entry) for entry in page.entries) and not scores_waiting(context):
         requests.append(
             dg.RunRequest(job_name=discovery_refresh_job.name, run_key=run_key("discovery", page))
         )

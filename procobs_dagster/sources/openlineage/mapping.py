@@ -21,12 +21,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from procobs_dagster.sources.openlineage.validation import RUN, InvalidEvent, validate
-from procobs_dagster.sources.workflow_runs import EventKind, JobRef, ParentRef, WorkflowEvent
+from procobs_dagster.sources.workflow_runs import (
+    EventKind,
+    JobRef,
+    ParentRef,
+    WorkflowEvent,
+    bounded_text,
+)
 
 SOURCE = "openlineage"
 # jobType values that name a whole workflow rather than a step of one.
 WORKFLOW_JOB_TYPES = frozenset({"DAG", "APPLICATION", "JOB"})
-MAX_TEXT = 1000  # characters kept of a text the reports carry (errors, code locations)
 MAX_COUNT = 2**63 - 1
 _STATISTICS = {"rowCount": "row_count", "size": "size_bytes", "fileCount": "file_count"}
 _LOCATION = {
@@ -58,7 +63,7 @@ def parse(document: Mapping[str, Any]) -> WorkflowEvent | None:
         whole_workflow=(job_facets.get("jobType") or {}).get("jobType") in WORKFLOW_JOB_TYPES,
         outputs=_outputs(document.get("outputs") or []),
         code=_code(job_facets),
-        error=_text((run_facets.get("errorMessage") or {}).get("message")),
+        error=bounded_text((run_facets.get("errorMessage") or {}).get("message")),
         document=document,
     )
 
@@ -97,7 +102,9 @@ def _code(facets: Mapping[str, Any]) -> dict[str, Any]:
     location = facets.get("sourceCodeLocation")
     if location:
         code["source_code_location"] = {
-            name: _text(location[field]) for field, name in _LOCATION.items() if field in location
+            name: bounded_text(location[field])
+            for field, name in _LOCATION.items()
+            if field in location
         }
     if facets.get("sourceCode"):
         code["source_code_sha256"] = _sha256(facets["sourceCode"]["sourceCode"])
@@ -108,9 +115,3 @@ def _code(facets: Mapping[str, Any]) -> dict[str, Any]:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"

@@ -28,14 +28,17 @@ import ipaddress
 import json
 import logging
 import os
+import socket
+import threading
 import time
 import unicodedata
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import anyio
 import sqlalchemy as sa
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -63,6 +66,7 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 RETRY_AFTER_SECONDS = 5
 DEFAULT_SETTLE_EVERY_SECONDS = 60.0
 SETTLE_BATCH = 500
+STARTUP_SECONDS = 90
 # Requests writing at once, each on a pooled connection: fewer than the engine's pool holds
 # (5, plus 10 overflow), so a burst waits its turn here instead of timing out on the pool.
 DATABASE_WORKERS = 8
@@ -304,3 +308,36 @@ async def _settle_forever(db: Database, config: ReceiverConfig, blocking) -> Non
             continue
         if report.runs_placed:
             log.info("placed %d run(s) whose parent never arrived", report.parent_missing)
+
+
+@contextlib.contextmanager
+def serving(db: Database, config: ReceiverConfig, host: str = "127.0.0.1") -> Iterator[str]:
+    """The receiver under uvicorn in a thread of this process, on a free port of ``host``,
+    while the block runs; yields its base URL (``procobs serve`` runs the same app in the
+    foreground). Raises RuntimeError when it does not start."""
+    check_bind(host, config.api_keys)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(db, config),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"the receiver did not start on {host}:{port}")
+            time.sleep(0.01)
+        yield f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_SECONDS)
+        sock.close()

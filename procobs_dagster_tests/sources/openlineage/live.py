@@ -7,47 +7,33 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
 from procobs_dagster.sources.openlineage import receiver
 from procobs_dagster.store.engine import Database
 
 KEY = "test-key-0123456789abcdef"
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = receiver.STARTUP_SECONDS
 
 
 class LiveReceiver:
     def __init__(self, db: Database, *, api_keys: Sequence[str] = (KEY,), **config):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = receiver.create_app(
-            db,
-            receiver.ReceiverConfig(
-                catalog=EMPTY_CATALOG,
-                api_keys=tuple(api_keys),
-                **{"settle_every_seconds": 0, **config},
-            ),
+        self._running = contextlib.ExitStack()
+        self.url = self._running.enter_context(
+            receiver.serving(
+                db,
+                receiver.ReceiverConfig(
+                    catalog=EMPTY_CATALOG,
+                    api_keys=tuple(api_keys),
+                    **{"settle_every_seconds": 0, **config},
+                ),
+            )
         )
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        )
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.01)
 
     @property
     def endpoint(self) -> str:
@@ -60,8 +46,7 @@ class LiveReceiver:
         return httpx.post(self.endpoint, content=content, headers=headers, timeout=30)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=STARTUP_SECONDS)
+        self._running.close()
 
 
 @contextlib.contextmanager
