@@ -677,5 +677,11 @@ CREATE TRIGGER birth_registry_refuse_delete BEFORE DELETE ON birth_registry FOR 
 
 UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0005_dossier';
 
+-- Running upgrade 0006_discovery -> 0010_sink_link_local
+
+ALTER TABLE delivery_sink ADD COLUMN allow_link_local BOOLEAN DEFAULT false NOT NULL;
+
+UPDATE alembic_version SET version_num='0010_sink_link_local' WHERE alembic_version.version_num = '0006_discovery';
+
 COMMIT;
 

@@ -1,5 +1,11 @@
 BEGIN;
 
+-- Running downgrade 0010_sink_link_local -> 0006_discovery
+
+ALTER TABLE delivery_sink DROP COLUMN allow_link_local;
+
+UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0010_sink_link_local';
+
 -- Running downgrade 0006_discovery -> 0005_dossier
 
 DROP TRIGGER IF EXISTS birth_registry_refuse_update ON birth_registry;

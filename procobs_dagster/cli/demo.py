@@ -97,9 +97,11 @@ def _ui_command(cli: CliContext, instance_dir: str) -> str:
     ):
         return "make ui"
     home = os.environ.get("DAGSTER_HOME") or instance_dir
-    return (
-        f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
-        "dagster dev -w workspace.yaml"
+    shown = cli.database.display_url
+    # The URL is shown masked: a password never reaches the terminal or its scrollback.
+    masked = shown != cli.database.url.render_as_string(hide_password=False)
+    return f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{shown}' dagster dev -w workspace.yaml" + (
+        "  (with your password for ***)" if masked else ""
     )
 
 
@@ -117,13 +119,11 @@ def demo(cli: CliContext) -> None:
     # Dagster loads in about a second; the other commands do not need it.
     from procobs_dagster.definitions import build_definitions
     from procobs_dagster.defs.in_process import QUIET, local_instance, materialize_all
-    from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+    from procobs_dagster.defs.resources import DeliverySinks, procobs_database_at
 
     url = cli.database.url.render_as_string(hide_password=False)
-    defs = build_definitions(
-        ProcobsDatabase(database_url=url), DeliverySinks(sinks_file=str(sinks_file))
-    )
-    with local_instance() as instance:
+    with procobs_database_at(url) as procobs_db, local_instance() as instance:
+        defs = build_definitions(procobs_db, DeliverySinks(sinks_file=str(sinks_file)))
         # Delivered first, so the outbox asset and the dead-letter check see the result.
         delivered = defs.resolve_job_def("delivery_job").execute_in_process(
             QUIET, instance=instance

@@ -53,11 +53,19 @@ def relay() -> None:
     """Deliver outbox events to webhooks and files: at least once, retried, dead-lettered."""
 
 
-def _configured(cli: CliContext, sinks_file: str | None) -> list[SinkConfig]:
+def _configured(
+    cli: CliContext, sinks_file: str | None, names: tuple[str, ...] = ()
+) -> list[SinkConfig]:
+    """The sinks of the file, else of the table. A table row that is no valid sink is
+    named in a warning and left aside (an error if asked for by name); the rest is used."""
     if sinks_file:
         return delivery.load_sinks_file(sinks_file)
     with cli.ready_database().read() as conn:
-        return delivery.load_sinks_table(conn)
+        stored = delivery.load_sinks_table(conn)
+    stored.check_names(names)
+    for row in stored.unusable:
+        click.echo(f"procobs: warning: {row}", err=True)
+    return stored.configs
 
 
 def _report_line(report: RelayReport) -> str:
@@ -162,7 +170,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Deliver events until stopped (Ctrl-C), or one cycle with --once."""
-    configs = delivery.select_sinks(_configured(cli, sinks_file), sink_names)
+    configs = delivery.select_sinks(_configured(cli, sinks_file, sink_names), sink_names)
     if not configs:
         raise ConfigurationError(
             "no enabled sinks: pass --sinks FILE (or set "

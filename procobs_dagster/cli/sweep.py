@@ -34,6 +34,8 @@ def _why(details: dict) -> str:
 
 
 def _print(report: SweepReport, as_json: bool) -> None:
+    for row in report.unusable:  # stored settings left aside: the sweep did the rest
+        click.echo(f"procobs: warning: {row}", err=True)
     if as_json:
         emit_json(report.as_dict())
         return

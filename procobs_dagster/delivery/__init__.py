@@ -6,12 +6,13 @@ from procobs_dagster.delivery.admin import Backlog, Redriven, backlog, dead_lett
 from procobs_dagster.delivery.config import (
     SINKS_FILE_ENV,
     SinkConfig,
+    StoredSinks,
     load_sinks_file,
     load_sinks_table,
     save_sinks,
     select_sinks,
 )
-from procobs_dagster.delivery.relay import Relay, RelayReport, SinkCounts
+from procobs_dagster.delivery.relay import BATCH, Relay, RelayReport, SinkCounts
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign, verify_signature
 from procobs_dagster.delivery.sinks import (
     Delivery,
@@ -25,6 +26,7 @@ from procobs_dagster.delivery.sinks import (
 )
 
 __all__ = [
+    "BATCH",
     "SIGNATURE_HEADER",
     "SINKS_FILE_ENV",
     "Backlog",
@@ -39,6 +41,7 @@ __all__ = [
     "Sink",
     "SinkConfig",
     "SinkCounts",
+    "StoredSinks",
     "WebhookSink",
     "backlog",
     "build_sink",

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from procobs_dagster import maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import ProcobsDatabase
 
 RUNS_KEY = dg.AssetKey("process_run_observation")
@@ -82,6 +82,8 @@ def archive_expired_runs(
 def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) -> None:
     if not report.lock_acquired:
         context.log.info(f"another {report.verdict} sweep holds the lock: nothing done")
+    for row in report.unusable:
+        context.log.warning(str(row))
     for verdict in report.verdicts:
         context.log.warning(
             f"{verdict.subject_kind} {verdict.subject_id} {verdict.from_status} -> "
@@ -97,6 +99,7 @@ def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) 
                 "lock_acquired": dg.MetadataValue.bool(report.lock_acquired),
                 "verdicts": dg.MetadataValue.int(len(report.verdicts)),
                 "left_alone": dg.MetadataValue.int(report.left_alone),
+                "unusable_settings": unusable_metadata(report.unusable),
                 "judged": markdown_table(
                     ["kind", "id", "run", "from", "to"],
                     [
