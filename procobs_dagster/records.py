@@ -13,6 +13,8 @@ from typing import Any, Self
 
 from sqlalchemy.engine import RowMapping
 
+from procobs_dagster.limits import shown
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
@@ -47,12 +49,12 @@ class UnusableRow:
     hand with SQL): the job leaves it aside, says so in one line, and does the rest."""
 
     table: str
-    key: str  # the row's key, printable
+    key: str  # the row's key as stored
     problem: str
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.table} row {self.key!r} is not used: {self.problem}; {self.fix}"
+        return f"{self.table} row {shown(self.key)} is not used: {self.problem}; {self.fix}"
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "message": str(self)}

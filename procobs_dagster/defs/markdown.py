@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+from procobs_dagster.limits import shown
 from procobs_dagster.records import UnusableRow
 
 
@@ -32,6 +33,6 @@ def unusable_metadata(rows: Sequence[UnusableRow]) -> dg.MetadataValue:
     """Stored settings a job left aside, each with its problem and fix, as a table."""
     return markdown_table(
         ["table", "row", "problem", "fix"],
-        [[r.table, r.key, r.problem, r.fix] for r in rows],
+        [[r.table, shown(r.key), r.problem, r.fix] for r in rows],
         empty="every stored setting was usable",
     )

@@ -12,7 +12,7 @@ from procobs_dagster.delivery.config import (
     save_sinks,
     select_sinks,
 )
-from procobs_dagster.delivery.relay import BATCH, Relay, RelayReport, SinkCounts
+from procobs_dagster.delivery.relay import Relay, RelayReport, SinkCounts
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign, verify_signature
 from procobs_dagster.delivery.sinks import (
     Delivery,
@@ -26,7 +26,6 @@ from procobs_dagster.delivery.sinks import (
 )
 
 __all__ = [
-    "BATCH",
     "SIGNATURE_HEADER",
     "SINKS_FILE_ENV",
     "Backlog",

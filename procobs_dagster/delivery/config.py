@@ -38,11 +38,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from procobs_dagster._interim_validation import has_unprintable, printable_line
 from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.events.types import ALL_EVENT_TYPES
+from procobs_dagster.limits import MAX_PATH_LENGTH, identifier_problem, printable, text_problem
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
@@ -55,15 +55,17 @@ TIMEOUT_MIN, TIMEOUT_MAX = 0.1, 600.0
 BACKOFF_MIN, BACKOFF_MAX = 0.01, 7 * 24 * 3600.0  # base and cap: a week at most
 DEAD_AFTER_MAX = 1_000_000  # rejections or attempts
 URL_MAX_LENGTH = 2048
-PATH_MAX_LENGTH = 4096
 _FINITE = {"allow_inf_nan": False}
 
 
 def _check_url(url: str, allow_link_local: bool) -> None:
     """Refuse a webhook URL that is no plain http(s) address or that would keep a secret
     in the database; the messages never repeat the URL (it may hold that secret)."""
-    if has_unprintable(url) or any(ch.isspace() for ch in url):
-        raise ValueError("url must not contain spaces or control characters")
+    problem = text_problem(url, URL_MAX_LENGTH)
+    if problem:
+        raise ValueError(f"url {problem}")
+    if any(ch.isspace() for ch in url):
+        raise ValueError("url must not contain spaces")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("url must be http(s)://host/...")
@@ -93,7 +95,7 @@ class SinkConfig(BaseModel):
     url: Annotated[str, Field(max_length=URL_MAX_LENGTH)] | None = None
     # The NAME of the environment variable that holds the HMAC secret (webhook only).
     secret_env: Annotated[str, Field(pattern=ENV_NAME.pattern, max_length=100)] | None = None
-    path: Annotated[str, Field(max_length=PATH_MAX_LENGTH)] | None = None
+    path: str | None = None
     timeout_seconds: Annotated[float, Field(ge=TIMEOUT_MIN, le=TIMEOUT_MAX, **_FINITE)] = 10.0
     dead_after_rejections: Annotated[int, Field(ge=1, le=DEAD_AFTER_MAX)] = 5
     dead_after_attempts: Annotated[int, Field(ge=1, le=DEAD_AFTER_MAX)] | None = None
@@ -116,8 +118,9 @@ class SinkConfig(BaseModel):
                 raise ValueError(f"{field} does not apply to a {self.kind} sink")
         if self.url is not None:
             _check_url(self.url, self.allow_link_local)
-        if self.path is not None and (not self.path.strip() or has_unprintable(self.path)):
-            raise ValueError("path must be a file name without control characters")
+        problem = None if self.path is None else identifier_problem(self.path, MAX_PATH_LENGTH)
+        if problem:
+            raise ValueError(f"path {problem}")
         if self.allow_link_local and self.kind != "webhook":
             raise ValueError(f"{ALLOW_OPTION} does not apply to a {self.kind} sink")
         if self.backoff_cap_seconds < self.backoff_base_seconds:
@@ -232,9 +235,10 @@ def load_sinks_table(conn: Connection) -> StoredSinks:
         try:
             stored.configs.append(SinkConfig.model_validate(raw))
         except pydantic.ValidationError as exc:
-            key = printable_line(str(row["name"]), 100)
-            problem = printable_line(_one_line(exc), 300)
-            stored.unusable.append(UnusableRow("delivery_sink", key, problem, _FIX_SINK))
+            problem = printable(_one_line(exc))
+            stored.unusable.append(
+                UnusableRow("delivery_sink", str(row["name"]), problem, _FIX_SINK)
+            )
     return stored
 
 

@@ -38,17 +38,18 @@ from procobs_dagster.delivery.sinks import (
     error_text,
 )
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.limits import MAX_BATCH, check_count, check_seconds
 from procobs_dagster.store.engine import Database
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
-# Bounds of the relay's own settings: finite, so every "now + lease" is a valid time, and
-# an idle wait that neither busy-loops (NaN, 0) nor sleeps forever.
-LEASE_SECONDS = (1.0, 24 * 3600.0)
-IDLE_SECONDS = (0.01, 3600.0)
-BATCH = (1, 10_000)
-FANOUT_LIMIT = (1, 100_000)
+# Bounds of the relay's own settings, tighter than limits.MAX_SECONDS: a claim of a relay
+# that died is held at most a day, and an idle relay looks for work at least hourly (and
+# never busy-loops: NaN and 0 are refused).
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 1.0, 24 * 3600.0
+MIN_IDLE_SECONDS, MAX_IDLE_SECONDS = 0.01, 3600.0
+MAX_FANOUT_LIMIT = 100_000
 # A webhook delivery starts only with this many request timeouts of lease left (else the
 # lease is renewed first), so no claim expires while its request is still in flight.
 LEASE_MARGIN_TIMEOUTS = 2
@@ -120,12 +121,6 @@ def default_relay_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _check_range(value: float, bounds: tuple[float, float], what: str) -> None:
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigurationError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}")
-
-
 def _named(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -157,8 +152,10 @@ class Relay:
     ):
         if not sinks:
             raise ConfigurationError("no sinks to deliver to")
-        _check_range(lease_seconds, LEASE_SECONDS, "lease_seconds")
-        _check_range(fanout_limit, FANOUT_LIMIT, "fanout_limit")
+        check_seconds(
+            lease_seconds, "lease_seconds", minimum=MIN_LEASE_SECONDS, maximum=MAX_LEASE_SECONDS
+        )
+        check_count(fanout_limit, "fanout_limit", maximum=MAX_FANOUT_LIMIT)
         unique_names([s.config if isinstance(s, Sink) else s for s in sinks], "relay")
         built: list[Sink] = []
         try:
@@ -213,7 +210,7 @@ class Relay:
     def run_once(self, batch: int = 100) -> RelayReport:
         """One cycle over every sink: claim up to ``batch`` due events (fanning out new
         outbox events when needed), deliver them, record the outcomes."""
-        _check_range(batch, BATCH, "batch")
+        check_count(batch, "batch", maximum=MAX_BATCH)
         return RelayReport({sink.name: self._cycle(sink, batch) for sink in self.sinks})
 
     def drain(self, batch: int = 100, max_cycles: int | None = None) -> RelayReport:
@@ -239,8 +236,10 @@ class Relay:
 
         A lost database connection does not end the loop: the error is reported to
         ``on_error`` (and logged) and the cycle is tried again after ``idle_seconds``."""
-        _check_range(idle_seconds, IDLE_SECONDS, "idle_seconds")
-        _check_range(batch, BATCH, "batch")
+        check_seconds(
+            idle_seconds, "idle_seconds", minimum=MIN_IDLE_SECONDS, maximum=MAX_IDLE_SECONDS
+        )
+        check_count(batch, "batch", maximum=MAX_BATCH)
         totals = RelayReport({})
         while not self.stopping:
             try:

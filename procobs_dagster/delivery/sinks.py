@@ -27,20 +27,20 @@ from typing import Any, BinaryIO
 import httpx
 
 from procobs_dagster import __version__
-from procobs_dagster._interim_validation import printable_line
 from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_peer
-from procobs_dagster.delivery.config import SinkConfig
+from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.limits import printable
 
 ERROR_TEXT_LIMIT = 300
 # How much of a failed answer's body is read: enough for the error text, and a receiver
 # answering with gigabytes costs the relay no more than this.
 ERROR_BODY_BYTES = 4096
-# A Retry-After longer than this is read as this (the sink's cap is lower anyway): its
-# digits are never turned into an unbounded number.
-RETRY_AFTER_MAX_SECONDS = 10 * 365 * 24 * 3600.0
+# A Retry-After longer than this is read as this (no sink's cap is longer): its digits
+# are never turned into an unbounded number.
+RETRY_AFTER_MAX_SECONDS = BACKOFF_MAX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,8 @@ def error_text(text: str) -> str:
     """Error text as stored: one line, bounded, without control characters (a receiver's
     answer is text from another server; it must not be able to drive a terminal or fake
     a line when shown)."""
-    return printable_line(text, ERROR_TEXT_LIMIT)
+    single = printable(" ".join(text[: 4 * ERROR_TEXT_LIMIT].split()))
+    return single if len(single) <= ERROR_TEXT_LIMIT else single[: ERROR_TEXT_LIMIT - 1] + "…"
 
 
 class Sink(abc.ABC):

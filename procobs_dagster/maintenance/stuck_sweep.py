@@ -33,10 +33,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster._interim_validation import MAX_DURATION_SECONDS, printable_line
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.ledger.lifecycle import allowed_from
+from procobs_dagster.limits import MAX_SECONDS, number_problem, shown
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
@@ -54,7 +54,7 @@ from procobs_dagster.store.types import UTCDateTime
 log = logging.getLogger(__name__)
 
 DEFAULT_STUCK_SLA_SECONDS = 6 * 3600
-MAX_SLA_SECONDS = MAX_DURATION_SECONDS
+MAX_SLA_SECONDS = MAX_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +70,7 @@ class SlaOverride:
 
 
 def _usable_seconds(seconds: object) -> bool:
-    return (
-        isinstance(seconds, int)
-        and not isinstance(seconds, bool)
-        and 1 <= seconds <= MAX_SLA_SECONDS
-    )
+    return number_problem(seconds, 1, MAX_SLA_SECONDS, integer=True) is None
 
 
 def _check_seconds(seconds: int, what: str) -> int:
@@ -95,11 +91,10 @@ def unusable_sla(override: SlaOverride) -> UnusableRow | None:
     """Why a stored override cannot be judged by (None when it can)."""
     if _usable_seconds(override.sla_seconds):
         return None
-    shown = printable_line(repr(override.sla_seconds), 60)
     return UnusableRow(
         "stuck_sla_override",
-        printable_line(override.process_candidate_code, 200),
-        f"sla_seconds {shown} is outside 1 to {MAX_SLA_SECONDS}",
+        override.process_candidate_code,
+        f"sla_seconds {shown(override.sla_seconds)} is outside 1 to {MAX_SLA_SECONDS}",
         _FIX_SLA,
     )
 

@@ -12,6 +12,7 @@ from procobs_dagster import delivery
 from procobs_dagster.defs.conventions import DELIVERY_TAG
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+from procobs_dagster.limits import MAX_BATCH
 from procobs_dagster.records import UnusableRow
 
 OUTBOX_KEY = dg.AssetKey("event_outbox")
@@ -23,8 +24,8 @@ MAX_CYCLES = 1_000_000
 class DeliveryConfig(dg.Config):
     batch: int = Field(
         default=500,
-        ge=delivery.BATCH[0],
-        le=delivery.BATCH[1],
+        ge=1,
+        le=MAX_BATCH,
         description="Events claimed per sink per cycle.",
     )
     max_cycles: int = Field(
