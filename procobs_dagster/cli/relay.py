@@ -54,15 +54,18 @@ def relay() -> None:
 
 
 def _configured(
-    cli: CliContext, sinks_file: str | None, names: tuple[str, ...] = ()
+    cli: CliContext, sinks_file: str | None, names: tuple[str, ...] = (), *, listing=False
 ) -> list[SinkConfig]:
     """The sinks of the file, else of the table. A table row that is no valid sink is
-    named in a warning and left aside (an error if asked for by name); the rest is used."""
+    named in a warning and left aside; to deliver, it is the error when it was asked for
+    by name or when no other sink is left."""
     if sinks_file:
         return delivery.load_sinks_file(sinks_file)
     with cli.ready_database().read() as conn:
         stored = delivery.load_sinks_table(conn)
     stored.check_names(names)
+    if stored.unusable and not stored.configs and not listing:
+        raise ConfigurationError(str(stored.unusable[0]))
     for row in stored.unusable:
         click.echo(f"procobs: warning: {row}", err=True)
     return stored.configs
@@ -269,7 +272,7 @@ def sinks(cli: CliContext, sinks_file: str | None, as_json: bool) -> None:
     is set)."""
     rows = [
         {**c.public(), "secret_set": bool(os.environ.get(c.secret_env)) if c.secret_env else None}
-        for c in _configured(cli, sinks_file)
+        for c in _configured(cli, sinks_file, listing=True)
     ]
     if as_json:
         emit_json(rows)

@@ -92,7 +92,7 @@ class SinkConfig(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     kind: Literal["webhook", "file", "null"]
-    url: Annotated[str, Field(max_length=URL_MAX_LENGTH)] | None = None
+    url: str | None = None
     # The NAME of the environment variable that holds the HMAC secret (webhook only).
     secret_env: Annotated[str, Field(pattern=ENV_NAME.pattern, max_length=100)] | None = None
     path: str | None = None
