@@ -12,8 +12,15 @@ from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
-from procobs_dagster.delivery.relay import DEFAULT_LEASE_SECONDS
+from procobs_dagster.delivery.relay import (
+    DEFAULT_LEASE_SECONDS,
+    MAX_IDLE_SECONDS,
+    MAX_LEASE_SECONDS,
+    MIN_IDLE_SECONDS,
+    MIN_LEASE_SECONDS,
+)
 from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.limits import check_seconds
 
 STATUS_COLUMNS = (
     "sink",
@@ -173,6 +180,9 @@ def run(
     as_json: bool,
 ) -> None:
     """Deliver events until stopped (Ctrl-C), or one cycle with --once."""
+    # Checked before anything is claimed or printed (the relay checks them again).
+    check_seconds(lease, "--lease", minimum=MIN_LEASE_SECONDS, maximum=MAX_LEASE_SECONDS)
+    check_seconds(idle, "--idle", minimum=MIN_IDLE_SECONDS, maximum=MAX_IDLE_SECONDS)
     configs = delivery.select_sinks(_configured(cli, sinks_file, sink_names), sink_names)
     if not configs:
         raise ConfigurationError(

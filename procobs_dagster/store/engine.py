@@ -52,7 +52,9 @@ def masked_url(url: URL) -> str:
         for key, value in url.query.items()
     }
     rendered = url.set(query=query).render_as_string(hide_password=True)
-    return rendered.replace(_MASKED_VALUE, MASK)
+    # A secret repeated elsewhere in the URL (by mistake, say as another option's value)
+    # is masked there too.
+    return scrub_secrets(rendered.replace(_MASKED_VALUE, MASK), url)
 
 
 def _secrets_in(url: URL) -> list[str]:

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from procobs_dagster.delivery import SinkConfig
+from procobs_dagster_tests.databases import row_counts
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
     SECRET_ENV,
@@ -105,3 +106,29 @@ def test_redrive_input_errors_write_nothing(db, procobs):
         in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
     )
     assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--lease", "inf"),
+        ("--lease", "nan"),
+        ("--lease", "1e300"),
+        ("--lease", "86401"),
+        ("--idle", "inf"),
+        ("--idle", "nan"),
+        ("--idle", "1e300"),
+    ],
+)
+def test_relay_durations_are_finite_and_bounded(db, procobs, archive, option, value):
+    """The probe's B4 and B5: an infinite or NaN lease was a traceback, an infinite idle
+    wait crashed after the first cycle and a NaN one polled the database without pause."""
+    _, sinks_file = archive
+    emit_events(db, 2)
+    before = row_counts(db)
+    result = procobs("relay", "run", "--sinks", str(sinks_file), option, value, expect_exit=1)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"procobs: error: {option} must be a finite number") or (
+        f"procobs: error: {option} is " in line and "above the limit of" in line
+    )
+    assert row_counts(db) == before
