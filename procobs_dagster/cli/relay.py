@@ -11,6 +11,7 @@ import click
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.params import BATCH, IDENTIFIER, NAME, ROWS, seconds
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
 from procobs_dagster.delivery.relay import DEFAULT_LEASE_SECONDS
 from procobs_dagster.errors import ConfigurationError
@@ -132,19 +133,21 @@ def _run_plain(relay_: Relay, batch: int, idle: float, to_stderr: bool) -> Relay
 
 @relay.command()
 @click.option("--once", is_flag=True, help="Run one cycle (fan out, claim, deliver) and exit.")
-@click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@click.option("--sink", "sink_names", multiple=True, help="Only this sink (repeatable).")
+@click.option("--batch", type=BATCH, default=100, show_default=True)
+@click.option(
+    "--sink", "sink_names", type=IDENTIFIER, multiple=True, help="Only this sink (repeatable)."
+)
 @sinks_file_option
 @click.option(
     "--lease",
-    type=click.FloatRange(min=1),
+    type=seconds(1),
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Seconds a claim stays ours; a relay that dies leaves it to expire.",
 )
 @click.option(
     "--idle",
-    type=click.FloatRange(min=0.01),
+    type=seconds(0.01),
     default=1.0,
     show_default=True,
     help="Seconds to wait when nothing was due.",
@@ -204,8 +207,8 @@ def status(cli: CliContext, as_json: bool) -> None:
 
 
 @relay.command()
-@click.option("--sink", help="Only this sink's dead letters.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--sink", type=IDENTIFIER, help="Only this sink's dead letters.")
+@click.option("--limit", type=ROWS, default=100, show_default=True)
 @json_option
 @pass_cli
 def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
@@ -221,9 +224,10 @@ def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
 @relay.command()
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
-@click.option("--sink", help="Only deliveries to this sink.")
+@click.option("--sink", type=IDENTIFIER, help="Only deliveries to this sink.")
 @click.option(
     "--actor",
+    type=NAME,
     default=lambda: os.environ.get("USER") or "procobs",
     show_default="$USER",
     help="Who redrives (recorded in the audit log).",

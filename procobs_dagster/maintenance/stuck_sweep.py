@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster import limits
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.maintenance._jobs import (
@@ -58,9 +58,7 @@ class SlaOverride:
 
 
 def _check_seconds(seconds: int, what: str) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-        raise InvalidInput(f"{what} must be a whole number of seconds, at least 1; got {seconds!r}")
-    return seconds
+    return limits.check_count(seconds, what, minimum=1, maximum=limits.MAX_SECONDS)
 
 
 def set_sla(
@@ -73,13 +71,11 @@ def set_sla(
     at: dt.datetime | None = None,
 ) -> SlaOverride:
     """Give a process candidate its own stuck SLA (replacing an earlier one)."""
-    if not candidate_code:
-        raise InvalidInput("candidate_code is required")
     values = {
-        "process_candidate_code": candidate_code,
+        "process_candidate_code": limits.check_identifier(candidate_code, "candidate code"),
         "sla_seconds": _check_seconds(sla_seconds, "SLA"),
-        "reason": reason,
-        "set_by": actor,
+        "reason": limits.check_optional_text(reason, "reason"),
+        "set_by": limits.check_optional_name(actor, "actor"),
         "updated_at": resolve_time(at, "at"),
     }
     conn.execute(
