@@ -47,11 +47,13 @@ The checks raise :class:`~procobs_dagster.errors.InvalidInput` (exit code 1):
 
 Annotated types for pydantic models run the same checks (the error carries the field's
 location): ``Identifier``, ``Name``, ``Key``, ``Text``, ``Seconds``, ``Timestamp``,
-``JSONDocument``.
+``JSONObject``.
 
 For messages and terminals: ``printable(text)`` shows control characters visibly
-(``\\x1b``, ``\\n``, ``\\u202e``) and ``shown(value)`` is a value as a message quotes it:
-printable and cut to ``SHOWN_LENGTH`` characters.
+(``\\x1b``, ``\\n``, ``\\u202e``), ``shown(value)`` is a value as a message quotes it:
+printable and cut to ``SHOWN_LENGTH`` characters, and ``clipped(text)`` is foreign text
+(an exception's message, another system's error) made storable: printable, cut to
+``MAX_TEXT_LENGTH``.
 """
 
 import datetime as dt
@@ -124,6 +126,14 @@ def printable(text: str) -> str:
     if text.isprintable() and "\\" not in text:
         return text
     return "".join(_escaped(c) if c == "\\" or is_control(c) else c for c in text)
+
+
+def clipped(text: str, maximum: int = MAX_TEXT_LENGTH) -> str:
+    """Text procobs keeps but did not get from a person (an exception's message, an error
+    reported by another system): control characters shown visibly and cut to
+    ``maximum`` characters, so it is stored rather than refused."""
+    text = printable(text)
+    return text if len(text) <= maximum else text[: maximum - 1] + "…"
 
 
 def shown(value: Any, length: int = SHOWN_LENGTH) -> str:
@@ -365,5 +375,5 @@ Name = Annotated[str, _validator(name_problem, str.strip)]
 Key = Annotated[str, _validator(lambda v: identifier_problem(v, MAX_KEY_LENGTH))]
 Text = Annotated[str, _validator(text_problem)]
 Seconds = Annotated[float, _validator(lambda v: number_problem(v, 0, MAX_SECONDS, integer=False))]
-JSONDocument = Annotated[Any, _validator(json_document_problem)]
+JSONObject = Annotated[dict[str, Any], _validator(json_document_problem)]
 Timestamp = Annotated[dt.datetime, _validator(timestamp_problem, lambda v: v.astimezone(dt.UTC))]

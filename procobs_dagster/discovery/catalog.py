@@ -25,7 +25,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -38,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from procobs_dagster.errors import InvalidInput, first_problem
+from procobs_dagster.input_files import describe, read_yaml_file
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
 CATALOG_ENV = "PROCOBS_CATALOG"
@@ -153,18 +153,8 @@ def parse_catalog(document: object, origin: str = "catalog") -> Catalog:
 
 
 def load_catalog(path: "str | Path") -> Catalog:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read catalog {path}: {exc.strerror or exc}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidInput(f"catalog {path}{where}: not valid YAML") from None
-    return parse_catalog(document, f"catalog {path}")
+    document = read_yaml_file(path, "catalog")
+    return parse_catalog(document, f"catalog {describe(path)}")
 
 
 def sample_catalog_path() -> Path:

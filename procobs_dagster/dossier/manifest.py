@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.input_files import describe, parse_yaml, read_text_file
 from procobs_dagster.store.vocabulary import ARTIFACT_CLASSES
 
 DEFAULT_MANIFEST = "software-dev.yaml"
@@ -285,23 +285,18 @@ def parse_manifest(document: Any, source: str) -> Manifest:
 
 def _parse_yaml(text: str, source: str) -> Manifest:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InvalidManifest(f"manifest {source}: not valid YAML{where}: {problem}") from None
+        document = parse_yaml(text, f"manifest {source}")
+    except InvalidInput as exc:
+        raise InvalidManifest(str(exc)) from None
     return parse_manifest(document, source)
 
 
 def load_manifest(path: "str | Path") -> Manifest:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidManifest(f"manifest {path}: cannot read it: {reason}") from None
-    return _parse_yaml(text, str(path))
+        text = read_text_file(path, "manifest")
+    except InvalidInput as exc:
+        raise InvalidManifest(str(exc)) from None
+    return _parse_yaml(text, describe(path))
 
 
 def default_manifest() -> Manifest:
