@@ -91,7 +91,7 @@ SHOWN_LENGTH = 60
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # PostgreSQL's jsonb refuses NUL (\u0000) and a lone surrogate in a string.
 _UNSTORABLE_IN_JSON = re.compile("[\x00\ud800-\udfff]")
-_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def is_control(char: str) -> bool:
@@ -121,11 +121,11 @@ def _escaped(char: str) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character shown as its escape (``\\x1b``, ``\\n``),
-    backslashes doubled, so what a terminal shows is what is stored."""
-    if text.isprintable() and "\\" not in text:
+    """``text`` with every control character shown as its escape (``\\x1b``, ``\\n``):
+    nothing in it can move the cursor, repaint a terminal or start a line."""
+    if text.isprintable():
         return text
-    return "".join(_escaped(c) if c == "\\" or is_control(c) else c for c in text)
+    return "".join(_escaped(c) if is_control(c) else c for c in text)
 
 
 def clipped(text: str, maximum: int = MAX_TEXT_LENGTH) -> str:

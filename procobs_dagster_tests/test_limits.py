@@ -103,7 +103,7 @@ def test_json_depth_is_measured_without_recursion():
 
 def test_printable_shows_control_characters_and_keeps_the_rest():
     assert limits.printable("ok: café") == "ok: café"
-    assert limits.printable(f"x{ESCAPES}\r\n\\") == "x\\x1b[2J\\x1b]0;title\\x07\\r\\n\\\\"
+    assert limits.printable(f"x{ESCAPES}\r\n\\") == "x\\x1b[2J\\x1b]0;title\\x07\\r\\n\\"
     assert limits.shown("x" * 100) == f"'{'x' * 60}…' (100 characters)"
 
 

@@ -41,8 +41,10 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.input_files import describe, parse_yaml, read_text_file
+from procobs_dagster.limits import Identifier, Key
 from procobs_dagster.store.vocabulary import ARTIFACT_CLASSES
 
 DEFAULT_MANIFEST = "software-dev.yaml"
@@ -115,15 +117,15 @@ class ArtifactEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    artifact_key: Annotated[str, Field(pattern=KEY)]
+    artifact_key: Annotated[Identifier, Field(pattern=KEY)]
     artifact_class: Literal[ARTIFACT_CLASSES]  # type: ignore[valid-type]
-    path_pattern: str
+    path_pattern: Key
     blocking: bool = False
 
     _check_pattern = field_validator("path_pattern")(_check_pattern)
 
 
-StepName = Annotated[str, Field(pattern=SLUG)]
+StepName = Annotated[Identifier, Field(pattern=SLUG)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +145,8 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     schema_version: Literal[1]
-    mission_type: Annotated[str, Field(pattern=SLUG)]
-    manifest_version: Annotated[str, Field(pattern=r"^\S+$")]
+    mission_type: Annotated[Identifier, Field(pattern=SLUG)]
+    manifest_version: Annotated[Identifier, Field(pattern=r"^\S+$")]
     required_always: list[ArtifactEntry] = []
     required_by_step: dict[StepName, list[ArtifactEntry]] = {}
     optional_always: list[ArtifactEntry] = []
@@ -199,7 +201,8 @@ class Manifest(BaseModel):
         if step is not None and step not in self.required_by_step:
             known = ", ".join(self.steps) or "none"
             raise UnknownStep(
-                f"unknown step {step!r} for mission type {self.mission_type!r} (steps: {known})"
+                f"unknown step {limits.shown(step)} for mission type {self.mission_type!r}"
+                f" (steps: {known})"
             )
         reached = set(self.steps[: self.steps.index(step) + 1]) if step else set()
         roles = [EntryRole(e, None, True) for e in self.required_always]
@@ -228,7 +231,7 @@ class ScanPlan:
 
     def __init__(self, manifest: Manifest | None, step: str | None):
         if manifest is None and step is not None:
-            raise UnknownStep(f"step {step!r} needs a manifest that declares it")
+            raise UnknownStep(f"step {limits.shown(step)} needs a manifest that declares it")
         self.manifest = manifest
         self.manifest_digest = manifest.digest if manifest else None
         self.step = step

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import first_problem
 from procobs_dagster.events import outbox, publishing
 from procobs_dagster.events.envelope import Envelope
@@ -53,7 +54,7 @@ class DomainEvent(BaseModel):
             raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
         event_type = document.get("event_type")
         if event_type not in DomainEventType._value2member_map_:
-            raise UnknownEventType(f"unknown domain event type {event_type!r}")
+            raise UnknownEventType(f"unknown domain event type {limits.shown(event_type)}")
         try:
             return cls.model_validate(document)
         except pydantic.ValidationError as exc:

@@ -87,7 +87,9 @@ class _Observed:
     def touched(self, rows: int) -> None:
         """Count rows this work read or wrote (evidence ``rows_touched``)."""
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-            raise InvalidInput(f"rows touched must be a non-negative integer, got {rows!r}")
+            raise InvalidInput(
+                f"rows touched must be a non-negative integer, got {limits.shown(rows)}"
+            )
         self.evidence["rows_touched"] = self.evidence.get("rows_touched", 0) + rows
 
     def output(self, value: Any, ref: str | None = None) -> str:
@@ -202,7 +204,7 @@ def observe_run(
     run = started.run
     if not started.created and is_terminal(run.status):
         raise IllegalTransition(
-            f"run {run.process_run_id} (idempotency key {idempotency_key!r}) already "
+            f"run {run.process_run_id} (idempotency key {limits.shown(idempotency_key)}) already "
             f"ended {run.status}"
         )
     scope = RunScope(

@@ -71,7 +71,7 @@ def test_covers_default_to_the_steps():
         ),
         (
             {"version": 1, "candidates": [_candidate(last_executed="2026-01-01T00:00:00")]},
-            "must carry a timezone",
+            "must be timezone-aware",
         ),
         (
             {"version": 1, "candidates": [_candidate(), _candidate()]},
