@@ -16,8 +16,8 @@ The bounds
     ``MAX_KEY_LENGTH`` (640) — a key composed of identifiers (an idempotency key) or a
         path kept as a key (a dossier artifact's path inside its mission folder); 640
         characters of at most 4 bytes stay below that index entry limit too.
-    ``MAX_TEXT_LENGTH`` (4 000) — free text: reasons, titles, input/output/error refs,
-        a mission folder's root path.
+    ``MAX_TEXT_LENGTH`` (4 000) — free text, where line breaks and tabs are allowed:
+        reasons, titles, input/output/error refs, a mission folder's root path.
     ``MAX_ROWS_SHOWN`` (100 000) — ``--limit``, ``--runs``: rows a listing returns.
     ``MAX_BATCH`` (10 000) — ``--batch``: rows or run families per transaction.
     ``MAX_SECONDS`` (2 147 483 647, about 68 years) — every duration (an SLA, a grace,
@@ -154,8 +154,8 @@ def _length_problem(value: str, maximum: int) -> str | None:
     return None
 
 
-def _control_problem(value: str) -> str | None:
-    index = _first_control(value)
+def _control_problem(value: str, allowed: str = "") -> str | None:
+    index = _first_control(value.translate({ord(c): " " for c in allowed}) if allowed else value)
     if index is None:
         return None
     return f"contains the control character {_escaped(value[index])} at position {index}"
@@ -180,9 +180,10 @@ def name_problem(value: str) -> str | None:
 
 
 def text_problem(value: str, maximum: int = MAX_TEXT_LENGTH) -> str | None:
+    """Free text may span lines and hold tabs; no other control character."""
     if not isinstance(value, str):
         return f"must be text, not {type(value).__name__}"
-    return _length_problem(value, maximum) or _control_problem(value)
+    return _length_problem(value, maximum) or _control_problem(value, allowed="\n\t")
 
 
 def number_problem(

@@ -17,7 +17,9 @@ from procobs_dagster.cli.observe import observe
 from procobs_dagster.cli.relay import relay
 from procobs_dagster.cli.retention import retention
 from procobs_dagster.cli.runs import runs
+from procobs_dagster.cli.serve import serve
 from procobs_dagster.cli.sweep import sweep
+from procobs_dagster.cli.workflow import workflow
 
 
 class ProcobsGroup(click.Group):
@@ -62,3 +64,5 @@ main.add_command(runs)
 main.add_command(retention)
 main.add_command(sweep)
 main.add_command(relay)
+main.add_command(serve)
+main.add_command(workflow)

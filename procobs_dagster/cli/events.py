@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
 from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
@@ -96,11 +96,7 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     try:
         report = domain_events.ingest_file(db, jsonl_file)
     except domain_events.IngestError as exc:
-        shown = exc.problems[: domain_events.MAX_REPORTED_PROBLEMS]
-        for problem in shown:
-            click.echo(f"{jsonl_file}: {problem}", err=True)
-        if len(exc.problems) > len(shown):
-            click.echo(f"{jsonl_file}: … and {len(exc.problems) - len(shown)} more", err=True)
+        echo_problems(jsonl_file, exc.problems, domain_events.MAX_REPORTED_PROBLEMS)
         raise
     if as_json:
         emit_json(report.as_dict())

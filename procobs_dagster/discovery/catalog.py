@@ -13,9 +13,13 @@ A catalog is a YAML file::
           - {code: DOT_KG_VALIDATE, role: verifier}
         last_executed: 2026-01-15T09:30:00Z         # optional platform backfill, never evidence
 
-``covers`` names the DOT codes, job kinds or workflow step refs that belong to the
-candidate; for a job-backed candidate it selects the ``job_queue`` rows (by ``job_kind``)
-that are its runtime evidence. Declaring a candidate proves nothing: only runs do.
+``covers`` names what belongs to the candidate: for a ``dot`` or ``job`` candidate the DOT
+codes or job kinds (by default its step codes; for a job-backed candidate it selects the
+``job_queue`` rows, by ``job_kind``, that are its runtime evidence); for a ``workflow``
+candidate the workflow-engine jobs, written ``<namespace>/<name>``, whose runs are its runs
+(by default the job its code names, ``PROC-CAND:workflow:<namespace>/<name>``) — its steps
+are then the names of the jobs its runs' steps ran. Declaring a candidate proves nothing:
+only runs do.
 """
 
 import os
@@ -41,7 +45,10 @@ from procobs_dagster.limits import Identifier, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
 CATALOG_ENV = "PROCOBS_CATALOG"
-CANDIDATE_CODE = re.compile(r"^PROC-CAND:(?P<source>[a-z]+):[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+CANDIDATE_CODE = re.compile(
+    r"^PROC-CAND:(?P<source>[a-z]+):(?P<name>[A-Za-z0-9][A-Za-z0-9_.:/-]*)$"
+)
+WORKFLOW = "workflow"
 ACTIVITY_CODE = r"^\S(.*\S)?$"  # no surrounding whitespace, never empty
 
 Source = Literal[CANDIDATE_SOURCES]  # type: ignore[valid-type]
@@ -101,6 +108,14 @@ class CandidateSpec(_Strict):
             raise _invalid(f"step codes must be distinct, repeated: {', '.join(repeated)}")
         if len(set(self.covers)) != len(self.covers):
             raise _invalid("covers lists a code twice")
+        if self.source == WORKFLOW:
+            not_jobs = [c for c in self.covers if "/" not in c]
+            if not_jobs:
+                raise _invalid(
+                    "a workflow candidate covers workflow jobs written <namespace>/<name>, "
+                    f"not {', '.join(not_jobs)}"
+                )
+            return self
         uncovered = [c for c in codes if self.covers and c not in self.covers]
         if uncovered:
             raise _invalid(f"steps not listed in covers: {', '.join(uncovered)}")
@@ -112,8 +127,14 @@ class CandidateSpec(_Strict):
 
     @property
     def covered_codes(self) -> tuple[str, ...]:
-        """``covers`` as declared, else the step codes."""
-        return self.covers or self.step_codes
+        """``covers`` as declared, else the step codes (a workflow candidate: the job its
+        code names, if it names one)."""
+        if self.covers:
+            return self.covers
+        if self.source == WORKFLOW:
+            name = CANDIDATE_CODE.match(self.code)["name"]
+            return (name,) if "/" in name else ()
+        return self.step_codes
 
 
 class Catalog(_Strict):
@@ -126,10 +147,22 @@ class Catalog(_Strict):
         repeated = sorted({c for c in codes if codes.count(c) > 1})
         if repeated:
             raise _invalid(f"candidate codes must be distinct, repeated: {', '.join(repeated)}")
+        jobs = [job for c in self.candidates if c.source == WORKFLOW for job in c.covered_codes]
+        twice = sorted({job for job in jobs if jobs.count(job) > 1})
+        if twice:
+            raise _invalid(f"a workflow job belongs to one candidate, covered twice: {twice[0]}")
         return self
 
     def get(self, code: str) -> CandidateSpec | None:
         return next((c for c in self.candidates if c.code == code), None)
+
+    def workflow_candidate(self, job: str) -> str | None:
+        """The code of the declared workflow candidate covering ``job``
+        (``<namespace>/<name>``), if any."""
+        return next(
+            (c.code for c in self.candidates if c.source == WORKFLOW and job in c.covered_codes),
+            None,
+        )
 
     @property
     def job_backed(self) -> tuple[CandidateSpec, ...]:
