@@ -13,10 +13,11 @@ The bounds
         bytes stay far below PostgreSQL's 2 704-byte index entry.
     ``MAX_NAME_LENGTH`` (200) — the people and systems named in the audit trail: an
         approver, an actor, a baseline's ``--by``.
-    ``MAX_PATH_LENGTH`` (600) — a path kept as a key (a dossier artifact's path inside
-        its mission folder), indexed with its artifact set.
-    ``MAX_TEXT_LENGTH`` (4 000) — free text: reasons, titles, input/output/error refs,
-        a mission folder's root path.
+    ``MAX_KEY_LENGTH`` (640) — a key composed of identifiers (an idempotency key) or a
+        path kept as a key (a dossier artifact's path inside its mission folder); 640
+        characters of at most 4 bytes stay below that index entry limit too.
+    ``MAX_TEXT_LENGTH`` (4 000) — free text, where line breaks and tabs are allowed:
+        reasons, titles, input/output/error refs, a mission folder's root path.
     ``MAX_ROWS_SHOWN`` (100 000) — ``--limit``, ``--runs``: rows a listing returns.
     ``MAX_BATCH`` (10 000) — ``--batch``: rows or run families per transaction.
     ``MAX_SECONDS`` (2 147 483 647, about 68 years) — every duration (an SLA, a grace,
@@ -36,21 +37,28 @@ bounds.
 
 The checks raise :class:`~procobs_dagster.errors.InvalidInput` (exit code 1):
     ``check_identifier(value, what)``, ``check_name(value, what)`` (returns it stripped),
-    ``check_path(value, what)``, ``check_text(value, what)``, ``check_optional_…`` variants
+    ``check_key(value, what)``, ``check_text(value, what)``, ``check_optional_…`` variants
     that let None through, ``check_count(value, what, maximum=…)``,
     ``check_seconds(value, what, minimum=…, maximum=…)`` (ints and finite floats),
-    ``check_timestamp(value, what)``, ``check_json_depth(value, what)``.
+    ``check_timestamp(value, what)``, ``check_json_depth(value, what)``,
+    ``check_json_document(value, what)`` (a JSON object from outside, such as evidence:
+    JSON types only, finite numbers, 64-bit integers, no NUL or surrogate in its text,
+    bounded depth and size).
 
 Annotated types for pydantic models run the same checks (the error carries the field's
-location): ``Identifier``, ``Name``, ``RelativePath``, ``Text``, ``Seconds``, ``Timestamp``.
+location): ``Identifier``, ``Name``, ``Key``, ``Text``, ``Seconds``, ``Timestamp``,
+``JSONObject``.
 
 For messages and terminals: ``printable(text)`` shows control characters visibly
-(``\\x1b``, ``\\n``, ``\\u202e``) and ``shown(value)`` is a value as a message quotes it:
-printable and cut to ``SHOWN_LENGTH`` characters.
+(``\\x1b``, ``\\n``, ``\\u202e``), ``shown(value)`` is a value as a message quotes it:
+printable and cut to ``SHOWN_LENGTH`` characters, and ``clipped(text)`` is foreign text
+(an exception's message, another system's error) made storable: printable, cut to
+``MAX_TEXT_LENGTH``.
 """
 
 import datetime as dt
 import math
+import re
 import unicodedata
 from typing import Annotated, Any
 
@@ -61,7 +69,7 @@ from procobs_dagster.errors import InvalidInput
 
 MAX_IDENTIFIER_LENGTH = 200
 MAX_NAME_LENGTH = 200
-MAX_PATH_LENGTH = 600
+MAX_KEY_LENGTH = 640
 MAX_TEXT_LENGTH = 4_000
 MAX_ROWS_SHOWN = 100_000
 MAX_BATCH = 10_000
@@ -81,7 +89,9 @@ SHOWN_LENGTH = 60
 # one of these can repaint a terminal, forge a line of output, or read differently
 # from what is stored.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+# PostgreSQL's jsonb refuses NUL (\u0000) and a lone surrogate in a string.
+_UNSTORABLE_IN_JSON = re.compile("[\x00\ud800-\udfff]")
+_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def is_control(char: str) -> bool:
@@ -111,11 +121,19 @@ def _escaped(char: str) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with every control character shown as its escape (``\\x1b``, ``\\n``),
-    backslashes doubled, so what a terminal shows is what is stored."""
-    if text.isprintable() and "\\" not in text:
+    """``text`` with every control character shown as its escape (``\\x1b``, ``\\n``):
+    nothing in it can move the cursor, repaint a terminal or start a line."""
+    if text.isprintable():
         return text
-    return "".join(_escaped(c) if c == "\\" or is_control(c) else c for c in text)
+    return "".join(_escaped(c) if is_control(c) else c for c in text)
+
+
+def clipped(text: str, maximum: int = MAX_TEXT_LENGTH) -> str:
+    """Text procobs keeps but did not get from a person (an exception's message, an error
+    reported by another system): control characters shown visibly and cut to
+    ``maximum`` characters, so it is stored rather than refused."""
+    text = printable(text)
+    return text if len(text) <= maximum else text[: maximum - 1] + "…"
 
 
 def shown(value: Any, length: int = SHOWN_LENGTH) -> str:
@@ -136,8 +154,8 @@ def _length_problem(value: str, maximum: int) -> str | None:
     return None
 
 
-def _control_problem(value: str) -> str | None:
-    index = _first_control(value)
+def _control_problem(value: str, allowed: str = "") -> str | None:
+    index = _first_control(value.translate({ord(c): " " for c in allowed}) if allowed else value)
     if index is None:
         return None
     return f"contains the control character {_escaped(value[index])} at position {index}"
@@ -162,9 +180,10 @@ def name_problem(value: str) -> str | None:
 
 
 def text_problem(value: str, maximum: int = MAX_TEXT_LENGTH) -> str | None:
+    """Free text may span lines and hold tabs; no other control character."""
     if not isinstance(value, str):
         return f"must be text, not {type(value).__name__}"
-    return _length_problem(value, maximum) or _control_problem(value)
+    return _length_problem(value, maximum) or _control_problem(value, allowed="\n\t")
 
 
 def number_problem(
@@ -194,7 +213,7 @@ def timestamp_problem(value: Any) -> str | None:
     if not isinstance(value, dt.datetime):
         return f"must be a timestamp, not {type(value).__name__}"
     if value.tzinfo is None or value.utcoffset() is None:
-        return f"must carry a timezone (e.g. 2026-01-15T09:30:00Z), got {value.isoformat()}"
+        return f"must be timezone-aware (e.g. 2026-01-15T09:30:00Z), got {value.isoformat()}"
     if not EARLIEST_TIMESTAMP <= value < LATEST_TIMESTAMP:
         return (
             f"is {value.isoformat()}, outside the supported range "
@@ -218,6 +237,51 @@ def json_depth_problem(value: Any, maximum: int = MAX_JSON_DEPTH) -> str | None:
         if depth > maximum:
             return f"is nested deeper than the limit of {maximum} levels"
         pending.extend((child, depth + 1) for child in children)
+    return None
+
+
+def json_document_problem(
+    value: Any, maximum_depth: int = MAX_JSON_DEPTH, maximum_bytes: int = MAX_JSON_LINE_BYTES
+) -> str | None:
+    """What makes ``value`` unfit to store as JSON on both databases, if anything:
+    a type JSON lacks, a non-finite float, an integer past 64 bits, a NUL or a surrogate
+    in a string (PostgreSQL's jsonb refuses both), depth or size past the bounds."""
+    pending, size = [(value, 1, "")], 0
+    while pending:
+        node, depth, where = pending.pop()
+        at = f" at {where}" if where else ""
+        if isinstance(node, dict):
+            if depth > maximum_depth:
+                return f"is nested deeper than the limit of {maximum_depth} levels"
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    return f"has a key that is not text{at}: {shown(key)}"
+                size += len(key) + 4
+                pending.append((key, depth + 1, f"{where}.{key}" if where else key))
+                pending.append((child, depth + 1, f"{where}.{key}" if where else key))
+        elif isinstance(node, list | tuple):
+            if depth > maximum_depth:
+                return f"is nested deeper than the limit of {maximum_depth} levels"
+            size += 2
+            pending.extend((c, depth + 1, f"{where}[{i}]") for i, c in enumerate(node))
+        elif isinstance(node, str):
+            size += len(node) + 2
+            if _UNSTORABLE_IN_JSON.search(node):
+                return f"has a NUL or surrogate character in its text{at}"
+        elif isinstance(node, bool) or node is None:
+            size += 5
+        elif isinstance(node, int):
+            if abs(node) > MAX_JSON_INTEGER:
+                return f"has an integer outside the 64-bit range{at}"
+            size += 20
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return f"has a number that is not finite{at}: {node!r}"
+            size += 24
+        else:
+            return f"holds a {type(node).__name__}{at}, which is not a JSON value"
+        if size > maximum_bytes:
+            return f"is larger than the limit of {maximum_bytes} bytes"
     return None
 
 
@@ -248,8 +312,12 @@ def check_optional_name(value: str | None, what: str) -> str | None:
     return None if value is None else check_name(value, what)
 
 
-def check_path(value: str, what: str) -> str:
-    return check_identifier(value, what, MAX_PATH_LENGTH)
+def check_key(value: str, what: str) -> str:
+    return check_identifier(value, what, MAX_KEY_LENGTH)
+
+
+def check_optional_key(value: str | None, what: str) -> str | None:
+    return None if value is None else check_key(value, what)
 
 
 def check_text(value: str, what: str, maximum: int = MAX_TEXT_LENGTH) -> str:
@@ -285,6 +353,11 @@ def check_json_depth(value: Any, what: str, maximum: int = MAX_JSON_DEPTH) -> An
     return value
 
 
+def check_json_document(value: Any, what: str) -> Any:
+    _refuse(what, json_document_problem(value))
+    return value
+
+
 # --- the same checks as pydantic Annotated types --------------------------------------
 
 
@@ -300,7 +373,8 @@ def _validator(problem_of, convert=lambda v: v) -> AfterValidator:
 
 Identifier = Annotated[str, _validator(identifier_problem)]
 Name = Annotated[str, _validator(name_problem, str.strip)]
-RelativePath = Annotated[str, _validator(lambda v: identifier_problem(v, MAX_PATH_LENGTH))]
+Key = Annotated[str, _validator(lambda v: identifier_problem(v, MAX_KEY_LENGTH))]
 Text = Annotated[str, _validator(text_problem)]
 Seconds = Annotated[float, _validator(lambda v: number_problem(v, 0, MAX_SECONDS, integer=False))]
+JSONObject = Annotated[dict[str, Any], _validator(json_document_problem)]
 Timestamp = Annotated[dt.datetime, _validator(timestamp_problem, lambda v: v.astimezone(dt.UTC))]

@@ -677,11 +677,55 @@ CREATE TRIGGER birth_registry_refuse_delete BEFORE DELETE ON birth_registry FOR 
 
 UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0005_dossier';
 
--- Running upgrade 0006_discovery -> 0010_sink_link_local
+-- Running upgrade 0006_discovery -> 0007_workflow
+
+CREATE TABLE workflow_event (
+    event_seq BIGSERIAL NOT NULL, 
+    source TEXT NOT NULL, 
+    run_key TEXT NOT NULL, 
+    event_type TEXT NOT NULL, 
+    event_time TIMESTAMP WITH TIME ZONE NOT NULL, 
+    parent_run_key TEXT, 
+    received_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    document JSONB NOT NULL, 
+    CONSTRAINT pk_workflow_event PRIMARY KEY (event_seq), 
+    CONSTRAINT ck_workflow_event_source CHECK (source IN ('openlineage', 'dagster')), 
+    CONSTRAINT ck_workflow_event_event_type CHECK (event_type IN ('START', 'RUNNING', 'COMPLETE', 'ABORT', 'FAIL', 'OTHER')), 
+    CONSTRAINT uq_workflow_event_source_run_key_event_type_event_time UNIQUE (source, run_key, event_type, event_time)
+);
+
+CREATE TABLE workflow_run (
+    source TEXT NOT NULL, 
+    run_key TEXT NOT NULL, 
+    parent_run_key TEXT, 
+    placement TEXT NOT NULL, 
+    process_run_id UUID, 
+    component_run_id UUID, 
+    parent_missing BOOLEAN DEFAULT false NOT NULL, 
+    facts JSONB NOT NULL, 
+    first_received_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_workflow_run PRIMARY KEY (source, run_key), 
+    CONSTRAINT ck_workflow_run_source CHECK (source IN ('openlineage', 'dagster')), 
+    CONSTRAINT ck_workflow_run_placement CHECK (placement IN ('held', 'run', 'component')), 
+    CONSTRAINT ck_workflow_run_placed_iff_in_ledger CHECK ((placement = 'held') = (process_run_id IS NULL)), 
+    CONSTRAINT ck_workflow_run_component_iff_component_row CHECK ((placement = 'component') = (component_run_id IS NOT NULL)), 
+    CONSTRAINT ck_workflow_run_parent_missing_is_a_run CHECK (NOT parent_missing OR (placement = 'run' AND parent_run_key IS NOT NULL))
+);
+
+CREATE INDEX ix_workflow_run_source_parent_run_key ON workflow_run (source, parent_run_key);
+
+CREATE INDEX ix_workflow_run_placement_first_received_at ON workflow_run (placement, first_received_at);
+
+CREATE TRIGGER workflow_event_refuse_update BEFORE UPDATE ON workflow_event FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+UPDATE alembic_version SET version_num='0007_workflow' WHERE alembic_version.version_num = '0006_discovery';
+
+-- Running upgrade 0007_workflow -> 0010_sink_link_local
 
 ALTER TABLE delivery_sink ADD COLUMN allow_link_local BOOLEAN DEFAULT false NOT NULL;
 
-UPDATE alembic_version SET version_num='0010_sink_link_local' WHERE alembic_version.version_num = '0006_discovery';
+UPDATE alembic_version SET version_num='0010_sink_link_local' WHERE alembic_version.version_num = '0007_workflow';
 
 COMMIT;
 

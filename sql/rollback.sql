@@ -1,10 +1,24 @@
 BEGIN;
 
--- Running downgrade 0010_sink_link_local -> 0006_discovery
+-- Running downgrade 0010_sink_link_local -> 0007_workflow
 
 ALTER TABLE delivery_sink DROP COLUMN allow_link_local;
 
-UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0010_sink_link_local';
+UPDATE alembic_version SET version_num='0007_workflow' WHERE alembic_version.version_num = '0010_sink_link_local';
+
+-- Running downgrade 0007_workflow -> 0006_discovery
+
+DROP TRIGGER IF EXISTS workflow_event_refuse_update ON workflow_event;
+
+DROP INDEX ix_workflow_run_placement_first_received_at;
+
+DROP INDEX ix_workflow_run_source_parent_run_key;
+
+DROP TABLE workflow_run;
+
+DROP TABLE workflow_event;
+
+UPDATE alembic_version SET version_num='0006_discovery' WHERE alembic_version.version_num = '0007_workflow';
 
 -- Running downgrade 0006_discovery -> 0005_dossier
 

@@ -7,6 +7,7 @@ import click
 from procobs_dagster import discovery as discovery_api
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.params import IDENTIFIER, ROWS
 from procobs_dagster.discovery.ocel import export_ocel
 
 SCORE_COLUMNS = (
@@ -143,10 +144,8 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
 
 
 @discovery.command()
-@click.argument("candidate")
-@click.option(
-    "--runs", type=click.IntRange(min=1), default=10, show_default=True, help="Recent runs to show."
-)
+@click.argument("candidate", type=IDENTIFIER)
+@click.option("--runs", type=ROWS, default=10, show_default=True, help="Recent runs to show.")
 @catalog_option
 @json_option
 @pass_cli
@@ -166,7 +165,9 @@ def explain(
 
 @discovery.command("export-ocel")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--candidate", help="Only the runs of this candidate (and their ancestors).")
+@click.option(
+    "--candidate", type=IDENTIFIER, help="Only the runs of this candidate (and their ancestors)."
+)
 @click.option("--include-dry-run", is_flag=True, help="Export dry runs too (left out by default).")
 @json_option
 @pass_cli

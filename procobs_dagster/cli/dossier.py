@@ -7,6 +7,7 @@ import click
 from procobs_dagster import dossier as dossier_api
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.params import IDENTIFIER, NAME
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.reconcile import ParityVerdict, Reconciliation
 from procobs_dagster.errors import DatabaseUnreachable, ProcobsError, SchemaNotReady
@@ -62,7 +63,9 @@ def _echo_reconciliation(result: Reconciliation, label: str) -> None:
 
 @dossier.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--feature", required=True, help="Feature slug the folder belongs to.")
+@click.option(
+    "--feature", required=True, type=IDENTIFIER, help="Feature slug the folder belongs to."
+)
 @click.option(
     "--manifest",
     "manifest_file",
@@ -70,7 +73,11 @@ def _echo_reconciliation(result: Reconciliation, label: str) -> None:
     help="Manifest YAML.  [default: the shipped software-dev manifest]",
 )
 @click.option("--no-manifest", is_flag=True, help="Index every file; completeness is unknown.")
-@click.option("--step", help="Mission step reached: its entries and earlier steps' are required.")
+@click.option(
+    "--step",
+    type=IDENTIFIER,
+    help="Mission step reached: its entries and earlier steps' are required.",
+)
 @click.option("--full", is_flag=True, help="Re-hash every file, even unchanged ones.")
 @json_option
 @pass_cli
@@ -131,7 +138,7 @@ def scan(
 
 
 @dossier.command()
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def show(cli: CliContext, feature: str, as_json: bool) -> None:
@@ -154,8 +161,10 @@ def baseline() -> None:
 
 
 @baseline.command("set")
-@click.argument("feature")
-@click.option("--by", "captured_by", help="Who captures the baseline (recorded with it).")
+@click.argument("feature", type=IDENTIFIER)
+@click.option(
+    "--by", "captured_by", type=NAME, help="Who captures the baseline (recorded with it)."
+)
 @json_option
 @pass_cli
 def baseline_set(cli: CliContext, feature: str, captured_by: str | None, as_json: bool) -> None:
@@ -172,7 +181,7 @@ def baseline_set(cli: CliContext, feature: str, captured_by: str | None, as_json
 
 
 @baseline.command("show")
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def baseline_show(cli: CliContext, feature: str, as_json: bool) -> None:
@@ -189,7 +198,7 @@ def baseline_show(cli: CliContext, feature: str, as_json: bool) -> None:
 
 
 @dossier.command()
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def drift(cli: CliContext, feature: str, as_json: bool) -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
+from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
 from procobs_dagster.events import schemas as event_schemas
@@ -69,8 +70,10 @@ def status(cli: CliContext, as_json: bool) -> None:
 
 
 @events.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--action", help="Only this action (e.g. activation.applied, event.emitted).")
+@click.option("--limit", type=ROWS, default=20, show_default=True)
+@click.option(
+    "--action", type=IDENTIFIER, help="Only this action (e.g. activation.applied, event.emitted)."
+)
 @json_option
 @pass_cli
 def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> None:
@@ -93,11 +96,7 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     try:
         report = domain_events.ingest_file(db, jsonl_file)
     except domain_events.IngestError as exc:
-        shown = exc.problems[: domain_events.MAX_REPORTED_PROBLEMS]
-        for problem in shown:
-            click.echo(f"{jsonl_file}: {problem}", err=True)
-        if len(exc.problems) > len(shown):
-            click.echo(f"{jsonl_file}: … and {len(exc.problems) - len(shown)} more", err=True)
+        echo_problems(jsonl_file, exc.problems, domain_events.MAX_REPORTED_PROBLEMS)
         raise
     if as_json:
         emit_json(report.as_dict())
@@ -132,7 +131,7 @@ def _echo_changes(packet: activation.Packet) -> None:
 
 
 @activation_group.command()
-@click.argument("event_types", nargs=-1, required=True)
+@click.argument("event_types", nargs=-1, required=True, type=IDENTIFIER)
 @click.option(
     "--out",
     required=True,
@@ -176,7 +175,7 @@ def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
 
 @activation_group.command()
 @click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", help="The owner approving this activation (required).")
+@click.option("--approved-by", type=NAME, help="The owner approving this activation (required).")
 @pass_cli
 def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
     """Apply a staged packet as APPROVED_BY; audited. All or nothing."""
@@ -194,7 +193,7 @@ def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
 def _switch_command(switch: runtime.Switch, name: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("state", type=click.Choice(["on", "off"]))
-    @click.option("--approved-by", help="The owner approving this change (required).")
+    @click.option("--approved-by", type=NAME, help="The owner approving this change (required).")
     @pass_cli
     def command(cli: CliContext, state: str, approved_by: str | None) -> None:
         with cli.ready_database().begin() as conn:

@@ -52,3 +52,11 @@ def batch_progress(as_json: bool):
         )
 
     return echo
+
+
+def echo_problems(source, problems: list[str], limit: int) -> None:
+    """The bad lines a refused file holds, one per line on stderr, at most ``limit``."""
+    for problem in problems[:limit]:
+        click.echo(f"{source}: {problem}", err=True)
+    if len(problems) > limit:
+        click.echo(f"{source}: … and {len(problems) - limit} more", err=True)

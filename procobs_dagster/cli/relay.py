@@ -11,6 +11,7 @@ import click
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.params import BATCH, IDENTIFIER, NAME, ROWS, FiniteFloatRange
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
 from procobs_dagster.delivery.relay import (
     DEFAULT_LEASE_SECONDS,
@@ -20,7 +21,6 @@ from procobs_dagster.delivery.relay import (
     MIN_LEASE_SECONDS,
 )
 from procobs_dagster.errors import ConfigurationError
-from procobs_dagster.limits import check_seconds
 
 STATUS_COLUMNS = (
     "sink",
@@ -150,19 +150,21 @@ def _run_plain(relay_: Relay, batch: int, idle: float, to_stderr: bool) -> Relay
 
 @relay.command()
 @click.option("--once", is_flag=True, help="Run one cycle (fan out, claim, deliver) and exit.")
-@click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@click.option("--sink", "sink_names", multiple=True, help="Only this sink (repeatable).")
+@click.option("--batch", type=BATCH, default=100, show_default=True)
+@click.option(
+    "--sink", "sink_names", type=IDENTIFIER, multiple=True, help="Only this sink (repeatable)."
+)
 @sinks_file_option
 @click.option(
     "--lease",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(MIN_LEASE_SECONDS, MAX_LEASE_SECONDS),
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Seconds a claim stays ours; a relay that dies leaves it to expire.",
 )
 @click.option(
     "--idle",
-    type=click.FloatRange(min=0.01),
+    type=FiniteFloatRange(MIN_IDLE_SECONDS, MAX_IDLE_SECONDS),
     default=1.0,
     show_default=True,
     help="Seconds to wait when nothing was due.",
@@ -180,9 +182,6 @@ def run(
     as_json: bool,
 ) -> None:
     """Deliver events until stopped (Ctrl-C), or one cycle with --once."""
-    # Checked before anything is claimed or printed (the relay checks them again).
-    check_seconds(lease, "--lease", minimum=MIN_LEASE_SECONDS, maximum=MAX_LEASE_SECONDS)
-    check_seconds(idle, "--idle", minimum=MIN_IDLE_SECONDS, maximum=MAX_IDLE_SECONDS)
     configs = delivery.select_sinks(_configured(cli, sinks_file, sink_names), sink_names)
     if not configs:
         raise ConfigurationError(
@@ -225,8 +224,8 @@ def status(cli: CliContext, as_json: bool) -> None:
 
 
 @relay.command()
-@click.option("--sink", help="Only this sink's dead letters.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--sink", type=IDENTIFIER, help="Only this sink's dead letters.")
+@click.option("--limit", type=ROWS, default=100, show_default=True)
 @json_option
 @pass_cli
 def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
@@ -242,9 +241,10 @@ def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
 @relay.command()
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
-@click.option("--sink", help="Only deliveries to this sink.")
+@click.option("--sink", type=IDENTIFIER, help="Only deliveries to this sink.")
 @click.option(
     "--actor",
+    type=NAME,
     default=lambda: os.environ.get("USER") or "procobs",
     show_default="$USER",
     help="Who redrives (recorded in the audit log).",

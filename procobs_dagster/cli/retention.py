@@ -4,6 +4,7 @@ import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import batch_progress, emit_json, json_option
+from procobs_dagster.cli.params import BATCH
 from procobs_dagster.maintenance import DEFAULT_BATCH, RetentionPolicy, run_retention
 
 
@@ -16,7 +17,7 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="Only count what would be archived; change nothing.")
 @click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
     help="Run families (a run with its nested runs) per transaction.",

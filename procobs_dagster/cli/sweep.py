@@ -4,6 +4,7 @@ import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option
+from procobs_dagster.cli.params import BATCH, FREE_TEXT, IDENTIFIER, NAME, whole_seconds
 from procobs_dagster.maintenance import (
     DEFAULT_BATCH,
     DEFAULT_GRACE_SECONDS,
@@ -20,7 +21,7 @@ VERDICT_COLUMNS = ("subject_kind", "subject_id", "from_status", "to_status", "wh
 
 batch_option = click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
     help="Candidates per transaction.",
@@ -62,7 +63,7 @@ def sweep() -> None:
 @sweep.command()
 @click.option(
     "--sla",
-    type=click.IntRange(min=1),
+    type=whole_seconds(1),
     default=DEFAULT_STUCK_SLA_SECONDS,
     show_default=True,
     help="Default SLA in seconds for this sweep; candidates' overrides still win.",
@@ -84,7 +85,7 @@ def stuck(cli: CliContext, sla: int, batch: int, as_json: bool) -> None:
 @sweep.command()
 @click.option(
     "--grace",
-    type=click.IntRange(min=0),
+    type=whole_seconds(0),
     default=DEFAULT_GRACE_SECONDS,
     show_default=True,
     help="Seconds a parent must have ended before its unfinished work is orphaned.",
@@ -126,10 +127,10 @@ def list_(cli: CliContext, as_json: bool) -> None:
 
 
 @sla.command("set")
-@click.argument("candidate")
-@click.argument("seconds", type=click.IntRange(min=1))
-@click.option("--reason", help="Why this candidate needs its own SLA.")
-@click.option("--actor", help="Who sets it.")
+@click.argument("candidate", type=IDENTIFIER)
+@click.argument("seconds", type=whole_seconds(1))
+@click.option("--reason", type=FREE_TEXT, help="Why this candidate needs its own SLA.")
+@click.option("--actor", type=NAME, help="Who sets it.")
 @pass_cli
 def set_(cli: CliContext, candidate: str, seconds: int, reason: str | None, actor: str | None):
     """Give CANDIDATE its own stuck SLA of SECONDS."""
@@ -139,7 +140,7 @@ def set_(cli: CliContext, candidate: str, seconds: int, reason: str | None, acto
 
 
 @sla.command("clear")
-@click.argument("candidate")
+@click.argument("candidate", type=IDENTIFIER)
 @pass_cli
 def clear(cli: CliContext, candidate: str) -> None:
     """Drop CANDIDATE's own SLA; it gets the default again."""

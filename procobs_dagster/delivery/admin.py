@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.clock import seconds_since, utcnow
 from procobs_dagster.delivery.delivery_state import CLAIMABLE, UNDELIVERED
 from procobs_dagster.errors import InvalidInput, NotFound
@@ -172,6 +173,7 @@ def redrive(
     The redrive is recorded in the audit log under ``actor``."""
     if all_dead == bool(event_ids):
         raise InvalidInput("redrive needs event ids or all_dead, not both")
+    actor = limits.check_name(actor, "actor")
     now = now or utcnow()
     ids = [parse_uuid(e, "event_id") for e in event_ids]
     scope = [ds.c.sink == sink] if sink is not None else []
@@ -184,7 +186,7 @@ def redrive(
         ).all()
         missing = sorted(set(ids) - {row.event_id for row in found}, key=str)
         if missing:
-            where = f" for sink {sink!r}" if sink is not None else ""
+            where = f" for sink {limits.shown(sink)}" if sink is not None else ""
             raise NotFound(f"no delivery of event {missing[0]}{where}")
         skipped = [tuple(r) for r in found if r.state not in REDRIVABLE]
         targets = sa.and_(ds.c.event_id.in_(ids), ds.c.state.in_(REDRIVABLE), *scope)

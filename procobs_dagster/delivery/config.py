@@ -34,15 +34,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 import sqlalchemy as sa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
-from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.errors import ConfigurationError, InvalidInput
 from procobs_dagster.events.types import ALL_EVENT_TYPES
-from procobs_dagster.limits import MAX_PATH_LENGTH, identifier_problem, printable, text_problem
+from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.limits import MAX_TEXT_LENGTH, identifier_problem, printable, text_problem
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
@@ -118,7 +118,7 @@ class SinkConfig(BaseModel):
                 raise ValueError(f"{field} does not apply to a {self.kind} sink")
         if self.url is not None:
             _check_url(self.url, self.allow_link_local)
-        problem = None if self.path is None else identifier_problem(self.path, MAX_PATH_LENGTH)
+        problem = None if self.path is None else identifier_problem(self.path, MAX_TEXT_LENGTH)
         if problem:
             raise ValueError(f"path {problem}")
         if self.allow_link_local and self.kind != "webhook":
@@ -182,13 +182,10 @@ def load_sinks_file(path: "str | Path") -> list[SinkConfig]:
     """Read and validate a sinks YAML file; any problem is one ConfigurationError."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read sinks file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigurationError(f"sinks file {path} is not valid YAML{at}") from None
+        document = read_yaml_file(path, "sinks file")
+    except InvalidInput as exc:
+        raise ConfigurationError(str(exc)) from None
+    path = describe(path)
     if not isinstance(document, dict) or set(document) != {"sinks"}:
         raise ConfigurationError(f"sinks file {path}: expected one top-level key 'sinks'")
     entries = document["sinks"]

@@ -32,7 +32,7 @@ from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.events.envelope import Envelope
-from procobs_dagster.limits import printable
+from procobs_dagster.limits import clipped
 
 ERROR_TEXT_LIMIT = 300
 # How much of a failed answer's body is read: enough for the error text, and a receiver
@@ -89,8 +89,7 @@ def error_text(text: str) -> str:
     """Error text as stored: one line, bounded, without control characters (a receiver's
     answer is text from another server; it must not be able to drive a terminal or fake
     a line when shown)."""
-    single = printable(" ".join(text[: 4 * ERROR_TEXT_LIMIT].split()))
-    return single if len(single) <= ERROR_TEXT_LIMIT else single[: ERROR_TEXT_LIMIT - 1] + "…"
+    return clipped(" ".join(text[: 4 * ERROR_TEXT_LIMIT].split()), ERROR_TEXT_LIMIT)
 
 
 class Sink(abc.ABC):

@@ -13,40 +13,47 @@ A catalog is a YAML file::
           - {code: DOT_KG_VALIDATE, role: verifier}
         last_executed: 2026-01-15T09:30:00Z         # optional platform backfill, never evidence
 
-``covers`` names the DOT codes, job kinds or workflow step refs that belong to the
-candidate; for a job-backed candidate it selects the ``job_queue`` rows (by ``job_kind``)
-that are its runtime evidence. Declaring a candidate proves nothing: only runs do.
+``covers`` names what belongs to the candidate: for a ``dot`` or ``job`` candidate the DOT
+codes or job kinds (by default its step codes; for a job-backed candidate it selects the
+``job_queue`` rows, by ``job_kind``, that are its runtime evidence); for a ``workflow``
+candidate the workflow-engine jobs, written ``<namespace>/<name>``, whose runs are its runs
+(by default the job its code names, ``PROC-CAND:workflow:<namespace>/<name>``) — its steps
+are then the names of the jobs its runs' steps ran. Declaring a candidate proves nothing:
+only runs do.
 """
 
-import datetime as dt
 import os
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, first_problem
+from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.limits import Identifier, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
 CATALOG_ENV = "PROCOBS_CATALOG"
-CANDIDATE_CODE = re.compile(r"^PROC-CAND:(?P<source>[a-z]+):[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+CANDIDATE_CODE = re.compile(
+    r"^PROC-CAND:(?P<source>[a-z]+):(?P<name>[A-Za-z0-9][A-Za-z0-9_.:/-]*)$"
+)
+WORKFLOW = "workflow"
 ACTIVITY_CODE = r"^\S(.*\S)?$"  # no surrounding whitespace, never empty
 
 Source = Literal[CANDIDATE_SOURCES]  # type: ignore[valid-type]
 Role = Literal[COMPONENT_ROLES]  # type: ignore[valid-type]
-ActivityCode = Annotated[str, Field(pattern=ACTIVITY_CODE, max_length=200)]
+ActivityCode = Annotated[Identifier, Field(pattern=ACTIVITY_CODE)]
 
 
 def _list_as_tuple(value: Any) -> Any:
@@ -74,29 +81,26 @@ class Step(_Strict):
 
 
 class CandidateSpec(_Strict):
-    code: Annotated[str, Field(max_length=200)]
+    code: Identifier
     source: Source
-    title: str | None = None
+    title: Text | None = None
     steps: Annotated[tuple[Step, ...], AsTuple, Field(min_length=1)]
     covers: Annotated[tuple[ActivityCode, ...], AsTuple] = ()
-    # YAML gives a datetime, JSON a string: both are accepted, a naive time is not.
-    last_executed: Annotated[dt.datetime | None, Field(strict=False)] = None
-
-    @field_validator("last_executed")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise _invalid("must carry a timezone (e.g. 2026-01-15T09:30:00Z)")
-        return None if value is None else value.astimezone(dt.UTC)
+    # YAML gives a datetime, JSON a string: both are accepted, a naive time is not (nor
+    # one outside the supported range).
+    last_executed: Annotated[Timestamp | None, Field(strict=False)] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "CandidateSpec":
         match = CANDIDATE_CODE.match(self.code)
         if not match:
-            raise _invalid(f"code {self.code!r} is not of the form PROC-CAND:<source>:<name>")
+            raise _invalid(
+                f"code {limits.shown(self.code)} is not of the form PROC-CAND:<source>:<name>"
+            )
         if match["source"] != self.source:
             raise _invalid(
-                f"code {self.code!r} says {match['source']!r} but source is {self.source!r}"
+                f"code {limits.shown(self.code)} says {match['source']!r} but source is "
+                f"{self.source!r}"
             )
         codes = [step.code for step in self.steps]
         repeated = sorted({c for c in codes if codes.count(c) > 1})
@@ -104,6 +108,14 @@ class CandidateSpec(_Strict):
             raise _invalid(f"step codes must be distinct, repeated: {', '.join(repeated)}")
         if len(set(self.covers)) != len(self.covers):
             raise _invalid("covers lists a code twice")
+        if self.source == WORKFLOW:
+            not_jobs = [c for c in self.covers if "/" not in c]
+            if not_jobs:
+                raise _invalid(
+                    "a workflow candidate covers workflow jobs written <namespace>/<name>, "
+                    f"not {', '.join(not_jobs)}"
+                )
+            return self
         uncovered = [c for c in codes if self.covers and c not in self.covers]
         if uncovered:
             raise _invalid(f"steps not listed in covers: {', '.join(uncovered)}")
@@ -115,8 +127,14 @@ class CandidateSpec(_Strict):
 
     @property
     def covered_codes(self) -> tuple[str, ...]:
-        """``covers`` as declared, else the step codes."""
-        return self.covers or self.step_codes
+        """``covers`` as declared, else the step codes (a workflow candidate: the job its
+        code names, if it names one)."""
+        if self.covers:
+            return self.covers
+        if self.source == WORKFLOW:
+            name = CANDIDATE_CODE.match(self.code)["name"]
+            return (name,) if "/" in name else ()
+        return self.step_codes
 
 
 class Catalog(_Strict):
@@ -129,10 +147,22 @@ class Catalog(_Strict):
         repeated = sorted({c for c in codes if codes.count(c) > 1})
         if repeated:
             raise _invalid(f"candidate codes must be distinct, repeated: {', '.join(repeated)}")
+        jobs = [job for c in self.candidates if c.source == WORKFLOW for job in c.covered_codes]
+        twice = sorted({job for job in jobs if jobs.count(job) > 1})
+        if twice:
+            raise _invalid(f"a workflow job belongs to one candidate, covered twice: {twice[0]}")
         return self
 
     def get(self, code: str) -> CandidateSpec | None:
         return next((c for c in self.candidates if c.code == code), None)
+
+    def workflow_candidate(self, job: str) -> str | None:
+        """The code of the declared workflow candidate covering ``job``
+        (``<namespace>/<name>``), if any."""
+        return next(
+            (c.code for c in self.candidates if c.source == WORKFLOW and job in c.covered_codes),
+            None,
+        )
 
     @property
     def job_backed(self) -> tuple[CandidateSpec, ...]:
@@ -153,18 +183,8 @@ def parse_catalog(document: object, origin: str = "catalog") -> Catalog:
 
 
 def load_catalog(path: "str | Path") -> Catalog:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read catalog {path}: {exc.strerror or exc}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidInput(f"catalog {path}{where}: not valid YAML") from None
-    return parse_catalog(document, f"catalog {path}")
+    document = read_yaml_file(path, "catalog")
+    return parse_catalog(document, f"catalog {describe(path)}")
 
 
 def sample_catalog_path() -> Path:

@@ -30,6 +30,7 @@ from procobs_dagster.errors import InvalidInput, ProcobsError, first_problem
 from procobs_dagster.events import audit, runtime
 from procobs_dagster.events.outbox import UnknownEventType
 from procobs_dagster.ids import uuid7
+from procobs_dagster.input_files import describe, read_text_file
 from procobs_dagster.store.tables import audit_log, event_type_registry
 
 PACKET_FORMAT = "procobs.activation-packet/1"
@@ -99,10 +100,10 @@ class Packet(BaseModel):
     @classmethod
     def load(cls, path: Path) -> "Packet":
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InvalidPacket(f"cannot read packet {path}: {exc.strerror}") from None
-        return cls.from_json(text, str(path))
+            text = read_text_file(path, "packet")
+        except InvalidInput as exc:
+            raise InvalidPacket(str(exc)) from None
+        return cls.from_json(text, describe(path))
 
 
 def _registry_rows(conn: Connection, event_types: list[str]) -> dict[str, sa.RowMapping]:

@@ -49,11 +49,14 @@ def record_component(
     status: str = "started",
     at: dt.datetime | None = None,
     actor: str | None = None,
+    late_report: bool = False,
 ) -> RecordedComponent:
     """Record a component execution of a run (or an explicitly standalone one).
 
     The component shares its run's correlation_id and dry-run-ness; a differing
-    correlation_id is refused, never silently rewritten.
+    correlation_id is refused, never silently rewritten. A run that has ended takes no new
+    components, unless ``late_report`` says this one is a report of work already done (a
+    workflow engine's report of a step may arrive after the one that ended its run).
     """
     component_id = optional_uuid(component_run_id, "component_run_id") or uuid7()
     label = f"component {component_id}"
@@ -76,7 +79,7 @@ def record_component(
                 f"{label}: correlation_id {correlation_id!r} differs from run {run_id}'s "
                 f"{run.correlation_id!r}"
             )
-        if is_terminal(run.status):
+        if is_terminal(run.status) and not late_report:
             raise IllegalTransition(
                 f"{label}: run {run_id} is {run.status}, it takes no new components"
             )

@@ -124,10 +124,12 @@ def open_step(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     actor: str | None = None,
+    late_report: bool = False,
 ) -> RecordedComponent:
     """Record a component of the run and move it to step_started (process.step.started).
 
-    A repeated idempotency key returns the earlier component unchanged."""
+    A repeated idempotency key returns the earlier component unchanged. ``late_report``:
+    see ``ledger.record_component`` (a run that has ended is then left as it is)."""
     # Lock the header before the component's foreign key takes its key-share lock on it:
     # two steps opening at once would otherwise each hold that lock and wait for the
     # other's to move the header — a deadlock on Postgres. Now the second simply waits.
@@ -142,6 +144,7 @@ def open_step(
         idempotency_key=idempotency_key,
         at=at,
         actor=actor,
+        late_report=late_report,
     )
     if not recorded.created:
         return recorded

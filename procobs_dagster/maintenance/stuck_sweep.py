@@ -33,10 +33,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster import limits
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.ledger.lifecycle import allowed_from
-from procobs_dagster.limits import MAX_SECONDS, number_problem, shown
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
@@ -54,7 +53,7 @@ from procobs_dagster.store.types import UTCDateTime
 log = logging.getLogger(__name__)
 
 DEFAULT_STUCK_SLA_SECONDS = 6 * 3600
-MAX_SLA_SECONDS = MAX_SECONDS
+MAX_SLA_SECONDS = limits.MAX_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +69,11 @@ class SlaOverride:
 
 
 def _usable_seconds(seconds: object) -> bool:
-    return number_problem(seconds, 1, MAX_SLA_SECONDS, integer=True) is None
+    return limits.number_problem(seconds, 1, MAX_SLA_SECONDS, integer=True) is None
 
 
 def _check_seconds(seconds: int, what: str) -> int:
-    if not _usable_seconds(seconds):
-        raise InvalidInput(
-            f"{what} must be a whole number of seconds from 1 to {MAX_SLA_SECONDS}; got {seconds!r}"
-        )
-    return seconds
+    return limits.check_count(seconds, what, minimum=1, maximum=MAX_SLA_SECONDS)
 
 
 _FIX_SLA = (
@@ -94,7 +89,7 @@ def unusable_sla(override: SlaOverride) -> UnusableRow | None:
     return UnusableRow(
         "stuck_sla_override",
         override.process_candidate_code,
-        f"sla_seconds {shown(override.sla_seconds)} is outside 1 to {MAX_SLA_SECONDS}",
+        f"sla_seconds {limits.shown(override.sla_seconds)} is outside 1 to {MAX_SLA_SECONDS}",
         _FIX_SLA,
     )
 
@@ -109,13 +104,11 @@ def set_sla(
     at: dt.datetime | None = None,
 ) -> SlaOverride:
     """Give a process candidate its own stuck SLA (replacing an earlier one)."""
-    if not candidate_code:
-        raise InvalidInput("candidate_code is required")
     values = {
-        "process_candidate_code": candidate_code,
+        "process_candidate_code": limits.check_identifier(candidate_code, "candidate code"),
         "sla_seconds": _check_seconds(sla_seconds, "SLA"),
-        "reason": reason,
-        "set_by": actor,
+        "reason": limits.check_optional_text(reason, "reason"),
+        "set_by": limits.check_optional_name(actor, "actor"),
         "updated_at": resolve_time(at, "at"),
     }
     conn.execute(

@@ -50,3 +50,12 @@ def sql_in(column: str, values: tuple[str, ...]) -> str:
     """``column IN ('a', 'b')`` for a CHECK constraint; the values are our own constants."""
     quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+# Workflow engines reporting runs (issue 13): where a report came from, the run-state
+# transitions of OpenLineage's run cycle (the Dagster-runs source maps onto the same), and
+# where a reported run sits in the ledger — not yet (held until its parent is seen), as a
+# run header, or as a component of a run.
+WORKFLOW_SOURCES = ("openlineage", "dagster")
+WORKFLOW_EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+WORKFLOW_PLACEMENTS = ("held", "run", "component")

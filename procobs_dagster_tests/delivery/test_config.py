@@ -164,7 +164,7 @@ def test_every_sink_number_is_finite_and_bounded(tmp_path, setting, problem):
         ('" "', "path must not be empty"),
         ('"/tmp/a\\0b.jsonl"', "path contains the control character \\x00 at position 6"),
         ('"/tmp/\\e[2Jx\\nFAKE.jsonl"', "path contains the control character \\x1b"),
-        (f'"/{"x" * 700}"', "over the limit of 600"),
+        (f'"/{"x" * 5000}"', "over the limit of 4000"),
     ],
 )
 def test_a_file_sink_path_is_a_plain_file_name(tmp_path, path, problem):

@@ -71,7 +71,7 @@ def test_covers_default_to_the_steps():
         ),
         (
             {"version": 1, "candidates": [_candidate(last_executed="2026-01-01T00:00:00")]},
-            "must carry a timezone",
+            "must be timezone-aware",
         ),
         (
             {"version": 1, "candidates": [_candidate(), _candidate()]},
@@ -93,7 +93,50 @@ def test_catalog_files(tmp_path):
     )
     assert discovery.load_catalog(path).candidates[0].source == "workflow"
     path.write_text("version: [1\n")
-    with pytest.raises(InvalidInput, match="line 2: not valid YAML"):
+    with pytest.raises(InvalidInput, match="not valid YAML at line 2"):
         discovery.load_catalog(path)
     with pytest.raises(InvalidInput, match="cannot read catalog"):
         discovery.load_catalog(tmp_path / "missing.yaml")
+
+
+def _workflow(**overrides) -> dict:
+    workflow = {
+        "code": "PROC-CAND:workflow:etl",
+        "source": "workflow",
+        "steps": [{"code": "etl.extract"}, {"code": "etl.load"}],
+    }
+    return _candidate(**{**workflow, **overrides})
+
+
+def test_a_workflow_candidate_covers_workflow_jobs_not_its_steps():
+    catalog = discovery.parse_catalog(
+        {
+            "version": 1,
+            "candidates": [
+                _workflow(covers=["airflow/etl", "airflow/etl_backfill"]),
+                _workflow(code="PROC-CAND:workflow:spark/nightly"),
+                _workflow(code="PROC-CAND:workflow:plain"),
+            ],
+        }
+    )
+    assert catalog.workflow_candidate("airflow/etl_backfill") == "PROC-CAND:workflow:etl"
+    # Without covers the job the code names is covered; a code naming no job covers none.
+    assert catalog.get("PROC-CAND:workflow:spark/nightly").covered_codes == ("spark/nightly",)
+    assert catalog.workflow_candidate("spark/nightly") == "PROC-CAND:workflow:spark/nightly"
+    assert catalog.get("PROC-CAND:workflow:plain").covered_codes == ()
+    assert catalog.workflow_candidate("airflow/other") is None
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ([_workflow(covers=["etl.extract"])], "covers workflow jobs written <namespace>/<name>"),
+        (
+            [_workflow(covers=["a/etl"]), _workflow(code="PROC-CAND:workflow:a/etl")],
+            "a workflow job belongs to one candidate, covered twice: a/etl",
+        ),
+    ],
+)
+def test_bad_workflow_covers_are_refused(candidates, message):
+    with pytest.raises(InvalidInput, match=message):
+        discovery.parse_catalog({"version": 1, "candidates": candidates})

@@ -33,6 +33,7 @@ from procobs_dagster.store.tables.maintenance import (
     process_status_history_archive,
     stuck_sla_override,
 )
+from procobs_dagster.store.tables.workflow import workflow_event, workflow_run
 
 __all__ = [
     "audit_log",
@@ -60,4 +61,6 @@ __all__ = [
     "process_status_history",
     "process_status_history_archive",
     "stuck_sla_override",
+    "workflow_event",
+    "workflow_run",
 ]

@@ -2,14 +2,14 @@
 cloud-metadata addresses, which webhooks are otherwise refused (docs/delivery.md).
 
 Revision ID: 0010_sink_link_local
-Revises: 0006_discovery
+Revises: 0007_workflow
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_sink_link_local"
-down_revision = "0006_discovery"
+down_revision = "0007_workflow"
 branch_labels = None
 depends_on = None
 

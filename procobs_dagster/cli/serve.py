@@ -1,0 +1,72 @@
+"""`procobs serve`: the OpenLineage receiver over HTTP."""
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import click
+import uvicorn
+
+from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.discovery import catalog_option, load
+from procobs_dagster.sources.openlineage import receiver
+from procobs_dagster.sources.workflow_ledger import DEFAULT_PARENT_GRACE
+
+MAX_BODY_LIMIT = 256 * 1024 * 1024
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(1024, MAX_BODY_LIMIT),
+    default=receiver.DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    help="Largest request body accepted, as sent and decompressed (else 413).",
+)
+@click.option(
+    "--parent-grace",
+    type=click.IntRange(0, MAX_GRACE_SECONDS),
+    default=int(DEFAULT_PARENT_GRACE.total_seconds()),
+    show_default=True,
+    help="Seconds a run waits for the parent its events name before it is placed on its own.",
+)
+@catalog_option
+@pass_cli
+def serve(
+    cli: CliContext,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    parent_grace: int,
+    catalog_path: Path | None,
+) -> None:
+    """Receive OpenLineage events over HTTP: POST /api/v1/lineage, GET /healthz.
+
+    API keys come from PROCOBS_API_KEYS (comma-separated; clients send
+    `Authorization: Bearer <key>`). Without keys only a loopback address is served."""
+    keys = receiver.api_keys_from_env()
+    receiver.check_bind(host, keys)
+    db = cli.ready_database()
+    config = receiver.ReceiverConfig(
+        catalog=load(catalog_path),
+        api_keys=keys,
+        max_body_bytes=max_body_bytes,
+        parent_grace=dt.timedelta(seconds=parent_grace),
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    click.echo(
+        f"procobs serve: {db.display_url}, {len(keys)} API key(s), "
+        f"POST http://{host}:{port}{receiver.ENDPOINT}",
+        err=True,
+    )
+    uvicorn.run(
+        receiver.create_app(db, config),
+        host=host,
+        port=port,
+        access_log=False,  # the receiver logs one line per request itself
+        log_level="info",
+        server_header=False,
+    )

@@ -1,0 +1,154 @@
+"""`procobs workflow`: workflow-engine reports — ingest a file, replay, settle, list."""
+
+import datetime as dt
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.discovery import catalog_option, load
+from procobs_dagster.cli.output import (
+    batch_progress,
+    echo_problems,
+    echo_table,
+    emit_json,
+    json_option,
+)
+from procobs_dagster.cli.params import BATCH, ROWS
+from procobs_dagster.sources import domain_events, openlineage, workflow_ledger
+from procobs_dagster.sources.workflow_runs import RunFacts
+from procobs_dagster.store.tables import workflow_run
+
+RUN_COLUMNS = ("run_key", "job", "placement", "parent_run_key", "parent_missing", "ledger_run")
+
+
+@click.group()
+def workflow() -> None:
+    """Workflow engines as a source: OpenLineage events into the ledger."""
+
+
+@workflow.command()
+@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@catalog_option
+@json_option
+@pass_cli
+def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json: bool) -> None:
+    """Feed a file of OpenLineage events (one per line, as the file transport writes
+    them) to the ledger, in one transaction: a bad line refuses the whole file."""
+    db = cli.ready_database()
+    try:
+        report = openlineage.ingest_file(db, jsonl_file, catalog=load(catalog_path))
+    except domain_events.IngestError as exc:
+        echo_problems(jsonl_file, exc.problems, domain_events.MAX_REPORTED_PROBLEMS)
+        raise
+    counts = report.as_dict()
+    if as_json:
+        emit_json(counts)
+        return
+    click.echo(
+        f"ingested {counts['received']} events from {jsonl_file} "
+        f"({counts['duplicates']} already ingested, {counts['ignored']} without a run)"
+    )
+    for name, value in counts.items():
+        if name not in ("received", "duplicates", "ignored"):
+            click.echo(f"  {name.replace('_', ' ')}: {value}")
+
+
+@workflow.command()
+@click.option("--batch", type=BATCH, default=500, show_default=True)
+@catalog_option
+@json_option
+@pass_cli
+def replay(cli: CliContext, batch: int, catalog_path: Path | None, as_json: bool) -> None:
+    """Derive the ledger again from the raw OpenLineage events, as the mapping is now.
+
+    Runs are replayed `--batch` at a time, each batch committed on its own; replaying again
+    changes nothing. Where a run was placed and how it ended are never taken back."""
+    report = workflow_ledger.replay(
+        cli.ready_database(),
+        source=openlineage.SOURCE,
+        parse=openlineage.parse,
+        catalog=load(catalog_path),
+        batch=batch,
+        progress=batch_progress(as_json),
+    )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    unreadable = f", {report.unreadable} left as they were (unreadable)"
+    click.echo(
+        f"replayed {report.events} events of {report.runs} runs in {report.batches} batch(es)"
+        + (unreadable if report.unreadable else "")
+    )
+    for name, value in report.recorded.as_dict().items():
+        if value and name not in ("events", "duplicates"):
+            click.echo(f"  {name.replace('_', ' ')}: {value}")
+
+
+@workflow.command()
+@click.option(
+    "--parent-grace",
+    type=click.IntRange(0, 7 * 24 * 3600),
+    default=int(workflow_ledger.DEFAULT_PARENT_GRACE.total_seconds()),
+    show_default=True,
+    help="Seconds a run waits for its parent before it is placed on its own.",
+)
+@click.option("--batch", type=BATCH, default=500, show_default=True)
+@catalog_option
+@json_option
+@pass_cli
+def settle(
+    cli: CliContext, parent_grace: int, batch: int, catalog_path: Path | None, as_json: bool
+) -> None:
+    """Place the runs that waited longer than the grace for a parent that never arrived:
+    each becomes a run of its own, flagged parent_missing. (`procobs serve` does this
+    every minute.)"""
+    catalog = load(catalog_path)
+    grace = dt.timedelta(seconds=parent_grace)
+    report = workflow_ledger.in_transaction(
+        cli.ready_database(),
+        lambda conn: workflow_ledger.settle_held(conn, catalog=catalog, grace=grace, limit=batch),
+    )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    click.echo(
+        f"placed {report.parent_missing} run(s) whose parent never arrived, "
+        f"{report.runs_placed + report.components_placed - report.parent_missing} "
+        "whose parent did"
+    )
+
+
+@workflow.command("runs")
+@click.option("--held", is_flag=True, help="Only runs still waiting for their parent.")
+@click.option("--parent-missing", is_flag=True, help="Only runs placed without their parent.")
+@click.option("--limit", type=ROWS, default=50, show_default=True)
+@json_option
+@pass_cli
+def runs_(cli: CliContext, held: bool, parent_missing: bool, limit: int, as_json: bool) -> None:
+    """List reported workflow runs, newest first: where each sits in the ledger."""
+    c = workflow_run.c
+    query = sa.select(workflow_run).order_by(c.first_received_at.desc(), c.run_key).limit(limit)
+    if held:
+        query = query.where(c.placement == "held")
+    if parent_missing:
+        query = query.where(c.parent_missing)
+    with cli.ready_database().read() as conn:
+        rows = [
+            {
+                "source": row.source,
+                "run_key": row.run_key,
+                "job": RunFacts.from_json(row.facts).job.ref,
+                "placement": row.placement,
+                "parent_run_key": row.parent_run_key,
+                "parent_missing": row.parent_missing,
+                "ledger_run": str(row.process_run_id) if row.process_run_id else None,
+                "component_run_id": str(row.component_run_id) if row.component_run_id else None,
+            }
+            for row in conn.execute(query)
+        ]
+    if as_json:
+        emit_json(rows)
+    else:
+        echo_table(rows, RUN_COLUMNS, empty="no reported workflow runs")

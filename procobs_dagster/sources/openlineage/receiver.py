@@ -1,0 +1,306 @@
+"""The OpenLineage HTTP receiver (``procobs serve``): an ASGI app on Starlette.
+
+``POST /api/v1/lineage`` — the HTTP transport's default endpoint — takes one event or a
+JSON array of up to ``MAX_BATCH_EVENTS``, plain or gzip-encoded, and answers
+
+- 200 with the counts (``received``, ``events`` new, ``duplicates``, ``ignored`` …) once
+  the batch is committed;
+- 400 ``{"error": "…"}`` when the body is not JSON or an event is not one procobs
+  accepts — nothing of the batch is written;
+- 401 when API keys are configured and no ``Authorization: Bearer <key>`` names one;
+- 413 when the body, as sent or decompressed, passes ``max_body_bytes`` (refused while
+  reading it); 415 for a body that is not JSON or is encoded other than gzip;
+- 503 with ``Retry-After`` while the database is unreachable: nothing was written, the
+  client sends it again.
+
+``GET /healthz`` answers 200 when the database is reachable and at this code's schema,
+else 503. Each request is logged on one line (never a key). In the background, runs held
+longer than the parent grace for a parent that never arrived are placed on their own.
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import time
+import unicodedata
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from procobs_dagster.discovery.catalog import Catalog
+from procobs_dagster.errors import (
+    ConfigurationError,
+    DatabaseUnreachable,
+    InvalidInput,
+    SchemaNotReady,
+)
+from procobs_dagster.sources import workflow_ledger
+from procobs_dagster.sources.openlineage.intake import accept, batch_of
+from procobs_dagster.store.engine import Database
+from procobs_dagster.store.migrate import ensure_current, head_revision
+
+log = logging.getLogger("procobs.serve")
+
+ENDPOINT = "/api/v1/lineage"
+HEALTH = "/healthz"
+API_KEYS_ENV = "PROCOBS_API_KEYS"
+MIN_KEY_LENGTH = 16
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+RETRY_AFTER_SECONDS = 5
+DEFAULT_SETTLE_EVERY_SECONDS = 60.0
+SETTLE_BATCH = 500
+# Requests writing at once, each on a pooled connection: fewer than the engine's pool holds
+# (5, plus 10 overflow), so a burst waits its turn here instead of timing out on the pool.
+DATABASE_WORKERS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceiverConfig:
+    catalog: Catalog
+    api_keys: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    parent_grace: dt.timedelta = workflow_ledger.DEFAULT_PARENT_GRACE
+    settle_every_seconds: float = DEFAULT_SETTLE_EVERY_SECONDS
+
+    def __repr__(self) -> str:  # never show the keys
+        return f"ReceiverConfig(keys={len(self.api_keys)}, max_body_bytes={self.max_body_bytes})"
+
+
+def api_keys_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The keys in ``PROCOBS_API_KEYS`` (comma-separated). A key is at least
+    ``MIN_KEY_LENGTH`` characters, without spaces or control characters; the error names
+    the key by its position, never by its value."""
+    keys = tuple(key.strip() for key in environ.get(API_KEYS_ENV, "").split(",") if key.strip())
+    for position, key in enumerate(keys, start=1):
+        if len(key) < MIN_KEY_LENGTH:
+            raise ConfigurationError(
+                f"{API_KEYS_ENV}: key {position} is shorter than {MIN_KEY_LENGTH} characters"
+            )
+        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in key):
+            raise ConfigurationError(
+                f"{API_KEYS_ENV}: key {position} holds a space or a control character"
+            )
+    return keys
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+def check_bind(host: str, api_keys: Sequence[str]) -> None:
+    """Without keys, only this machine may send events."""
+    if not api_keys and not is_loopback(host):
+        raise ConfigurationError(
+            f"no API keys configured ({API_KEYS_ENV}): refusing to listen on {host}, which is "
+            "not a loopback address; set keys or listen on 127.0.0.1"
+        )
+
+
+def authorised(header: str | None, api_keys: Sequence[str]) -> bool:
+    """``Authorization: Bearer <key>`` naming a configured key (any, when none is).
+    Digests of equal length are compared in constant time, against every key."""
+    if not api_keys:
+        return True
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    offered = hashlib.sha256(token.strip().encode()).digest()
+    matched = False
+    for key in api_keys:
+        matched |= hmac.compare_digest(offered, hashlib.sha256(key.encode()).digest())
+    return matched
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, decompressed, refused (413) as soon as it passes ``limit`` bytes either as
+    sent or decompressed — never read to the end first."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, f"the body is {declared} bytes, more than the limit of {limit}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise _Refused(415, f"content-encoding {encoding[:40]!r}: send identity or gzip")
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media.lower() not in ("application/json", ""):
+        raise _Refused(415, f"content-type {media[:60]!r}: send application/json")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    sent, body = 0, bytearray()
+    too_large = _Refused(413, f"the body is more than the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            sent += len(chunk)
+            if sent > limit:
+                raise too_large
+            if inflate is None:
+                body += chunk
+            else:
+                data = chunk
+                while data:
+                    body += inflate.decompress(data, limit + 1 - len(body))
+                    if len(body) > limit:
+                        raise too_large
+                    data = inflate.unconsumed_tail
+        if inflate is not None:
+            body += inflate.flush()
+            if not inflate.eof:
+                raise _Refused(400, "the gzip body is truncated")
+    except zlib.error:
+        raise _Refused(400, "the body is not valid gzip") from None
+    if len(body) > limit:
+        raise too_large
+    return bytes(body)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInput(f"the body is not JSON: {name} is not a JSON number")
+
+
+def _accept_body(db: Database, body: bytes, config: ReceiverConfig) -> dict[str, int]:
+    """Parse, check and write a body (in a worker thread: all of it blocks)."""
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise InvalidInput("the body is not JSON procobs reads: nested too deeply") from None
+    batch = batch_of(document)
+    report = workflow_ledger.in_transaction(
+        db, lambda conn: accept(conn, batch, catalog=config.catalog)
+    )
+    return report.as_dict()
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DatabaseUnreachable | SchemaNotReady | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+    return False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def create_app(db: Database, config: ReceiverConfig) -> Starlette:
+    workers = anyio.CapacityLimiter(DATABASE_WORKERS)
+
+    async def blocking(function, *args):
+        return await anyio.to_thread.run_sync(function, *args, limiter=workers)
+
+    async def lineage(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        client = f"{request.client.host}:{request.client.port}" if request.client else "-"
+
+        def answer(status: int, content: dict, note: str, headers=None) -> JSONResponse:
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("POST %s %d %s %.1f ms from %s", ENDPOINT, status, note, elapsed, client)
+            return JSONResponse(content, status_code=status, headers=headers)
+
+        def refuse(status: int, message: str, headers=None) -> JSONResponse:
+            message = _one_line(message)
+            return answer(status, {"error": message}, json.dumps(message), headers)
+
+        if not authorised(request.headers.get("authorization"), config.api_keys):
+            return refuse(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
+        try:
+            body = await _read_body(request, config.max_body_bytes)
+            counts = await blocking(_accept_body, db, body, config)
+        except _Refused as exc:
+            return refuse(exc.status, str(exc))
+        except InvalidInput as exc:
+            return refuse(400, str(exc))
+        except Exception as exc:
+            if not _database_unavailable(exc):
+                raise
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            return refuse(
+                503,
+                f"the database is unavailable, nothing was written: {reason[0] if reason else ''}",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        note = " ".join(f"{name}={value}" for name, value in counts.items() if value)
+        return answer(200, counts, note or "empty")
+
+    async def health(request: Request) -> JSONResponse:
+        try:
+            await blocking(ensure_current, db)
+        except Exception as exc:
+            if not _database_unavailable(exc):
+                raise
+            return JSONResponse(
+                {"status": "unavailable", "error": _one_line(str(exc))}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "schema": head_revision()})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        settler = None
+        if config.settle_every_seconds > 0:
+            settler = asyncio.create_task(_settle_forever(db, config, blocking))
+        try:
+            yield
+        finally:
+            if settler is not None:
+                settler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settler
+
+    return Starlette(
+        routes=[
+            Route(ENDPOINT, lineage, methods=["POST"]),
+            Route(HEALTH, health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _settle_forever(db: Database, config: ReceiverConfig, blocking) -> None:
+    """Every ``settle_every_seconds``, place the runs whose parent never arrived."""
+
+    def settle() -> workflow_ledger.RecordReport:
+        return workflow_ledger.in_transaction(
+            db,
+            lambda conn: workflow_ledger.settle_held(
+                conn, catalog=config.catalog, grace=config.parent_grace, limit=SETTLE_BATCH
+            ),
+        )
+
+    while True:
+        await asyncio.sleep(config.settle_every_seconds)
+        try:
+            report = await blocking(settle)
+        except Exception as exc:
+            log.warning("settling held runs failed, trying again later: %s", _one_line(exc))
+            continue
+        if report.runs_placed:
+            log.info("placed %d run(s) whose parent never arrived", report.parent_missing)

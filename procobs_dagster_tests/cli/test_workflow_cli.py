@@ -1,0 +1,131 @@
+"""`procobs serve` refusals and `procobs workflow ingest | replay | settle | runs`."""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from procobs_dagster.cli import main
+from procobs_dagster.sources.openlineage import mapping
+from procobs_dagster_tests.sources.helpers import dag_run, ledger_snapshot, ol_event, run_id
+
+
+def _jsonl(path, events) -> str:
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    return str(path)
+
+
+def _snapshot(db) -> dict:
+    with db.read() as conn:
+        return ledger_snapshot(conn)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "procobs.example.org"])
+def test_serve_without_keys_refuses_a_non_loopback_address(procobs, monkeypatch, host):
+    monkeypatch.delenv("PROCOBS_API_KEYS", raising=False)
+    result = procobs("serve", "--host", host, expect_exit=1)
+    assert result.stderr == (
+        f"procobs: error: no API keys configured (PROCOBS_API_KEYS): refusing to listen on "
+        f"{host}, which is not a loopback address; set keys or listen on 127.0.0.1\n"
+    )
+
+
+def test_serve_refuses_a_short_key_without_showing_it(procobs, monkeypatch):
+    monkeypatch.setenv("PROCOBS_API_KEYS", "a-long-enough-key-0123, short")
+    result = procobs("serve", expect_exit=1)
+    assert result.stderr.strip() == (
+        "procobs: error: PROCOBS_API_KEYS: key 2 is shorter than 16 characters"
+    )
+    assert "short" not in result.stderr.replace("shorter", "")
+
+
+def test_serve_refuses_a_database_not_at_the_schema(procobs_empty, monkeypatch):
+    monkeypatch.delenv("PROCOBS_API_KEYS", raising=False)
+    result = procobs_empty("serve", expect_exit=3)
+    assert "run `procobs db upgrade`" in result.stderr
+
+
+def test_ingest_a_file_then_again(procobs, db, tmp_path):
+    dag, events = dag_run()
+    path = _jsonl(tmp_path / "lineage.jsonl", events)
+    first = procobs.json("workflow", "ingest", path)
+    assert (first["received"], first["events"], first["runs_placed"]) == (
+        len(events),
+        len(events),
+        1,
+    )
+    again = procobs("workflow", "ingest", path)
+    assert f"ingested {len(events)} events" in again.stdout
+    assert f"({len(events)} already ingested, 0 without a run)" in again.stdout
+    assert _snapshot(db)[dag]["status"] == "completed"
+
+
+def test_a_file_with_bad_lines_is_refused_whole(procobs, db, tmp_path):
+    _, events = dag_run()
+    lines = [json.dumps(e) for e in events]
+    lines[1] = "{oops"
+    lines[3] = json.dumps({**events[3], "eventType": "DONE"})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines))
+    result = procobs("workflow", "ingest", str(path), expect_exit=1)
+    assert f"{path}: line 2: not JSON" in result.stderr
+    assert f"{path}: line 4: eventType: 'DONE' is not one of" in result.stderr
+    assert (
+        "procobs: error: " in result.stderr and "2 bad line(s), nothing ingested" in result.stderr
+    )
+    assert _snapshot(db) == {}
+
+
+def test_ingest_reads_regular_files_only(procobs, tmp_path):
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    result = procobs("workflow", "ingest", str(fifo), expect_exit=1)
+    assert result.stderr.strip() == (
+        f"procobs: error: OpenLineage events file {fifo} is a FIFO, not a regular file"
+    )
+    missing = procobs("workflow", "ingest", str(tmp_path / "none.jsonl"), expect_exit=1)
+    assert "cannot read" in missing.stderr
+
+
+def test_settle_places_a_run_whose_parent_never_arrived(procobs, db, tmp_path):
+    task = run_id()
+    event = ol_event("START", task, "etl.t", 1, parent=(run_id(), "etl"))
+    procobs("workflow", "ingest", _jsonl(tmp_path / "child.jsonl", [event]))
+    held = procobs.json("workflow", "runs", "--held")
+    assert [(r["run_key"], r["placement"]) for r in held] == [(task, "held")]
+    assert procobs.json("workflow", "settle")["runs_placed"] == 0  # within the grace
+    result = procobs("workflow", "settle", "--parent-grace", "0")
+    assert result.stdout.strip() == "placed 1 run(s) whose parent never arrived, 0 whose parent did"
+    flagged = procobs.json("workflow", "runs", "--parent-missing")
+    assert [(r["run_key"], r["placement"], r["parent_missing"]) for r in flagged] == [
+        (task, "run", True)
+    ]
+    assert procobs.json("workflow", "runs", "--held") == []
+
+
+def test_replay_applies_a_mapping_change_and_changes_nothing_twice(
+    procobs, db, tmp_path, monkeypatch
+):
+    dag = run_id()
+    events = [
+        ol_event("START", dag, "etl", 0),
+        ol_event("COMPLETE", dag, "etl", 1, sql="insert into t select 1"),
+    ]
+    path = _jsonl(tmp_path / "lineage.jsonl", events)
+    with monkeypatch.context() as earlier:  # a mapping that did not read the code facets yet
+        earlier.setattr(mapping, "_code", lambda facets: {})
+        procobs("workflow", "ingest", path)
+    assert _snapshot(db)[dag]["evidence"] is None
+    replayed = procobs.json("workflow", "replay", "--batch", "1")
+    assert (replayed["runs"], replayed["events"], replayed["batches"]) == (1, 2, 1)
+    after = _snapshot(db)
+    assert after[dag]["evidence"]["code"]["sql_sha256"]
+    assert after[dag]["status"] == "completed"
+    procobs("workflow", "replay")
+    assert _snapshot(db) == after
+
+
+def test_the_commands_are_listed():
+    result = CliRunner().invoke(main, ["workflow", "--help"])
+    assert {"ingest", "replay", "settle", "runs"} <= set(result.stdout.split())

@@ -1,0 +1,306 @@
+"""`procobs serve`: the real OpenLineage client (HTTP transport, API-key auth) and plain
+HTTP against the receiver, on both databases."""
+
+import asyncio
+import datetime as dt
+import gzip
+import json
+import logging
+import time
+
+import httpx
+import pytest
+import requests
+import sqlalchemy as sa
+from openlineage.client.event_v2 import RunState
+
+from procobs_dagster import discovery
+from procobs_dagster.discovery.catalog import EMPTY_CATALOG
+from procobs_dagster.sources.openlineage import receiver
+from procobs_dagster.store.tables import (
+    process_component_observation,
+    process_run_observation,
+    workflow_event,
+    workflow_run,
+)
+from procobs_dagster_tests.sources.helpers import NS, ledger_snapshot, ol_event, run_id
+from procobs_dagster_tests.sources.openlineage.client_events import client, dag_with_two_tasks
+from procobs_dagster_tests.sources.openlineage.live import KEY, live, served
+
+
+def counts(db) -> tuple[int, ...]:
+    tables = (workflow_event, workflow_run, process_run_observation, process_component_observation)
+    with db.read() as conn:
+        return tuple(
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in tables
+        )
+
+
+def snapshot(db) -> dict:
+    with db.read() as conn:
+        return ledger_snapshot(conn)
+
+
+def test_the_client_puts_a_dag_run_into_the_ledger_through_procobs_serve(db):
+    dag, events = dag_with_two_tasks()
+    with served(db) as url:
+        sender = client(url, KEY)
+        for event in events:
+            sender.emit(event)
+    runs = snapshot(db)
+    assert runs[dag]["status"] == "completed"
+    assert sorted(r["dot_code"] for k, r in runs.items() if k != dag) == ["etl.extract", "etl.load"]
+    with db.read() as conn:
+        score = discovery.score_of(conn, EMPTY_CATALOG, f"PROC-CAND:workflow:{NS}/etl")
+    assert score.status == "verified_candidate"
+    assert score.proving_run_id is not None
+
+
+@pytest.mark.parametrize(
+    ("end", "status"), [(RunState.FAIL, "failed"), (RunState.ABORT, "cancelled")]
+)
+def test_fail_and_abort_from_the_client(db, end, status):
+    dag, events = dag_with_two_tasks(end)
+    with live(db) as server:
+        sender = client(server.url, KEY)
+        for event in events:
+            sender.emit(event)
+    runs = snapshot(db)
+    assert {r["status"] for r in runs.values()} == {status}
+    errors = {r["error"] for k, r in runs.items() if k != dag}
+    assert errors == ({"task died"} if end == RunState.FAIL else {None})
+
+
+@pytest.mark.parametrize("key", ["wrong-key-0123456789abcdef", None])
+def test_a_wrong_or_missing_key_is_refused_and_writes_nothing(db, key):
+    _, events = dag_with_two_tasks()
+    with live(db) as server:
+        if key is not None:
+            with pytest.raises(requests.HTTPError) as refused:
+                client(server.url, key).emit(events[0])
+            assert refused.value.response.status_code == 401
+        response = server.post(json.dumps(ol_event("START", run_id(), "etl", 0)), key=key)
+    assert response.status_code == 401
+    assert response.json() == {"error": "missing or invalid API key"}
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert counts(db) == (0, 0, 0, 0)
+
+
+def _good() -> dict:
+    return ol_event("START", run_id(), "etl", 0)
+
+
+def _with(path: str, value) -> dict:
+    event = _good()
+    target = event
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[part]
+    if value is _DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return event
+
+
+_DELETE = object()
+LIMIT = 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        (json.dumps(_with("eventType", "PAUSE")), {}, 400, "eventType: 'PAUSE' is not one of"),
+        (json.dumps(_with("run.runId", "run-42")), {}, 400, "run.runId: 'run-42' is not a UUID"),
+        (json.dumps(_with("job.name", _DELETE)), {}, 400, "job: 'name' is required"),
+        (json.dumps(_with("job.name", " ")), {}, 400, "job.name: must not be empty"),
+        (json.dumps(_with("job.name", "a\x1b[2Jb")), {}, 400, "contains a control character"),
+        (
+            json.dumps({**_good(), "outputs": [{"namespace": "db", "name": "t\r\nX: 1"}]}),
+            {},
+            400,
+            "outputs[0].name: 't\\r\\nX: 1' contains a control character",
+        ),
+        (json.dumps(_with("job.name", "x" * 1001)), {}, 400, "job.name: longer than 1000"),
+        (
+            json.dumps(_with("job.name", "\U0001f600" * 600)),
+            {},
+            400,
+            "job: namespace and name together pass 2000 bytes",
+        ),
+        ("{not json", {}, 400, "the body is not JSON"),
+        ('{"eventTime": NaN}', {}, 400, "NaN is not a JSON number"),
+        ("[" * 10_000 + "]" * 10_000, {}, 400, "nested too deeply"),
+        ("[]", {}, 400, "the batch is empty"),
+        ('"START"', {}, 400, "one event (a JSON object) or an array"),
+        (
+            json.dumps([_good(), _with("eventTime", "soon"), _good()]),
+            {},
+            400,
+            "event 1: eventTime: 'soon' is not an RFC 3339 date-time",
+        ),
+        (
+            json.dumps(_with("schemaURL", "https://openlineage.io/spec/3-0-0/OpenLineage.json")),
+            {},
+            400,
+            "is not an OpenLineage spec procobs accepts (1-0-0 to 1-0-5 and 2-0-0 to 2-0-2)",
+        ),
+        (
+            json.dumps(
+                {
+                    **_good(),
+                    "eventType": "RUNNING",
+                    "schemaURL": "https://openlineage.io/spec/1-0-2/OpenLineage.json",
+                }
+            ),
+            {},
+            400,
+            "eventType: 'RUNNING' is not one of START, COMPLETE, ABORT, FAIL, OTHER",
+        ),
+        ("x" * (LIMIT + 1), {}, 413, f"more than the limit of {LIMIT}"),
+        (
+            gzip.compress(b" " * (LIMIT * 20)),
+            {"Content-Encoding": "gzip"},
+            413,
+            f"more than the limit of {LIMIT}",
+        ),
+        (b"\x1f\x8b not gzip", {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
+        (json.dumps(_good()), {"Content-Encoding": "br"}, 415, "send identity or gzip"),
+        (json.dumps(_good()), {"Content-Type": "text/plain"}, 415, "send application/json"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_and_writes_nothing(db, body, headers, status, message):
+    with live(db, max_body_bytes=LIMIT) as server:
+        response = server.post(body, **headers)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert message in error and "\n" not in error and len(error) < 400
+    assert counts(db) == (0, 0, 0, 0)
+
+
+def test_a_batch_of_more_than_a_thousand_events_is_refused_whole(db):
+    with live(db) as server:
+        response = server.post(json.dumps([_good() for _ in range(1001)]))
+    assert response.status_code == 400
+    assert response.json()["error"] == "a batch holds at most 1000 events, not 1001"
+    assert counts(db) == (0, 0, 0, 0)
+
+
+def test_a_body_sent_in_chunks_without_a_length_is_refused(db):
+    def chunks():
+        for _ in range(256):  # 1 MiB, chunked: no Content-Length to judge it by
+            yield b"x" * 4096
+
+    with live(db, max_body_bytes=LIMIT) as server:
+        response = httpx.post(
+            server.endpoint,
+            content=chunks(),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
+    assert response.status_code == 413
+    assert counts(db) == (0, 0, 0, 0)
+
+
+def test_the_limit_is_enforced_while_the_body_is_read(db):
+    """The app stops taking chunks as soon as the body passes the limit: it never reads
+    (nor holds) the rest of an endless body."""
+    app = receiver.create_app(
+        db, receiver.ReceiverConfig(catalog=EMPTY_CATALOG, api_keys=(KEY,), max_body_bytes=LIMIT)
+    )
+    taken, sent = 0, []
+
+    async def receive():
+        nonlocal taken
+        taken += 1
+        return {"type": "http.request", "body": b"x" * 4096, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": receiver.ENDPOINT,
+        "raw_path": receiver.ENDPOINT.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {KEY}".encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 5000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert taken == LIMIT // 4096 + 1
+
+
+def test_a_batch_and_a_gzip_body_are_accepted_whole(db):
+    dag = run_id()
+    task = run_id()
+    batch = [
+        ol_event("START", dag, "etl", 0),
+        ol_event("START", task, "etl.t", 1, parent=(dag, "etl")),
+        {k: v for k, v in ol_event("START", dag, "etl", 0).items() if k != "run"}
+        | {"job": {"namespace": NS, "name": "etl"}},
+    ]
+    with live(db) as server:
+        response = server.post(
+            gzip.compress(json.dumps(batch).encode()), **{"Content-Encoding": "gzip"}
+        )
+        again = server.post(json.dumps(batch[:2]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["received"], body["events"], body["ignored"]) == (3, 2, 1)
+    assert (body["runs_placed"], body["components_placed"]) == (1, 1)
+    assert again.json()["duplicates"] == 2
+    assert counts(db)[:2] == (2, 2)
+
+
+def test_healthz_says_the_database_is_reachable_and_at_the_schema_head(db):
+    with live(db) as server:
+        health = httpx.get(server.url + "/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "schema": "0007_workflow"}
+
+
+def test_a_child_whose_parent_never_arrives_is_placed_on_its_own_by_the_receiver(db):
+    dag = run_id()
+    task = run_id()
+    with live(db, settle_every_seconds=0.1, parent_grace=dt.timedelta(0)) as server:
+        server.post(json.dumps(ol_event("START", task, "etl.t", 1, parent=(dag, "etl"))))
+        deadline = time.monotonic() + 20
+        while snapshot(db)[task]["placement"] == "held":
+            assert time.monotonic() < deadline, "the held run was never placed"
+            time.sleep(0.05)
+    child = snapshot(db)[task]
+    assert (child["placement"], child["parent_missing"], child["status"]) == (
+        "run",
+        True,
+        "started",
+    )
+
+
+def test_healthz_answers_503_while_the_schema_is_not_at_head(empty_db):
+    with live(empty_db) as server:
+        health = httpx.get(server.url + "/healthz")
+    assert health.status_code == 503
+    assert health.json()["status"] == "unavailable"
+    assert "run `procobs db upgrade`" in health.json()["error"]
+
+
+def test_one_log_line_per_request_and_never_a_key(db, caplog):
+    _dag, events = dag_with_two_tasks()
+    with caplog.at_level(logging.INFO, logger="procobs.serve"), live(db) as server:
+        sender = client(server.url, KEY)
+        for event in events[:2]:
+            sender.emit(event)
+        server.post("{oops")
+        server.post("{}", key="not-the-key-0123456789")
+    lines = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
+    assert len(lines) == 4
+    assert lines[0].startswith("POST /api/v1/lineage 200 received=1 events=1 runs_placed=1")
+    assert lines[2].startswith('POST /api/v1/lineage 400 "the body is not JSON')
+    assert lines[3].startswith('POST /api/v1/lineage 401 "missing or invalid API key"')
+    assert all("\n" not in line and KEY not in line and "not-the-key" not in line for line in lines)
