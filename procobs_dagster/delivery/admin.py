@@ -155,6 +155,16 @@ class Redriven:
         }
 
 
+def _sink_has_no_delivery(conn: Connection, sink: str) -> bool:
+    return conn.execute(sa.select(ds.c.sink).where(ds.c.sink == sink).limit(1)).first() is None
+
+
+def _known_sinks(conn: Connection) -> str:
+    names = conn.execute(sa.select(ds.c.sink).distinct().order_by(ds.c.sink).limit(20)).scalars()
+    listed = ", ".join(limits.shown(n) for n in names)
+    return f"sinks with deliveries: {listed}" if listed else "no sink has deliveries yet"
+
+
 def redrive(
     conn: Connection,
     event_ids: Sequence["str | uuid.UUID"] = (),
@@ -177,6 +187,9 @@ def redrive(
     now = now or utcnow()
     ids = [parse_uuid(e, "event_id") for e in event_ids]
     scope = [ds.c.sink == sink] if sink is not None else []
+    if sink is not None and _sink_has_no_delivery(conn, sink):
+        # A misspelt sink would otherwise "redrive" nothing and report success.
+        raise NotFound(f"no delivery to sink {limits.shown(sink)} at all ({_known_sinks(conn)})")
     if all_dead:
         targets = sa.and_(ds.c.state == "dead", *scope)
         skipped: list[tuple[uuid.UUID, str, str]] = []

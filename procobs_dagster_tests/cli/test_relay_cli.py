@@ -92,6 +92,13 @@ def test_dead_and_redrive(db, procobs, tmp_path, monkeypatch):
         procobs("relay", "run", "--once", "--sinks", str(sinks_file))
         assert state_counts(db, "hook") == {"delivered": 2}
         assert receiver.event_ids().count(str(first)) == 2
+        # The probe's E2: a misspelt sink redrove nothing and reported success.
+        before = row_counts(db)
+        typo = procobs("relay", "redrive", "--all", "--sink", "hookk", expect_exit=1)
+        assert typo.stderr == (
+            "procobs: error: no delivery to sink 'hookk' at all (sinks with deliveries: 'hook')\n"
+        )
+        assert row_counts(db) == before
     finally:
         receiver.close()
 
