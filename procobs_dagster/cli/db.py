@@ -5,7 +5,7 @@ import pathlib
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
 from procobs_dagster.ledger.rehearsal import write_probe_run
 from procobs_dagster.store import migrate
 
@@ -22,7 +22,7 @@ def upgrade(cli: CliContext, revision: str) -> None:
     """Migrate the database up to REVISION (default: head)."""
     migrate.upgrade(cli.database, revision)
     with cli.database.read() as conn:
-        click.echo(f"{cli.database.display_url}: at {migrate.current_revision(conn)}")
+        say(f"{cli.database.display_url}: at {migrate.current_revision(conn)}")
 
 
 @db.command()
@@ -32,7 +32,7 @@ def downgrade(cli: CliContext, revision: str) -> None:
     """Migrate the database down to REVISION (default: one step; 'base' drops everything)."""
     migrate.downgrade(cli.database, revision)
     with cli.database.read() as conn:
-        click.echo(f"{cli.database.display_url}: at {migrate.current_revision(conn) or 'base'}")
+        say(f"{cli.database.display_url}: at {migrate.current_revision(conn) or 'base'}")
 
 
 @db.command()
@@ -52,10 +52,10 @@ def status(cli: CliContext, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    click.echo(f"database: {result['database']}")
-    click.echo(f"current:  {current or 'none (empty database)'}")
-    click.echo(f"head:     {result['head']}")
-    click.echo(f"pending:  {', '.join(pending) if pending else 'none, up to date'}")
+    say(f"database: {result['database']}")
+    say(f"current:  {current or 'none (empty database)'}")
+    say(f"head:     {result['head']}")
+    say(f"pending:  {', '.join(pending) if pending else 'none, up to date'}")
 
 
 @db.command()
@@ -71,15 +71,13 @@ def rehearse(cli: CliContext, as_json: bool) -> None:
     if as_json:
         emit_json(result)
     else:
-        click.echo(
-            f"rehearsed {result['revision_before'] or 'empty'} → {result['head']}, rolled back"
-        )
+        say(f"rehearsed {result['revision_before'] or 'empty'} → {result['head']}, rolled back")
         echo_table(
             ({"table": t, **counts} for t, counts in result["tables"].items()),
             ("table", "before", "after", "after_rollback"),
             empty="no guarded tables",
         )
-        click.echo("changed: " + (", ".join(result["changed"]) or "none — birth-free"))
+        say("changed: " + (", ".join(result["changed"]) or "none — birth-free"))
     if result["changed"]:
         raise SystemExit(1)
 
@@ -96,4 +94,4 @@ def render_sql(out: pathlib.Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for direction, name in (("upgrade", "apply.sql"), ("downgrade", "rollback.sql")):
         (out / name).write_text(migrate.render_sql(direction))
-        click.echo(f"wrote {out / name}")
+        say(f"wrote {out / name}")
