@@ -5,6 +5,8 @@ from pathlib import Path
 import click
 
 from procobs_dagster import discovery as discovery_api
+from procobs_dagster import output_files
+from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import IDENTIFIER, ROWS
@@ -173,16 +175,27 @@ def explain(
     "--candidate", type=IDENTIFIER, help="Only the runs of this candidate (and their ancestors)."
 )
 @click.option("--include-dry-run", is_flag=True, help="Export dry runs too (left out by default).")
+@yes_option
 @json_option
 @pass_cli
 def export_ocel_command(
-    cli: CliContext, out: Path, candidate: str | None, include_dry_run: bool, as_json: bool
+    cli: CliContext,
+    out: Path,
+    candidate: str | None,
+    include_dry_run: bool,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Write the ledger as an OCEL 2.0 log: OUT.json (JSON) or OUT.sqlite (SQLite).
 
     Objects: process_run, component, correlation, candidate. Events: every run and
-    component transition. Read it with pm4py.read_ocel2_json / read_ocel2_sqlite.
+    component transition. Read it with pm4py.read_ocel2_json / read_ocel2_sqlite. An
+    existing OUT is replaced only when confirmed (or with --yes); never the procobs
+    database itself.
     """
+    output_files.check_target(out, "OCEL log")
+    cli.refuse_overwriting_database(out)
+    confirm_replacing([out], yes=yes)
     summary = export_ocel(
         cli.ready_database(), out, candidate=candidate, include_dry_run=include_dry_run
     )

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from procobs_dagster import output_files
+from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS
@@ -46,9 +48,15 @@ def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
     default=Path("schemas"),
     show_default=True,
 )
-def schemas(out: Path) -> None:
-    """Write one JSON Schema per event type, generated from the payload models."""
-    written, removed = event_schemas.write(out)
+@yes_option
+def schemas(out: Path, yes: bool) -> None:
+    """Write one JSON Schema per event type, generated from the payload models.
+
+    Schema files procobs wrote for event types that no longer exist are removed; other
+    files are never touched. Replacing changed files asks first (or needs --yes)."""
+    update = event_schemas.plan(out)
+    confirm_replacing([*update.changed, *update.stale], yes=yes)
+    written, removed = event_schemas.write(out, update)
     say(f"wrote {len(written)} schemas to {out}")
     for path in removed:
         say(f"removed {path} (no such event type)")
@@ -139,12 +147,19 @@ def _echo_changes(packet: activation.Packet) -> None:
     help="Where to write the packet (JSON).",
 )
 @click.option("--deactivate", is_flag=True, help="Propose active=false instead of true.")
+@yes_option
 @pass_cli
-def stage(cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool) -> None:
-    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing."""
+def stage(
+    cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool, yes: bool
+) -> None:
+    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing.
+
+    An existing OUT is replaced only when confirmed (or with --yes)."""
+    output_files.check_target(out, "packet")
+    confirm_replacing([out], yes=yes)
     with cli.ready_database().read() as conn:
         packet = activation.stage(conn, list(event_types), active=not deactivate)
-    out.write_text(packet.to_json())
+    output_files.write_text(out, packet.to_json())
     say(f"staged packet {packet.packet_id} → {out} (nothing changed)")
     _echo_changes(packet)
     if not packet.emit_enabled:
