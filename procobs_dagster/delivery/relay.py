@@ -26,6 +26,7 @@ from typing import Any
 import pydantic
 import sqlalchemy as sa
 
+from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery import delivery_state
 from procobs_dagster.delivery.backoff import backoff_seconds
@@ -132,6 +133,7 @@ class Relay:
     ):
         if not sinks:
             raise ConfigurationError("no sinks to deliver to")
+        limits.check_seconds(lease_seconds, "lease", minimum=1)
         unique_names([s.config if isinstance(s, Sink) else s for s in sinks], "relay")
         built: list[Sink] = []
         try:
@@ -213,6 +215,8 @@ class Relay:
 
         A lost database connection does not end the loop: the error is reported to
         ``on_error`` (and logged) and the cycle is tried again after ``idle_seconds``."""
+        # NaN would make every wait return at once (a busy loop); inf would overflow it.
+        limits.check_seconds(idle_seconds, "idle wait", minimum=0.01)
         totals = RelayReport({})
         while not self.stopping:
             try:

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from procobs_dagster import limits
 from procobs_dagster.defs.delivery.jobs import deliver_outbox
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -13,7 +14,8 @@ OUTBOX_KEY = dg.AssetKey("event_outbox")
 
 class AlertBatch(dg.Config):
     event_ids: list[str] = Field(
-        description="Outbox event ids of immediate-lane events, as the sensor found them."
+        max_length=limits.MAX_BATCH,
+        description="Outbox event ids of immediate-lane events, as the sensor found them.",
     )
 
 
