@@ -41,10 +41,10 @@ bench: $(VENV)/.dev
 	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'
 
 sql: $(VENV)/.runtime
-	$(BIN)/procobs db render-sql --out sql
+	$(BIN)/procobs db render-sql --out sql --yes
 
 schemas: $(VENV)/.runtime
-	$(BIN)/procobs events schemas --out schemas
+	$(BIN)/procobs events schemas --out schemas --yes
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check procobs_dagster procobs_dagster_tests bench

@@ -68,6 +68,10 @@ class ConfigurationError(ProcobsError):
     """A setting is missing or inconsistent (a sink without URL, a missing secret...)."""
 
 
+class NotConfirmed(ProcobsError):
+    """A destructive command was not confirmed (on a terminal, or with --yes)."""
+
+
 class ApprovalRequired(ProcobsError):
     """An owner-gated action was attempted without a named approver."""
 

@@ -6,7 +6,7 @@ import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
-from procobs_dagster.cli.output import emit_json, json_option
+from procobs_dagster.cli.output import emit_json, json_option, say
 from procobs_dagster.cli.params import IDENTIFIER, NAME
 from procobs_dagster.discovery.birth import birth as birth_api
 
@@ -47,8 +47,8 @@ def birth(
     if as_json:
         emit_json(record.as_dict())
         return
-    click.echo(
+    say(
         f"born: {record.definition_code} from {record.candidate_code}, approved by "
         f"{record.approved_by} at {record.born_at.isoformat(timespec='seconds')}"
     )
-    click.echo(f"proof: run {record.proving_run_id} ({record.proof_source})")
+    say(f"proof: run {record.proving_run_id} ({record.proof_source})")

@@ -7,6 +7,7 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.output import say
 from procobs_dagster.demo.pipeline import (
     APPROVER,
     FEATURE,
@@ -42,18 +43,19 @@ def _runs(result: DemoResult) -> str:
     return f"{total} in the ledger: {', '.join(parts)}"
 
 
-def _activation(done: Activation) -> str:
+def _activation(done: Activation) -> list[str]:
     switched = "; emission switched on" if done.emission_turned_on else ""
     if not done.activated:
-        return (
+        return [
             f"{', '.join(done.event_types)} already active, nothing staged{switched}"
             " (who activated them: procobs events audit --action activation.applied)"
-        )
-    return (
+        ]
+    return [
         f'{", ".join(done.activated)} by "{APPROVER}" (packet {done.packet_file},'
-        f" audited{switched})\n           an owner does the same, or undoes it: procobs events"
-        " activation stage [--deactivate] TYPE… --out FILE, then apply FILE --approved-by NAME"
-    )
+        f" audited{switched})",
+        "an owner does the same, or undoes it: procobs events activation stage"
+        " [--deactivate] TYPE… --out FILE, then apply FILE --approved-by NAME",
+    ]
 
 
 def _events(result: DemoResult) -> str:
@@ -67,25 +69,28 @@ def _events(result: DemoResult) -> str:
 
 def _echo_ledger(result: DemoResult) -> None:
     run = result.kg_run
-    click.echo(f"database:  {result.database}")
-    click.echo(f"activated: {_activation(result.activation)}")
-    click.echo(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
-    click.echo(f"           {_steps(result.kg_components)}")
-    click.echo(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
-    click.echo(
+    say(f"database:  {result.database}")
+    first, *more = _activation(result.activation)
+    say(f"activated: {first}")
+    for line in more:
+        say(f"           {line}")
+    say(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
+    say(f"           {_steps(result.kg_components)}")
+    say(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
+    say(
         f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
         "  (source_system=dry_run: proves wiring, never a process)"
     )
-    click.echo(f"runs:      {_runs(result)}")
-    click.echo(f"events:    {_events(result)}")
+    say(f"runs:      {_runs(result)}")
+    say(f"events:    {_events(result)}")
     snap, parity = result.snapshot, result.parity
-    click.echo(
+    say(
         f"dossier:   {FEATURE}: {snap.completeness} (required {snap.required_present}/"
         f"{snap.required_count} present), {parity.verdict.value} with its baseline,"
         f" {snap.parity_hash}"
     )
     for score in result.scores:
-        click.echo(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
+        say(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
 
 
 def _ui_command(cli: CliContext, instance_dir: str) -> str:
@@ -134,20 +139,20 @@ def demo(cli: CliContext) -> None:
     this_run = observed.asset_observation_data.asset_observation.metadata["delivered"].value
     with cli.database.read() as conn:
         (state,) = [s for s in delivery.status(conn) if s["sink"] == sink.name]
-    click.echo(
+    say(
         f"delivery:  {this_run} delivered by"
         f" delivery_job to sink {sink.name} ({sink.path}): {state['delivered']} in all,"
         f" {state['dead']} dead"
     )
     failed = [e for e in report.check_evaluations if not e.passed]
-    click.echo(
+    say(
         f"dagster:   {len(report.materializations)} assets materialised, "
         f"{len(report.check_evaluations)} checks run: "
         f"{len(report.check_evaluations) - len(failed)} passed, {len(failed)} failed"
         f"  (instance: {where})"
     )
     for evaluation in failed:
-        click.echo(f"           failed: {evaluation.check_name}: {evaluation.description}")
-    click.echo(f"next:      {_ui_command(cli, where)}")
-    click.echo("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
-    click.echo("           sensors and schedules;  procobs discovery explain PROC-CAND:dot:kg")
+        say(f"           failed: {evaluation.check_name}: {evaluation.description}")
+    say(f"next:      {_ui_command(cli, where)}")
+    say("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
+    say("           sensors and schedules;  procobs discovery explain PROC-CAND:dot:kg")

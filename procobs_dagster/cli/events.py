@@ -4,8 +4,10 @@ from pathlib import Path
 
 import click
 
+from procobs_dagster import output_files
+from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
@@ -46,12 +48,18 @@ def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
     default=Path("schemas"),
     show_default=True,
 )
-def schemas(out: Path) -> None:
-    """Write one JSON Schema per event type, generated from the payload models."""
-    written, removed = event_schemas.write(out)
-    click.echo(f"wrote {len(written)} schemas to {out}")
+@yes_option
+def schemas(out: Path, yes: bool) -> None:
+    """Write one JSON Schema per event type, generated from the payload models.
+
+    Schema files procobs wrote for event types that no longer exist are removed; other
+    files are never touched. Replacing changed files asks first (or needs --yes)."""
+    update = event_schemas.plan(out)
+    confirm_replacing([*update.changed, *update.stale], yes=yes)
+    written, removed = event_schemas.write(out, update)
+    say(f"wrote {len(written)} schemas to {out}")
     for path in removed:
-        click.echo(f"removed {path} (no such event type)")
+        say(f"removed {path} (no such event type)")
 
 
 @events.command()
@@ -66,7 +74,7 @@ def status(cli: CliContext, as_json: bool) -> None:
         emit_json({"switches": switches, "active_types": active})
         return
     echo_table(switches, ("name", "value", "updated_at", "updated_by"), empty="")
-    click.echo(f"active types: {', '.join(active) if active else 'none'}")
+    say(f"active types: {', '.join(active) if active else 'none'}")
 
 
 @events.command()
@@ -101,13 +109,13 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
         return
-    click.echo(
+    say(
         f"ingested {report.events} events from {jsonl_file} "
         f"({report.already_ingested} already ingested)"
     )
     for name, value in report.as_dict().items():
         if name not in ("events", "already_ingested"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @events.group("activation")
@@ -139,17 +147,24 @@ def _echo_changes(packet: activation.Packet) -> None:
     help="Where to write the packet (JSON).",
 )
 @click.option("--deactivate", is_flag=True, help="Propose active=false instead of true.")
+@yes_option
 @pass_cli
-def stage(cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool) -> None:
-    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing."""
+def stage(
+    cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool, yes: bool
+) -> None:
+    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing.
+
+    An existing OUT is replaced only when confirmed (or with --yes)."""
+    output_files.check_target(out, "packet")
+    confirm_replacing([out], yes=yes)
     with cli.ready_database().read() as conn:
         packet = activation.stage(conn, list(event_types), active=not deactivate)
-    out.write_text(packet.to_json())
-    click.echo(f"staged packet {packet.packet_id} → {out} (nothing changed)")
+    output_files.write_text(out, packet.to_json())
+    say(f"staged packet {packet.packet_id} → {out} (nothing changed)")
     _echo_changes(packet)
     if not packet.emit_enabled:
-        click.echo("note: emission is off; activated types emit nothing until it is on")
-    click.echo(f"apply with: procobs events activation apply {out} --approved-by NAME")
+        say("note: emission is off; activated types emit nothing until it is on")
+    say(f"apply with: procobs events activation apply {out} --approved-by NAME")
 
 
 @activation_group.command()
@@ -169,7 +184,7 @@ def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
     if as_json:
         emit_json({"packet": packet.model_dump(mode="json"), "state": state})
         return
-    click.echo(f"packet {packet.packet_id} staged {packet.staged_at.isoformat()}: {state}")
+    say(f"packet {packet.packet_id} staged {packet.staged_at.isoformat()}: {state}")
     _echo_changes(packet)
 
 
@@ -182,9 +197,9 @@ def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
     packet = activation.Packet.load(packet_file)
     with cli.ready_database().begin() as conn:
         changes = activation.apply(conn, packet, approved_by=approved_by)
-    click.echo(f"applied packet {packet.packet_id}, approved by {approved_by.strip()}:")
+    say(f"applied packet {packet.packet_id}, approved by {approved_by.strip()}:")
     for change in changes:
-        click.echo(
+        say(
             f"  {change.event_type}: active={str(change.current_active).lower()} → "
             f"{str(change.proposed_active).lower()}"
         )
@@ -199,9 +214,9 @@ def _switch_command(switch: runtime.Switch, name: str, help_text: str) -> click.
         with cli.ready_database().begin() as conn:
             change = runtime.set_switch(conn, switch, state == "on", approved_by=approved_by)
         if change.changed:
-            click.echo(f"{switch.name}: {change.before} → {change.after} (by {approved_by})")
+            say(f"{switch.name}: {change.before} → {change.after} (by {approved_by})")
         else:
-            click.echo(f"{switch.name} is already {change.after}; nothing changed")
+            say(f"{switch.name} is already {change.after}; nothing changed")
 
     return command
 

@@ -10,7 +10,7 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import BATCH, IDENTIFIER, NAME, ROWS, FiniteFloatRange
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
 from procobs_dagster.delivery.relay import (
@@ -21,6 +21,7 @@ from procobs_dagster.delivery.relay import (
     MIN_LEASE_SECONDS,
 )
 from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.limits import printable
 
 STATUS_COLUMNS = (
     "sink",
@@ -74,7 +75,7 @@ def _configured(
     if stored.unusable and not stored.configs and not listing:
         raise ConfigurationError(str(stored.unusable[0]))
     for row in stored.unusable:
-        click.echo(f"procobs: warning: {row}", err=True)
+        say(f"procobs: warning: {row}", err=True)
     return stored.configs
 
 
@@ -107,6 +108,7 @@ def _stop_on_signals(relay_: Relay) -> Iterator[None]:
 def _run_live(relay_: Relay, batch: int, idle: float) -> RelayReport:
     """The interactive display: running totals per sink, refreshed after each cycle."""
     from rich.live import Live
+    from rich.markup import escape
     from rich.table import Table
 
     totals = RelayReport({})
@@ -127,7 +129,9 @@ def _run_live(relay_: Relay, batch: int, idle: float) -> RelayReport:
             live.update(render("Ctrl-C to stop" if not relay_.stopping else "stopping…"))
 
         def on_error(exc: Exception) -> None:
-            live.update(render(f"database error, retrying: {str(exc).splitlines()[0]}"))
+            # Shown through rich: control characters made visible, markup taken literally.
+            reason = escape(printable(str(exc).splitlines()[0]))
+            live.update(render(f"database error, retrying: {reason}"))
 
         relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
         live.update(render("stopped"))
@@ -140,10 +144,10 @@ def _run_plain(relay_: Relay, batch: int, idle: float, to_stderr: bool) -> Relay
     def on_cycle(report: RelayReport) -> None:
         line = _report_line(report)
         if line:
-            click.echo(f"relay: {line}", err=to_stderr)
+            say(f"relay: {line}", err=to_stderr)
 
     def on_error(exc: Exception) -> None:
-        click.echo(f"relay: database error, retrying: {str(exc).splitlines()[0]}", err=True)
+        say(f"relay: database error, retrying: {str(exc).splitlines()[0]}", err=True)
 
     return relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
 
@@ -197,7 +201,7 @@ def run(
                 interactive = sys.stdout.isatty() and not as_json
                 if not interactive:
                     names = ", ".join(c.name for c in configs)
-                    click.echo(f"relay {relay_.relay_id}: delivering to {names}", err=True)
+                    say(f"relay {relay_.relay_id}: delivering to {names}", err=True)
                 if interactive:
                     totals = _run_live(relay_, batch, idle)
                 else:
@@ -206,7 +210,7 @@ def run(
         emit_json(totals.as_dict())
         return
     rows = [counts.as_dict() for counts in totals.sinks.values()]
-    click.echo("relay stopped; totals:" if not once else "one cycle:")
+    say("relay stopped; totals:" if not once else "one cycle:")
     echo_table(rows, REPORT_COLUMNS, empty="  nothing to do")
 
 
@@ -268,9 +272,9 @@ def redrive(
     if as_json:
         emit_json(result.as_dict())
         return
-    click.echo(f"redriven: {len(result.redriven)} delivery(ies)")
+    say(f"redriven: {len(result.redriven)} delivery(ies)")
     for event_id, sink_name, state in result.skipped:
-        click.echo(f"skipped {event_id} -> {sink_name}: still {state}")
+        say(f"skipped {event_id} -> {sink_name}: still {state}")
 
 
 @relay.command()
@@ -298,4 +302,4 @@ def import_sinks(cli: CliContext, sinks_file: str) -> None:
     configs = delivery.load_sinks_file(sinks_file)
     with cli.ready_database().begin() as conn:
         delivery.save_sinks(conn, configs)
-    click.echo(f"stored {len(configs)} sink(s): {', '.join(c.name for c in configs)}")
+    say(f"stored {len(configs)} sink(s): {', '.join(c.name for c in configs)}")

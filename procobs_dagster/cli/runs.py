@@ -4,7 +4,7 @@ import click
 
 from procobs_dagster import ledger
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import IDENTIFIER, ROWS
 
 RUN_COLUMNS = (
@@ -69,8 +69,10 @@ def show(cli: CliContext, run_id: str, as_json: bool) -> None:
         emit_json(result)
         return
     for key, value in result["run"].items():
-        click.echo(f"{key:>24}: {'-' if value is None else value}")
-    click.echo("\ncomponents:")
+        say(f"{key:>24}: {'-' if value is None else value}")
+    say()
+    say("components:")
     echo_table(result["components"], COMPONENT_COLUMNS, empty="  none")
-    click.echo("\nhistory:")
+    say()
+    say("history:")
     echo_table(result["history"], HISTORY_COLUMNS, empty="  none")

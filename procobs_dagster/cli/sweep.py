@@ -3,7 +3,7 @@
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option
+from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option, say
 from procobs_dagster.cli.params import BATCH, FREE_TEXT, IDENTIFIER, NAME, whole_seconds
 from procobs_dagster.maintenance import (
     DEFAULT_BATCH,
@@ -36,19 +36,19 @@ def _why(details: dict) -> str:
 
 def _print(report: SweepReport, as_json: bool) -> None:
     for row in report.unusable:  # stored settings left aside: the sweep did the rest
-        click.echo(f"procobs: warning: {row}", err=True)
+        say(f"procobs: warning: {row}", err=True)
     if as_json:
         emit_json(report.as_dict())
         return
     if not report.lock_acquired:
-        click.echo(f"another {report.verdict} sweep is running (it holds the lock): nothing done")
+        say(f"another {report.verdict} sweep is running (it holds the lock): nothing done")
         return
     echo_table(
         ({**v.as_dict(), "why": _why(v.details)} for v in report.verdicts),
         VERDICT_COLUMNS,
         empty=f"nothing to mark {report.verdict}",
     )
-    click.echo(
+    say(
         f"{report.verdict} sweep {report.sweep_id}: {len(report.verdicts)} marked "
         f"{report.verdict}, {report.left_alone} left alone (changed meanwhile), "
         f"{report.batches} batches"
@@ -136,7 +136,7 @@ def set_(cli: CliContext, candidate: str, seconds: int, reason: str | None, acto
     """Give CANDIDATE its own stuck SLA of SECONDS."""
     with cli.ready_database().begin() as conn:
         set_sla(conn, candidate, seconds, reason=reason, actor=actor)
-    click.echo(f"{candidate}: stuck after {seconds} s")
+    say(f"{candidate}: stuck after {seconds} s")
 
 
 @sla.command("clear")
@@ -146,4 +146,4 @@ def clear(cli: CliContext, candidate: str) -> None:
     """Drop CANDIDATE's own SLA; it gets the default again."""
     with cli.ready_database().begin() as conn:
         cleared = clear_sla(conn, candidate)
-    click.echo(f"{candidate}: {'back to the default SLA' if cleared else 'had no own SLA'}")
+    say(f"{candidate}: {'back to the default SLA' if cleared else 'had no own SLA'}")

@@ -14,6 +14,7 @@ from procobs_dagster.cli.output import (
     echo_table,
     emit_json,
     json_option,
+    say,
 )
 from procobs_dagster.cli.params import BATCH, ROWS
 from procobs_dagster.sources import domain_events, openlineage, workflow_ledger
@@ -46,13 +47,13 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
     if as_json:
         emit_json(counts)
         return
-    click.echo(
+    say(
         f"ingested {counts['received']} events from {jsonl_file} "
         f"({counts['duplicates']} already ingested, {counts['ignored']} without a run)"
     )
     for name, value in counts.items():
         if name not in ("received", "duplicates", "ignored"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @workflow.command()
@@ -77,13 +78,13 @@ def replay(cli: CliContext, batch: int, catalog_path: Path | None, as_json: bool
         emit_json(report.as_dict())
         return
     unreadable = f", {report.unreadable} left as they were (unreadable)"
-    click.echo(
+    say(
         f"replayed {report.events} events of {report.runs} runs in {report.batches} batch(es)"
         + (unreadable if report.unreadable else "")
     )
     for name, value in report.recorded.as_dict().items():
         if value and name not in ("events", "duplicates"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @workflow.command()
@@ -113,7 +114,7 @@ def settle(
     if as_json:
         emit_json(report.as_dict())
         return
-    click.echo(
+    say(
         f"placed {report.parent_missing} run(s) whose parent never arrived, "
         f"{report.runs_placed + report.components_placed - report.parent_missing} "
         "whose parent did"

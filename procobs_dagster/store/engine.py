@@ -107,7 +107,13 @@ def resolve_url(explicit: str | None = None) -> URL:
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # PROCOBS_HOME names a file, or a folder we may not write
+            raise ConfigurationError(
+                f"cannot use {folder} as the folder of the SQLite database: {exc.strerror}"
+            ) from None
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @sa.event.listens_for(engine, "connect")

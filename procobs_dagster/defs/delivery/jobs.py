@@ -8,25 +8,22 @@ procobs/delivery tag lets the instance bound how many delivery runs overlap.
 import dagster as dg
 from pydantic import Field
 
-from procobs_dagster import delivery
+from procobs_dagster import delivery, limits
 from procobs_dagster.defs.conventions import DELIVERY_TAG
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
-from procobs_dagster.limits import MAX_BATCH
 from procobs_dagster.records import UnusableRow
 
 OUTBOX_KEY = dg.AssetKey("event_outbox")
 SINK_COUNTERS = ("fanned_out", "claimed", "delivered", "retried", "rejected", "dead", "expired")
 STATE_COLUMNS = ("pending", "delivering", "delivered", "retry", "dead")
+# A run is bounded in time by its cycles: a million cycles of one idle second is 11 days.
 MAX_CYCLES = 1_000_000
 
 
 class DeliveryConfig(dg.Config):
     batch: int = Field(
-        default=500,
-        ge=1,
-        le=MAX_BATCH,
-        description="Events claimed per sink per cycle.",
+        default=500, ge=1, le=limits.MAX_BATCH, description="Events claimed per sink per cycle."
     )
     max_cycles: int = Field(
         default=1000,

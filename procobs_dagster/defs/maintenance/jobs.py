@@ -9,7 +9,7 @@ a time; dagster/max_runtime lets run monitoring stop a run that hangs.
 import dagster as dg
 from pydantic import Field
 
-from procobs_dagster import maintenance
+from procobs_dagster import limits, maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -35,7 +35,9 @@ def _progress(context: dg.OpExecutionContext):
 
 class RetentionConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Only count what would be archived.")
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, description="Runs per batch.")
+    batch: int = Field(
+        default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH, description="Runs per batch."
+    )
     keep: list[str] = Field(
         default_factory=list,
         description="Policy overrides as STATUS=DAYS or STATUS=forever, e.g. completed=30.",
@@ -130,18 +132,20 @@ class StuckSweepConfig(dg.Config):
     default_sla_seconds: int = Field(
         default=maintenance.DEFAULT_STUCK_SLA_SECONDS,
         ge=1,
+        le=limits.MAX_SECONDS,
         description="SLA of candidates without their own (procobs sweep sla set).",
     )
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH)
 
 
 class OrphanSweepConfig(dg.Config):
     grace_seconds: int = Field(
         default=maintenance.DEFAULT_GRACE_SECONDS,
         ge=0,
+        le=limits.MAX_SECONDS,
         description="How long after its parent ended a child may still report its outcome.",
     )
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH)
 
 
 sweep_stuck_runs = _sweep_op(
