@@ -120,6 +120,7 @@ def dead_letters(
     conn: Connection, sink: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Dead deliveries, most recently dead first, with their recorded errors."""
+    limits.check_count(limit, "limit")
     query = (
         sa.select(
             ds.c.event_id,

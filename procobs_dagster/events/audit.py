@@ -50,6 +50,7 @@ def require_approver(approved_by: str | None, action: str) -> str:
 
 def newest(conn: Connection, limit: int, action: str | None = None) -> list[dict[str, Any]]:
     """The newest ``limit`` audit_log rows (of ``action`` only, when given), newest first."""
+    limits.check_count(limit, "limit")
     query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
     if action is not None:
         query = query.where(audit_log.c.action == action)
