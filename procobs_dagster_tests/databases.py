@@ -87,15 +87,6 @@ class SqliteDatabases:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def row_counts(db: Database) -> dict[str, int]:
-    """Rows in every table of ``db``: what a refused command must leave as it found."""
-    with db.read() as conn:
-        tables = sa.inspect(conn).get_table_names()
-        return {
-            t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in tables
-        }
-
-
 def every_value(db: Database) -> str:
     """Every value of every table of ``db`` as text, to look for what must not be stored."""
     with db.read() as conn:

@@ -3,7 +3,6 @@ import json
 import pytest
 
 from procobs_dagster.delivery import SinkConfig
-from procobs_dagster_tests.databases import row_counts
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
     SECRET_ENV,
@@ -13,6 +12,7 @@ from procobs_dagster_tests.delivery.helpers import (
     webhook_config,
     write_sinks_file,
 )
+from procobs_dagster_tests.hostile import row_counts
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import sqlite3
 import zlib
 
 import pytest
-from click.testing import CliRunner
 
-from procobs_dagster.cli import main
+from procobs_dagster.errors import EXIT_DATABASE, EXIT_REFUSED
 from procobs_dagster.store.engine import Database
 from procobs_dagster_tests.databases import every_value
 from procobs_dagster_tests.delivery.helpers import (
@@ -22,6 +21,7 @@ from procobs_dagster_tests.delivery.helpers import (
     webhook_config,
     write_sinks_file,
 )
+from procobs_dagster_tests.hostile import assert_refused, run_cli
 
 DB_SECRET = "Zq9DbSecret"
 SSL_SECRET = "Zq9SslSecret"
@@ -42,10 +42,6 @@ MALFORMED = [
 ]
 
 
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
-
-
 def assert_no_secret(*texts: str) -> None:
     for text in texts:
         for secret in SECRETS:
@@ -56,22 +52,18 @@ def assert_no_secret(*texts: str) -> None:
 @pytest.mark.parametrize("given", ["option", "environment"])
 def test_an_unreachable_database_is_one_line_without_its_password(raw, given):
     if given == "option":
-        result = run("--database-url", raw, "runs", "list")
+        outcome = run_cli(raw, "runs", "list")
     else:
-        result = run("runs", "list", env={"PROCOBS_DATABASE_URL": raw})
-    assert result.exit_code == 3
-    assert result.stderr.startswith("procobs: error: cannot reach database ")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
-    assert_no_secret(result.output)
+        outcome = run_cli(None, "runs", "list", env={"PROCOBS_DATABASE_URL": raw})
+    assert assert_refused(outcome, EXIT_DATABASE).startswith("cannot reach database ")
+    assert_no_secret(outcome.stderr, outcome.stdout)
 
 
 @pytest.mark.parametrize("raw", MALFORMED)
 def test_a_malformed_database_url_is_one_line_without_its_password(raw):
-    result = run("--database-url", raw, "db", "status")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("procobs: error: malformed database URL ")
-    assert result.stderr.count("\n") == 1
-    assert_no_secret(result.output)
+    outcome = run_cli(raw, "db", "status")
+    assert assert_refused(outcome, EXIT_REFUSED).startswith("malformed database URL ")
+    assert_no_secret(outcome.stderr, outcome.stdout)
 
 
 def with_secrets(db: Database) -> str:
@@ -83,12 +75,11 @@ def with_secrets(db: Database) -> str:
 
 def test_commands_that_print_the_database_show_it_masked(postgres_db):
     url = with_secrets(postgres_db)
-    outputs = [run("--database-url", url, *args) for args in (("db", "upgrade"), ("db", "status"))]
-    outputs.append(run("--database-url", url, "db", "status", "--json"))
-    for result in outputs:
-        assert result.exit_code == 0, result.output
-        assert ":***@" in result.stdout and "sslpassword=***" in result.stdout
-        assert_no_secret(result.output)
+    for args in (("db", "upgrade"), ("db", "status"), ("db", "status", "--json")):
+        outcome = run_cli(url, *args)
+        assert outcome.exit_code == 0, outcome
+        assert ":***@" in outcome.stdout and "sslpassword=***" in outcome.stdout
+        assert_no_secret(outcome.stderr, outcome.stdout)
 
 
 @pytest.fixture
@@ -107,16 +98,17 @@ def test_no_secret_reaches_a_table_a_log_or_an_error(
     emit_events(postgres_db, 3)
     receiver.respond = lambda _id, body: (503, {}, body)  # echoes what it was sent
     sinks = write_sinks_file(tmp_path / "sinks.yaml", webhook_config(receiver.url))
-    outputs = [
-        run("--database-url", url, "relay", "import-sinks", str(sinks)),
-        run("--database-url", url, "relay", "run", "--once"),
-        run("--database-url", url, "relay", "dead"),
-        run("--database-url", url, "relay", "status", "--json"),
-        run("--database-url", url, "relay", "sinks", "--json"),
+    outcomes = [
+        run_cli(url, "relay", "import-sinks", str(sinks)),
+        run_cli(url, "relay", "run", "--once"),
+        run_cli(url, "relay", "dead"),
+        run_cli(url, "relay", "status", "--json"),
+        run_cli(url, "relay", "sinks", "--json"),
     ]
-    assert [r.exit_code for r in outputs] == [0] * len(outputs)
+    assert [o.exit_code for o in outcomes] == [0] * len(outcomes), outcomes
     assert len(receiver.received(503)) == 3
-    assert_no_secret(every_value(postgres_db), caplog.text, *(r.output for r in outputs))
+    printed = [text for o in outcomes for text in (o.stdout, o.stderr)]
+    assert_no_secret(every_value(postgres_db), caplog.text, *printed)
     assert SECRET_ENV in every_value(postgres_db)  # the variable's name is what is kept
 
 
@@ -142,10 +134,10 @@ def dagster_storage_text(home) -> str:
 def test_the_demo_keeps_the_password_out_of_its_output_and_dagsters_storage(postgres_db, tmp_path):
     """A URL in a Dagster resource's config is kept in every run's snapshot; the demo
     binds it through an EnvVar, as a deployment does."""
-    result = run("--database-url", with_secrets(postgres_db), "demo")
-    assert result.exit_code == 0, result.output
+    result = run_cli(with_secrets(postgres_db), "demo", timeout=600)
+    assert result.exit_code == 0, result
     (hint,) = [line for line in result.stdout.splitlines() if line.startswith("next:")]
     assert ":***@" in hint and hint.endswith("(with your password for ***)")
     storage = dagster_storage_text(tmp_path / "procobs_home" / "dagster")
     assert "database_url" in storage  # the resource's config is there, its value is not
-    assert_no_secret(result.output, storage, every_value(postgres_db))
+    assert_no_secret(result.stdout, result.stderr, storage, every_value(postgres_db))

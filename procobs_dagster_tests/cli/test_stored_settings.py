@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from procobs_dagster import ledger
 from procobs_dagster.definitions import build_definitions
 from procobs_dagster.store.tables import delivery_sink, stuck_sla_override
-from procobs_dagster_tests.databases import row_counts
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.delivery.helpers import SECRET_ENV, emit_events, state_counts
+from procobs_dagster_tests.hostile import row_counts
 from procobs_dagster_tests.maintenance.helpers import T0, make_run
 
 FIX_SINK = "fix it with `procobs relay import-sinks FILE`"
