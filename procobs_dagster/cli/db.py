@@ -128,11 +128,11 @@ def render_sql(out: pathlib.Path, yes: bool) -> None:
         out / name: migrate.render_sql(direction)
         for direction, name in (("upgrade", "apply.sql"), ("downgrade", "rollback.sql"))
     }
-    for path in files:
-        output_files.check_target(path, "SQL file")
-    confirm_replacing(
-        [p for p, text in files.items() if p.exists() and p.read_text() != text], yes=yes
-    )
+    if out.is_dir():
+        for path in files:
+            output_files.check_target(path, "SQL file")
+        changed = [p for p, text in files.items() if p.exists() and p.read_text() != text]
+        confirm_replacing(changed, yes=yes)
     out.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
         output_files.write_text(path, text)
