@@ -20,7 +20,7 @@ _SHARED = {
     ],
 }
 # CI: a fixed set of examples (the same on every run), enough to cross every option.
-settings.register_profile("fuzz-ci", max_examples=12, derandomize=True, **_SHARED)
+settings.register_profile("fuzz-ci", max_examples=25, derandomize=True, **_SHARED)
 # make fuzz: random examples, many more of them.
 settings.register_profile("fuzz-long", max_examples=400, **_SHARED)
 
