@@ -8,6 +8,7 @@ suite hold every command to it through :func:`run_cli` and :func:`assert_refused
 
 import contextlib
 import dataclasses
+import re
 import signal
 
 import sqlalchemy as sa
@@ -89,14 +90,23 @@ def assert_no_traceback(outcome: Outcome) -> None:
     assert "Traceback" not in outcome.stderr + outcome.stdout, outcome
 
 
-def assert_refused(outcome: Outcome, exit_code: int | None = None) -> str:
+# The ingest commands list a refused file's bad lines (at most 20, then a count) before
+# their one-line error: `FILE: line N: problem`, `FILE: … and N more`.
+LISTED_PROBLEM = re.compile(r".*: (line \d+: .*|… and \d+ more)")
+
+
+def assert_refused(outcome: Outcome, exit_code: int | None = None, *, listing: bool = False) -> str:
     """One line on stderr, a documented non-zero exit code (``exit_code`` if given), no
-    traceback; returns the message after the prefix."""
+    traceback; returns the message after the prefix. With ``listing``, the error line may
+    follow the bad lines of a refused file (see LISTED_PROBLEM)."""
     assert_no_traceback(outcome)
     assert outcome.exit_code in DOCUMENTED_EXIT_CODES - {errors.EXIT_OK}, outcome
     if exit_code is not None:
         assert outcome.exit_code == exit_code, outcome
     lines = outcome.stderr.splitlines()
+    if listing:
+        listed, lines = lines[:-1], lines[-1:]
+        assert len(listed) <= 21 and all(LISTED_PROBLEM.fullmatch(x) for x in listed), outcome
     assert len(lines) == 1, outcome
     assert lines[0].startswith(PREFIX), outcome
     assert len(lines[0]) <= len(PREFIX) + MAX_LINE, outcome

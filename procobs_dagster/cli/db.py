@@ -1,5 +1,6 @@
 """`procobs db`: migrations, status and the rolled-back rehearsal."""
 
+import os
 import pathlib
 
 import click
@@ -8,8 +9,9 @@ from procobs_dagster import output_files
 from procobs_dagster.cli.confirm import confirm, confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
-from procobs_dagster.cli.params import IDENTIFIER
-from procobs_dagster.errors import NotConfirmed
+from procobs_dagster.cli.params import IDENTIFIER, SafePath
+from procobs_dagster.errors import InvalidInput, NotConfirmed
+from procobs_dagster.input_files import describe
 from procobs_dagster.ledger.rehearsal import write_probe_run
 from procobs_dagster.store import migrate
 
@@ -115,7 +117,7 @@ def rehearse(cli: CliContext, as_json: bool) -> None:
 @db.command("render-sql")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    type=SafePath(file_okay=False, path_type=pathlib.Path),
     default=pathlib.Path("sql"),
     show_default=True,
 )
@@ -128,11 +130,13 @@ def render_sql(out: pathlib.Path, yes: bool) -> None:
         out / name: migrate.render_sql(direction)
         for direction, name in (("upgrade", "apply.sql"), ("downgrade", "rollback.sql"))
     }
-    for path in files:
-        output_files.check_target(path, "SQL file")
-    confirm_replacing(
-        [p for p, text in files.items() if p.exists() and p.read_text() != text], yes=yes
-    )
+    if os.path.lexists(out) and not out.is_dir():
+        raise InvalidInput(f"cannot write the SQL packet into {describe(out)}: not a directory")
+    if out.is_dir():
+        for path in files:
+            output_files.check_target(path, "SQL file")
+        changed = [p for p, text in files.items() if p.exists() and p.read_text() != text]
+        confirm_replacing(changed, yes=yes)
     out.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
         output_files.write_text(path, text)

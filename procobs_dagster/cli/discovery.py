@@ -9,7 +9,7 @@ from procobs_dagster import output_files
 from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
-from procobs_dagster.cli.params import IDENTIFIER, ROWS
+from procobs_dagster.cli.params import IDENTIFIER, ROWS, SafePath
 from procobs_dagster.discovery.ocel import export_ocel
 
 SCORE_COLUMNS = (
@@ -28,7 +28,7 @@ RUN_COLUMNS = ("run_id", "origin", "header", "steps", "completed", "two_steps", 
 catalog_option = click.option(
     "--catalog",
     "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=SafePath(dir_okay=False, path_type=Path),
     envvar="PROCOBS_CATALOG",
     help="Candidate catalog (YAML).  [default: $PROCOBS_CATALOG, else the bundled sample]",
 )
@@ -170,7 +170,7 @@ def explain(
 
 
 @discovery.command("export-ocel")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=SafePath(dir_okay=False, path_type=Path))
 @click.option(
     "--candidate", type=IDENTIFIER, help="Only the runs of this candidate (and their ancestors)."
 )

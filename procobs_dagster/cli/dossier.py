@@ -7,7 +7,7 @@ import click
 from procobs_dagster import dossier as dossier_api
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
-from procobs_dagster.cli.params import IDENTIFIER, NAME
+from procobs_dagster.cli.params import IDENTIFIER, NAME, SafePath
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.reconcile import ParityVerdict, Reconciliation
 from procobs_dagster.errors import DatabaseUnreachable, ProcobsError, SchemaNotReady
@@ -62,14 +62,14 @@ def _echo_reconciliation(result: Reconciliation, label: str) -> None:
 
 
 @dossier.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=SafePath(path_type=Path))
 @click.option(
     "--feature", required=True, type=IDENTIFIER, help="Feature slug the folder belongs to."
 )
 @click.option(
     "--manifest",
     "manifest_file",
-    type=click.Path(path_type=Path),
+    type=SafePath(path_type=Path),
     help="Manifest YAML.  [default: the shipped software-dev manifest]",
 )
 @click.option("--no-manifest", is_flag=True, help="Index every file; completeness is unknown.")

@@ -8,7 +8,7 @@ from procobs_dagster import output_files
 from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option, say
-from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS
+from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS, SafePath
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
 from procobs_dagster.events import schemas as event_schemas
@@ -44,7 +44,7 @@ def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
 @events.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=SafePath(file_okay=False, path_type=Path),
     default=Path("schemas"),
     show_default=True,
 )
@@ -95,7 +95,7 @@ def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> Non
 
 
 @events.command()
-@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("jsonl_file", type=SafePath(dir_okay=False, path_type=Path))
 @json_option
 @pass_cli
 def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
@@ -143,7 +143,7 @@ def _echo_changes(packet: activation.Packet) -> None:
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=SafePath(dir_okay=False, writable=True, path_type=Path),
     help="Where to write the packet (JSON).",
 )
 @click.option("--deactivate", is_flag=True, help="Propose active=false instead of true.")
@@ -168,7 +168,7 @@ def stage(
 
 
 @activation_group.command()
-@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("packet_file", type=SafePath(dir_okay=False, path_type=Path))
 @json_option
 @pass_cli
 def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
@@ -189,7 +189,7 @@ def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
 
 
 @activation_group.command()
-@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("packet_file", type=SafePath(dir_okay=False, path_type=Path))
 @click.option("--approved-by", type=NAME, help="The owner approving this activation (required).")
 @pass_cli
 def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:

@@ -23,6 +23,16 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+class SafePath(click.Path):
+    """``click.Path`` that refuses a NUL character (no path holds one; the system calls
+    click makes with it would raise) as a usage error."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class CheckedText(click.ParamType):
     """Text held to one of the layer's rules (``problem`` returns a sentence or None)."""
 

@@ -11,7 +11,14 @@ import click
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
-from procobs_dagster.cli.params import BATCH, IDENTIFIER, NAME, ROWS, FiniteFloatRange
+from procobs_dagster.cli.params import (
+    BATCH,
+    IDENTIFIER,
+    NAME,
+    ROWS,
+    FiniteFloatRange,
+    SafePath,
+)
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
 from procobs_dagster.delivery.relay import (
     DEFAULT_LEASE_SECONDS,
@@ -50,7 +57,7 @@ REPORT_COLUMNS = ("sink", "claimed", "delivered", "retried", "rejected", "dead",
 sinks_file_option = click.option(
     "--sinks",
     "sinks_file",
-    type=click.Path(dir_okay=False),
+    type=SafePath(dir_okay=False),
     envvar=delivery.SINKS_FILE_ENV,
     help=f"YAML sinks file (or ${delivery.SINKS_FILE_ENV}).  [default: the delivery_sink table]",
 )
@@ -295,7 +302,7 @@ def sinks(cli: CliContext, sinks_file: str | None, as_json: bool) -> None:
 
 
 @relay.command("import-sinks")
-@click.argument("sinks_file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("sinks_file", type=SafePath(dir_okay=False, exists=True))
 @pass_cli
 def import_sinks(cli: CliContext, sinks_file: str) -> None:
     """Store the sinks of a YAML file in the delivery_sink table (replacing same names)."""

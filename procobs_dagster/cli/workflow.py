@@ -16,7 +16,7 @@ from procobs_dagster.cli.output import (
     json_option,
     say,
 )
-from procobs_dagster.cli.params import BATCH, ROWS
+from procobs_dagster.cli.params import BATCH, ROWS, SafePath
 from procobs_dagster.sources import domain_events, openlineage, workflow_ledger
 from procobs_dagster.sources.workflow_runs import RunFacts
 from procobs_dagster.store.tables import workflow_run
@@ -30,7 +30,7 @@ def workflow() -> None:
 
 
 @workflow.command()
-@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("jsonl_file", type=SafePath(dir_okay=False, path_type=Path))
 @catalog_option
 @json_option
 @pass_cli

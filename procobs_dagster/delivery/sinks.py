@@ -226,7 +226,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 def classify(status: int, reason: str, headers: httpx.Headers, body: bytes, now: float):
     """2xx delivered; 408, 429 and 5xx retried; anything else (4xx, 3xx) rejected.
-    ``body`` is the start of the answer (it is only read for a failure)."""
+    ``body`` is the start of the answer (its text names a failure)."""
     if 200 <= status < 300:
         return DELIVERED
     detail = f"HTTP {status} {reason}".rstrip()
@@ -292,8 +292,9 @@ class WebhookSink(Sink):
                 headers=self.headers(delivery, body),
                 extensions=self._extensions,
             ) as response:
-                failed = not 200 <= response.status_code < 300
-                start = _start_of(response, ERROR_BODY_BYTES) if failed else b""
+                # Read (up to the bound) whatever the status: an answer read to its end
+                # lets the connection serve the next delivery.
+                start = _start_of(response, ERROR_BODY_BYTES)
                 return classify(
                     response.status_code,
                     response.reason_phrase,

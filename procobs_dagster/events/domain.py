@@ -53,7 +53,7 @@ class DomainEvent(BaseModel):
         if not isinstance(document, dict):
             raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
         event_type = document.get("event_type")
-        if event_type not in DomainEventType._value2member_map_:
+        if not isinstance(event_type, str) or event_type not in DomainEventType._value2member_map_:
             raise UnknownEventType(f"unknown domain event type {limits.shown(event_type)}")
         try:
             return cls.model_validate(document)

@@ -106,15 +106,20 @@ def resolve_url(explicit: str | None = None) -> URL:
 
 
 def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        folder = Path(url.database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # PROCOBS_HOME names a file, or a folder we may not write
-            raise ConfigurationError(
-                f"cannot use {folder} as the folder of the SQLite database: {exc.strerror}"
-            ) from None
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _make_folder(_dialect, _record, _args, _kwargs):
+        # On the first connection, not when the engine is made: looking at a database
+        # (a status, a refused command) never creates its folder.
+        if url.database and url.database != ":memory:":
+            folder = Path(url.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # PROCOBS_HOME names a file, or a folder we may not write
+                raise ConfigurationError(
+                    f"cannot use {folder} as the folder of the SQLite database: {exc.strerror}"
+                ) from None
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

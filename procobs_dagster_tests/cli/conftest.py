@@ -3,11 +3,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from procobs_dagster import maintenance
 from procobs_dagster.cli import main
-from procobs_dagster.events import runtime
-from procobs_dagster_tests.discovery.helpers import observe
-from procobs_dagster_tests.hostile import Hostile
 
 
 class Procobs:
@@ -41,15 +37,3 @@ def procobs(db):
 @pytest.fixture
 def procobs_empty(empty_db):
     return Procobs(empty_db)
-
-
-@pytest.fixture
-def hostile(db):
-    """A database with something to lose — a verified run of PROC-CAND:dot:kg with its
-    two steps, a candidate's own SLA, an audited switch — and a way to run commands at
-    it that checks every refusal wrote nothing."""
-    observe(db)
-    with db.begin() as conn:
-        maintenance.set_sla(conn, "PROC-CAND:dot:kg", 3600, reason="slow", actor="alice")
-        runtime.set_emission(conn, True, approved_by="alice")
-    return Hostile(db)
