@@ -137,7 +137,12 @@ class Receiver:
                         timeout=receiver.HOLD_SECONDS,
                     ):
                         receiver.hold_until_in_flight = 0  # never together: stop holding
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                expected = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(expected)
+                if len(body) < expected:  # the sender died mid-request: no delivery
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+                    return
                 event_id = self.headers.get("ce-id", "")
                 if receiver.delay:
                     time.sleep(receiver.delay)
