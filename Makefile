@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Parallel test workers; each gets its own migrated template databases.
 WORKERS ?= 2
 
-.PHONY: demo test ui bench sql schemas lint clean
+.PHONY: demo test fuzz ui bench sql schemas lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev
 	.ci/with-postgres $(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
+# The fuzzing suite with its long budget (`make test` runs it with the CI budget).
+FUZZ_PROFILE ?= fuzz-long
+fuzz: $(VENV)/.dev
+	PROCOBS_FUZZ_PROFILE=$(FUZZ_PROFILE) .ci/with-postgres $(BIN)/pytest -n $(WORKERS) procobs_dagster_tests/fuzz
+
 # The webserver and the daemon on the instance of dagster.yaml (deploy/dagster.yaml is the
 # production instance), with procobs's code location and the demo's (demo-workspace.yaml).
 # The procobs database is brought to the schema head first, so the sensors have tables to
@@ -42,10 +47,10 @@ bench: $(VENV)/.dev
 	.ci/with-postgres sh -c 'for b in bench/*.py; do $(BIN)/python "$$b" || exit 1; done'
 
 sql: $(VENV)/.runtime
-	$(BIN)/procobs db render-sql --out sql
+	$(BIN)/procobs db render-sql --out sql --yes
 
 schemas: $(VENV)/.runtime
-	$(BIN)/procobs events schemas --out schemas
+	$(BIN)/procobs events schemas --out schemas --yes
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check procobs_dagster procobs_dagster_tests bench

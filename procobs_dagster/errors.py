@@ -2,13 +2,28 @@
 
 The CLI prints ``str(error)`` and exits non-zero; callers in Python catch the type.
 Every error raised inside a write transaction rolls that transaction back.
+
+The exit codes of the ``procobs`` command (README, "Errors and exit codes", lists them;
+a test keeps the table and these names in step):
 """
+
+EXIT_OK = 0
+# Refused or invalid input: nothing was written.
+EXIT_REFUSED = 1
+# A usage error (an unknown option, a value out of an option's range), or a verdict.
+EXIT_USAGE = 2
+# The database is unreachable, is not a procobs database, or is not at the schema head.
+EXIT_DATABASE = 3
+# A bug in procobs: an exception nobody expected; the line names its type.
+EXIT_INTERNAL = 4
+# Interrupted (Ctrl-C), as a shell reports SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 class ProcobsError(Exception):
     """Base of every error procobs raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_REFUSED
 
 
 class InvalidInput(ProcobsError):
@@ -40,17 +55,21 @@ class UnknownRun(NotFound):
 
 
 class DatabaseUnreachable(ProcobsError):
-    exit_code = 3
+    exit_code = EXIT_DATABASE
 
 
 class SchemaNotReady(ProcobsError):
     """The database is reachable but not migrated to the version this code needs."""
 
-    exit_code = 3
+    exit_code = EXIT_DATABASE
 
 
 class ConfigurationError(ProcobsError):
     """A setting is missing or inconsistent (a sink without URL, a missing secret...)."""
+
+
+class NotConfirmed(ProcobsError):
+    """A destructive command was not confirmed (on a terminal, or with --yes)."""
 
 
 class ApprovalRequired(ProcobsError):

@@ -9,6 +9,7 @@ import time
 import uuid
 
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import shown
 
 
 def uuid7() -> uuid.UUID:
@@ -29,7 +30,7 @@ def parse_uuid(value: "str | uuid.UUID", what: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except (ValueError, AttributeError, TypeError):
-        raise InvalidInput(f"malformed {what}: {value!r} is not a UUID") from None
+        raise InvalidInput(f"malformed {what}: {shown(value)} is not a UUID") from None
 
 
 def optional_uuid(value: "str | uuid.UUID | None", what: str = "id") -> "uuid.UUID | None":

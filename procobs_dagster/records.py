@@ -13,6 +13,8 @@ from typing import Any, Self
 
 from sqlalchemy.engine import RowMapping
 
+from procobs_dagster.limits import shown
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
@@ -39,3 +41,20 @@ class Record:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class UnusableRow:
+    """A stored setting a job found outside its bounds (written by an older procobs, or by
+    hand with SQL): the job leaves it aside, says so in one line, and does the rest."""
+
+    table: str
+    key: str  # the row's key as stored
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.table} row {shown(self.key)} is not used: {self.problem}; {self.fix}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "message": str(self)}

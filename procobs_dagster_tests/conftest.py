@@ -8,7 +8,11 @@ import os
 
 import pytest
 
+from procobs_dagster import maintenance
+from procobs_dagster.events import runtime
 from procobs_dagster_tests.databases import PostgresDatabases, SqliteDatabases, postgres_admin_url
+from procobs_dagster_tests.discovery.helpers import observe
+from procobs_dagster_tests.hostile import Hostile
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -64,3 +68,15 @@ def postgres_db(postgres_databases):
     database = postgres_databases.create()
     yield database
     postgres_databases.drop(database)
+
+
+@pytest.fixture
+def hostile(db):
+    """A database with something to lose — a verified run of PROC-CAND:dot:kg with its
+    two steps, a candidate's own SLA, an audited switch — and a way to run commands at
+    it that checks every refusal wrote nothing."""
+    observe(db)
+    with db.begin() as conn:
+        maintenance.set_sla(conn, "PROC-CAND:dot:kg", 3600, reason="slow", actor="alice")
+        runtime.set_emission(conn, True, approved_by="alice")
+    return Hostile(db)

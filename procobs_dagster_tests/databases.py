@@ -85,3 +85,13 @@ class SqliteDatabases:
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def every_value(db: Database) -> str:
+    """Every value of every table of ``db`` as text, to look for what must not be stored."""
+    with db.read() as conn:
+        dumped = []
+        for table in sa.inspect(conn).get_table_names():
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                dumped.extend(str(v) for v in row)
+    return " ".join(dumped)

@@ -721,5 +721,11 @@ CREATE TRIGGER workflow_event_refuse_update BEFORE UPDATE ON workflow_event FOR 
 
 UPDATE alembic_version SET version_num='0007_workflow' WHERE alembic_version.version_num = '0006_discovery';
 
+-- Running upgrade 0007_workflow -> 0008_sink_link_local
+
+ALTER TABLE delivery_sink ADD COLUMN allow_link_local BOOLEAN DEFAULT false NOT NULL;
+
+UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0007_workflow';
+
 COMMIT;
 

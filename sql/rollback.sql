@@ -1,5 +1,11 @@
 BEGIN;
 
+-- Running downgrade 0008_sink_link_local -> 0007_workflow
+
+ALTER TABLE delivery_sink DROP COLUMN allow_link_local;
+
+UPDATE alembic_version SET version_num='0007_workflow' WHERE alembic_version.version_num = '0008_sink_link_local';
+
 -- Running downgrade 0007_workflow -> 0006_discovery
 
 DROP TRIGGER IF EXISTS workflow_event_refuse_update ON workflow_event;

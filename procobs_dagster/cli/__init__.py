@@ -3,9 +3,9 @@
 import sys
 
 import click
-import sqlalchemy as sa
 
 from procobs_dagster import __version__
+from procobs_dagster.cli import failure
 from procobs_dagster.cli.birth import birth
 from procobs_dagster.cli.context import CliContext
 from procobs_dagster.cli.db import db
@@ -20,31 +20,24 @@ from procobs_dagster.cli.runs import runs
 from procobs_dagster.cli.serve import serve
 from procobs_dagster.cli.sweep import sweep
 from procobs_dagster.cli.workflow import workflow
-from procobs_dagster.errors import ProcobsError
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ProcobsGroup(click.Group):
-    """Turns procobs errors into one line on stderr and a non-zero exit code."""
+    """Ends every command with one line on stderr and a documented exit code on failure
+    (see ``failure``): never a traceback, never click's multi-line usage text."""
 
-    def invoke(self, ctx: click.Context):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            return super().invoke(ctx)
-        except ProcobsError as exc:
-            click.echo(f"procobs: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except sa.exc.IntegrityError as exc:
-            click.echo(
-                f"procobs: error: the database refused the write: {_one_line(exc)}", err=True
-            )
-            sys.exit(1)
-        except sa.exc.OperationalError as exc:
-            click.echo(f"procobs: error: database error: {_one_line(exc)}", err=True)
-            sys.exit(3)
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except BaseException as exc:  # every end is reported: see failure
+            if isinstance(exc, SystemExit):
+                raise
+            sys.exit(failure.report(exc))
+        # Without standalone mode click returns what ctx.exit(code) was given, else the
+        # command's return value (None for every procobs command).
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=ProcobsGroup)

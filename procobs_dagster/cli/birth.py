@@ -6,16 +6,22 @@ import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
-from procobs_dagster.cli.output import emit_json, json_option
+from procobs_dagster.cli.output import emit_json, json_option, say
+from procobs_dagster.cli.params import IDENTIFIER, NAME
 from procobs_dagster.discovery.birth import birth as birth_api
 
 
 @click.command()
-@click.argument("candidate")
+@click.argument("candidate", type=IDENTIFIER)
 @click.option(
-    "--definition-code", required=True, help="The new process definition's code, e.g. PROC:kg."
+    "--definition-code",
+    required=True,
+    type=IDENTIFIER,
+    help="The new process definition's code, e.g. PROC:kg.",
 )
-@click.option("--approved-by", help="The owner approving the birth (recorded in the audit log).")
+@click.option(
+    "--approved-by", type=NAME, help="The owner approving the birth (recorded in the audit log)."
+)
 @catalog_option
 @json_option
 @pass_cli
@@ -41,8 +47,8 @@ def birth(
     if as_json:
         emit_json(record.as_dict())
         return
-    click.echo(
+    say(
         f"born: {record.definition_code} from {record.candidate_code}, approved by "
         f"{record.approved_by} at {record.born_at.isoformat(timespec='seconds')}"
     )
-    click.echo(f"proof: run {record.proving_run_id} ({record.proof_source})")
+    say(f"proof: run {record.proving_run_id} ({record.proof_source})")

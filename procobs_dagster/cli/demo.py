@@ -7,6 +7,7 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.output import say
 from procobs_dagster.demo import lineage
 from procobs_dagster.demo.pipeline import (
     APPROVER,
@@ -48,18 +49,19 @@ def _runs(result: DemoResult) -> str:
     return f"{total} in the ledger: {', '.join(parts)}"
 
 
-def _activation(done: Activation) -> str:
+def _activation(done: Activation) -> list[str]:
     switched = "; emission switched on" if done.emission_turned_on else ""
     if not done.activated:
-        return (
+        return [
             f"{', '.join(done.event_types)} already active, nothing staged{switched}"
             " (who activated them: procobs events audit --action activation.applied)"
-        )
-    return (
+        ]
+    return [
         f'{", ".join(done.activated)} by "{APPROVER}" (packet {done.packet_file},'
-        f" audited{switched})\n           an owner does the same, or undoes it: procobs events"
-        " activation stage [--deactivate] TYPE… --out FILE, then apply FILE --approved-by NAME"
-    )
+        f" audited{switched})",
+        "an owner does the same, or undoes it: procobs events activation stage"
+        " [--deactivate] TYPE… --out FILE, then apply FILE --approved-by NAME",
+    ]
 
 
 def _events(result: DemoResult) -> str:
@@ -73,26 +75,29 @@ def _events(result: DemoResult) -> str:
 
 def _echo_ledger(result: DemoResult, workflows) -> None:
     run = result.kg_run
-    click.echo(f"database:  {result.database}")
-    click.echo(f"activated: {_activation(result.activation)}")
-    click.echo(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
-    click.echo(f"           {_steps(result.kg_components)}")
-    click.echo(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
-    click.echo(
+    say(f"database:  {result.database}")
+    first, *more = _activation(result.activation)
+    say(f"activated: {first}")
+    for line in more:
+        say(f"           {line}")
+    say(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
+    say(f"           {_steps(result.kg_components)}")
+    say(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
+    say(
         f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
         "  (source_system=dry_run: proves wiring, never a process)"
     )
     workflows()
-    click.echo(f"runs:      {_runs(result)}")
-    click.echo(f"events:    {_events(result)}")
+    say(f"runs:      {_runs(result)}")
+    say(f"events:    {_events(result)}")
     snap, parity = result.snapshot, result.parity
-    click.echo(
+    say(
         f"dossier:   {FEATURE}: {snap.completeness} (required {snap.required_present}/"
         f"{snap.required_count} present), {parity.verdict.value} with its baseline,"
         f" {snap.parity_hash}"
     )
     for score in result.scores:
-        click.echo(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
+        say(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
 
 
 def _ui_command(cli: CliContext, instance_dir: str) -> str:
@@ -104,18 +109,22 @@ def _ui_command(cli: CliContext, instance_dir: str) -> str:
     ):
         return "make ui"
     home = os.environ.get("DAGSTER_HOME") or instance_dir
-    return (
-        f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{cli.database.display_url}' "
+    shown = cli.database.display_url
+    # The URL is shown masked: a password never reaches the terminal or its scrollback.
+    masked = shown != cli.database.url.render_as_string(hide_password=False)
+    command = (
+        f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{shown}' "
         "dagster dev -w workspace.yaml -w demo-workspace.yaml"
     )
+    return command + ("  (with your password for ***)" if masked else "")
 
 
 def _echo_workflow(engine: str, what: str, run: WorkflowRun) -> None:
-    click.echo(
+    say(
         f"workflow:  {engine}: {what} → {run.run.process_candidate_code} run"
         f" {run.run.process_run_id}  {run.run.status}"
     )
-    click.echo(f"           {_steps(run.components)}")
+    say(f"           {_steps(run.components)}")
 
 
 def _echo_workflows(result: DemoResult, location: str, dagster_ticks: int) -> None:
@@ -182,13 +191,11 @@ def demo(cli: CliContext) -> None:
     from procobs_dagster import demo_location
     from procobs_dagster.definitions import build_definitions
     from procobs_dagster.defs.in_process import QUIET, local_instance, materialize_all
-    from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+    from procobs_dagster.defs.resources import DeliverySinks, procobs_database_at
 
     url = cli.database.url.render_as_string(hide_password=False)
-    defs = build_definitions(
-        ProcobsDatabase(database_url=url), DeliverySinks(sinks_file=str(sinks_file))
-    )
-    with local_instance() as instance:
+    with procobs_database_at(url) as procobs_db, local_instance() as instance:
+        defs = build_definitions(procobs_db, DeliverySinks(sinks_file=str(sinks_file)))
         ticks: list[int] = []
         result = run_demo(cli.database, lambda: observe_demo_job(defs, instance, ticks))
         location = f"{demo_location.LOCATION_NAME}/{demo_location.JOB_NAME}"
@@ -203,21 +210,21 @@ def demo(cli: CliContext) -> None:
     this_run = observed.asset_observation_data.asset_observation.metadata["delivered"].value
     with cli.database.read() as conn:
         (state,) = [s for s in delivery.status(conn) if s["sink"] == sink.name]
-    click.echo(
+    say(
         f"delivery:  {this_run} delivered by"
         f" delivery_job to sink {sink.name} ({sink.path}): {state['delivered']} in all,"
         f" {state['dead']} dead"
     )
     failed = [e for e in report.check_evaluations if not e.passed]
-    click.echo(
+    say(
         f"dagster:   {len(report.materializations)} assets materialised, "
         f"{len(report.check_evaluations)} checks run: "
         f"{len(report.check_evaluations) - len(failed)} passed, {len(failed)} failed"
         f"  (instance: {where})"
     )
     for evaluation in failed:
-        click.echo(f"           failed: {evaluation.check_name}: {evaluation.description}")
-    click.echo(f"next:      {_ui_command(cli, where)}")
-    click.echo("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
-    click.echo("           sensors and schedules, the demo location's kg_graph_job;")
-    click.echo("           procobs discovery explain PROC-CAND:workflow:kg-graph-job")
+        say(f"           failed: {evaluation.check_name}: {evaluation.description}")
+    say(f"next:      {_ui_command(cli, where)}")
+    say("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
+    say("           sensors and schedules, the demo location's kg_graph_job;")
+    say("           procobs discovery explain PROC-CAND:workflow:kg-graph-job")

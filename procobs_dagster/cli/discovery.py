@@ -5,8 +5,11 @@ from pathlib import Path
 import click
 
 from procobs_dagster import discovery as discovery_api
+from procobs_dagster import output_files
+from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import IDENTIFIER, ROWS, SafePath
 from procobs_dagster.discovery.ocel import export_ocel
 
 SCORE_COLUMNS = (
@@ -25,7 +28,7 @@ RUN_COLUMNS = ("run_id", "origin", "header", "steps", "completed", "two_steps", 
 catalog_option = click.option(
     "--catalog",
     "catalog_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=SafePath(dir_okay=False, path_type=Path),
     envvar="PROCOBS_CATALOG",
     help="Candidate catalog (YAML).  [default: $PROCOBS_CATALOG, else the bundled sample]",
 )
@@ -81,16 +84,16 @@ def score(cli: CliContext, catalog_path: Path | None, as_json: bool) -> None:
 def _echo_explanation(result: discovery_api.Explanation) -> None:
     score = result.score
     kind = f"declared, {score.source}" if score.declared else "discovered, not in the catalog"
-    click.echo(f"{score.candidate_code}  ({kind})")
-    click.echo(f"status:      {score.status}")
-    click.echo(f"why:         {score.explanation}")
+    say(f"{score.candidate_code}  ({kind})")
+    say(f"status:      {score.status}")
+    say(f"why:         {score.explanation}")
     if score.definition_code:
-        click.echo(f"born as:     {score.definition_code}")
+        say(f"born as:     {score.definition_code}")
     if result.expected_steps:
         steps = " → ".join(
             s["code"] + (f" ({s['role']})" if s["role"] else "") for s in result.expected_steps
         )
-        click.echo(f"expected:    {steps}")
+        say(f"expected:    {steps}")
     measures = {
         "support": score.support,
         "completion_ratio": score.completion_ratio,
@@ -98,16 +101,18 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
         "fitness": score.fitness,
         "last_seen_at": score.last_seen_at,
     }
-    click.echo("\nscores:")
+    say()
+    say("scores:")
     for name, value in measures.items():
         shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else value
-        click.echo(f"  {name:<22} {shown!s:<34} {discovery_api.SCORE_DEFINITIONS[name]}")
+        say(f"  {name:<22} {shown!s:<34} {discovery_api.SCORE_DEFINITIONS[name]}")
     if score.last_executed:
-        click.echo(
+        say(
             f"  {'last_executed':<22} {score.last_executed.isoformat():<34} "
             "a backfill: shown, never counted"
         )
-    click.echo("\nvariants (real runs, most frequent first):")
+    say()
+    say("variants (real runs, most frequent first):")
     echo_table(
         (
             {"count": v.count, "fits": v.fits, "steps": " → ".join(v.steps) or "(no components)"}
@@ -116,13 +121,15 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
         ("count", "fits", "steps"),
         empty="  none",
     )
-    click.echo("\ndirectly follows:")
+    say()
+    say("directly follows:")
     echo_table(
         ({"from": e.source, "to": e.target, "count": e.count} for e in score.directly_follows),
         ("from", "to", "count"),
         empty="  none",
     )
-    click.echo("\nrecent runs (real first) against the bar:")
+    say()
+    say("recent runs (real first) against the bar:")
     echo_table(
         (
             {
@@ -143,10 +150,8 @@ def _echo_explanation(result: discovery_api.Explanation) -> None:
 
 
 @discovery.command()
-@click.argument("candidate")
-@click.option(
-    "--runs", type=click.IntRange(min=1), default=10, show_default=True, help="Recent runs to show."
-)
+@click.argument("candidate", type=IDENTIFIER)
+@click.option("--runs", type=ROWS, default=10, show_default=True, help="Recent runs to show.")
 @catalog_option
 @json_option
 @pass_cli
@@ -165,19 +170,32 @@ def explain(
 
 
 @discovery.command("export-ocel")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--candidate", help="Only the runs of this candidate (and their ancestors).")
+@click.argument("out", type=SafePath(dir_okay=False, path_type=Path))
+@click.option(
+    "--candidate", type=IDENTIFIER, help="Only the runs of this candidate (and their ancestors)."
+)
 @click.option("--include-dry-run", is_flag=True, help="Export dry runs too (left out by default).")
+@yes_option
 @json_option
 @pass_cli
 def export_ocel_command(
-    cli: CliContext, out: Path, candidate: str | None, include_dry_run: bool, as_json: bool
+    cli: CliContext,
+    out: Path,
+    candidate: str | None,
+    include_dry_run: bool,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Write the ledger as an OCEL 2.0 log: OUT.json (JSON) or OUT.sqlite (SQLite).
 
     Objects: process_run, component, correlation, candidate. Events: every run and
-    component transition. Read it with pm4py.read_ocel2_json / read_ocel2_sqlite.
+    component transition. Read it with pm4py.read_ocel2_json / read_ocel2_sqlite. An
+    existing OUT is replaced only when confirmed (or with --yes); never the procobs
+    database itself.
     """
+    output_files.check_target(out, "OCEL log")
+    cli.refuse_overwriting_database(out)
+    confirm_replacing([out], yes=yes)
     summary = export_ocel(
         cli.ready_database(), out, candidate=candidate, include_dry_run=include_dry_run
     )
@@ -185,7 +203,7 @@ def export_ocel_command(
         emit_json(summary.as_dict())
         return
     objects = ", ".join(f"{n} {kind}" for kind, n in summary.objects.items())
-    click.echo(
+    say(
         f"wrote {summary.path} (OCEL 2.0 {summary.format}): {summary.events} events of "
         f"{summary.event_types} types; objects: {objects}"
     )

@@ -6,7 +6,8 @@ import click
 
 from procobs_dagster import dossier as dossier_api
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import IDENTIFIER, NAME, SafePath
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.reconcile import ParityVerdict, Reconciliation
 from procobs_dagster.errors import DatabaseUnreachable, ProcobsError, SchemaNotReady
@@ -55,22 +56,28 @@ def _echo_reconciliation(result: Reconciliation, label: str) -> None:
         line += f"  {len(result.divergences)} path(s), severity {result.severity}"
     if result.detail:
         line += f"  ({result.detail})"
-    click.echo(f"{label:<14} {line}")
+    say(f"{label:<14} {line}")
     if result.divergences:
         echo_table((d.as_dict() for d in result.divergences), DIVERGENCE_COLUMNS, empty="")
 
 
 @dossier.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--feature", required=True, help="Feature slug the folder belongs to.")
+@click.argument("path", type=SafePath(path_type=Path))
+@click.option(
+    "--feature", required=True, type=IDENTIFIER, help="Feature slug the folder belongs to."
+)
 @click.option(
     "--manifest",
     "manifest_file",
-    type=click.Path(path_type=Path),
+    type=SafePath(path_type=Path),
     help="Manifest YAML.  [default: the shipped software-dev manifest]",
 )
 @click.option("--no-manifest", is_flag=True, help="Index every file; completeness is unknown.")
-@click.option("--step", help="Mission step reached: its entries and earlier steps' are required.")
+@click.option(
+    "--step",
+    type=IDENTIFIER,
+    help="Mission step reached: its entries and earlier steps' are required.",
+)
 @click.option("--full", is_flag=True, help="Re-hash every file, even unchanged ones.")
 @json_option
 @pass_cli
@@ -95,43 +102,41 @@ def scan(
         manifest = dossier_api.default_manifest()
     result = dossier_api.scan_dossier(cli.ready_database(), path, feature, manifest, step, full)
     if result.emission.error:
-        click.echo(f"procobs: warning: events not emitted: {result.emission.error}", err=True)
+        say(f"procobs: warning: events not emitted: {result.emission.error}", err=True)
     if as_json:
         emit_json(result.as_dict())
         return
     snap = result.snapshot
     counts = snap.counts
-    click.echo(f"snapshot:      {snap.snapshot_id}")
-    click.echo(
+    say(f"snapshot:      {snap.snapshot_id}")
+    say(
         f"feature:       {snap.feature_slug}  ({snap.mission_type} {snap.manifest_version},"
         f" step {snap.step_id or '-'})"
     )
-    click.echo(
+    say(
         f"completeness:  {snap.completeness}  (required {counts.required_present}/{counts.required}"
         f" present, optional {counts.optional_present}/{counts.optional} present)"
     )
-    click.echo(f"parity hash:   {snap.parity_hash}")
+    say(f"parity hash:   {snap.parity_hash}")
     present = counts.required_present + counts.optional_present
     if result.reused:
-        click.echo(
-            f"files hashed:  0  (folder unchanged since the last scan: {present} hashes reused)"
-        )
+        say(f"files hashed:  0  (folder unchanged since the last scan: {present} hashes reused)")
     else:
         kept = max(present - len(result.hashed_paths), 0)
-        click.echo(f"files hashed:  {len(result.hashed_paths)}  (unchanged, hash kept: {kept})")
+        say(f"files hashed:  {len(result.hashed_paths)}  (unchanged, hash kept: {kept})")
     if result.missing:
-        click.echo("not present:")
+        say("not present:")
         echo_table((a.as_dict() for a in result.missing), MISSING_COLUMNS, empty="")
     for skipped in result.skipped:
-        click.echo(f"not followed:  {skipped.relative_path}  ({skipped.reason})")
+        say(f"not followed:  {skipped.relative_path}  ({skipped.reason})")
     _echo_reconciliation(result.reconciliation, "baseline:")
     emitted = sum(result.emission.emitted.values())
     due = sum(result.emission.due.values())
-    click.echo(f"events:        {emitted} of {due} emitted (inactive types emit nothing)")
+    say(f"events:        {emitted} of {due} emitted (inactive types emit nothing)")
 
 
 @dossier.command()
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def show(cli: CliContext, feature: str, as_json: bool) -> None:
@@ -143,8 +148,8 @@ def show(cli: CliContext, feature: str, as_json: bool) -> None:
         emit_json({"snapshot": snapshot.as_dict(), "artifacts": [a.as_dict() for a in artifacts]})
         return
     for key, value in snapshot.as_dict().items():
-        click.echo(f"{key:>18}: {'-' if value is None else value}")
-    click.echo("")
+        say(f"{key:>18}: {'-' if value is None else value}")
+    say("")
     echo_table((a.as_dict() for a in artifacts), ARTIFACT_COLUMNS, empty="no artifacts")
 
 
@@ -154,8 +159,10 @@ def baseline() -> None:
 
 
 @baseline.command("set")
-@click.argument("feature")
-@click.option("--by", "captured_by", help="Who captures the baseline (recorded with it).")
+@click.argument("feature", type=IDENTIFIER)
+@click.option(
+    "--by", "captured_by", type=NAME, help="Who captures the baseline (recorded with it)."
+)
 @json_option
 @pass_cli
 def baseline_set(cli: CliContext, feature: str, captured_by: str | None, as_json: bool) -> None:
@@ -165,14 +172,14 @@ def baseline_set(cli: CliContext, feature: str, captured_by: str | None, as_json
     if as_json:
         emit_json({**captured.as_dict(), "parity_hash": snapshot.parity_hash})
         return
-    click.echo(
+    say(
         f"baseline of {feature} ({captured.mission_type} {captured.manifest_version}) is now"
         f" snapshot {captured.snapshot_id}  {snapshot.parity_hash}"
     )
 
 
 @baseline.command("show")
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def baseline_show(cli: CliContext, feature: str, as_json: bool) -> None:
@@ -189,7 +196,7 @@ def baseline_show(cli: CliContext, feature: str, as_json: bool) -> None:
 
 
 @dossier.command()
-@click.argument("feature")
+@click.argument("feature", type=IDENTIFIER)
 @json_option
 @pass_cli
 def drift(cli: CliContext, feature: str, as_json: bool) -> None:
@@ -206,11 +213,9 @@ def drift(cli: CliContext, feature: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.as_dict())
     else:
-        click.echo(f"feature:       {feature}  ({result.mission_type} {result.manifest_version})")
-        click.echo(f"local:         {result.local_snapshot_id}  {result.local_parity_hash}")
+        say(f"feature:       {feature}  ({result.mission_type} {result.manifest_version})")
+        say(f"local:         {result.local_snapshot_id}  {result.local_parity_hash}")
         if result.baseline_snapshot_id:
-            click.echo(
-                f"baseline:      {result.baseline_snapshot_id}  {result.baseline_parity_hash}"
-            )
+            say(f"baseline:      {result.baseline_snapshot_id}  {result.baseline_parity_hash}")
         _echo_reconciliation(result, "verdict:")
     click.get_current_context().exit(result.verdict.exit_code)

@@ -4,8 +4,11 @@ from pathlib import Path
 
 import click
 
+from procobs_dagster import output_files
+from procobs_dagster.cli.confirm import confirm_replacing, yes_option
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_problems, echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import IDENTIFIER, NAME, ROWS, SafePath
 from procobs_dagster.events import activation, registry, runtime
 from procobs_dagster.events import audit as audit_log
 from procobs_dagster.events import schemas as event_schemas
@@ -41,16 +44,22 @@ def types_(cli: CliContext, family: str | None, as_json: bool) -> None:
 @events.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=SafePath(file_okay=False, path_type=Path),
     default=Path("schemas"),
     show_default=True,
 )
-def schemas(out: Path) -> None:
-    """Write one JSON Schema per event type, generated from the payload models."""
-    written, removed = event_schemas.write(out)
-    click.echo(f"wrote {len(written)} schemas to {out}")
+@yes_option
+def schemas(out: Path, yes: bool) -> None:
+    """Write one JSON Schema per event type, generated from the payload models.
+
+    Schema files procobs wrote for event types that no longer exist are removed; other
+    files are never touched. Replacing changed files asks first (or needs --yes)."""
+    update = event_schemas.plan(out)
+    confirm_replacing([*update.changed, *update.stale], yes=yes)
+    written, removed = event_schemas.write(out, update)
+    say(f"wrote {len(written)} schemas to {out}")
     for path in removed:
-        click.echo(f"removed {path} (no such event type)")
+        say(f"removed {path} (no such event type)")
 
 
 @events.command()
@@ -65,12 +74,14 @@ def status(cli: CliContext, as_json: bool) -> None:
         emit_json({"switches": switches, "active_types": active})
         return
     echo_table(switches, ("name", "value", "updated_at", "updated_by"), empty="")
-    click.echo(f"active types: {', '.join(active) if active else 'none'}")
+    say(f"active types: {', '.join(active) if active else 'none'}")
 
 
 @events.command()
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--action", help="Only this action (e.g. activation.applied, event.emitted).")
+@click.option("--limit", type=ROWS, default=20, show_default=True)
+@click.option(
+    "--action", type=IDENTIFIER, help="Only this action (e.g. activation.applied, event.emitted)."
+)
 @json_option
 @pass_cli
 def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> None:
@@ -84,7 +95,7 @@ def audit(cli: CliContext, limit: int, action: str | None, as_json: bool) -> Non
 
 
 @events.command()
-@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("jsonl_file", type=SafePath(dir_okay=False, path_type=Path))
 @json_option
 @pass_cli
 def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
@@ -98,13 +109,13 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
         return
-    click.echo(
+    say(
         f"ingested {report.events} events from {jsonl_file} "
         f"({report.already_ingested} already ingested)"
     )
     for name, value in report.as_dict().items():
         if name not in ("events", "already_ingested"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @events.group("activation")
@@ -128,29 +139,36 @@ def _echo_changes(packet: activation.Packet) -> None:
 
 
 @activation_group.command()
-@click.argument("event_types", nargs=-1, required=True)
+@click.argument("event_types", nargs=-1, required=True, type=IDENTIFIER)
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=SafePath(dir_okay=False, writable=True, path_type=Path),
     help="Where to write the packet (JSON).",
 )
 @click.option("--deactivate", is_flag=True, help="Propose active=false instead of true.")
+@yes_option
 @pass_cli
-def stage(cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool) -> None:
-    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing."""
+def stage(
+    cli: CliContext, event_types: tuple[str, ...], out: Path, deactivate: bool, yes: bool
+) -> None:
+    """Write a packet proposing to (de)activate EVENT_TYPES. Changes nothing.
+
+    An existing OUT is replaced only when confirmed (or with --yes)."""
+    output_files.check_target(out, "packet")
+    confirm_replacing([out], yes=yes)
     with cli.ready_database().read() as conn:
         packet = activation.stage(conn, list(event_types), active=not deactivate)
-    out.write_text(packet.to_json())
-    click.echo(f"staged packet {packet.packet_id} → {out} (nothing changed)")
+    output_files.write_text(out, packet.to_json())
+    say(f"staged packet {packet.packet_id} → {out} (nothing changed)")
     _echo_changes(packet)
     if not packet.emit_enabled:
-        click.echo("note: emission is off; activated types emit nothing until it is on")
-    click.echo(f"apply with: procobs events activation apply {out} --approved-by NAME")
+        say("note: emission is off; activated types emit nothing until it is on")
+    say(f"apply with: procobs events activation apply {out} --approved-by NAME")
 
 
 @activation_group.command()
-@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("packet_file", type=SafePath(dir_okay=False, path_type=Path))
 @json_option
 @pass_cli
 def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
@@ -166,22 +184,22 @@ def show(cli: CliContext, packet_file: Path, as_json: bool) -> None:
     if as_json:
         emit_json({"packet": packet.model_dump(mode="json"), "state": state})
         return
-    click.echo(f"packet {packet.packet_id} staged {packet.staged_at.isoformat()}: {state}")
+    say(f"packet {packet.packet_id} staged {packet.staged_at.isoformat()}: {state}")
     _echo_changes(packet)
 
 
 @activation_group.command()
-@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", help="The owner approving this activation (required).")
+@click.argument("packet_file", type=SafePath(dir_okay=False, path_type=Path))
+@click.option("--approved-by", type=NAME, help="The owner approving this activation (required).")
 @pass_cli
 def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
     """Apply a staged packet as APPROVED_BY; audited. All or nothing."""
     packet = activation.Packet.load(packet_file)
     with cli.ready_database().begin() as conn:
         changes = activation.apply(conn, packet, approved_by=approved_by)
-    click.echo(f"applied packet {packet.packet_id}, approved by {approved_by.strip()}:")
+    say(f"applied packet {packet.packet_id}, approved by {approved_by.strip()}:")
     for change in changes:
-        click.echo(
+        say(
             f"  {change.event_type}: active={str(change.current_active).lower()} → "
             f"{str(change.proposed_active).lower()}"
         )
@@ -190,15 +208,15 @@ def apply(cli: CliContext, packet_file: Path, approved_by: str | None) -> None:
 def _switch_command(switch: runtime.Switch, name: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("state", type=click.Choice(["on", "off"]))
-    @click.option("--approved-by", help="The owner approving this change (required).")
+    @click.option("--approved-by", type=NAME, help="The owner approving this change (required).")
     @pass_cli
     def command(cli: CliContext, state: str, approved_by: str | None) -> None:
         with cli.ready_database().begin() as conn:
             change = runtime.set_switch(conn, switch, state == "on", approved_by=approved_by)
         if change.changed:
-            click.echo(f"{switch.name}: {change.before} → {change.after} (by {approved_by})")
+            say(f"{switch.name}: {change.before} → {change.after} (by {approved_by})")
         else:
-            click.echo(f"{switch.name} is already {change.after}; nothing changed")
+            say(f"{switch.name} is already {change.after}; nothing changed")
 
     return command
 

@@ -8,6 +8,7 @@ import sys
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
+from procobs_dagster.cli.params import FREE_TEXT, IDENTIFIER
 from procobs_dagster.errors import ProcobsError
 from procobs_dagster.ledger.observe import observe_step
 from procobs_dagster.store.vocabulary import COMPONENT_ROLES
@@ -24,10 +25,14 @@ class CommandFailed(ProcobsError):
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
-@click.option("--candidate", required=True, help="Process candidate code of a run it opens.")
-@click.option("--dot", "dot_code", required=True, help="DOT code of this component.")
+@click.option(
+    "--candidate", required=True, type=IDENTIFIER, help="Process candidate code of a run it opens."
+)
+@click.option(
+    "--dot", "dot_code", required=True, type=IDENTIFIER, help="DOT code of this component."
+)
 @click.option("--role", type=click.Choice(COMPONENT_ROLES), default="step", show_default=True)
-@click.option("--input-ref", help="What the command consumes (provenance).")
+@click.option("--input-ref", type=FREE_TEXT, help="What the command consumes (provenance).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_cli
 def observe(

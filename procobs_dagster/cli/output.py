@@ -1,15 +1,38 @@
 """How the CLI prints: JSON for machines (``--json``), aligned text for people."""
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
 
+from procobs_dagster.limits import printable
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as a string ("inf", "nan"): JSON has no such
+    numbers, and only a value stored before its bound existed can be one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+    """Machines read the values exactly as stored (control characters included, escaped
+    by JSON itself); the document is strict JSON."""
+    click.echo(json.dumps(_finite(value), indent=2, sort_keys=True, default=str, allow_nan=False))
+
+
+def say(text: str = "", err: bool = False) -> None:
+    """One line for people: whatever it quotes from stored data or from outside, no
+    control character reaches the terminal (it is shown as ``\\x1b``, ``\\n``…)."""
+    click.echo(printable(text), err=err)
 
 
 def _cell(value: Any) -> str:
@@ -18,8 +41,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+        return printable(json.dumps(value, sort_keys=True, default=str))
+    return printable(str(value))
 
 
 def render_table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -32,7 +55,7 @@ def render_table(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def echo_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
     rows = list(rows)
-    click.echo(render_table(rows, columns) if rows else empty)
+    click.echo(render_table(rows, columns) if rows else printable(empty))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -46,9 +69,8 @@ def batch_progress(as_json: bool):
 
     def echo(progress) -> None:
         counts = ", ".join(f"{n} {what}" for what, n in progress.counts.items())
-        click.echo(
-            f"{progress.job}: batch {progress.batch}: {counts} ({progress.seconds:.2f} s)",
-            err=True,
+        say(
+            f"{progress.job}: batch {progress.batch}: {counts} ({progress.seconds:.2f} s)", err=True
         )
 
     return echo
@@ -57,6 +79,6 @@ def batch_progress(as_json: bool):
 def echo_problems(source, problems: list[str], limit: int) -> None:
     """The bad lines a refused file holds, one per line on stderr, at most ``limit``."""
     for problem in problems[:limit]:
-        click.echo(f"{source}: {problem}", err=True)
+        say(f"{source}: {problem}", err=True)
     if len(problems) > limit:
-        click.echo(f"{source}: … and {len(problems) - limit} more", err=True)
+        say(f"{source}: … and {len(problems) - limit} more", err=True)

@@ -10,10 +10,25 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import (
+    BATCH,
+    IDENTIFIER,
+    NAME,
+    ROWS,
+    FiniteFloatRange,
+    SafePath,
+)
 from procobs_dagster.delivery import Relay, RelayReport, SinkConfig
-from procobs_dagster.delivery.relay import DEFAULT_LEASE_SECONDS
+from procobs_dagster.delivery.relay import (
+    DEFAULT_LEASE_SECONDS,
+    MAX_IDLE_SECONDS,
+    MAX_LEASE_SECONDS,
+    MIN_IDLE_SECONDS,
+    MIN_LEASE_SECONDS,
+)
 from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.limits import printable
 
 STATUS_COLUMNS = (
     "sink",
@@ -42,7 +57,7 @@ REPORT_COLUMNS = ("sink", "claimed", "delivered", "retried", "rejected", "dead",
 sinks_file_option = click.option(
     "--sinks",
     "sinks_file",
-    type=click.Path(dir_okay=False),
+    type=SafePath(dir_okay=False),
     envvar=delivery.SINKS_FILE_ENV,
     help=f"YAML sinks file (or ${delivery.SINKS_FILE_ENV}).  [default: the delivery_sink table]",
 )
@@ -53,11 +68,22 @@ def relay() -> None:
     """Deliver outbox events to webhooks and files: at least once, retried, dead-lettered."""
 
 
-def _configured(cli: CliContext, sinks_file: str | None) -> list[SinkConfig]:
+def _configured(
+    cli: CliContext, sinks_file: str | None, names: tuple[str, ...] = (), *, listing=False
+) -> list[SinkConfig]:
+    """The sinks of the file, else of the table. A table row that is no valid sink is
+    named in a warning and left aside; to deliver, it is the error when it was asked for
+    by name or when no other sink is left."""
     if sinks_file:
         return delivery.load_sinks_file(sinks_file)
     with cli.ready_database().read() as conn:
-        return delivery.load_sinks_table(conn)
+        stored = delivery.load_sinks_table(conn)
+    stored.check_names(names)
+    if stored.unusable and not stored.configs and not listing:
+        raise ConfigurationError(str(stored.unusable[0]))
+    for row in stored.unusable:
+        say(f"procobs: warning: {row}", err=True)
+    return stored.configs
 
 
 def _report_line(report: RelayReport) -> str:
@@ -89,6 +115,7 @@ def _stop_on_signals(relay_: Relay) -> Iterator[None]:
 def _run_live(relay_: Relay, batch: int, idle: float) -> RelayReport:
     """The interactive display: running totals per sink, refreshed after each cycle."""
     from rich.live import Live
+    from rich.markup import escape
     from rich.table import Table
 
     totals = RelayReport({})
@@ -109,7 +136,9 @@ def _run_live(relay_: Relay, batch: int, idle: float) -> RelayReport:
             live.update(render("Ctrl-C to stop" if not relay_.stopping else "stopping…"))
 
         def on_error(exc: Exception) -> None:
-            live.update(render(f"database error, retrying: {str(exc).splitlines()[0]}"))
+            # Shown through rich: control characters made visible, markup taken literally.
+            reason = escape(printable(str(exc).splitlines()[0]))
+            live.update(render(f"database error, retrying: {reason}"))
 
         relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
         live.update(render("stopped"))
@@ -122,29 +151,31 @@ def _run_plain(relay_: Relay, batch: int, idle: float, to_stderr: bool) -> Relay
     def on_cycle(report: RelayReport) -> None:
         line = _report_line(report)
         if line:
-            click.echo(f"relay: {line}", err=to_stderr)
+            say(f"relay: {line}", err=to_stderr)
 
     def on_error(exc: Exception) -> None:
-        click.echo(f"relay: database error, retrying: {str(exc).splitlines()[0]}", err=True)
+        say(f"relay: database error, retrying: {str(exc).splitlines()[0]}", err=True)
 
     return relay_.run(batch=batch, idle_seconds=idle, on_cycle=on_cycle, on_error=on_error)
 
 
 @relay.command()
 @click.option("--once", is_flag=True, help="Run one cycle (fan out, claim, deliver) and exit.")
-@click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@click.option("--sink", "sink_names", multiple=True, help="Only this sink (repeatable).")
+@click.option("--batch", type=BATCH, default=100, show_default=True)
+@click.option(
+    "--sink", "sink_names", type=IDENTIFIER, multiple=True, help="Only this sink (repeatable)."
+)
 @sinks_file_option
 @click.option(
     "--lease",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(MIN_LEASE_SECONDS, MAX_LEASE_SECONDS),
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Seconds a claim stays ours; a relay that dies leaves it to expire.",
 )
 @click.option(
     "--idle",
-    type=click.FloatRange(min=0.01),
+    type=FiniteFloatRange(MIN_IDLE_SECONDS, MAX_IDLE_SECONDS),
     default=1.0,
     show_default=True,
     help="Seconds to wait when nothing was due.",
@@ -162,7 +193,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Deliver events until stopped (Ctrl-C), or one cycle with --once."""
-    configs = delivery.select_sinks(_configured(cli, sinks_file), sink_names)
+    configs = delivery.select_sinks(_configured(cli, sinks_file, sink_names), sink_names)
     if not configs:
         raise ConfigurationError(
             "no enabled sinks: pass --sinks FILE (or set "
@@ -177,7 +208,7 @@ def run(
                 interactive = sys.stdout.isatty() and not as_json
                 if not interactive:
                     names = ", ".join(c.name for c in configs)
-                    click.echo(f"relay {relay_.relay_id}: delivering to {names}", err=True)
+                    say(f"relay {relay_.relay_id}: delivering to {names}", err=True)
                 if interactive:
                     totals = _run_live(relay_, batch, idle)
                 else:
@@ -186,7 +217,7 @@ def run(
         emit_json(totals.as_dict())
         return
     rows = [counts.as_dict() for counts in totals.sinks.values()]
-    click.echo("relay stopped; totals:" if not once else "one cycle:")
+    say("relay stopped; totals:" if not once else "one cycle:")
     echo_table(rows, REPORT_COLUMNS, empty="  nothing to do")
 
 
@@ -204,8 +235,8 @@ def status(cli: CliContext, as_json: bool) -> None:
 
 
 @relay.command()
-@click.option("--sink", help="Only this sink's dead letters.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--sink", type=IDENTIFIER, help="Only this sink's dead letters.")
+@click.option("--limit", type=ROWS, default=100, show_default=True)
 @json_option
 @pass_cli
 def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
@@ -221,9 +252,10 @@ def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
 @relay.command()
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
-@click.option("--sink", help="Only deliveries to this sink.")
+@click.option("--sink", type=IDENTIFIER, help="Only deliveries to this sink.")
 @click.option(
     "--actor",
+    type=NAME,
     default=lambda: os.environ.get("USER") or "procobs",
     show_default="$USER",
     help="Who redrives (recorded in the audit log).",
@@ -247,9 +279,9 @@ def redrive(
     if as_json:
         emit_json(result.as_dict())
         return
-    click.echo(f"redriven: {len(result.redriven)} delivery(ies)")
+    say(f"redriven: {len(result.redriven)} delivery(ies)")
     for event_id, sink_name, state in result.skipped:
-        click.echo(f"skipped {event_id} -> {sink_name}: still {state}")
+        say(f"skipped {event_id} -> {sink_name}: still {state}")
 
 
 @relay.command()
@@ -261,7 +293,7 @@ def sinks(cli: CliContext, sinks_file: str | None, as_json: bool) -> None:
     is set)."""
     rows = [
         {**c.public(), "secret_set": bool(os.environ.get(c.secret_env)) if c.secret_env else None}
-        for c in _configured(cli, sinks_file)
+        for c in _configured(cli, sinks_file, listing=True)
     ]
     if as_json:
         emit_json(rows)
@@ -270,11 +302,11 @@ def sinks(cli: CliContext, sinks_file: str | None, as_json: bool) -> None:
 
 
 @relay.command("import-sinks")
-@click.argument("sinks_file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("sinks_file", type=SafePath(dir_okay=False, exists=True))
 @pass_cli
 def import_sinks(cli: CliContext, sinks_file: str) -> None:
     """Store the sinks of a YAML file in the delivery_sink table (replacing same names)."""
     configs = delivery.load_sinks_file(sinks_file)
     with cli.ready_database().begin() as conn:
         delivery.save_sinks(conn, configs)
-    click.echo(f"stored {len(configs)} sink(s): {', '.join(c.name for c in configs)}")
+    say(f"stored {len(configs)} sink(s): {', '.join(c.name for c in configs)}")

@@ -3,7 +3,8 @@
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import batch_progress, emit_json, json_option
+from procobs_dagster.cli.output import batch_progress, emit_json, json_option, say
+from procobs_dagster.cli.params import BATCH
 from procobs_dagster.maintenance import DEFAULT_BATCH, RetentionPolicy, run_retention
 
 
@@ -16,7 +17,7 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="Only count what would be archived; change nothing.")
 @click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
     help="Run families (a run with its nested runs) per transaction.",
@@ -47,16 +48,16 @@ def run(cli: CliContext, dry_run: bool, batch: int, keep: tuple[str, ...], as_js
         emit_json(report.as_dict())
         return
     by_status = ", ".join(f"{s} {n}" for s, n in sorted(report.runs_by_status.items()))
-    click.echo(
+    say(
         f"{'would archive' if dry_run else 'archived'}: {report.runs} runs"
         f"{f' ({by_status})' if by_status else ''}, {report.components} components, "
         f"{report.history} history rows in {report.batches} batches "
         f"({report.seconds:.2f} s, longest batch {report.longest_batch_seconds:.2f} s)"
     )
     if report.families_kept_back:
-        click.echo(
+        say(
             f"kept back: {report.families_kept_back} expired runs whose family has a member "
             "still live or young"
         )
     days = ", ".join(f"{s} {'forever' if d is None else d}" for s, d in report.policy.items())
-    click.echo(f"policy (days kept): {days}")
+    say(f"policy (days kept): {days}")

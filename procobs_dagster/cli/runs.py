@@ -4,7 +4,8 @@ import click
 
 from procobs_dagster import ledger
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option
+from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import IDENTIFIER, ROWS
 
 RUN_COLUMNS = (
     "process_run_id",
@@ -32,8 +33,8 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--status", help="Only runs in this status.")
-@click.option("--candidate", help="Only runs of this process candidate code.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--candidate", type=IDENTIFIER, help="Only runs of this process candidate code.")
+@click.option("--limit", type=ROWS, default=50, show_default=True)
 @json_option
 @pass_cli
 def list_(
@@ -68,8 +69,10 @@ def show(cli: CliContext, run_id: str, as_json: bool) -> None:
         emit_json(result)
         return
     for key, value in result["run"].items():
-        click.echo(f"{key:>24}: {'-' if value is None else value}")
-    click.echo("\ncomponents:")
+        say(f"{key:>24}: {'-' if value is None else value}")
+    say()
+    say("components:")
     echo_table(result["components"], COMPONENT_COLUMNS, empty="  none")
-    click.echo("\nhistory:")
+    say()
+    say("history:")
     echo_table(result["history"], HISTORY_COLUMNS, empty="  none")

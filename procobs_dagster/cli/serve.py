@@ -9,6 +9,7 @@ import uvicorn
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
+from procobs_dagster.cli.output import say
 from procobs_dagster.sources.openlineage import receiver
 from procobs_dagster.sources.workflow_ledger import DEFAULT_PARENT_GRACE
 
@@ -57,7 +58,7 @@ def serve(
         parent_grace=dt.timedelta(seconds=parent_grace),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    click.echo(
+    say(
         f"procobs serve: {db.display_url}, {len(keys)} API key(s), "
         f"POST http://{host}:{port}{receiver.ENDPOINT}",
         err=True,

@@ -3,7 +3,8 @@
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option
+from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option, say
+from procobs_dagster.cli.params import BATCH, FREE_TEXT, IDENTIFIER, NAME, whole_seconds
 from procobs_dagster.maintenance import (
     DEFAULT_BATCH,
     DEFAULT_GRACE_SECONDS,
@@ -20,7 +21,7 @@ VERDICT_COLUMNS = ("subject_kind", "subject_id", "from_status", "to_status", "wh
 
 batch_option = click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
     help="Candidates per transaction.",
@@ -34,18 +35,20 @@ def _why(details: dict) -> str:
 
 
 def _print(report: SweepReport, as_json: bool) -> None:
+    for row in report.unusable:  # stored settings left aside: the sweep did the rest
+        say(f"procobs: warning: {row}", err=True)
     if as_json:
         emit_json(report.as_dict())
         return
     if not report.lock_acquired:
-        click.echo(f"another {report.verdict} sweep is running (it holds the lock): nothing done")
+        say(f"another {report.verdict} sweep is running (it holds the lock): nothing done")
         return
     echo_table(
         ({**v.as_dict(), "why": _why(v.details)} for v in report.verdicts),
         VERDICT_COLUMNS,
         empty=f"nothing to mark {report.verdict}",
     )
-    click.echo(
+    say(
         f"{report.verdict} sweep {report.sweep_id}: {len(report.verdicts)} marked "
         f"{report.verdict}, {report.left_alone} left alone (changed meanwhile), "
         f"{report.batches} batches"
@@ -60,7 +63,7 @@ def sweep() -> None:
 @sweep.command()
 @click.option(
     "--sla",
-    type=click.IntRange(min=1),
+    type=whole_seconds(1),
     default=DEFAULT_STUCK_SLA_SECONDS,
     show_default=True,
     help="Default SLA in seconds for this sweep; candidates' overrides still win.",
@@ -82,7 +85,7 @@ def stuck(cli: CliContext, sla: int, batch: int, as_json: bool) -> None:
 @sweep.command()
 @click.option(
     "--grace",
-    type=click.IntRange(min=0),
+    type=whole_seconds(0),
     default=DEFAULT_GRACE_SECONDS,
     show_default=True,
     help="Seconds a parent must have ended before its unfinished work is orphaned.",
@@ -124,23 +127,23 @@ def list_(cli: CliContext, as_json: bool) -> None:
 
 
 @sla.command("set")
-@click.argument("candidate")
-@click.argument("seconds", type=click.IntRange(min=1))
-@click.option("--reason", help="Why this candidate needs its own SLA.")
-@click.option("--actor", help="Who sets it.")
+@click.argument("candidate", type=IDENTIFIER)
+@click.argument("seconds", type=whole_seconds(1))
+@click.option("--reason", type=FREE_TEXT, help="Why this candidate needs its own SLA.")
+@click.option("--actor", type=NAME, help="Who sets it.")
 @pass_cli
 def set_(cli: CliContext, candidate: str, seconds: int, reason: str | None, actor: str | None):
     """Give CANDIDATE its own stuck SLA of SECONDS."""
     with cli.ready_database().begin() as conn:
         set_sla(conn, candidate, seconds, reason=reason, actor=actor)
-    click.echo(f"{candidate}: stuck after {seconds} s")
+    say(f"{candidate}: stuck after {seconds} s")
 
 
 @sla.command("clear")
-@click.argument("candidate")
+@click.argument("candidate", type=IDENTIFIER)
 @pass_cli
 def clear(cli: CliContext, candidate: str) -> None:
     """Drop CANDIDATE's own SLA; it gets the default again."""
     with cli.ready_database().begin() as conn:
         cleared = clear_sla(conn, candidate)
-    click.echo(f"{candidate}: {'back to the default SLA' if cleared else 'had no own SLA'}")
+    say(f"{candidate}: {'back to the default SLA' if cleared else 'had no own SLA'}")

@@ -14,13 +14,14 @@ from procobs_dagster.cli.output import (
     echo_table,
     emit_json,
     json_option,
+    say,
 )
+from procobs_dagster.cli.params import BATCH, ROWS, SafePath
 from procobs_dagster.sources import dagster_runs, domain_events, openlineage, workflow_ledger
 from procobs_dagster.sources.workflow_runs import RunFacts
 from procobs_dagster.store.tables import workflow_run
 
 RUN_COLUMNS = ("run_key", "job", "placement", "parent_run_key", "parent_missing", "ledger_run")
-MAX_BATCH = 10_000
 # How each source's raw reports are read back (`replay`).
 PARSERS = {openlineage.SOURCE: openlineage.parse, dagster_runs.SOURCE: dagster_runs.parse}
 
@@ -31,7 +32,7 @@ def workflow() -> None:
 
 
 @workflow.command()
-@click.argument("jsonl_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("jsonl_file", type=SafePath(dir_okay=False, path_type=Path))
 @catalog_option
 @json_option
 @pass_cli
@@ -48,13 +49,13 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
     if as_json:
         emit_json(counts)
         return
-    click.echo(
+    say(
         f"ingested {counts['received']} events from {jsonl_file} "
         f"({counts['duplicates']} already ingested, {counts['ignored']} without a run)"
     )
     for name, value in counts.items():
         if name not in ("received", "duplicates", "ignored"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @workflow.command()
@@ -65,7 +66,7 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
     show_default=True,
     help="Whose raw reports to replay.",
 )
-@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=500, show_default=True)
+@click.option("--batch", type=BATCH, default=500, show_default=True)
 @catalog_option
 @json_option
 @pass_cli
@@ -88,13 +89,13 @@ def replay(
         emit_json(report.as_dict())
         return
     unreadable = f", {report.unreadable} left as they were (unreadable)"
-    click.echo(
+    say(
         f"replayed {report.events} events of {report.runs} runs in {report.batches} batch(es)"
         + (unreadable if report.unreadable else "")
     )
     for name, value in report.recorded.as_dict().items():
         if value and name not in ("events", "duplicates"):
-            click.echo(f"  {name.replace('_', ' ')}: {value}")
+            say(f"  {name.replace('_', ' ')}: {value}")
 
 
 @workflow.command()
@@ -105,7 +106,7 @@ def replay(
     show_default=True,
     help="Seconds a run waits for its parent before it is placed on its own.",
 )
-@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=500, show_default=True)
+@click.option("--batch", type=BATCH, default=500, show_default=True)
 @catalog_option
 @json_option
 @pass_cli
@@ -124,7 +125,7 @@ def settle(
     if as_json:
         emit_json(report.as_dict())
         return
-    click.echo(
+    say(
         f"placed {report.parent_missing} run(s) whose parent never arrived, "
         f"{report.runs_placed + report.components_placed - report.parent_missing} "
         "whose parent did"
@@ -134,7 +135,7 @@ def settle(
 @workflow.command("runs")
 @click.option("--held", is_flag=True, help="Only runs still waiting for their parent.")
 @click.option("--parent-missing", is_flag=True, help="Only runs placed without their parent.")
-@click.option("--limit", type=click.IntRange(1, MAX_BATCH), default=50, show_default=True)
+@click.option("--limit", type=ROWS, default=50, show_default=True)
 @json_option
 @pass_cli
 def runs_(cli: CliContext, held: bool, parent_missing: bool, limit: int, as_json: bool) -> None:

@@ -1,7 +1,9 @@
 """Dagster resources. Loading the code location needs no secret and no live database:
 URLs are read when a run, sensor tick or schedule tick uses them."""
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -64,14 +66,32 @@ class DeliverySinks(dg.ConfigurableResource):
         description="YAML sinks file (see docs/delivery.md); empty: the delivery_sink table.",
     )
 
-    def enabled(self, db: Database) -> list[delivery.SinkConfig]:
-        """The enabled sinks; a bad file or row raises ConfigurationError naming it."""
+    def load(self, db: Database) -> delivery.StoredSinks:
+        """The configured sinks. A bad file raises ConfigurationError naming it; a row of
+        the table that is no valid sink is left aside in ``unusable``, the others used."""
         if self.sinks_file:
-            configs = delivery.load_sinks_file(self.sinks_file)
+            return delivery.StoredSinks(delivery.load_sinks_file(self.sinks_file))
+        with db.read() as conn:
+            return delivery.load_sinks_table(conn)
+
+
+@contextlib.contextmanager
+def procobs_database_at(url: str) -> Iterator[ProcobsDatabase]:
+    """The resource for the database at ``url``, with the URL kept out of Dagster.
+
+    A literal URL in a resource's config becomes a default value in the job's config
+    schema, which Dagster keeps in every run's snapshot — password included. Bound as an
+    EnvVar instead (what a deployment does), set in this process's environment while the
+    block runs, it is read when a run starts and stored nowhere."""
+    previous = os.environ.get(DATABASE_URL_ENV)
+    os.environ[DATABASE_URL_ENV] = url
+    try:
+        yield ProcobsDatabase(database_url=dg.EnvVar(DATABASE_URL_ENV))
+    finally:
+        if previous is None:
+            del os.environ[DATABASE_URL_ENV]
         else:
-            with db.read() as conn:
-                configs = delivery.load_sinks_table(conn)
-        return delivery.select_sinks(configs, ())
+            os.environ[DATABASE_URL_ENV] = previous
 
 
 def _from_env(resource: type[dg.ConfigurableResource], field: str, env: str):

@@ -6,6 +6,7 @@ from procobs_dagster.delivery.admin import Backlog, Redriven, backlog, dead_lett
 from procobs_dagster.delivery.config import (
     SINKS_FILE_ENV,
     SinkConfig,
+    StoredSinks,
     load_sinks_file,
     load_sinks_table,
     save_sinks,
@@ -39,6 +40,7 @@ __all__ = [
     "Sink",
     "SinkConfig",
     "SinkCounts",
+    "StoredSinks",
     "WebhookSink",
     "backlog",
     "build_sink",

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.clock import seconds_since, utcnow
 from procobs_dagster.delivery.delivery_state import CLAIMABLE, UNDELIVERED
 from procobs_dagster.errors import InvalidInput, NotFound
@@ -119,6 +120,7 @@ def dead_letters(
     conn: Connection, sink: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Dead deliveries, most recently dead first, with their recorded errors."""
+    limits.check_count(limit, "limit")
     query = (
         sa.select(
             ds.c.event_id,
@@ -154,6 +156,16 @@ class Redriven:
         }
 
 
+def _sink_has_no_delivery(conn: Connection, sink: str) -> bool:
+    return conn.execute(sa.select(ds.c.sink).where(ds.c.sink == sink).limit(1)).first() is None
+
+
+def _known_sinks(conn: Connection) -> str:
+    names = conn.execute(sa.select(ds.c.sink).distinct().order_by(ds.c.sink).limit(20)).scalars()
+    listed = ", ".join(limits.shown(n) for n in names)
+    return f"sinks with deliveries: {listed}" if listed else "no sink has deliveries yet"
+
+
 def redrive(
     conn: Connection,
     event_ids: Sequence["str | uuid.UUID"] = (),
@@ -172,9 +184,13 @@ def redrive(
     The redrive is recorded in the audit log under ``actor``."""
     if all_dead == bool(event_ids):
         raise InvalidInput("redrive needs event ids or all_dead, not both")
+    actor = limits.check_name(actor, "actor")
     now = now or utcnow()
     ids = [parse_uuid(e, "event_id") for e in event_ids]
     scope = [ds.c.sink == sink] if sink is not None else []
+    if sink is not None and _sink_has_no_delivery(conn, sink):
+        # A misspelt sink would otherwise "redrive" nothing and report success.
+        raise NotFound(f"no delivery to sink {limits.shown(sink)} at all ({_known_sinks(conn)})")
     if all_dead:
         targets = sa.and_(ds.c.state == "dead", *scope)
         skipped: list[tuple[uuid.UUID, str, str]] = []
@@ -184,7 +200,7 @@ def redrive(
         ).all()
         missing = sorted(set(ids) - {row.event_id for row in found}, key=str)
         if missing:
-            where = f" for sink {sink!r}" if sink is not None else ""
+            where = f" for sink {limits.shown(sink)}" if sink is not None else ""
             raise NotFound(f"no delivery of event {missing[0]}{where}")
         skipped = [tuple(r) for r in found if r.state not in REDRIVABLE]
         targets = sa.and_(ds.c.event_id.in_(ids), ds.c.state.in_(REDRIVABLE), *scope)

@@ -13,9 +13,18 @@ A YAML file lists the sinks under ``sinks:``::
         path: /var/lib/procobs/events.jsonl
 
 Only the name of the environment variable holding a webhook secret is ever configured or
-stored; the relay reads the value from its environment when it starts.
+stored; the relay reads the value from its environment when it starts. A webhook URL may
+therefore carry no secret of its own: credentials (``user:pw@``), a query string or a
+fragment are refused — procobs cannot tell a token from a harmless parameter, and the URL
+is stored and shown. Receivers authenticate the relay by its signature instead.
+
+Every number has bounds: finite, and far inside what a datetime and both databases hold,
+so no sink — configured now or stored long ago — can make the relay's arithmetic
+overflow. Link-local and cloud-metadata destinations are refused unless the sink sets
+``allow_link_local`` (see delivery.addresses).
 """
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
@@ -25,18 +34,55 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 import sqlalchemy as sa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
-from procobs_dagster.errors import ConfigurationError
+from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
+from procobs_dagster.errors import ConfigurationError, InvalidInput
 from procobs_dagster.events.types import ALL_EVENT_TYPES
+from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.limits import MAX_TEXT_LENGTH, identifier_problem, printable, text_problem
+from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
 
 SINKS_FILE_ENV = "PROCOBS_SINKS_FILE"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Bounds of a sink's numbers (seconds unless named otherwise).
+TIMEOUT_MIN, TIMEOUT_MAX = 0.1, 600.0
+BACKOFF_MIN, BACKOFF_MAX = 0.01, 7 * 24 * 3600.0  # base and cap: a week at most
+DEAD_AFTER_MAX = 1_000_000  # rejections or attempts
+URL_MAX_LENGTH = 2048
+_FINITE = {"allow_inf_nan": False}
+
+
+def _check_url(url: str, allow_link_local: bool) -> None:
+    """Refuse a webhook URL that is no plain http(s) address or that would keep a secret
+    in the database; the messages never repeat the URL (it may hold that secret)."""
+    problem = text_problem(url, URL_MAX_LENGTH)
+    if problem:
+        raise ValueError(f"url {problem}")
+    if any(ch.isspace() for ch in url):
+        raise ValueError("url must not contain spaces")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be http(s)://host/...")
+    if "@" in parts.netloc or "?" in url or "#" in url:
+        raise ValueError(
+            "url must not carry credentials, a query or a fragment (it is stored and "
+            "shown): the relay signs every request with the secret named by secret_env"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("url has a port that is not a number from 1 to 65535")
+    refused = None if allow_link_local else refused_host(parts.hostname)
+    if refused:
+        raise ValueError(f"url: {refused}; set {ALLOW_OPTION}: true on the sink to allow it")
 
 
 class SinkConfig(BaseModel):
@@ -48,16 +94,18 @@ class SinkConfig(BaseModel):
     kind: Literal["webhook", "file", "null"]
     url: str | None = None
     # The NAME of the environment variable that holds the HMAC secret (webhook only).
-    secret_env: Annotated[str, Field(pattern=ENV_NAME.pattern)] | None = None
+    secret_env: Annotated[str, Field(pattern=ENV_NAME.pattern, max_length=100)] | None = None
     path: str | None = None
-    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
-    dead_after_rejections: Annotated[int, Field(ge=1)] = 5
-    dead_after_attempts: Annotated[int, Field(ge=1)] | None = None
-    backoff_base_seconds: Annotated[float, Field(gt=0)] = 1.0
-    backoff_cap_seconds: Annotated[float, Field(gt=0)] = 300.0
+    timeout_seconds: Annotated[float, Field(ge=TIMEOUT_MIN, le=TIMEOUT_MAX, **_FINITE)] = 10.0
+    dead_after_rejections: Annotated[int, Field(ge=1, le=DEAD_AFTER_MAX)] = 5
+    dead_after_attempts: Annotated[int, Field(ge=1, le=DEAD_AFTER_MAX)] | None = None
+    backoff_base_seconds: Annotated[float, Field(ge=BACKOFF_MIN, le=BACKOFF_MAX, **_FINITE)] = 1.0
+    backoff_cap_seconds: Annotated[float, Field(ge=BACKOFF_MIN, le=BACKOFF_MAX, **_FINITE)] = 300.0
     ordered: bool = False
     event_types: tuple[str, ...] | None = None
     enabled: bool = True
+    # Lets a webhook reach link-local and cloud-metadata addresses (delivery.addresses).
+    allow_link_local: bool = False
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> "SinkConfig":
@@ -69,9 +117,12 @@ class SinkConfig(BaseModel):
             if given and field not in wants:
                 raise ValueError(f"{field} does not apply to a {self.kind} sink")
         if self.url is not None:
-            parts = urlsplit(self.url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"url must be http(s)://host/..., got {self.redacted_url!r}")
+            _check_url(self.url, self.allow_link_local)
+        problem = None if self.path is None else identifier_problem(self.path, MAX_TEXT_LENGTH)
+        if problem:
+            raise ValueError(f"path {problem}")
+        if self.allow_link_local and self.kind != "webhook":
+            raise ValueError(f"{ALLOW_OPTION} does not apply to a {self.kind} sink")
         if self.backoff_cap_seconds < self.backoff_base_seconds:
             raise ValueError("backoff_cap_seconds must be >= backoff_base_seconds")
         unknown = sorted(set(self.event_types or ()) - set(ALL_EVENT_TYPES))
@@ -86,7 +137,11 @@ class SinkConfig(BaseModel):
             return None
         parts = urlsplit(self.url)
         host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
+        host = f"[{host}]" if ":" in host else host
+        try:
+            netloc = f"{host}:{parts.port}" if parts.port else host
+        except ValueError:
+            netloc = host
         query = "…" if parts.query else ""
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
@@ -127,13 +182,10 @@ def load_sinks_file(path: "str | Path") -> list[SinkConfig]:
     """Read and validate a sinks YAML file; any problem is one ConfigurationError."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read sinks file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigurationError(f"sinks file {path} is not valid YAML{at}") from None
+        document = read_yaml_file(path, "sinks file")
+    except InvalidInput as exc:
+        raise ConfigurationError(str(exc)) from None
+    path = describe(path)
     if not isinstance(document, dict) or set(document) != {"sinks"}:
         raise ConfigurationError(f"sinks file {path}: expected one top-level key 'sinks'")
     entries = document["sinks"]
@@ -146,16 +198,45 @@ def load_sinks_file(path: "str | Path") -> list[SinkConfig]:
 _SINK_FIELDS = tuple(SinkConfig.model_fields)
 
 
-def load_sinks_table(conn: Connection) -> list[SinkConfig]:
-    """Every sink in delivery_sink, enabled or not, by name."""
+@dataclasses.dataclass(frozen=True)
+class StoredSinks:
+    """The sinks of delivery_sink: those usable, and rows left aside with the reason."""
+
+    configs: list[SinkConfig]
+    unusable: list[UnusableRow] = dataclasses.field(default_factory=list)
+
+    def check_names(self, names: Sequence[str]) -> None:
+        """Refuse, naming its problem, a sink asked for by name whose row is unusable."""
+        for row in self.unusable:
+            if row.key in names:
+                raise ConfigurationError(str(row))
+
+
+_FIX_SINK = (
+    "fix it with `procobs relay import-sinks FILE` (a sink of the same name replaces it); "
+    "its events wait, none is lost"
+)
+
+
+def load_sinks_table(conn: Connection) -> StoredSinks:
+    """Every sink in delivery_sink, enabled or not, by name.
+
+    Rows are checked as a sinks file is: one that is no valid sink now (stored by an older
+    procobs, or by hand) is left aside and reported, and the others are used."""
     rows = conn.execute(sa.select(delivery_sink).order_by(delivery_sink.c.name)).mappings()
-    configs = []
+    stored = StoredSinks([])
     for row in rows:
         raw = {f: row[f] for f in _SINK_FIELDS if row[f] is not None}
-        if "event_types" in raw:
+        if isinstance(raw.get("event_types"), list):
             raw["event_types"] = tuple(raw["event_types"])
-        configs.append(parse_sink(raw, "delivery_sink"))
-    return configs
+        try:
+            stored.configs.append(SinkConfig.model_validate(raw))
+        except pydantic.ValidationError as exc:
+            problem = printable(_one_line(exc))
+            stored.unusable.append(
+                UnusableRow("delivery_sink", str(row["name"]), problem, _FIX_SINK)
+            )
+    return stored
 
 
 def save_sinks(conn: Connection, configs: Iterable[SinkConfig], at: dt.datetime | None = None):

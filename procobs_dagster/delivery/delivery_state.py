@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.delivery.config import SinkConfig
+from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
 from procobs_dagster.events.feed import OutboxPosition, read_outbox
 from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
@@ -343,6 +343,22 @@ class Acknowledged:
     # Outcomes that could not be recorded: the lease had expired and the row was taken.
     lost: int = 0
 
+    def __add__(self, other: "Acknowledged") -> "Acknowledged":
+        return Acknowledged(
+            **{
+                f.name: getattr(self, f.name) + getattr(other, f.name)
+                for f in dataclasses.fields(self)
+            }
+        )
+
+
+def _delay(seconds: float) -> dt.timedelta:
+    """A retry's delay as a timedelta: whatever number it is, within [0, BACKOFF_MAX], so
+    the due time it gives is always a valid datetime."""
+    if not 0.0 <= seconds <= BACKOFF_MAX:  # also NaN
+        seconds = 0.0 if seconds < 0 else BACKOFF_MAX
+    return dt.timedelta(seconds=seconds)
+
 
 def acknowledge(
     conn: Connection,
@@ -384,15 +400,14 @@ def acknowledge(
             and delivery.attempt >= config.dead_after_attempts
         )
         error = outcome.error or outcome.kind.value
+        due = now if dead else now + _delay(delays[delivery.event_id])
         changed = conn.execute(
             ds.update()
             .where(_held(claim_, [delivery.event_id]))
             .values(
                 state="dead" if dead else "retry",
                 rejections=rejections,
-                next_attempt_at=now
-                if dead
-                else now + dt.timedelta(seconds=delays[delivery.event_id]),
+                next_attempt_at=due,
                 last_error=error,
                 errors=json_append_bounded(
                     ds.c.errors,

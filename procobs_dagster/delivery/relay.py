@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import pydantic
 import sqlalchemy as sa
 
 from procobs_dagster.clock import utcnow
@@ -36,13 +35,21 @@ from procobs_dagster.delivery.sinks import (
     OutcomeKind,
     Sink,
     build_sink,
+    error_text,
 )
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.limits import MAX_BATCH, check_count, check_seconds
 from procobs_dagster.store.engine import Database
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
+# Bounds of the relay's own settings, tighter than limits.MAX_SECONDS: a claim of a relay
+# that died is held at most a day, and an idle relay looks for work at least hourly (and
+# never busy-loops: NaN and 0 are refused).
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 1.0, 24 * 3600.0
+MIN_IDLE_SECONDS, MAX_IDLE_SECONDS = 0.01, 3600.0
+MAX_FANOUT_LIMIT = 100_000
 # A webhook delivery starts only with this many request timeouts of lease left (else the
 # lease is renewed first), so no claim expires while its request is still in flight.
 LEASE_MARGIN_TIMEOUTS = 2
@@ -65,6 +72,9 @@ class SinkCounts:
     expired: int = 0  # claims of other (dead) relays taken back
     released: int = 0  # claimed but not attempted because the relay was stopping
     lost: int = 0  # outcomes not recorded: the lease had expired and the row was retaken
+    # Outcomes the database refused even alone and in a plain form: their rows are left
+    # to their lease, then retried (see Relay._record).
+    unrecorded: int = 0
 
     COUNTERS = (
         "fanned_out",
@@ -76,6 +86,7 @@ class SinkCounts:
         "expired",
         "released",
         "lost",
+        "unrecorded",
     )
 
     def add(self, other: "SinkCounts") -> None:
@@ -110,6 +121,15 @@ def default_relay_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _named(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# Errors of the database connection itself: the cycle is tried again later as a whole.
+# Any other error recording an outcome is about that outcome (see Relay._record).
+CONNECTION_ERRORS = (DatabaseUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
 class Relay:
     """Delivers outbox events to ``sinks`` (configs, built and checked here, or sinks).
 
@@ -132,6 +152,10 @@ class Relay:
     ):
         if not sinks:
             raise ConfigurationError("no sinks to deliver to")
+        check_seconds(
+            lease_seconds, "lease_seconds", minimum=MIN_LEASE_SECONDS, maximum=MAX_LEASE_SECONDS
+        )
+        check_count(fanout_limit, "fanout_limit", maximum=MAX_FANOUT_LIMIT)
         unique_names([s.config if isinstance(s, Sink) else s for s in sinks], "relay")
         built: list[Sink] = []
         try:
@@ -186,8 +210,7 @@ class Relay:
     def run_once(self, batch: int = 100) -> RelayReport:
         """One cycle over every sink: claim up to ``batch`` due events (fanning out new
         outbox events when needed), deliver them, record the outcomes."""
-        if batch < 1:
-            raise ConfigurationError(f"batch must be at least 1, got {batch}")
+        check_count(batch, "batch", maximum=MAX_BATCH)
         return RelayReport({sink.name: self._cycle(sink, batch) for sink in self.sinks})
 
     def drain(self, batch: int = 100, max_cycles: int | None = None) -> RelayReport:
@@ -213,11 +236,15 @@ class Relay:
 
         A lost database connection does not end the loop: the error is reported to
         ``on_error`` (and logged) and the cycle is tried again after ``idle_seconds``."""
+        check_seconds(
+            idle_seconds, "idle_seconds", minimum=MIN_IDLE_SECONDS, maximum=MAX_IDLE_SECONDS
+        )
+        check_count(batch, "batch", maximum=MAX_BATCH)
         totals = RelayReport({})
         while not self.stopping:
             try:
                 report = self.run_once(batch)
-            except (DatabaseUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            except CONNECTION_ERRORS as exc:
                 log.warning("relay %s: database error, retrying: %s", self.relay_id, exc)
                 if on_error:
                     on_error(exc)
@@ -297,11 +324,9 @@ class Relay:
             for d, o in outcomes
             if o.kind is not OutcomeKind.DELIVERED
         }
-        with self.db.begin() as conn:
-            acked = delivery_state.acknowledge(
-                conn, claim, outcomes, config=config, now=now, delays=delays
-            )
-            counts.released = delivery_state.release(conn, claim, unattempted, now=now)
+        acked, counts.released, counts.unrecorded = self._record(
+            config, claim, outcomes, unattempted, now=now, delays=delays
+        )
         counts.delivered = acked.delivered
         counts.retried = acked.retried
         counts.rejected = acked.rejected
@@ -311,6 +336,103 @@ class Relay:
             log.warning("sink %s: %d deliveries are dead", sink.name, acked.dead)
         return counts
 
+    def _record(
+        self,
+        config: SinkConfig,
+        claim: delivery_state.Claim,
+        outcomes: list[tuple[Delivery, Outcome]],
+        unattempted: list[uuid.UUID],
+        *,
+        now: dt.datetime,
+        delays: dict[uuid.UUID, float],
+    ) -> tuple[delivery_state.Acknowledged, int, int]:
+        """Record the outcomes and release the unattempted rows: (acknowledged, released,
+        unrecorded).
+
+        All in one transaction as a rule. Should the database refuse that for a reason
+        other than the connection (a value one row cannot hold, a bug), each outcome is
+        recorded alone, so one bad row holds back no other; an outcome refused even alone
+        is recorded as a plain retry after its backoff (the attempt counts, so the sink's
+        ``dead_after_attempts`` still ends it). Only if that fails too is the row left to
+        its lease. No row stays ``delivering`` past its lease, the relay does not stop,
+        and an event is never settled without an answer from its sink."""
+        try:
+            with self.db.begin() as conn:
+                acked = delivery_state.acknowledge(
+                    conn, claim, outcomes, config=config, now=now, delays=delays
+                )
+                released = delivery_state.release(conn, claim, unattempted, now=now)
+            return acked, released, 0
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:
+            log.exception(
+                "sink %s: recording %d outcome(s) together failed; recording each alone",
+                config.name,
+                len(outcomes),
+            )
+        total, unrecorded = delivery_state.Acknowledged(), 0
+        for delivery, outcome in outcomes:
+            acked = self._record_alone(config, claim, delivery, outcome, now, delays)
+            if acked is None:
+                unrecorded += 1
+            else:
+                total = total + acked
+        with self.db.begin() as conn:
+            released = delivery_state.release(conn, claim, unattempted, now=now)
+        return total, released, unrecorded
+
+    def _record_alone(
+        self,
+        config: SinkConfig,
+        claim: delivery_state.Claim,
+        delivery: Delivery,
+        outcome: Outcome,
+        now: dt.datetime,
+        delays: dict[uuid.UUID, float],
+    ) -> delivery_state.Acknowledged | None:
+        """One outcome in its own transaction; if refused, a plain retry in its place;
+        None if that is refused too."""
+        delay = delays.get(delivery.event_id) or backoff_seconds(
+            delivery.attempt, config.backoff_base_seconds, config.backoff_cap_seconds, self.rng
+        )
+
+        def record(recorded: Outcome) -> delivery_state.Acknowledged:
+            with self.db.begin() as conn:
+                return delivery_state.acknowledge(
+                    conn,
+                    claim,
+                    [(delivery, recorded)],
+                    config=config,
+                    now=now,
+                    delays={delivery.event_id: delay},
+                )
+
+        try:
+            return record(outcome)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            log.exception(
+                "sink %s: event %s: its outcome was refused", config.name, delivery.event_id
+            )
+            plain = Outcome(
+                OutcomeKind.RETRY,
+                f"the {outcome.kind.value} outcome could not be recorded "
+                f"({type(exc).__name__}); to be delivered again",
+            )
+        try:
+            return record(plain)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:
+            log.exception(
+                "sink %s: event %s: not even a retry could be recorded; its lease will expire",
+                config.name,
+                delivery.event_id,
+            )
+            return None
+
     def _deliver(
         self, sink: Sink, claim: delivery_state.Claim
     ) -> tuple[list[tuple[Delivery, Outcome]], list[uuid.UUID], delivery_state.Claim, int]:
@@ -318,7 +440,7 @@ class Relay:
         deliveries, outcomes = self._render(sink, claim.deliveries)
         if sink.batched:
             if deliveries:
-                outcomes += zip(deliveries, sink.deliver_batch(deliveries), strict=True)
+                outcomes += self._deliver_batch(sink, deliveries)
             return outcomes, [], claim, 0
         waiting = list(deliveries)
         lost = 0
@@ -334,8 +456,32 @@ class Relay:
                 waiting = [d for d in waiting if d.event_id in held]
                 continue
             delivery = waiting.pop(0)
-            outcomes.append((delivery, sink.deliver(delivery)))
+            outcomes.append((delivery, self._deliver_one(sink, delivery)))
         return outcomes, [d.event_id for d in waiting], claim, lost
+
+    @staticmethod
+    def _deliver_one(sink: Sink, delivery: Delivery) -> Outcome:
+        """The sink's outcome; a sink that raises (it must not: failures are outcomes)
+        rejects the event, so a fault that recurs with it ends in dead, where an operator
+        sees it, instead of stopping the relay for every event."""
+        try:
+            return sink.deliver(delivery)
+        except Exception as exc:
+            log.exception("sink %s raised delivering event %s", sink.name, delivery.event_id)
+            return Outcome(OutcomeKind.REJECTED, error_text(f"the sink failed: {_named(exc)}"))
+
+    def _deliver_batch(
+        self, sink: Sink, deliveries: list[Delivery]
+    ) -> list[tuple[Delivery, Outcome]]:
+        """A batched sink's outcomes; if it raises (or answers for the wrong number of
+        events), each event is tried alone, so one faulty event is told from the rest."""
+        try:
+            return list(zip(deliveries, sink.deliver_batch(deliveries), strict=True))
+        except Exception:
+            log.exception(
+                "sink %s failed a batch of %d; trying each alone", sink.name, len(deliveries)
+            )
+        return [(d, self._deliver_one(sink, d)) for d in deliveries]
 
     @staticmethod
     def _render(
@@ -349,7 +495,7 @@ class Relay:
         for delivery in deliveries:
             try:
                 delivery.body  # noqa: B018 — rendered and cached for the sink
-            except (pydantic.ValidationError, TypeError, ValueError) as exc:
+            except Exception as exc:
                 error = f"outbox row is not a valid event: {exc.__class__.__name__}"
                 rejected.append((delivery, Outcome(OutcomeKind.REJECTED, error)))
             else:

@@ -12,24 +12,35 @@ import abc
 import dataclasses
 import email.utils
 import enum
+import errno
 import fcntl
 import functools
 import os
+import re
+import stat
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
 from procobs_dagster import __version__
-from procobs_dagster.delivery.config import SinkConfig
+from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_peer
+from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.limits import clipped
 
 ERROR_TEXT_LIMIT = 300
+# How much of a failed answer's body is read: enough for the error text, and a receiver
+# answering with gigabytes costs the relay no more than this.
+ERROR_BODY_BYTES = 4096
+# A Retry-After longer than this is read as this (no sink's cap is longer): its digits
+# are never turned into an unbounded number.
+RETRY_AFTER_MAX_SECONDS = BACKOFF_MAX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +85,11 @@ class Outcome:
 DELIVERED = Outcome(OutcomeKind.DELIVERED)
 
 
-def _short(text: str) -> str:
-    single = " ".join(text.split())
-    return single if len(single) <= ERROR_TEXT_LIMIT else single[: ERROR_TEXT_LIMIT - 1] + "…"
+def error_text(text: str) -> str:
+    """Error text as stored: one line, bounded, without control characters (a receiver's
+    answer is text from another server; it must not be able to drive a terminal or fake
+    a line when shown)."""
+    return clipped(" ".join(text[: 4 * ERROR_TEXT_LIMIT].split()), ERROR_TEXT_LIMIT)
 
 
 class Sink(abc.ABC):
@@ -118,6 +131,29 @@ class NullSink(Sink):
         return [DELIVERED] * len(deliveries)
 
 
+def _open_for_append(path: Path) -> BinaryIO:
+    """``path`` opened for appending, created if missing — when it is a regular file.
+
+    A FIFO, a device or a directory is refused (OSError) without blocking on it: the
+    open does not wait for a FIFO's reader, and what was opened is checked, not a name
+    that could change in between."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.EISDIR):  # a FIFO without reader, a directory
+            raise OSError(exc.errno, _NOT_REGULAR) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, _NOT_REGULAR)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "ab")
+
+
+_NOT_REGULAR = "not a regular file (a FIFO, a device or a directory)"
+
+
 class FileSink(Sink):
     """Appends each event's JSON document as one line to a file (offline use, tests).
 
@@ -134,7 +170,7 @@ class FileSink(Sink):
                 f"sink {config.name!r}: directory {self.path.parent} does not exist"
             )
         try:
-            with self.path.open("ab"):
+            with _open_for_append(self.path):
                 pass
         except OSError as exc:
             raise ConfigurationError(
@@ -147,13 +183,15 @@ class FileSink(Sink):
     def deliver_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         lines = b"".join(d.body + b"\n" for d in deliveries)
         try:
-            with self.path.open("ab") as handle:
+            with _open_for_append(self.path) as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write(lines)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            failed = Outcome(OutcomeKind.RETRY, error=_short(f"cannot write {self.path}: {exc}"))
+            failed = Outcome(
+                OutcomeKind.RETRY, error=error_text(f"cannot write {self.path}: {exc}")
+            )
             return [failed] * len(deliveries)
         return [DELIVERED] * len(deliveries)
 
@@ -162,34 +200,56 @@ class FileSink(Sink):
 RETRYABLE_STATUS = frozenset({408, 429})
 
 
+_DELAY_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
 def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """A Retry-After header (delay in seconds or an HTTP date) as seconds from ``now``."""
+    """A Retry-After header (delay in seconds or an HTTP date) as seconds from ``now``,
+    at most RETRY_AFTER_MAX_SECONDS; None when it is neither. Whatever a receiver sends
+    (Unicode digits, thousands of them, dates in year 9999) gives a number or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_DIGITS.fullmatch(value):
+        # More digits than the bound has cannot be under it (and are never converted).
+        if len(value) > len(str(int(RETRY_AFTER_MAX_SECONDS))):
+            return RETRY_AFTER_MAX_SECONDS
+        return min(float(value), RETRY_AFTER_MAX_SECONDS)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return None
+        return min(max(0.0, when.timestamp() - now), RETRY_AFTER_MAX_SECONDS)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
-def classify(response: httpx.Response, now: float) -> Outcome:
-    """2xx delivered; 408, 429 and 5xx retried; anything else (4xx, 3xx) rejected."""
-    status = response.status_code
+def classify(status: int, reason: str, headers: httpx.Headers, body: bytes, now: float):
+    """2xx delivered; 408, 429 and 5xx retried; anything else (4xx, 3xx) rejected.
+    ``body`` is the start of the answer (its text names a failure)."""
     if 200 <= status < 300:
         return DELIVERED
-    detail = f"HTTP {status} {response.reason_phrase}".rstrip()
-    text = response.text.strip() if response.content else ""
-    error = _short(f"{detail}: {text}" if text else detail)
+    detail = f"HTTP {status} {reason}".rstrip()
+    text = body.decode("utf-8", errors="replace").strip()
+    error = error_text(f"{detail}: {text}" if text else detail)
     if status >= 500 or status in RETRYABLE_STATUS:
-        after = retry_after_seconds(response.headers.get("retry-after"), now)
+        after = retry_after_seconds(headers.get("retry-after"), now)
         return Outcome(OutcomeKind.RETRY, error, status, after)
     return Outcome(OutcomeKind.REJECTED, error, status)
+
+
+def _start_of(response: httpx.Response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a streamed answer's body; the rest is never read."""
+    read = bytearray()
+    for chunk in response.iter_raw():
+        read += chunk
+        if len(read) >= limit:
+            break
+    return bytes(read[:limit])
+
+
+class RefusedDestination(Exception):
+    """A connection reached a link-local or cloud-metadata address (delivery.addresses)."""
 
 
 class WebhookSink(Sink):
@@ -205,8 +265,11 @@ class WebhookSink(Sink):
         self.client = httpx.Client(
             timeout=httpx.Timeout(config.timeout_seconds),
             follow_redirects=False,
-            headers={"User-Agent": f"procobs/{__version__}"},
+            # Uncompressed answers: the few bytes read of a failure are its text, and a
+            # compressed one cannot unpack into more than is read.
+            headers={"User-Agent": f"procobs/{__version__}", "Accept-Encoding": "identity"},
         )
+        self._extensions = {} if config.allow_link_local else {"trace": _refuse_metadata_peer}
 
     def headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
         event_id = str(delivery.event_id)
@@ -222,21 +285,49 @@ class WebhookSink(Sink):
     def deliver(self, delivery: Delivery) -> Outcome:
         body = delivery.body
         try:
-            response = self.client.post(
-                self.config.url or "", content=body, headers=self.headers(delivery, body)
-            )
+            with self.client.stream(
+                "POST",
+                self.config.url or "",
+                content=body,
+                headers=self.headers(delivery, body),
+                extensions=self._extensions,
+            ) as response:
+                # Read (up to the bound) whatever the status: an answer read to its end
+                # lets the connection serve the next delivery.
+                start = _start_of(response, ERROR_BODY_BYTES)
+                return classify(
+                    response.status_code,
+                    response.reason_phrase,
+                    response.headers,
+                    start,
+                    time.time(),
+                )
+        except RefusedDestination as exc:
+            return Outcome(OutcomeKind.RETRY, error_text(str(exc)))
         except httpx.TimeoutException as exc:
             waited = f"no answer within {self.config.timeout_seconds:g}s"
             return Outcome(OutcomeKind.RETRY, f"{type(exc).__name__}: {waited}")
         except httpx.TransportError as exc:
-            # Messages of transport errors name the failure, not the URL (which may carry
-            # credentials); the URL is replaced should one ever appear.
+            # Messages of transport errors name the failure, not the URL.
             message = str(exc).replace(self.config.url or "", self.config.redacted_url or "")
-            return Outcome(OutcomeKind.RETRY, _short(f"{type(exc).__name__}: {message}"))
-        return classify(response, time.time())
+            return Outcome(OutcomeKind.RETRY, error_text(f"{type(exc).__name__}: {message}"))
 
     def close(self) -> None:
         self.client.close()
+
+
+def _refuse_metadata_peer(event: str, info: dict[str, Any]) -> None:
+    """httpx's trace hook: once a connection is made, and before anything is sent on it,
+    close it if it reached a link-local or metadata address (whatever DNS answered)."""
+    if event != "connection.connect_tcp.complete":
+        return
+    stream = info["return_value"]
+    refused = refused_peer(stream.get_extra_info("server_addr"))
+    if refused:
+        stream.close()
+        raise RefusedDestination(
+            f"not sent: {refused}; set {ALLOW_OPTION}: true on the sink to allow it"
+        )
 
 
 def build_sink(config: SinkConfig, environ: Mapping[str, str] | None = None) -> Sink:

@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.clock import ensure_utc, utcnow
+from procobs_dagster import limits
+from procobs_dagster.clock import utcnow
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.results import VERIFIED
 from procobs_dagster.discovery.scoring import score_of
@@ -47,13 +48,15 @@ class Birth:
 
 
 def _check_definition_code(code: str) -> str:
-    if not DEFINITION_CODE.match(code or ""):
+    if not isinstance(code, str) or not DEFINITION_CODE.fullmatch(code):
         raise InvalidInput(
-            f"definition code {code!r} must be 1-200 letters, digits or _ . : - (e.g. PROC:kg)"
+            f"definition code {limits.shown(code)} must be 1-200 letters, digits or _ . : -"
+            " (e.g. PROC:kg)"
         )
     if code.startswith("PROC-CAND:"):
         raise InvalidInput(
-            f"definition code {code!r} looks like a candidate code: choose a PROC:… name"
+            f"definition code {limits.shown(code)} looks like a candidate code: choose a PROC:…"
+            " name"
         )
     return code
 
@@ -69,9 +72,10 @@ def birth(
 ) -> Birth:
     """Create the process definition of a verified candidate, its birth record and the
     audit entry, in the caller's transaction; refuse (writing nothing) otherwise."""
+    limits.check_identifier(candidate_code, "candidate code")
     approver = audit.require_approver(approved_by, f"birth of {candidate_code}")
     definition_code = _check_definition_code(definition_code)
-    born_at = utcnow() if at is None else ensure_utc(at, "born_at")
+    born_at = utcnow() if at is None else limits.check_timestamp(at, "born_at")
     existing = conn.execute(
         sa.select(process_definition.c.definition_code).where(
             process_definition.c.candidate_code == candidate_code

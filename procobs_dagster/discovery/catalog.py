@@ -22,26 +22,26 @@ are then the names of the jobs its runs' steps ran. Declaring a candidate proves
 only runs do.
 """
 
-import datetime as dt
 import os
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, first_problem
+from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.limits import Identifier, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
 CATALOG_ENV = "PROCOBS_CATALOG"
@@ -53,7 +53,7 @@ ACTIVITY_CODE = r"^\S(.*\S)?$"  # no surrounding whitespace, never empty
 
 Source = Literal[CANDIDATE_SOURCES]  # type: ignore[valid-type]
 Role = Literal[COMPONENT_ROLES]  # type: ignore[valid-type]
-ActivityCode = Annotated[str, Field(pattern=ACTIVITY_CODE, max_length=200)]
+ActivityCode = Annotated[Identifier, Field(pattern=ACTIVITY_CODE)]
 
 
 def _list_as_tuple(value: Any) -> Any:
@@ -81,29 +81,26 @@ class Step(_Strict):
 
 
 class CandidateSpec(_Strict):
-    code: Annotated[str, Field(max_length=200)]
+    code: Identifier
     source: Source
-    title: str | None = None
+    title: Text | None = None
     steps: Annotated[tuple[Step, ...], AsTuple, Field(min_length=1)]
     covers: Annotated[tuple[ActivityCode, ...], AsTuple] = ()
-    # YAML gives a datetime, JSON a string: both are accepted, a naive time is not.
-    last_executed: Annotated[dt.datetime | None, Field(strict=False)] = None
-
-    @field_validator("last_executed")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise _invalid("must carry a timezone (e.g. 2026-01-15T09:30:00Z)")
-        return None if value is None else value.astimezone(dt.UTC)
+    # YAML gives a datetime, JSON a string: both are accepted, a naive time is not (nor
+    # one outside the supported range).
+    last_executed: Annotated[Timestamp | None, Field(strict=False)] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "CandidateSpec":
         match = CANDIDATE_CODE.match(self.code)
         if not match:
-            raise _invalid(f"code {self.code!r} is not of the form PROC-CAND:<source>:<name>")
+            raise _invalid(
+                f"code {limits.shown(self.code)} is not of the form PROC-CAND:<source>:<name>"
+            )
         if match["source"] != self.source:
             raise _invalid(
-                f"code {self.code!r} says {match['source']!r} but source is {self.source!r}"
+                f"code {limits.shown(self.code)} says {match['source']!r} but source is "
+                f"{self.source!r}"
             )
         codes = [step.code for step in self.steps]
         repeated = sorted({c for c in codes if codes.count(c) > 1})
@@ -186,18 +183,8 @@ def parse_catalog(document: object, origin: str = "catalog") -> Catalog:
 
 
 def load_catalog(path: "str | Path") -> Catalog:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read catalog {path}: {exc.strerror or exc}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise InvalidInput(f"catalog {path}{where}: not valid YAML") from None
-    return parse_catalog(document, f"catalog {path}")
+    document = read_yaml_file(path, "catalog")
+    return parse_catalog(document, f"catalog {describe(path)}")
 
 
 def sample_catalog_path() -> Path:

@@ -2,6 +2,7 @@
 
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.evidence import EvidenceQuery
 from procobs_dagster.discovery.results import Explanation, Trace
@@ -11,6 +12,7 @@ from procobs_dagster.discovery.scoring import score_of
 def explain(conn: Connection, catalog: Catalog, code: str, runs: int = 10) -> Explanation:
     """One candidate's score with the evidence behind it: its most recent runs (real
     first), each with the bar's three checks."""
+    limits.check_count(runs, "runs")
     score = score_of(conn, catalog, code)
     query = EvidenceQuery(conn.dialect.name, catalog, (code,))
     recent = tuple(

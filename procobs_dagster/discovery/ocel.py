@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.discovery.sql import has_content
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.output_files import check_target, replace_atomically
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -498,7 +499,6 @@ def _write_sqlite(
 ) -> tuple[int, int]:
     event_types = _event_types(conn, scope)
     event_maps, object_maps = _table_names(event_types), _table_names(OBJECT_ATTRIBUTES)
-    path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
     try:
         db.execute("PRAGMA foreign_keys = ON")
@@ -581,9 +581,11 @@ def export_ocel(
         raise InvalidInput(
             f"cannot tell the OCEL format of {path.name!r}: name it *.json or *.sqlite"
         )
-    if not path.parent.is_dir():
-        raise InvalidInput(f"cannot write {path}: {path.parent} is not a directory")
+    check_target(path, "OCEL log")
     counts = dict.fromkeys(OBJECT_ATTRIBUTES, 0)
+    scope = _Scope(candidate, include_dry_run)
     with _snapshot(db) as conn:
-        events, event_types = writer(conn, _Scope(candidate, include_dry_run), path, counts)
+        events, event_types = replace_atomically(
+            path, lambda temporary: writer(conn, scope, temporary, counts)
+        )
     return ExportSummary(str(path), fmt, events, counts, event_types)

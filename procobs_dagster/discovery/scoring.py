@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import CandidateSpec, Catalog
 from procobs_dagster.discovery.evidence import EvidenceQuery
 from procobs_dagster.discovery.results import (
@@ -192,6 +193,6 @@ def score_of(conn: Connection, catalog: Catalog, code: str) -> CandidateScore:
     score = compute_scores(conn, catalog, [code])[0]
     if not score.declared and score.best_trace is None:
         raise UnknownCandidate(
-            f"unknown candidate {code!r}: not in the catalog and no run names it"
+            f"unknown candidate {limits.shown(code)}: not in the catalog and no run names it"
         )
     return score

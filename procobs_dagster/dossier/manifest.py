@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.input_files import describe, parse_yaml, read_text_file
+from procobs_dagster.limits import Identifier, Key
 from procobs_dagster.store.vocabulary import ARTIFACT_CLASSES
 
 DEFAULT_MANIFEST = "software-dev.yaml"
@@ -115,15 +117,15 @@ class ArtifactEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    artifact_key: Annotated[str, Field(pattern=KEY)]
+    artifact_key: Annotated[Identifier, Field(pattern=KEY)]
     artifact_class: Literal[ARTIFACT_CLASSES]  # type: ignore[valid-type]
-    path_pattern: str
+    path_pattern: Key
     blocking: bool = False
 
     _check_pattern = field_validator("path_pattern")(_check_pattern)
 
 
-StepName = Annotated[str, Field(pattern=SLUG)]
+StepName = Annotated[Identifier, Field(pattern=SLUG)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +145,8 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     schema_version: Literal[1]
-    mission_type: Annotated[str, Field(pattern=SLUG)]
-    manifest_version: Annotated[str, Field(pattern=r"^\S+$")]
+    mission_type: Annotated[Identifier, Field(pattern=SLUG)]
+    manifest_version: Annotated[Identifier, Field(pattern=r"^\S+$")]
     required_always: list[ArtifactEntry] = []
     required_by_step: dict[StepName, list[ArtifactEntry]] = {}
     optional_always: list[ArtifactEntry] = []
@@ -199,7 +201,8 @@ class Manifest(BaseModel):
         if step is not None and step not in self.required_by_step:
             known = ", ".join(self.steps) or "none"
             raise UnknownStep(
-                f"unknown step {step!r} for mission type {self.mission_type!r} (steps: {known})"
+                f"unknown step {limits.shown(step)} for mission type {self.mission_type!r}"
+                f" (steps: {known})"
             )
         reached = set(self.steps[: self.steps.index(step) + 1]) if step else set()
         roles = [EntryRole(e, None, True) for e in self.required_always]
@@ -228,7 +231,7 @@ class ScanPlan:
 
     def __init__(self, manifest: Manifest | None, step: str | None):
         if manifest is None and step is not None:
-            raise UnknownStep(f"step {step!r} needs a manifest that declares it")
+            raise UnknownStep(f"step {limits.shown(step)} needs a manifest that declares it")
         self.manifest = manifest
         self.manifest_digest = manifest.digest if manifest else None
         self.step = step
@@ -285,23 +288,18 @@ def parse_manifest(document: Any, source: str) -> Manifest:
 
 def _parse_yaml(text: str, source: str) -> Manifest:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InvalidManifest(f"manifest {source}: not valid YAML{where}: {problem}") from None
+        document = parse_yaml(text, f"manifest {source}")
+    except InvalidInput as exc:
+        raise InvalidManifest(str(exc)) from None
     return parse_manifest(document, source)
 
 
 def load_manifest(path: "str | Path") -> Manifest:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidManifest(f"manifest {path}: cannot read it: {reason}") from None
-    return _parse_yaml(text, str(path))
+        text = read_text_file(path, "manifest")
+    except InvalidInput as exc:
+        raise InvalidManifest(str(exc)) from None
+    return _parse_yaml(text, describe(path))
 
 
 def default_manifest() -> Manifest:

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.hashing import parity_hash
 from procobs_dagster.dossier.records import Artifact, Baseline, Counts, Snapshot
@@ -255,6 +256,7 @@ def capture_baseline(
     conn: Connection, feature_slug: str, captured_by: str | None = None
 ) -> tuple[Baseline, Snapshot]:
     """Make the feature's newest snapshot the baseline of its namespace."""
+    captured_by = limits.check_optional_name(captured_by, "--by")
     snapshot = storage.require_latest_snapshot(conn, feature_slug)
     return storage.set_baseline(conn, snapshot, captured_by), snapshot
 

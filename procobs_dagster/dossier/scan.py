@@ -47,6 +47,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.emission import EmissionReport, emit_scan_events
@@ -231,16 +232,20 @@ def resolve_root(root: "str | Path") -> str:
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise InvalidMissionFolder(f"mission folder {str(path)!r} does not exist") from None
+        raise InvalidMissionFolder(
+            f"mission folder {limits.shown(str(path))} does not exist"
+        ) from None
     if not resolved.is_dir():
-        raise InvalidMissionFolder(f"mission folder {str(path)!r} is not a directory")
-    return str(resolved)
+        raise InvalidMissionFolder(f"mission folder {limits.shown(str(path))} is not a directory")
+    return limits.check_text(str(resolved), "mission folder path")
 
 
 def check_feature_slug(feature_slug: str) -> str:
-    if not FEATURE_SLUG.match(feature_slug or ""):
+    limits.check_identifier(feature_slug, "feature slug")
+    if not FEATURE_SLUG.match(feature_slug):
         raise InvalidInput(
-            f"invalid feature slug {feature_slug!r}: use letters, digits, '.', '_' and '-'"
+            f"invalid feature slug {limits.shown(feature_slug)}: use letters, digits, '.', '_'"
+            " and '-'"
         )
     return feature_slug
 

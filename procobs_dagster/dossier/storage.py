@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.dossier.records import (
     ARTIFACT_COLUMNS,
@@ -65,7 +66,8 @@ def require_latest_snapshot(conn: Connection, feature_slug: str) -> Snapshot:
     snapshot = latest_snapshot(conn, feature_slug)
     if snapshot is None:
         raise UnknownFeature(
-            f"no dossier snapshot for feature {feature_slug!r}: run `procobs dossier scan` first"
+            f"no dossier snapshot for feature {limits.shown(feature_slug)}: run `procobs dossier"
+            " scan` first"
         )
     return snapshot
 

@@ -9,14 +9,19 @@ inode). Rules:
   (or does not exist) is reported and its target is never opened; a link to a file inside
   the root is read through its resolved target; a link to a directory is not descended
   (its target, when inside the root, is listed where it lives — no cycles, no doubles);
-- names that cannot be a dossier path (not valid UTF-8, or holding a tab or a newline,
-  which the parity-hash line format reserves) are reported, never hashed.
+- names that cannot be a dossier path (not valid UTF-8, holding a control character —
+  a tab or a newline would break the parity-hash line format, an escape sequence the
+  terminal that shows it — or longer than ``MAX_KEY_LENGTH``) are reported under a
+  printable form, never hashed; when that form is the name of another path of the
+  folder, the other path keeps it and the unnamable one is only listed as skipped.
 """
 
 import dataclasses
 import os
 import stat
 from typing import Literal, NamedTuple
+
+from procobs_dagster.limits import MAX_KEY_LENGTH, is_control, printable
 
 FileKind = Literal["file", "directory", "special"]
 
@@ -61,12 +66,23 @@ def _name_problem(name: str) -> str | None:
             return "file name is not valid UTF-8"
     if "\t" in name or "\n" in name:
         return "file name holds a tab or a newline"
+    if any(is_control(c) for c in name if not c.isprintable()):
+        return "file name holds a control character"
+    return None
+
+
+def _path_problem(relative: str) -> str | None:
+    if len(relative) > MAX_KEY_LENGTH:
+        return f"path is {len(relative)} characters long, over the limit of {MAX_KEY_LENGTH}"
     return None
 
 
 def _printable(name: str) -> str:
-    """A name as storable text (undecodable bytes shown as backslash escapes)."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A name as storable text: undecodable bytes and control characters shown as
+    backslash escapes, cut to the key limit."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = printable(text)
+    return text if len(text) <= MAX_KEY_LENGTH else text[: MAX_KEY_LENGTH - 1] + "…"
 
 
 def _inside(root: str, target: str) -> bool:
@@ -85,7 +101,11 @@ def _kind(mode: int) -> FileKind:
 
 
 def _listed_link(root: str, relative: str, link_path: str, skipped: list[Skipped]) -> Listed | None:
-    target = os.path.realpath(link_path)
+    try:
+        target = os.path.realpath(link_path)
+    except OSError as exc:  # a link through /proc/PID/cwd, a directory we may not search
+        skipped.append(Skipped(relative, f"cannot resolve symbolic link: {exc.strerror}"))
+        return Listed(relative, "file", link_path, problem=("unreadable", skipped[-1].reason))
     if not _inside(root, target):
         skipped.append(Skipped(relative, "symbolic link to outside the mission folder"))
         return Listed(relative, "file", link_path, problem=("unreadable", skipped[-1].reason))
@@ -129,7 +149,29 @@ def walk(root: str) -> Listing:
                 )
             if below is not None:
                 pending.append(below)
-    return listing
+    return _unclashed(listing)
+
+
+def _unclashed(listing: Listing) -> Listing:
+    """A path reported under its printable form may take the name of a real path of the
+    folder (a file literally named ``\\xff.md`` beside one whose name is the byte 0xff):
+    the real path keeps its name, the unnamable one is only reported as skipped."""
+    named = {item.relative_path for item in listing.listed if item.problem is None}
+    kept, seen = [], set()
+    for item in listing.listed:
+        clash = item.relative_path in seen or (
+            item.problem is not None and item.relative_path in named
+        )
+        if clash:
+            listing.skipped.append(
+                Skipped(
+                    item.relative_path, f"{item.problem[1]}; its printable form names another path"
+                )
+            )
+            continue
+        seen.add(item.relative_path)
+        kept.append(item)
+    return Listing(kept, listing.skipped)
 
 
 def _list_entry(root: str, entry: os.DirEntry, relative: str, listing: Listing):
@@ -137,7 +179,7 @@ def _list_entry(root: str, entry: os.DirEntry, relative: str, listing: Listing):
     is_dir = entry.is_dir(follow_symlinks=False)
     if is_dir and entry.name.startswith("."):
         return None
-    problem = _name_problem(entry.name)
+    problem = _name_problem(entry.name) or _path_problem(relative)
     if problem is not None:
         if is_dir:
             listing.skipped.append(Skipped(_printable(relative), f"directory {problem}"))

@@ -14,7 +14,6 @@ another change — matches nothing and is refused whole. A packet carries an id;
 the same id twice is refused by name (the audit log remembers it).
 """
 
-import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -22,14 +21,16 @@ from typing import Annotated, Literal
 
 import pydantic
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.clock import ensure_utc, utcnow
+from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, ProcobsError, first_problem
 from procobs_dagster.events import audit, runtime
 from procobs_dagster.events.outbox import UnknownEventType
 from procobs_dagster.ids import uuid7
+from procobs_dagster.input_files import describe, read_text_file
+from procobs_dagster.limits import Identifier, Timestamp
 from procobs_dagster.store.tables import audit_log, event_type_registry
 
 PACKET_FORMAT = "procobs.activation-packet/1"
@@ -51,11 +52,11 @@ class PacketAlreadyApplied(StalePacket):
 class TypeChange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    event_type: Annotated[str, Field(min_length=1)]
-    family: str
-    stream: str
-    lane: str
-    severity: str
+    event_type: Identifier
+    family: Identifier
+    stream: Identifier
+    lane: Identifier
+    severity: Identifier
     current_active: bool
     proposed_active: bool
 
@@ -67,7 +68,7 @@ class Packet(BaseModel):
 
     format: Literal["procobs.activation-packet/1"]
     packet_id: uuid.UUID
-    staged_at: Annotated[dt.datetime, AfterValidator(lambda v: ensure_utc(v, "staged_at"))]
+    staged_at: Timestamp
     # The kill switch at staging time: activation alone emits nothing while it is off.
     emit_enabled: bool
     changes: Annotated[list[TypeChange], Field(min_length=1)]
@@ -99,10 +100,10 @@ class Packet(BaseModel):
     @classmethod
     def load(cls, path: Path) -> "Packet":
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InvalidPacket(f"cannot read packet {path}: {exc.strerror}") from None
-        return cls.from_json(text, str(path))
+            text = read_text_file(path, "packet")
+        except InvalidInput as exc:
+            raise InvalidPacket(str(exc)) from None
+        return cls.from_json(text, describe(path))
 
 
 def _registry_rows(conn: Connection, event_types: list[str]) -> dict[str, sa.RowMapping]:

@@ -11,17 +11,16 @@ as given. A domain event is emitted like any other — through the gate, its ``d
 kept in the audit log only — and can be fed to the ledger (``sources.domain_events``).
 """
 
-import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.clock import ensure_utc
+from procobs_dagster import limits
 from procobs_dagster.errors import first_problem
 from procobs_dagster.events import outbox, publishing
 from procobs_dagster.events.envelope import Envelope
@@ -29,6 +28,7 @@ from procobs_dagster.events.outbox import InvalidPayload, UnknownEventType
 from procobs_dagster.events.payloads import DomainPayload
 from procobs_dagster.events.types import DomainEventType
 from procobs_dagster.ids import uuid7
+from procobs_dagster.limits import Identifier, JSONObject, Timestamp
 from procobs_dagster.store.tables import event_outbox
 
 SOURCE = "urn:procobs:domain"
@@ -39,13 +39,13 @@ class DomainEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_type: DomainEventType
-    timestamp: Annotated[dt.datetime, AfterValidator(lambda v: ensure_utc(v, "timestamp"))]
-    plan_id: str | None = None
-    root_plan_id: str | None = None
-    session_id: str | None = None
-    actor_name: str | None = None
-    project_name: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    timestamp: Timestamp
+    plan_id: Identifier | None = None
+    root_plan_id: Identifier | None = None
+    session_id: Identifier | None = None
+    actor_name: Identifier | None = None
+    project_name: Identifier | None = None
+    details: JSONObject = Field(default_factory=dict)
 
     @classmethod
     def parse(cls, document: Any) -> "DomainEvent":
@@ -53,8 +53,8 @@ class DomainEvent(BaseModel):
         if not isinstance(document, dict):
             raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
         event_type = document.get("event_type")
-        if event_type not in DomainEventType._value2member_map_:
-            raise UnknownEventType(f"unknown domain event type {event_type!r}")
+        if not isinstance(event_type, str) or event_type not in DomainEventType._value2member_map_:
+            raise UnknownEventType(f"unknown domain event type {limits.shown(event_type)}")
         try:
             return cls.model_validate(document)
         except pydantic.ValidationError as exc:

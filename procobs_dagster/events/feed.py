@@ -27,6 +27,7 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.ids import parse_uuid
 from procobs_dagster.store.dialect import is_postgres
@@ -58,9 +59,9 @@ class OutboxPosition:
             raw = json.loads(text)
             position = cls(tx_id=raw["tx_id"], seq=raw["seq"])
         except (ValueError, TypeError, KeyError):
-            raise InvalidInput(f"malformed outbox position: {text!r}") from None
+            raise InvalidInput(f"malformed outbox position: {limits.shown(text)}") from None
         if not all(isinstance(v, int) and v >= 0 for v in (position.tx_id, position.seq)):
-            raise InvalidInput(f"malformed outbox position: {text!r}")
+            raise InvalidInput(f"malformed outbox position: {limits.shown(text)}")
         return position
 
 

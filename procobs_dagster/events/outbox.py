@@ -16,6 +16,7 @@ import pydantic
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.events import audit, publishing
@@ -37,7 +38,7 @@ def payload_model(event_type: str) -> type[Payload]:
     try:
         return PAYLOAD_MODELS[event_type]
     except KeyError:
-        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+        raise UnknownEventType(f"unknown event type {limits.shown(event_type)}") from None
 
 
 def validate_payload(event_type: str, payload: "Payload | dict[str, Any]") -> Payload:
@@ -70,7 +71,9 @@ def gate(conn: Connection, event_type: str) -> tuple[bool, int]:
     """(may this type be emitted now, its schema version)."""
     row = conn.execute(_GATE, {"event_type": event_type}).first()
     if row is None:
-        raise UnknownEventType(f"event type {event_type!r} is not in event_type_registry")
+        raise UnknownEventType(
+            f"event type {limits.shown(event_type)} is not in event_type_registry"
+        )
     return bool(row.active and row.emit_enabled), row.schema_version
 
 

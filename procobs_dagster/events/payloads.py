@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
 from procobs_dagster.events.types import DomainEventType, DossierEventType, ProcessEventType
+from procobs_dagster.limits import Identifier
 from procobs_dagster.store.vocabulary import (
     ARTIFACT_CLASSES,
     COMPLETENESS,
@@ -217,7 +218,7 @@ class Details(BaseModel):
 
 
 class PlanDetails(Details):
-    candidate_code: str | None = Field(
+    candidate_code: Identifier | None = Field(
         None, description="plan.created: the process candidate its run is recorded under"
     )
     error: str | None = Field(None, description="plan.errored: what went wrong")
@@ -237,7 +238,7 @@ class InvariantDetails(Details):
 
 
 class InvocationDetails(Details):
-    invocation_id: str | None = Field(
+    invocation_id: Identifier | None = Field(
         None, description="pairs an invocation with its completion or error"
     )
     error: str | None = Field(None, description="*.errored / *.failed: what went wrong")
@@ -248,12 +249,14 @@ class ActorDetails(InvocationDetails):
 
 
 class ToolDetails(InvocationDetails):
-    tool_name: str | None = Field(None, description="the tool invoked (required by ingestion)")
+    tool_name: Identifier | None = Field(
+        None, description="the tool invoked (required by ingestion)"
+    )
     attempt: Annotated[int, Field(ge=1)] | None = Field(None, description="tool.retried")
 
 
 class ValidationDetails(InvocationDetails):
-    validator: str | None = Field(None, description="the validation that ran")
+    validator: Identifier | None = Field(None, description="the validation that ran")
 
 
 class ResourceDetails(Details):
@@ -305,11 +308,11 @@ class DomainPayload(Payload):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
-    plan_id: str | None = None
-    root_plan_id: str | None = None
-    session_id: str | None = None
-    actor_name: str | None = None
-    project_name: str | None = None
+    plan_id: Identifier | None = None
+    root_plan_id: Identifier | None = None
+    session_id: Identifier | None = None
+    actor_name: Identifier | None = None
+    project_name: Identifier | None = None
     details: Details = Field(default_factory=Details, json_schema_extra={"internal": True})
 
 

@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.clock import ensure_utc, utcnow
+from procobs_dagster import limits
+from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, LostRace, NotFound, UnknownRun
 from procobs_dagster.ledger.lifecycle import (
     allowed_from,
@@ -164,7 +165,33 @@ COMPONENT = Subject(
 
 
 def resolve_time(at: dt.datetime | None, what: str = "timestamp") -> dt.datetime:
-    return utcnow() if at is None else ensure_utc(at, what)
+    return utcnow() if at is None else limits.check_timestamp(at, what)
+
+
+# How each text column of a run or a component is checked before it is written, so a
+# value is refused alike on both databases (docs/limits.md).
+_COLUMN_CHECKS = {
+    "process_candidate_code": ("candidate code", limits.check_identifier),
+    "process_definition_code": ("definition code", limits.check_identifier),
+    "correlation_id": ("correlation_id", limits.check_identifier),
+    "dot_code": ("DOT code", limits.check_identifier),
+    "event_code": ("event code", limits.check_identifier),
+    "idempotency_key": ("idempotency key", limits.check_key),
+    "input_ref": ("input_ref", limits.check_text),
+    "output_ref": ("output_ref", limits.check_text),
+    "error_ref": ("error_ref", limits.check_text),
+    "evidence_ref": ("evidence", limits.check_json_document),
+    "reason": ("reason", limits.check_text),
+    "actor": ("actor", lambda value, what: limits.check_text(value, what, limits.MAX_NAME_LENGTH)),
+}
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """Refuse a value a run, a component or their history may not hold (see above)."""
+    for column, value in values.items():
+        if value is not None and column in _COLUMN_CHECKS:
+            what, check = _COLUMN_CHECKS[column]
+            check(value, what)
 
 
 def fetch(conn: Connection, subject: Subject, subject_id: uuid.UUID, *, lock: str | None = None):
@@ -257,6 +284,7 @@ def insert_once(
     ``ON CONFLICT DO NOTHING`` makes a concurrent second writer wait for the first and
     then find its row, so neither caller sees an error and no duplicate exists.
     """
+    check_values({**values, "reason": reason, "actor": actor})
     inserted = _write_logged(
         conn,
         subject,
@@ -297,6 +325,15 @@ def transition(
     nothing is written then and the row keeps the winner's state.
     """
     check_status(to_status)
+    check_values(
+        {
+            "error_ref": error_ref,
+            "output_ref": output_ref,
+            "evidence_ref": evidence,
+            "reason": reason,
+            "actor": actor,
+        }
+    )
     explicit_time = at is not None
     at = resolve_time(at)
     params = {

@@ -38,9 +38,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from procobs_dagster import limits
 from procobs_dagster.errors import IllegalTransition, InvalidInput
 from procobs_dagster.events import runtime
 from procobs_dagster.ledger import propagation, tracking, unknown_correlation
+from procobs_dagster.ledger.components import check_role
 from procobs_dagster.ledger.context import current_run, entered
 from procobs_dagster.ledger.lifecycle import is_terminal
 from procobs_dagster.ledger.records import RunRecord
@@ -64,9 +66,11 @@ def digest(value: Any) -> str:
 
 
 def error_ref(exc: BaseException) -> str:
+    """The exception's type and first line, control characters shown visibly (it is
+    stored and printed) and cut to ERROR_REF_LIMIT characters."""
     text = str(exc).strip().splitlines()
     ref = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return ref[:ERROR_REF_LIMIT]
+    return limits.printable(ref)[:ERROR_REF_LIMIT]
 
 
 @dataclasses.dataclass
@@ -83,7 +87,9 @@ class _Observed:
     def touched(self, rows: int) -> None:
         """Count rows this work read or wrote (evidence ``rows_touched``)."""
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-            raise InvalidInput(f"rows touched must be a non-negative integer, got {rows!r}")
+            raise InvalidInput(
+                f"rows touched must be a non-negative integer, got {limits.shown(rows)}"
+            )
         self.evidence["rows_touched"] = self.evidence.get("rows_touched", 0) + rows
 
     def output(self, value: Any, ref: str | None = None) -> str:
@@ -198,7 +204,7 @@ def observe_run(
     run = started.run
     if not started.created and is_terminal(run.status):
         raise IllegalTransition(
-            f"run {run.process_run_id} (idempotency key {idempotency_key!r}) already "
+            f"run {run.process_run_id} (idempotency key {limits.shown(idempotency_key)}) already "
             f"ended {run.status}"
         )
     scope = RunScope(
@@ -241,6 +247,13 @@ def observe_step(
     It joins the current run (context), else the run the environment names, else —
     given ``candidate`` — opens a run of its own around the step. The environment naming
     no run makes the step an orphan (process.correlation.missing)."""
+    # Checked before a run is opened for it: a step refused after its own run was
+    # opened would leave that run behind, failed by the refusal.
+    limits.check_identifier(dot_code, "DOT code")
+    limits.check_optional_identifier(candidate, "candidate code")
+    limits.check_identifier(event_code, "event code")
+    limits.check_optional_text(input_ref, "input_ref")
+    check_role(role)
     options = {"role": role, "event_code": event_code, "input_ref": input_ref}
     run = current_run()
     if run is not None:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import IllegalTransition, InvalidInput
 from procobs_dagster.ids import optional_uuid, parse_uuid, uuid7
 from procobs_dagster.ledger import _subjects
@@ -127,8 +128,7 @@ def list_runs(
     candidate: str | None = None,
     limit: int = 50,
 ) -> list[RunRecord]:
-    if limit < 1:
-        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    limits.check_count(limit, "limit")
     query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.process_run_id.desc())
     if status is not None:
         query = query.where(runs.c.status == check_status(status))

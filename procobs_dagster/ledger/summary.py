@@ -9,9 +9,11 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster.clock import utcnow
 from procobs_dagster.store.stats import grouped_counts
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.tables import process_run_observation as runs
+from procobs_dagster.store.types import UTCDateTime
 
 _IS_DRY = runs.c.source_system == "dry_run"
 
@@ -32,6 +34,8 @@ class RunSummary:
     by_status: dict[tuple[str, bool], int]  # (status, dry run?) -> runs
     by_candidate: list[CandidateRuns]
     newest_real_run_at: dt.datetime | None  # when the ledger last recorded a real run
+    # Real runs dated after now (beyond clock skew): not counted as the newest.
+    real_runs_from_the_future: int = 0
 
     def real_runs_in(self, status: str) -> int:
         return self.by_status.get((status, False), 0)
@@ -77,18 +81,41 @@ def run_summary(conn: Connection) -> RunSummary:
         .group_by(runs.c.process_candidate_code)
         .order_by(runs.c.process_candidate_code)
     ).all()
+    now = utcnow()
     return RunSummary(
         by_status=runs_by_status(conn),
         by_candidate=[CandidateRuns(*row) for row in by_candidate],
-        newest_real_run_at=newest_real_run_at(conn),
+        newest_real_run_at=newest_real_run_at(conn, now),
+        real_runs_from_the_future=real_runs_from_the_future(conn, now),
     )
 
 
-def newest_real_run_at(conn: Connection) -> dt.datetime | None:
+# How far ahead of this clock another writer's clock may be. A run dated further ahead
+# was reported with a wrong time (an ingested event, a skewed host).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def newest_real_run_at(conn: Connection, now: dt.datetime | None = None) -> dt.datetime | None:
     """When the ledger last recorded a real run (dry runs prove wiring, not activity);
-    None while it has none."""
+    None while it has none. A run dated after ``now`` (beyond CLOCK_SKEW) is not
+    counted: a time in the future proves nothing about now, and trusted it would keep
+    every freshness judgement green for as long as that time is ahead."""
+    cutoff = (now or utcnow()) + CLOCK_SKEW
     return conn.execute(
-        sa.select(sa.func.max(runs.c.created_at)).where(sa.not_(_IS_DRY))
+        sa.select(sa.func.max(runs.c.created_at)).where(
+            sa.not_(_IS_DRY), runs.c.created_at <= sa.literal(cutoff, UTCDateTime)
+        )
+    ).scalar_one()
+
+
+def real_runs_from_the_future(conn: Connection, now: dt.datetime | None = None) -> int:
+    """Real runs dated after ``now`` (beyond CLOCK_SKEW), which newest_real_run_at
+    leaves out."""
+    cutoff = (now or utcnow()) + CLOCK_SKEW
+    return conn.execute(
+        sa.select(sa.func.count()).where(
+            sa.not_(_IS_DRY), runs.c.created_at > sa.literal(cutoff, UTCDateTime)
+        )
     ).scalar_one()
 
 

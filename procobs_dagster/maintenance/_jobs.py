@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, ProcobsError
 from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.engine import Database
@@ -89,9 +90,7 @@ def claim(
 
 
 def check_batch(batch: int) -> int:
-    if batch < 1:
-        raise InvalidInput(f"batch size must be at least 1, got {batch}")
-    return batch
+    return limits.check_count(batch, "batch size", maximum=limits.MAX_BATCH)
 
 
 def advisory_key(name: str) -> int:

@@ -23,6 +23,7 @@ from procobs_dagster.errors import LostRace
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import Progress, check_batch, open_job
+from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.engine import Database
 
 _TRANSITION = {"run": ledger.transition_run, "component": ledger.transition_component}
@@ -61,6 +62,8 @@ class SweepReport:
     batches: int = 0
     longest_batch_seconds: float = 0.0
     seconds: float = 0.0
+    # Stored settings the sweep could not use (and so left their subjects unjudged).
+    unusable: list[UnusableRow] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class SweepReport:
             "sweep_id": str(self.sweep_id),
             "now": self.now.isoformat(),
             "verdicts": [v.as_dict() for v in self.verdicts],
+            "unusable": [u.as_dict() for u in self.unusable],
         }
 
 

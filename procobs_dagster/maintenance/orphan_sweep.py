@@ -19,7 +19,7 @@ import functools
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster import limits
 from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
@@ -108,8 +108,7 @@ def sweep_orphans(
 
     ``lock_acquired`` is False (and nothing was done) when another orphan sweep runs.
     """
-    if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, int) or grace_seconds < 0:
-        raise InvalidInput(f"grace must be a whole number of seconds >= 0, got {grace_seconds!r}")
+    limits.check_count(grace_seconds, "grace", minimum=0, maximum=limits.MAX_SECONDS)
     child_runs = functools.partial(
         _orphans_of,
         kind="run",

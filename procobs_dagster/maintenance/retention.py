@@ -33,6 +33,7 @@ A dry run takes the same path with plain reads and counts what would move.
 import dataclasses
 import datetime as dt
 import functools
+import re
 import time
 import uuid
 from collections import Counter
@@ -43,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
@@ -76,16 +78,21 @@ _ARCHIVE = {
 }
 
 
+# ASCII digits only (str.isdigit() also takes "²", which int() refuses), few enough that
+# the bound is checked on a number and not on a string int() would refuse to read.
+_DAYS = re.compile(r"[0-9]{1,12}")
+
+
 class RetentionPolicy(pydantic.BaseModel):
     """Days each status is kept after its age starts counting; None keeps it forever."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    completed: int | None = pydantic.Field(90, ge=0)
-    failed: int | None = pydantic.Field(180, ge=0)
-    cancelled: int | None = pydantic.Field(90, ge=0)
-    stuck: int | None = pydantic.Field(180, ge=0)
-    orphan: int | None = pydantic.Field(180, ge=0)
+    completed: int | None = pydantic.Field(90, ge=0, le=limits.MAX_DAYS)
+    failed: int | None = pydantic.Field(180, ge=0, le=limits.MAX_DAYS)
+    cancelled: int | None = pydantic.Field(90, ge=0, le=limits.MAX_DAYS)
+    stuck: int | None = pydantic.Field(180, ge=0, le=limits.MAX_DAYS)
+    orphan: int | None = pydantic.Field(180, ge=0, le=limits.MAX_DAYS)
 
     def keep_days(self) -> dict[str, int | None]:
         return self.model_dump()
@@ -106,15 +113,20 @@ class RetentionPolicy(pydantic.BaseModel):
             status, sep, days = option.partition("=")
             if not sep or status not in RetentionPolicy.model_fields:
                 raise InvalidInput(
-                    f"--keep {option!r}: expected STATUS=DAYS with STATUS one of "
+                    f"--keep {limits.shown(option)}: expected STATUS=DAYS with STATUS one of "
                     f"{', '.join(RetentionPolicy.model_fields)}"
                 )
             if days == "forever":
                 overrides[status] = None
-            elif days.isdigit():
-                overrides[status] = int(days)
+            elif _DAYS.fullmatch(days):
+                overrides[status] = limits.check_count(
+                    int(days), f"--keep {status}", minimum=0, maximum=limits.MAX_DAYS
+                )
             else:
-                raise InvalidInput(f"--keep {option!r}: DAYS must be a whole number or 'forever'")
+                raise InvalidInput(
+                    f"--keep {limits.shown(option)}: DAYS must be a whole number from 0 to "
+                    f"{limits.MAX_DAYS} or 'forever'"
+                )
         return self.with_keep(overrides)
 
 

@@ -13,6 +13,11 @@ The SLA is :data:`DEFAULT_STUCK_SLA_SECONDS` unless the run's process candidate 
 override (``stuck_sla_override``, set with :func:`set_sla`); the caller may replace the
 default for one sweep (``procobs sweep stuck --sla SECONDS``), overrides still win.
 
+An override outside the bounds (stored by an older procobs, or by hand) is not used, and
+its candidate's runs are not judged at all: the candidate was meant to have an SLA other
+than the default, and judging its runs by the default could hand out verdicts its owner
+never wanted. The sweep reports the row (and how to fix it) and judges every other run.
+
 Postgres: the sweep holds an advisory lock for its whole run (a second sweep does nothing)
 and each batch runs under a statement timeout (it cannot hang). SQLite: see ``_jobs``.
 """
@@ -20,13 +25,15 @@ and each batch runs under a statement timeout (it cannot hang). SQLite: see ``_j
 import dataclasses
 import datetime as dt
 import functools
+import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster import limits
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.maintenance._jobs import (
@@ -36,13 +43,17 @@ from procobs_dagster.maintenance._jobs import (
     claim,
 )
 from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
+from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_run_observation as runs
 from procobs_dagster.store.tables import stuck_sla_override
 from procobs_dagster.store.types import UTCDateTime
 
+log = logging.getLogger(__name__)
+
 DEFAULT_STUCK_SLA_SECONDS = 6 * 3600
+MAX_SLA_SECONDS = limits.MAX_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +68,30 @@ class SlaOverride:
         return {**dataclasses.asdict(self), "updated_at": self.updated_at.isoformat()}
 
 
+def _usable_seconds(seconds: object) -> bool:
+    return limits.number_problem(seconds, 1, MAX_SLA_SECONDS, integer=True) is None
+
+
 def _check_seconds(seconds: int, what: str) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-        raise InvalidInput(f"{what} must be a whole number of seconds, at least 1; got {seconds!r}")
-    return seconds
+    return limits.check_count(seconds, what, minimum=1, maximum=MAX_SLA_SECONDS)
+
+
+_FIX_SLA = (
+    f"fix it with `procobs sweep sla set CANDIDATE SECONDS` (1 to {MAX_SLA_SECONDS}) or "
+    "`procobs sweep sla clear CANDIDATE`; its runs are not judged until then"
+)
+
+
+def unusable_sla(override: SlaOverride) -> UnusableRow | None:
+    """Why a stored override cannot be judged by (None when it can)."""
+    if _usable_seconds(override.sla_seconds):
+        return None
+    return UnusableRow(
+        "stuck_sla_override",
+        override.process_candidate_code,
+        f"sla_seconds {limits.shown(override.sla_seconds)} is outside 1 to {MAX_SLA_SECONDS}",
+        _FIX_SLA,
+    )
 
 
 def set_sla(
@@ -73,13 +104,11 @@ def set_sla(
     at: dt.datetime | None = None,
 ) -> SlaOverride:
     """Give a process candidate its own stuck SLA (replacing an earlier one)."""
-    if not candidate_code:
-        raise InvalidInput("candidate_code is required")
     values = {
-        "process_candidate_code": candidate_code,
+        "process_candidate_code": limits.check_identifier(candidate_code, "candidate code"),
         "sla_seconds": _check_seconds(sla_seconds, "SLA"),
-        "reason": reason,
-        "set_by": actor,
+        "reason": limits.check_optional_text(reason, "reason"),
+        "set_by": limits.check_optional_name(actor, "actor"),
         "updated_at": resolve_time(at, "at"),
     }
     conn.execute(
@@ -105,9 +134,12 @@ def list_slas(conn: Connection) -> list[SlaOverride]:
     return [SlaOverride(**row) for row in rows]
 
 
-def _overdue(now: dt.datetime, default_seconds: int, overrides: dict[str, int]):
-    """Runs whose started_at is older than their SLA at ``now``. One clause per distinct
-    SLA, comparing against a cutoff computed here: exact, and the same on both databases."""
+def _overdue(
+    now: dt.datetime, default_seconds: int, overrides: dict[str, int], unjudged: Sequence[str]
+):
+    """Runs whose started_at is older than their SLA at ``now`` (none of the ``unjudged``
+    candidates). One clause per distinct SLA, comparing against a cutoff computed here:
+    exact, and the same on both databases."""
     code, started = runs.c.process_candidate_code, runs.c.started_at
 
     def older_than(seconds: int):
@@ -117,8 +149,8 @@ def _overdue(now: dt.datetime, default_seconds: int, overrides: dict[str, int]):
     for candidate, seconds in overrides.items():
         codes_by_sla[seconds].append(candidate)
     by_default = older_than(default_seconds)
-    if overrides:
-        by_default = sa.and_(code.not_in(list(overrides)), by_default)
+    if overrides or unjudged:
+        by_default = sa.and_(code.not_in([*overrides, *unjudged]), by_default)
     return sa.or_(
         by_default,
         *(sa.and_(code.in_(codes), older_than(s)) for s, codes in codes_by_sla.items()),
@@ -133,13 +165,14 @@ def _stuck_runs(
     limit: int,
     default_seconds: int,
     overrides: dict[str, int],
+    unjudged: Sequence[str] = (),
 ) -> SweepBatch:
     query = sa.select(
         runs.c.process_run_id, runs.c.status, runs.c.process_candidate_code, runs.c.started_at
     ).where(
         runs.c.status.in_(allowed_from("stuck")),
         runs.c.ended_at.is_(None),
-        _overdue(sweep.now, default_seconds, overrides),
+        _overdue(sweep.now, default_seconds, overrides, unjudged),
     )
     rows = claim(conn, query, runs.c.process_run_id, of=runs, after=after, limit=limit)
     if not rows:
@@ -178,17 +211,35 @@ def sweep_stuck(
 
     ``now`` is when runs are judged (default: now). Returns a report with every run moved;
     ``lock_acquired`` is False (and nothing was done) when another stuck sweep is running.
+    Overrides outside the bounds are in ``report.unusable`` (and logged); their
+    candidates' runs are left unjudged.
     """
     _check_seconds(default_sla_seconds, "default SLA")
     with db.read() as conn:
-        overrides = {o.process_candidate_code: o.sla_seconds for o in list_slas(conn)}
-    return run_sweep(
+        stored = list_slas(conn)
+    overrides: dict[str, int] = {}
+    unjudged: list[str] = []
+    unusable: list[UnusableRow] = []
+    for override in stored:
+        problem = unusable_sla(override)
+        if problem is None:
+            overrides[override.process_candidate_code] = override.sla_seconds
+        else:
+            unjudged.append(override.process_candidate_code)
+            unusable.append(problem)
+            log.warning("stuck sweep: %s", problem)
+    step = functools.partial(
+        _stuck_runs, default_seconds=default_sla_seconds, overrides=overrides, unjudged=unjudged
+    )
+    report = run_sweep(
         db,
         "stuck",
-        [functools.partial(_stuck_runs, default_seconds=default_sla_seconds, overrides=overrides)],
+        [step],
         now=now,
         settings={"default_sla_seconds": default_sla_seconds, "sla_overrides": len(overrides)},
         batch=batch,
         progress=progress,
         statement_timeout_seconds=statement_timeout_seconds,
     )
+    report.unusable = unusable
+    return report

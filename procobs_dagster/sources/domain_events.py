@@ -27,7 +27,6 @@ ledger refuses writes nothing at all.
 """
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,9 +34,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, ProcobsError
 from procobs_dagster.events.domain import DomainEvent, emit_domain_event
 from procobs_dagster.events.payloads import DomainPayload
+from procobs_dagster.input_files import describe, parse_json, read_text_file
 from procobs_dagster.ledger import tracking, unknown_correlation
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.store.engine import Database
@@ -106,16 +107,17 @@ def parse_lines(lines: Iterable[str], source: str = "input") -> list[tuple[int, 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            document = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {number}: not JSON: {exc.msg}")
+        if len(line) > limits.MAX_JSON_LINE_BYTES:  # characters: at least as many bytes
+            problems.append(
+                f"line {number}: longer than the limit of {limits.MAX_JSON_LINE_BYTES} bytes a line"
+            )
             continue
         try:
+            document = parse_json(line, f"line {number}")
             event = DomainEvent.parse(document)
             event.payload()
-        except ProcobsError as exc:
-            problems.append(f"line {number}: {exc}")
+        except InvalidInput as exc:
+            problems.append(str(exc) if str(exc).startswith("line ") else f"line {number}: {exc}")
             continue
         parsed.append((number, event))
     if problems:
@@ -125,15 +127,10 @@ def parse_lines(lines: Iterable[str], source: str = "input") -> list[tuple[int, 
 
 def ingest_file(db: Database, path: Path) -> IngestReport:
     """Ingest a JSON-lines file of domain events in one transaction."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text") from None
-    parsed = parse_lines(text.splitlines(), str(path))
+    text = read_text_file(path, "domain events file", limits.MAX_INGEST_FILE_BYTES)
+    parsed = parse_lines(text.splitlines(), describe(path))
     with db.begin() as conn:
-        return ingest(conn, parsed, str(path))
+        return ingest(conn, parsed, describe(path))
 
 
 def ingest(
@@ -222,12 +219,19 @@ def _apply_plan(
         run.process_run_id,
         tracking.Outcome(
             status=action,
-            error_ref=details.error if action == "failed" else None,
+            error_ref=limits.clipped(details.error)
+            if action == "failed" and details.error
+            else None,
             at=event.timestamp,
         ),
     )
     report.runs_ended += 1
     return True, run.process_run_id
+
+
+def _error_ref(error: str | None) -> str | None:
+    """Another system's error text, kept as it can be stored (see limits.clipped)."""
+    return None if error is None else limits.clipped(error)
 
 
 def _candidate(payload: DomainPayload) -> str:
@@ -296,7 +300,9 @@ def _apply_invocation(
         tracking.Outcome(
             status=action,
             evidence={"domain_event": event.event_type.value},
-            error_ref=(error or event.event_type.value) if action == "failed" else None,
+            error_ref=limits.clipped(error or event.event_type.value)
+            if action == "failed"
+            else None,
             at=event.timestamp,
         ),
     )

@@ -14,8 +14,10 @@ import contextlib
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -32,14 +34,68 @@ def procobs_home() -> Path:
     return Path(os.environ.get("PROCOBS_HOME") or DEFAULT_HOME)
 
 
+# Query parameters whose values are secrets: libpq's password and sslpassword, and
+# whatever else is named like one.
+_SECRET_PARAMETER = re.compile(r"pass|secret|token", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+MASK = "***"
+
+
+# Stands in for a secret query value while the URL is rendered (which would encode ***).
+_MASKED_VALUE = "procobsmasked"
+
+
+def masked_url(url: URL) -> str:
+    """The URL as it may be shown: its password and every secret query value as ***."""
+    query = {
+        key: (_MASKED_VALUE if _SECRET_PARAMETER.search(key) else value)
+        for key, value in url.query.items()
+    }
+    rendered = url.set(query=query).render_as_string(hide_password=True)
+    # A secret repeated elsewhere in the URL (by mistake, say as another option's value)
+    # is masked there too.
+    return scrub_secrets(rendered.replace(_MASKED_VALUE, MASK), url)
+
+
+def _secrets_in(url: URL) -> list[str]:
+    found = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if _SECRET_PARAMETER.search(key):
+            found.extend([value] if isinstance(value, str) else value)
+    # Longest first, and as they may appear percent-encoded, so no part is left behind.
+    spelled = {form for secret in found if secret for form in (secret, quote(secret, safe=""))}
+    return sorted(spelled, key=len, reverse=True)
+
+
+def scrub_secrets(text: str, url: URL) -> str:
+    """``text`` (a driver's message, say) with every secret of ``url`` replaced by ***."""
+    for secret in _secrets_in(url):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _malformed(raw: str, problem: str) -> ConfigurationError:
+    # The URL itself is never repeated: it may hold a password where the parser did not
+    # expect one. Its scheme alone says which URL is meant.
+    scheme = raw.strip().partition(":")[0]
+    shown = f" ({scheme}://…)" if _SCHEME.fullmatch(scheme) else ""
+    return ConfigurationError(f"malformed database URL{shown}: {problem}")
+
+
 def resolve_url(explicit: str | None = None) -> URL:
     raw = explicit or os.environ.get("PROCOBS_DATABASE_URL")
     if not raw:
         return make_url(f"sqlite:///{procobs_home() / 'procobs.db'}")
     try:
         url = make_url(raw)
-    except sa.exc.ArgumentError:
-        raise ConfigurationError(f"malformed database URL: {raw!r}") from None
+        url.port  # noqa: B018 — a port that is no number raises here, not at connect time
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise _malformed(
+            raw,
+            "expected postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH",
+        ) from None
+    if "@" in (url.host or ""):
+        raise _malformed(raw, "'@' appears twice before the host: write '@' in a password as %40")
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg2")
     if url.get_backend_name() not in ("postgresql", "sqlite"):
@@ -50,9 +106,20 @@ def resolve_url(explicit: str | None = None) -> URL:
 
 
 def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _make_folder(_dialect, _record, _args, _kwargs):
+        # On the first connection, not when the engine is made: looking at a database
+        # (a status, a refused command) never creates its folder.
+        if url.database and url.database != ":memory:":
+            folder = Path(url.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # PROCOBS_HOME names a file, or a folder we may not write
+                raise ConfigurationError(
+                    f"cannot use {folder} as the folder of the SQLite database: {exc.strerror}"
+                ) from None
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -114,15 +181,22 @@ class Database:
 
     @property
     def display_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        """The URL as it may be printed or logged: every secret in it masked."""
+        return masked_url(self.url)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret of this database's URL masked."""
+        return scrub_secrets(text, self.url)
 
     def connect(self) -> Connection:
         try:
             return self.engine.connect()
-        except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        except sa.exc.DBAPIError as exc:  # refused, unreachable, or an invalid option
+            text = str(exc.orig if exc.orig is not None else exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            # libpq's message may quote parts of the URL (a host, an option's value).
             raise DatabaseUnreachable(
-                f"cannot reach database {self.display_url}: {reason}"
+                f"cannot reach database {self.display_url}: {self.scrub(reason)}"
             ) from None
 
     @contextlib.contextmanager

@@ -1,8 +1,10 @@
 """Schema migrations: upgrade, downgrade, status, the rendered SQL packet, rehearsal."""
 
 import contextlib
+import dataclasses
 import io
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,9 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput, SchemaNotReady
+from procobs_dagster.errors import InvalidInput, NotConfirmed, SchemaNotReady
+from procobs_dagster.limits import shown
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import metadata
 
@@ -41,26 +46,73 @@ def head_revision() -> str:
 
 def pending_revisions(current: str | None) -> list[str]:
     """Revisions between ``current`` and head, in the order they would be applied."""
+    check_known(current)
     steps = script().iterate_revisions("head", current or "base")
     return [step.revision for step in reversed(list(steps))]
+
+
+def is_known(revision: str | None) -> bool:
+    if revision is None:
+        return True
+    try:
+        return script().get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False
+
+
+def check_known(current: str | None, where: str = "the database") -> None:
+    """Refuse a database stamped with a revision this code has no migration for (a
+    newer procobs migrated it): nothing here can read it, upgrade or downgrade it."""
+    if not is_known(current):
+        raise SchemaNotReady(
+            f"{where} is at schema {shown(current)}, which this procobs does not know (a newer "
+            f"procobs migrated it; this one knows up to {head_revision()}): use that procobs"
+        )
+
+
+def _check_not_unversioned(conn: Connection, where: str = "the database") -> None:
+    """Tables without a recorded revision: someone removed alembic_version, or created
+    the tables by hand. Migrating would fail half-way on the first existing table."""
+    if current_revision(conn) is None:
+        found = sorted(set(sa.inspect(conn).get_table_names()) & set(metadata.tables))
+        if found:
+            raise SchemaNotReady(
+                f"{where} holds procobs tables ({', '.join(found[:3])}"
+                f"{', …' if len(found) > 3 else ''}) but records no schema revision "
+                "(alembic_version is missing): restore it from a backup, or stamp it"
+            )
+
+
+@contextlib.contextmanager
+def _alembic_errors(revision: str) -> Iterator[None]:
+    """Alembic's refusals (no such revision, not a downgrade target…) as one line."""
+    try:
+        yield
+    except (CommandError, RevisionError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(f"cannot migrate to {shown(revision)}: {message}") from None
 
 
 def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+_RELATIVE = re.compile(r"[+-][0-9]{1,3}")
+
+
 def _check_revision(revision: str) -> None:
-    if revision in ("head", "base") or revision.startswith(("+", "-")):
+    if revision in ("head", "base") or _RELATIVE.fullmatch(revision):
         return
-    try:
-        script().get_revision(revision)
-    except Exception:
-        raise InvalidInput(f"unknown migration revision: {revision!r}") from None
+    if not isinstance(revision, str) or not revision or not is_known(revision):
+        raise InvalidInput(f"unknown migration revision: {shown(revision)}")
 
 
 def upgrade_on(conn: Connection, revision: str = "head") -> None:
     _check_revision(revision)
-    command.upgrade(_config(connection=conn), revision)
+    check_known(current_revision(conn))
+    _check_not_unversioned(conn)
+    with _alembic_errors(revision):
+        command.upgrade(_config(connection=conn), revision)
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
@@ -68,16 +120,71 @@ def upgrade(db: Database, revision: str = "head") -> None:
         upgrade_on(conn, revision)
 
 
-def downgrade(db: Database, revision: str = "-1") -> None:
+@dataclasses.dataclass(frozen=True)
+class Downgrade:
+    """What a downgrade does: from and to which revision, and the tables it drops with
+    the rows they hold."""
+
+    current: str
+    target: str | None
+    dropped: dict[str, int]
+
+    @property
+    def births(self) -> int:
+        return self.dropped.get("birth_registry", 0)
+
+
+def _row_counts(conn: Connection) -> dict[str, int]:
+    present = set(sa.inspect(conn).get_table_names()) & set(metadata.tables)
+    return {t: _count(conn, t) or 0 for t in sorted(present)}
+
+
+def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
+    current = current_revision(conn)
+    if current is None:
+        raise InvalidInput("the database has no procobs schema: nothing to downgrade")
+    check_known(current)
+    if revision in ("head",) or revision.startswith("+"):
+        raise InvalidInput(f"cannot downgrade to {shown(revision)}: a downgrade goes down")
+    before = _row_counts(conn)
+    with _alembic_errors(revision):
+        command.downgrade(_config(connection=conn), revision)
+    after = set(sa.inspect(conn).get_table_names())
+    dropped = {t: n for t, n in before.items() if t not in after}
+    return Downgrade(current, current_revision(conn), dropped)
+
+
+def plan_downgrade(db: Database, revision: str = "-1") -> Downgrade:
+    """What ``downgrade`` would do, found by doing it in a transaction rolled back."""
+    _check_revision(revision)
+    with db.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        transaction = conn.begin()
+        try:
+            return _downgrade_on(conn, revision)
+        finally:
+            transaction.rollback()
+
+
+def downgrade(db: Database, revision: str = "-1", *, drop_births: bool = False) -> Downgrade:
+    """Migrate down to ``revision``, in one transaction. Dropping a ``birth_registry``
+    that holds births — owner decisions no run can re-derive — needs ``drop_births``."""
     _check_revision(revision)
     with db.begin() as conn:
-        command.downgrade(_config(connection=conn), revision)
+        done = _downgrade_on(conn, revision)
+        if done.births and not drop_births:
+            raise NotConfirmed(
+                f"downgrading to {done.target or 'base'} drops birth_registry with "
+                f"{done.births} birth(s): pass --drop-births as well (nothing changed)"
+            )
+    return done
 
 
 def ensure_current(db: Database) -> None:
     """Refuse to work on a database that is not at the schema this code expects."""
     with db.read() as conn:
         current = current_revision(conn)
+    check_known(current, f"database {db.display_url}")
     head = head_revision()
     if current != head:
         raise SchemaNotReady(

@@ -6,7 +6,7 @@ def test_status_upgrade_downgrade_round_trip(procobs_empty):
     assert status["current"] is None and status["pending"][-1] == migrate.head_revision()
     assert "at " + migrate.head_revision() in procobs_empty("db", "upgrade").stdout
     assert procobs_empty.json("db", "status")["pending"] == []
-    procobs_empty("db", "downgrade", "base")
+    procobs_empty("db", "downgrade", "base", "--yes")
     assert procobs_empty.json("db", "status")["current"] is None
 
 

@@ -91,11 +91,31 @@ def test_emission_and_dry_run_switches(procobs):
 
 def test_the_schemas_command_writes_every_schema_and_removes_stale_ones(procobs, tmp_path):
     stale = tmp_path / "process.run.exploded.schema.json"
-    stale.write_text("{}")
-    result = procobs("events", "schemas", "--out", str(tmp_path))
+    stale.write_text('{"$id": "urn:procobs:schema:process.run.exploded"}')
+    refused = procobs("events", "schemas", "--out", str(tmp_path), expect_exit=1)
+    assert "pass --yes" in refused.stderr and stale.exists()
+    result = procobs("events", "schemas", "--out", str(tmp_path), "--yes")
     assert "wrote 49 schemas" in result.stdout and "removed" in result.stdout
     assert not stale.exists()
     assert {p.name for p in tmp_path.iterdir()} == set(event_schemas.render_all())
+    # Unchanged files are rewritten without asking; a changed one needs --yes.
+    procobs("events", "schemas", "--out", str(tmp_path))
+    changed = tmp_path / "process.run.failed.schema.json"
+    changed.write_text('{"$id": "urn:procobs:schema:process.run.failed", "edited": true}')
+    refused = procobs("events", "schemas", "--out", str(tmp_path), expect_exit=1)
+    assert refused.stderr.strip() == (
+        f"procobs: error: {changed} exists: pass --yes to go ahead (nothing changed)"
+    )
+    procobs("events", "schemas", "--out", str(tmp_path), "--yes")
+    assert changed.read_text() == event_schemas.render_all()[changed.name]
+
+
+def test_the_schemas_command_never_removes_a_file_procobs_did_not_write(procobs, tmp_path):
+    mine = tmp_path / "invoice.schema.json"
+    mine.write_text('{"my": "precious schema"}')
+    result = procobs("events", "schemas", "--out", str(tmp_path), "--yes")
+    assert "removed" not in result.stdout
+    assert mine.read_text() == '{"my": "precious schema"}'
 
 
 def _jsonl(path, *documents):

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from procobs_dagster.delivery import SinkConfig
+from procobs_dagster.errors import EXIT_USAGE
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
     SECRET_ENV,
@@ -12,6 +13,7 @@ from procobs_dagster_tests.delivery.helpers import (
     webhook_config,
     write_sinks_file,
 )
+from procobs_dagster_tests.hostile import row_counts
 
 
 @pytest.fixture
@@ -91,6 +93,13 @@ def test_dead_and_redrive(db, procobs, tmp_path, monkeypatch):
         procobs("relay", "run", "--once", "--sinks", str(sinks_file))
         assert state_counts(db, "hook") == {"delivered": 2}
         assert receiver.event_ids().count(str(first)) == 2
+        # The probe's E2: a misspelt sink redrove nothing and reported success.
+        before = row_counts(db)
+        typo = procobs("relay", "redrive", "--all", "--sink", "hookk", expect_exit=1)
+        assert typo.stderr == (
+            "procobs: error: no delivery to sink 'hookk' at all (sinks with deliveries: 'hook')\n"
+        )
+        assert row_counts(db) == before
     finally:
         receiver.close()
 
@@ -105,3 +114,14 @@ def test_redrive_input_errors_write_nothing(db, procobs):
         in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
     )
     assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == []
+
+
+@pytest.mark.parametrize(("option", "value"), [("--lease", "86401"), ("--idle", "3601")])
+def test_relay_durations_keep_the_relays_own_bounds(hostile, archive, option, value):
+    """Tighter than any duration (test_probe_bounds): a dead relay's claims wait a day at
+    most, and an idle relay looks for work at least hourly."""
+    _, sinks_file = archive
+    message = hostile.refused(
+        "relay", "run", "--sinks", str(sinks_file), option, value, exit_code=EXIT_USAGE
+    )
+    assert f"Invalid value for '{option}'" in message

@@ -90,7 +90,9 @@ def test_ingest_reads_regular_files_only(procobs, tmp_path):
     fifo = tmp_path / "events.fifo"
     os.mkfifo(fifo)
     result = procobs("workflow", "ingest", str(fifo), expect_exit=1)
-    assert result.stderr.strip() == f"procobs: error: {fifo} is not a regular file"
+    assert result.stderr.strip() == (
+        f"procobs: error: OpenLineage events file {fifo} is a FIFO, not a regular file"
+    )
     missing = procobs("workflow", "ingest", str(tmp_path / "none.jsonl"), expect_exit=1)
     assert "cannot read" in missing.stderr
 

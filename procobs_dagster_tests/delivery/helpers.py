@@ -102,8 +102,9 @@ class Receiver:
     """A threaded HTTP server on localhost standing in for a webhook endpoint.
 
     ``respond(event_id, body)`` returns the status to answer (default 200), or
-    (status, headers). Every request is recorded with the time it was being handled, so
-    tests can look for overlapping deliveries of one event.
+    (status, headers), or (status, headers, reply body). Every request is recorded with
+    the time it was being handled, so tests can look for overlapping deliveries of one
+    event.
 
     ``hold_until_in_flight = N`` holds every request until N have been in flight at once
     (after HOLD_SECONDS without, it stops holding): two relays that can work at the same
@@ -114,9 +115,7 @@ class Receiver:
     def __init__(self, delay: float = 0.0):
         self.delay = delay
         self.hold_until_in_flight = 0
-        self.respond: Callable[[str, bytes], int | tuple[int, dict[str, str]]] = (
-            lambda _event_id, _body: 200
-        )
+        self.respond: Callable[[str, bytes], int | tuple] = lambda _event_id, _body: 200
         self.requests: list[Request] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -138,12 +137,17 @@ class Receiver:
                         timeout=receiver.HOLD_SECONDS,
                     ):
                         receiver.hold_until_in_flight = 0  # never together: stop holding
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                expected = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(expected)
+                if len(body) < expected:  # the sender died mid-request: no delivery
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+                    return
                 event_id = self.headers.get("ce-id", "")
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 answer = receiver.respond(event_id, body)
-                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                status, headers, *reply = answer if isinstance(answer, tuple) else (answer, {})
                 # Recorded before the reply is sent: once the relay has its answer, the
                 # test may look at what was received.
                 with receiver._lock:
@@ -158,7 +162,7 @@ class Receiver:
                             status,
                         )
                     )
-                reply = json.dumps({"status": status}).encode()
+                reply = reply[0] if reply else json.dumps({"status": status}).encode()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -1,4 +1,5 @@
 import logging
+import os
 import textwrap
 
 import pytest
@@ -14,13 +15,14 @@ from procobs_dagster.delivery import (
 )
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.store.tables import delivery_sink
+from procobs_dagster_tests.databases import every_value
 from procobs_dagster_tests.delivery.helpers import SECRET, SECRET_ENV, emit_events, webhook_config
 
 GOOD = """
 sinks:
   - name: saas
     kind: webhook
-    url: https://user:pw@hooks.example.com/procobs?token=abc
+    url: https://hooks.example.com/procobs
     secret_env: PROCOBS_TEST_WEBHOOK_SECRET
     timeout_seconds: 5
     ordered: true
@@ -44,8 +46,7 @@ def test_a_sinks_file_is_read_and_validated(tmp_path):
     saas, archive, devnull = load_sinks_file(_write(tmp_path, GOOD))
     assert saas.kind == "webhook" and saas.ordered and saas.timeout_seconds == 5
     assert saas.event_types == ("process.run.started", "process.run.failed")
-    assert saas.redacted_url == "https://hooks.example.com/procobs?…"
-    assert "pw" not in str(saas.public()) and "abc" not in str(saas.public())
+    assert saas.redacted_url == "https://hooks.example.com/procobs"
     assert archive.path == "/tmp/events.jsonl" and not devnull.enabled
     assert [c.name for c in select_sinks([saas, archive, devnull], [])] == ["saas", "archive"]
     assert [c.name for c in select_sinks([saas, archive, devnull], ["devnull"])] == ["devnull"]
@@ -84,7 +85,7 @@ def test_sinks_round_trip_through_the_table_without_the_secret(db, tmp_path, sec
         save_sinks(conn, configs)
         save_sinks(conn, [configs[1].model_copy(update={"path": "/tmp/other.jsonl"})])
     with db.read() as conn:
-        loaded = load_sinks_table(conn)
+        loaded = load_sinks_table(conn).configs
         stored = " ".join(str(v) for row in conn.execute(sa.select(delivery_sink)) for v in row)
     assert {c.name: c for c in loaded}["archive"].path == "/tmp/other.jsonl"
     assert {c.name: c for c in loaded}["saas"] == configs[0]
@@ -122,11 +123,74 @@ def test_the_secret_appears_nowhere_but_the_signature(
     with Relay(db, [hook], clock=clock) as relay:
         relay.run_once()
     assert len(receiver.received()) == 3
-    with db.read() as conn:
-        dumped = []
-        for table in sa.inspect(conn).get_table_names():
-            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
-                dumped.extend(str(v) for v in row)
-    everything = " ".join(dumped) + caplog.text
+    everything = every_value(db) + caplog.text
     assert SECRET_ENV in everything and SECRET not in everything
     assert all(SECRET.encode() not in r.body for r in receiver.received())
+
+
+WEBHOOK = "name: a, kind: webhook, url: 'http://h/', secret_env: X"
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("timeout_seconds: .inf", "timeout_seconds: Input should be a finite number"),
+        ("timeout_seconds: .nan", "timeout_seconds: Input should be a finite number"),
+        ("timeout_seconds: 1e300", "timeout_seconds: Input should be less than or equal to 600"),
+        ("timeout_seconds: 1e-300", "greater than or equal to 0.1"),
+        ("dead_after_rejections: 2147483648", "less than or equal to 1000000"),
+        ("dead_after_rejections: 9223372036854775808", "less than or equal to 1000000"),
+        (f"dead_after_attempts: {10**29}", "less than or equal to 1000000"),
+        ("dead_after_attempts: 0", "greater than or equal to 1"),
+        ("backoff_base_seconds: 1e12", "less than or equal to 604800"),
+        ("backoff_cap_seconds: .inf", "backoff_cap_seconds: Input should be a finite number"),
+        ("backoff_cap_seconds: 1e300", "less than or equal to 604800"),
+        ("backoff_cap_seconds: -.inf", "finite number"),
+        ("backoff_base_seconds: 0", "greater than or equal to 0.01"),
+    ],
+)
+def test_every_sink_number_is_finite_and_bounded(tmp_path, setting, problem):
+    """The probe's R1, R2 and R5: caps and bases that overflowed the relay's date
+    arithmetic, and counts PostgreSQL's INTEGER cannot hold, were accepted."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_sinks_file(_write(tmp_path, f"sinks:\n  - {{{WEBHOOK}, {setting}}}"))
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ('""', "path must not be empty"),
+        ('" "', "path must not be empty"),
+        ('"/tmp/a\\0b.jsonl"', "path contains the control character \\x00 at position 6"),
+        ('"/tmp/\\e[2Jx\\nFAKE.jsonl"', "path contains the control character \\x1b"),
+        (f'"/{"x" * 5000}"', "over the limit of 4000"),
+    ],
+)
+def test_a_file_sink_path_is_a_plain_file_name(tmp_path, path, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        load_sinks_file(_write(tmp_path, f"sinks:\n  - {{name: f, kind: file, path: {path}}}"))
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_file_sink_appends_only_to_a_regular_file(db, tmp_path):
+    """The probe's F6: a FIFO hung the relay at start, a device or directory failed only
+    when written to. Each is refused when the relay starts, without waiting on it."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "adir").mkdir()
+    link = tmp_path / "link-to-fifo"
+    link.symlink_to(fifo)
+    for path in (fifo, link, tmp_path / "adir", "/dev/null"):
+        config = SinkConfig(name="f", kind="file", path=str(path))
+        with pytest.raises(ConfigurationError) as caught:
+            Relay(db, [config])
+        assert str(caught.value) == (
+            f"sink 'f': cannot append to {path}: not a regular file (a FIFO, a device or a "
+            "directory)"
+        )
+    existing = tmp_path / "events.jsonl"
+    existing.write_text('{"earlier": 1}\n')
+    with Relay(db, [SinkConfig(name="f", kind="file", path=str(existing))]):
+        pass
+    assert existing.read_text() == '{"earlier": 1}\n'

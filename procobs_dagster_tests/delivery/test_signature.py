@@ -38,3 +38,25 @@ def test_any_of_several_signatures_may_match_during_secret_rotation():
     header = f"{old},v1={new_digest}"
     assert verify_signature(BODY, header, "new-secret", now=NOW)
     assert verify_signature(BODY, header, "old-secret", now=NOW)
+
+
+def test_hostile_headers_give_false_and_never_raise():
+    """The probe's R7: '²' passed str.isdigit() and broke int(); 5 000 digits exceed
+    int()'s limit; a non-ASCII digest broke hmac.compare_digest."""
+    digest = sign(BODY, "s3cret", NOW).split("v1=")[1]
+    for header in (
+        f"t=²,v1={digest}",
+        f"t=\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660,v1={digest}",
+        f"t={'9' * 5000},v1={digest}",
+        f"t={NOW},v1=é{digest[1:]}",
+        f"t={NOW},v1={digest.upper()}",
+        f"t={NOW},v1={digest}\x00",
+        f"t=-{NOW},v1={digest}",
+        f"t={NOW},v1={digest}," + "v1=00," * 5000,
+        b"t=1,v1=00",
+        12345,
+    ):
+        assert verify_signature(BODY, header, "s3cret", now=NOW) is False
+    genuine = f"t={NOW},v1={digest}"
+    assert verify_signature(BODY, genuine, "s3cret", now=NOW)
+    assert not verify_signature(BODY, genuine, "s3cret", now=NOW, tolerance_seconds=float("nan"))

@@ -71,7 +71,7 @@ def test_covers_default_to_the_steps():
         ),
         (
             {"version": 1, "candidates": [_candidate(last_executed="2026-01-01T00:00:00")]},
-            "must carry a timezone",
+            "must be timezone-aware",
         ),
         (
             {"version": 1, "candidates": [_candidate(), _candidate()]},
@@ -93,7 +93,7 @@ def test_catalog_files(tmp_path):
     )
     assert discovery.load_catalog(path).candidates[0].source == "workflow"
     path.write_text("version: [1\n")
-    with pytest.raises(InvalidInput, match="line 2: not valid YAML"):
+    with pytest.raises(InvalidInput, match="not valid YAML at line 2"):
         discovery.load_catalog(path)
     with pytest.raises(InvalidInput, match="cannot read catalog"):
         discovery.load_catalog(tmp_path / "missing.yaml")

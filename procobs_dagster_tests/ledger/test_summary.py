@@ -1,5 +1,7 @@
 """The ledger counts the dashboards and the demo show."""
 
+import datetime as dt
+
 from procobs_dagster import ledger
 from procobs_dagster.ledger import summary
 
@@ -50,3 +52,21 @@ def test_runs_are_counted_by_status_and_candidate_with_dry_runs_apart(db):
     assert components.components == 2 and components.with_evidence == 1
     assert components.by_status == {("completed", "producer"): 1, ("started", None): 1}
     assert components.by_dot_code == {("DOT_A", "completed"): 1, ("DOT_B", "started"): 1}
+
+
+def test_a_run_dated_in_the_future_is_not_the_newest(db):
+    now = dt.datetime.now(dt.UTC)
+    with db.begin() as conn:
+        past, _ = ledger.start_run(
+            conn, candidate_code="PROC-CAND:a", at=now - dt.timedelta(days=1)
+        )
+        skewed, _ = ledger.start_run(
+            conn, candidate_code="PROC-CAND:a", at=now + dt.timedelta(minutes=1)
+        )
+        ledger.start_run(conn, candidate_code="PROC-CAND:a", at=now + dt.timedelta(days=365))
+    with db.read() as conn:
+        runs = summary.run_summary(conn)
+        assert summary.newest_real_run_at(conn, now) == skewed.created_at  # within the skew
+        assert summary.newest_real_run_at(conn, now - dt.timedelta(hours=1)) == past.created_at
+    assert runs.newest_real_run_at == skewed.created_at
+    assert runs.real_runs_from_the_future == 1

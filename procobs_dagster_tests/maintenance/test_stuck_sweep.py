@@ -107,9 +107,9 @@ def test_per_candidate_overrides_win_over_the_default(db):
         ]
 
 
-@pytest.mark.parametrize("seconds", [0, -5, 1.5, True])
+@pytest.mark.parametrize("seconds", [0, -5, 1.5, True, 2**31, 99999999999999, 10**30])
 def test_bad_slas_are_refused_and_write_nothing(db, seconds):
-    with pytest.raises(InvalidInput, match="whole number of seconds"), db.begin() as conn:
+    with pytest.raises(InvalidInput, match=r"^SLA (is|must)"), db.begin() as conn:
         set_sla(conn, "PROC-CAND:x", seconds)
     with pytest.raises(InvalidInput, match="default SLA"):
         sweep_stuck(db, default_sla_seconds=seconds)

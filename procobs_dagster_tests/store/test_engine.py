@@ -57,3 +57,58 @@ def test_after_commit_callbacks_run_after_commit_and_never_after_a_rollback(db, 
     with db.read() as conn:
         assert not after_commit(conn, lambda: calls.append("read"))
     assert calls == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("postgresql+psycopg2://u:TopSecret1@h:5/d", "postgresql+psycopg2://u:***@h:5/d"),
+        (
+            "postgresql+psycopg2://u@h/d?password=TopSecret2&sslpassword=TopSecret3",
+            "postgresql+psycopg2://u@h/d?password=***&sslpassword=***",
+        ),
+        (
+            "postgresql+psycopg2:///d?host=h&user=u&password=TopSecret4&application_name=x",
+            "postgresql+psycopg2:///d?application_name=x&host=h&password=***&user=u",
+        ),
+        ("postgresql+psycopg2://u:p%40ss@h/d", "postgresql+psycopg2://u:***@h/d"),
+        ("sqlite:////tmp/procobs.db", "sqlite:////tmp/procobs.db"),
+    ],
+)
+def test_the_displayed_url_masks_every_form_of_password(raw, shown):
+    """The probe's S1: a password given as a query parameter was printed in full."""
+    assert Database(raw).display_url == shown
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        # S2: an unencoded '@' in the password: what follows it was read as the host.
+        ("postgresql+psycopg2://procobs:Top@Secret3@127.0.0.1:1/p", "'@' appears twice"),
+        # S3: malformed URLs were echoed whole, password and all.
+        ("postgresql+psycopg2:/procobs:TopSecretI@127.0.0.1/p", "expected postgresql+psycopg2"),
+        (" postgresql+psycopg2://procobs:TopSecretL@127.0.0.1:1/p", "expected postgresql"),
+        # S4: a port that is no number was a traceback.
+        ("postgresql+psycopg2://procobs:TopSecretP@127.0.0.1:abc/p", "expected postgresql"),
+        ("postgresql+psycopg2://procobs:TopSecretQ@[::1/p", "expected postgresql"),
+    ],
+)
+def test_a_malformed_url_is_refused_by_its_scheme_alone(raw, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_url(raw)
+    message = str(caught.value)
+    assert message.startswith("malformed database URL (postgresql+psycopg2://…): ")
+    assert problem in message and "Secret" not in message and "\n" not in message
+
+
+def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
+    """libpq quotes values of the connection string in its errors: here the password
+    itself, given by mistake as the sslmode too."""
+    db = Database("postgresql+psycopg2://u@127.0.0.1:1/d?password=TopSecret9&sslmode=TopSecret9")
+    with pytest.raises(DatabaseUnreachable) as caught, db.read():
+        pass
+    message = str(caught.value)
+    assert message == (
+        "cannot reach database postgresql+psycopg2://u@127.0.0.1:1/d?password=***&"
+        'sslmode=***: invalid sslmode value: "***"'
+    )

@@ -8,24 +8,34 @@ procobs/delivery tag lets the instance bound how many delivery runs overlap.
 import dagster as dg
 from pydantic import Field
 
-from procobs_dagster import delivery
+from procobs_dagster import delivery, limits
 from procobs_dagster.defs.conventions import DELIVERY_TAG
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+from procobs_dagster.records import UnusableRow
 
 OUTBOX_KEY = dg.AssetKey("event_outbox")
 SINK_COUNTERS = ("fanned_out", "claimed", "delivered", "retried", "rejected", "dead", "expired")
 STATE_COLUMNS = ("pending", "delivering", "delivered", "retry", "dead")
+# A run is bounded in time by its cycles: a million cycles of one idle second is 11 days.
+MAX_CYCLES = 1_000_000
 
 
 class DeliveryConfig(dg.Config):
-    batch: int = Field(default=500, ge=1, description="Events claimed per sink per cycle.")
+    batch: int = Field(
+        default=500, ge=1, le=limits.MAX_BATCH, description="Events claimed per sink per cycle."
+    )
     max_cycles: int = Field(
-        default=1000, ge=1, description="Cycles at most, so a run ends even under load."
+        default=1000,
+        ge=1,
+        le=MAX_CYCLES,
+        description="Cycles at most, so a run ends even under load.",
     )
 
 
-def delivery_metadata(report: delivery.RelayReport, states: list[dict]) -> dict[str, object]:
+def delivery_metadata(
+    report: delivery.RelayReport, states: list[dict], unusable: list[UnusableRow]
+) -> dict[str, object]:
     return {
         "delivered": dg.MetadataValue.int(report.total("delivered")),
         "retried": dg.MetadataValue.int(report.total("retried")),
@@ -41,6 +51,7 @@ def delivery_metadata(report: delivery.RelayReport, states: list[dict]) -> dict[
                 for s in states
             ],
         ),
+        "unusable_sinks": unusable_metadata(unusable),
     }
 
 
@@ -55,7 +66,10 @@ def deliver_outbox(
     delivery_sinks: DeliverySinks,
 ) -> None:
     db = procobs_db.current()
-    sinks = delivery_sinks.enabled(db)
+    configured = delivery_sinks.load(db)
+    for row in configured.unusable:  # left aside: the other sinks are still delivered to
+        context.log.warning(str(row))
+    sinks = delivery.select_sinks(configured.configs, ())
     if not sinks:
         context.log.info(
             "no enabled sink: events wait in the outbox until one is configured "
@@ -72,7 +86,7 @@ def deliver_outbox(
         dg.AssetObservation(
             asset_key=OUTBOX_KEY,
             description=f"delivery: {report.total('delivered')} event(s) delivered",
-            metadata=delivery_metadata(report, states),
+            metadata=delivery_metadata(report, states, configured.unusable),
         )
     )
 

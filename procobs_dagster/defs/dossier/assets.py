@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from procobs_dagster import dossier
+from procobs_dagster import dossier, limits
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -33,12 +33,14 @@ def _scan_settings(
         dossier.load_manifest(config.manifest) if config.manifest else dossier.default_manifest()
     )
     if last is None and not config.root:
-        raise InvalidInput(f"feature {feature!r} has never been scanned: set the root config")
+        raise InvalidInput(
+            f"feature {limits.shown(feature)} has never been scanned: set the root config"
+        )
     if last is not None and not config.manifest:
         namespace = (manifest.mission_type, manifest.manifest_version)
         if namespace != (last.mission_type, last.manifest_version):
             raise InvalidInput(
-                f"feature {feature!r} was scanned against {last.mission_type} "
+                f"feature {limits.shown(feature)} was scanned against {last.mission_type} "
                 f"{last.manifest_version}: set the manifest config to that manifest's file"
             )
     step = config.step or (last.step_id if last else None)

@@ -1,5 +1,7 @@
 """The alert job: acts at once on immediate-lane events (alert types) of the outbox."""
 
+from typing import Annotated
+
 import dagster as dg
 from pydantic import Field
 
@@ -7,13 +9,20 @@ from procobs_dagster.defs.delivery.jobs import deliver_outbox
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import feed
+from procobs_dagster.limits import MAX_BATCH
+
+# A UUID's text, with room for the braces and prefixes parse_uuid also reads.
+EVENT_ID_MAX_LENGTH = 64
 
 OUTBOX_KEY = dg.AssetKey("event_outbox")
 
 
 class AlertBatch(dg.Config):
-    event_ids: list[str] = Field(
-        description="Outbox event ids of immediate-lane events, as the sensor found them."
+    # Bounded like every batch, so a hand-launched run is refused at launch, naming the
+    # field, rather than failing inside the op.
+    event_ids: list[Annotated[str, Field(max_length=EVENT_ID_MAX_LENGTH)]] = Field(
+        max_length=MAX_BATCH,
+        description="Outbox event ids of immediate-lane events, as the sensor found them.",
     )
 
 

@@ -65,6 +65,7 @@ def run_metadata(conn: sa.Connection) -> dict[str, object]:
             for status in RUN_STATUSES
         },
         **age_metadata("newest_real_run_age_seconds", newest_age),
+        "real_runs_from_the_future": dg.MetadataValue.int(summary.real_runs_from_the_future),
         "by_status": markdown_table(
             ["status", "real runs", "dry runs"], _by_status(summary.by_status, [False, True])
         ),

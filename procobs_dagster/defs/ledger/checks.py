@@ -45,14 +45,24 @@ ledger_integrity_checks = [_integrity_check(rule) for rule in integrity.RULES]
         "none yet: nothing is being observed. Dry runs do not count."
     ),
 )
-def newest_run_within_window(procobs_db: ProcobsDatabase) -> dg.AssetCheckResult:
+def newest_run_within_window(
+    context: dg.AssetCheckExecutionContext, procobs_db: ProcobsDatabase
+) -> dg.AssetCheckResult:
+    now = utcnow()
     with procobs_db.current().read() as conn:
-        newest = ledger_summary.newest_real_run_at(conn)
+        newest = ledger_summary.newest_real_run_at(conn, now)
+        from_the_future = ledger_summary.real_runs_from_the_future(conn, now)
+    if from_the_future:
+        context.log.warning(
+            f"{from_the_future} real run(s) are dated in the future (reported with a wrong "
+            "time): not counted as the newest; find them with `procobs runs list`"
+        )
     return age_within(
         dt.timedelta(hours=NEWEST_RUN_HOURS),
-        seconds_since(utcnow(), newest),
+        seconds_since(now, newest),
         measured="newest_real_run_age_seconds",
         subject="the newest real run",
         absent="no real run recorded yet",
         absent_passes=False,
+        metadata={"real_runs_from_the_future": dg.MetadataValue.int(from_the_future)},
     )

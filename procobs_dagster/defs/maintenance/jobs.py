@@ -9,9 +9,9 @@ a time; dagster/max_runtime lets run monitoring stop a run that hangs.
 import dagster as dg
 from pydantic import Field
 
-from procobs_dagster import maintenance
+from procobs_dagster import limits, maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
-from procobs_dagster.defs.markdown import markdown_table
+from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import ProcobsDatabase
 
 RUNS_KEY = dg.AssetKey("process_run_observation")
@@ -35,7 +35,9 @@ def _progress(context: dg.OpExecutionContext):
 
 class RetentionConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Only count what would be archived.")
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, description="Runs per batch.")
+    batch: int = Field(
+        default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH, description="Runs per batch."
+    )
     keep: list[str] = Field(
         default_factory=list,
         description="Policy overrides as STATUS=DAYS or STATUS=forever, e.g. completed=30.",
@@ -82,6 +84,8 @@ def archive_expired_runs(
 def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) -> None:
     if not report.lock_acquired:
         context.log.info(f"another {report.verdict} sweep holds the lock: nothing done")
+    for row in report.unusable:
+        context.log.warning(str(row))
     for verdict in report.verdicts:
         context.log.warning(
             f"{verdict.subject_kind} {verdict.subject_id} {verdict.from_status} -> "
@@ -97,6 +101,7 @@ def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) 
                 "lock_acquired": dg.MetadataValue.bool(report.lock_acquired),
                 "verdicts": dg.MetadataValue.int(len(report.verdicts)),
                 "left_alone": dg.MetadataValue.int(report.left_alone),
+                "unusable_settings": unusable_metadata(report.unusable),
                 "judged": markdown_table(
                     ["kind", "id", "run", "from", "to"],
                     [
@@ -127,18 +132,20 @@ class StuckSweepConfig(dg.Config):
     default_sla_seconds: int = Field(
         default=maintenance.DEFAULT_STUCK_SLA_SECONDS,
         ge=1,
+        le=limits.MAX_SECONDS,
         description="SLA of candidates without their own (procobs sweep sla set).",
     )
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH)
 
 
 class OrphanSweepConfig(dg.Config):
     grace_seconds: int = Field(
         default=maintenance.DEFAULT_GRACE_SECONDS,
         ge=0,
+        le=limits.MAX_SECONDS,
         description="How long after its parent ended a child may still report its outcome.",
     )
-    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1)
+    batch: int = Field(default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH)
 
 
 sweep_stuck_runs = _sweep_op(

@@ -7,16 +7,16 @@ takes a file as OpenLineage's file transport writes it (one event per line).
 
 import dataclasses
 import datetime as dt
-import json
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import InvalidInput, ProcobsError
+from procobs_dagster.input_files import describe, parse_json, read_text_file
 from procobs_dagster.sources import workflow_ledger
 from procobs_dagster.sources.domain_events import IngestError
 from procobs_dagster.sources.openlineage.mapping import parse
@@ -90,35 +90,19 @@ def accept(
 def ingest_file(db: Database, path: Path, *, catalog: Catalog) -> AcceptReport:
     """Ingest a JSON-lines file of OpenLineage events in one transaction: every bad line
     is reported (IngestError) and then nothing is written."""
-    text = _read_regular_file(path)
+    text = read_text_file(path, "OpenLineage events file", limits.MAX_INGEST_FILE_BYTES)
     documents, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            documents.append(parse_documents([json.loads(line)], label=None))
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {number}: not JSON: {exc.msg}")
+            document = parse_json(line, f"line {number}")
+            documents.append(parse_documents([document], label=None))
         except ProcobsError as exc:
-            problems.append(f"line {number}: {exc}")
+            problems.append(str(exc) if str(exc).startswith("line ") else f"line {number}: {exc}")
     if problems:
-        raise IngestError(str(path), problems)
+        raise IngestError(describe(path), problems)
     batch = Batch(
         tuple(e for one in documents for e in one.events), sum(one.ignored for one in documents)
     )
     return workflow_ledger.in_transaction(db, lambda conn: accept(conn, batch, catalog=catalog))
-
-
-def _read_regular_file(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise InvalidInput(f"{path} is not a regular file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text") from None

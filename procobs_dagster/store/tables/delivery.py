@@ -28,6 +28,8 @@ delivery_sink = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
+    # True: the webhook may reach link-local and cloud-metadata addresses (refused otherwise).
+    sa.Column("allow_link_local", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(sql_in("kind", SINK_KINDS), name="kind"),
     sa.CheckConstraint(
         "kind <> 'webhook' OR (url IS NOT NULL AND secret_env IS NOT NULL)",

@@ -14,6 +14,13 @@ from procobs_dagster.definitions import build_definitions
 from procobs_dagster.defs.automation import OUTBOX_BACKLOG_MINUTES
 from procobs_dagster.defs.resources import DeliverySinks
 from procobs_dagster.store.tables import delivery_state
+from procobs_dagster_tests.delivery.helpers import (
+    SECRET,
+    SECRET_ENV,
+    Receiver,
+    webhook_config,
+    write_sinks_file,
+)
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
 
 
@@ -129,3 +136,57 @@ def test_backlog_check_warns_once_an_owed_event_outgrows_its_window(
     assert (late.passed, late.severity) == (False, dg.AssetCheckSeverity.WARN)
     assert late.description.startswith("the oldest undelivered event is ")
     assert late.metadata["oldest_undelivered_age_seconds"].value > OUTBOX_BACKLOG_MINUTES * 60
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"ops": {"deliver_outbox": {"config": {"batch": 10**7}}}}, "batch"),
+        ({"ops": {"deliver_outbox": {"config": {"batch": 2**63}}}}, "batch"),
+        ({"ops": {"deliver_outbox": {"config": {"max_cycles": 10**30}}}}, "max_cycles"),
+        ({"ops": {"raise_alerts": {"config": {"event_ids": ["x" * 100_000]}}}}, "event_ids"),
+        ({"ops": {"raise_alerts": {"config": {"event_ids": ["0190"] * 20_000}}}}, "event_ids"),
+    ],
+)
+def test_delivery_run_config_out_of_bounds_fails_the_step_naming_the_field(
+    db, delivering_defs, instance, config, field
+):
+    """The probe's D2 and D5: such values reached the database (bigint out of range) or
+    an error echoing 100 kB; now the config is refused before anything is read."""
+    with db.begin() as conn:
+        insert_outbox_rows(conn, "process.run.completed", count=2)
+    wait_until_readable(db)
+    job = "alert_job" if "raise_alerts" in config["ops"] else "delivery_job"
+    result = delivering_defs.resolve_job_def(job).execute_in_process(
+        instance=instance, run_config=config, raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    cause = failure.event_specific_data.error.cause
+    assert cause.cls_name == "ValidationError" and field in cause.message
+    assert len(cause.message) < 2_000
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delivery_state)).scalar() == 0
+
+
+def test_a_delivery_run_survives_a_hostile_retry_after(db, procobs_db, instance, tmp_path):
+    """The probe's D3: a receiver answering `Retry-After: ²` failed every delivery run
+    after the events had been POSTed, and left them `delivering`."""
+    receiver = Receiver()
+    try:
+        receiver.respond = lambda _id, _body: (503, {"Retry-After": "²"})
+        sinks = write_sinks_file(tmp_path / "sinks.yaml", webhook_config(receiver.url))
+        defs = build_definitions(procobs_db, DeliverySinks(sinks_file=str(sinks)))
+        with db.begin() as conn:
+            insert_outbox_rows(conn, "process.run.completed", count=3)
+        wait_until_readable(db)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(SECRET_ENV, SECRET)
+            result = defs.resolve_job_def("delivery_job").execute_in_process(instance=instance)
+    finally:
+        receiver.close()
+    assert result.success
+    assert observation(result)["retried"] == 3
+    with db.read() as conn:
+        states = conn.execute(sa.select(delivery_state.c.state)).scalars().all()
+    assert states == ["retry"] * 3

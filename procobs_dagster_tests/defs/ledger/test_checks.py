@@ -145,3 +145,18 @@ def test_newest_run_check_warns_once_no_real_run_is_recent(db, defs, instance):
     fresh = newest_run_check(defs, instance)
     assert fresh.passed
     assert fresh.metadata["newest_real_run_age_seconds"].value < 600
+
+
+def test_a_run_dated_in_the_future_does_not_keep_the_newest_run_check_green(db, defs, instance):
+    """The probe's V3: one run ingested with a far-future time made the newest run's age
+    negative, and the check passed for as long as that time lay ahead."""
+    window = dt.timedelta(hours=NEWEST_RUN_HOURS)
+    with db.begin() as conn:
+        ledger.start_run(conn, candidate_code="PROC-CAND:a", at=utcnow() - 2 * window)
+        ledger.start_run(
+            conn, candidate_code="PROC-CAND:b", at=dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+        )
+    stale = newest_run_check(defs, instance)
+    assert (stale.passed, stale.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert stale.metadata["newest_real_run_age_seconds"].value >= 2 * window.total_seconds()
+    assert stale.metadata["real_runs_from_the_future"].value == 1

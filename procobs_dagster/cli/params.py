@@ -1,0 +1,66 @@
+"""Option and argument types of the `procobs` command, built on ``procobs_dagster.limits``.
+
+Every option that takes a number is bounded on both sides, and every text value is
+checked as the identifier, name or free text it is, so a bad value is a usage error (exit
+2) naming the option and the limit before any database is opened.
+"""
+
+import math
+
+import click
+
+from procobs_dagster import limits
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` (which fails no comparison) and
+    ``inf``."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class SafePath(click.Path):
+    """``click.Path`` that refuses a NUL character (no path holds one; the system calls
+    click makes with it would raise) as a usage error."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class CheckedText(click.ParamType):
+    """Text held to one of the layer's rules (``problem`` returns a sentence or None)."""
+
+    def __init__(self, name: str, problem, convert=lambda value: value):
+        self.name = name
+        self._problem = problem
+        self._convert = convert
+
+    def convert(self, value, param, ctx):
+        problem = self._problem(value)
+        if problem is not None:
+            self.fail(f"the value {problem}", param, ctx)
+        return self._convert(value)
+
+
+# --limit, --runs: rows a listing returns; --batch: rows or families per transaction.
+ROWS = click.IntRange(1, limits.MAX_ROWS_SHOWN)
+BATCH = click.IntRange(1, limits.MAX_BATCH)
+
+
+def whole_seconds(minimum: int) -> click.IntRange:
+    return click.IntRange(minimum, limits.MAX_SECONDS)
+
+
+def seconds(minimum: float) -> FiniteFloatRange:
+    return FiniteFloatRange(minimum, limits.MAX_SECONDS)
+
+
+IDENTIFIER = CheckedText("TEXT", limits.identifier_problem)
+NAME = CheckedText("NAME", limits.name_problem, str.strip)
+FREE_TEXT = CheckedText("TEXT", limits.text_problem)

@@ -1,0 +1,217 @@
+"""Reading the files users hand to procobs, and parsing them as YAML or JSON, safely.
+
+Every file procobs reads on a user's word (a manifest, a catalog, a sinks file, an
+activation packet, a JSON-lines file of domain events) goes through here:
+
+``read_text_file(path, what, max_bytes=MAX_CONFIG_FILE_BYTES)``
+    Regular files only: the file is opened without blocking (a FIFO or a device is
+    refused by what ``fstat`` says of the opened file, never waited on), read up to
+    ``max_bytes`` (a bigger file is refused by its size, naming the bound) and decoded
+    as UTF-8 (invalid bytes are refused naming their offset).
+``parse_yaml(text, what)`` / ``read_yaml_file(path, what)``
+    Safe YAML (no Python tags) where a key given twice in one mapping is refused, the
+    nesting depth is bounded (``MAX_JSON_DEPTH``) and aliases (``*name``) are refused,
+    so no document expands beyond its size.
+``parse_json(text, what)`` / ``read_json_file(path, what)``
+    Strict JSON: ``NaN``/``Infinity`` and numbers a float cannot hold are refused,
+    integers are bounded (``MAX_JSON_INTEGER``), nesting is bounded.
+
+Every refusal is an :class:`~procobs_dagster.errors.InvalidInput` with one line naming
+``what`` (e.g. ``"manifest"``), the file, and the problem.
+"""
+
+import json
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import (
+    MAX_CONFIG_FILE_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INTEGER,
+    json_depth_problem,
+    printable,
+    shown,
+)
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | os.O_CLOEXEC
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def describe(path: "str | Path") -> str:
+    """A path as messages show it (control characters visible)."""
+    return printable(os.fsdecode(path))
+
+
+def read_bytes_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FILE_BYTES) -> bytes:
+    where = f"{what} {describe(path)}"
+    try:
+        # Named by what it is before opening: opening a socket fails with a vaguer errno.
+        # The opened file is checked again below, whatever the path points to by then.
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise InvalidInput(f"{where} is {_kind(mode)}, not a regular file")
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {where}: {exc.strerror or exc}") from None
+    except ValueError:  # an embedded NUL byte
+        raise InvalidInput(f"cannot read {where}: the path contains a NUL character") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InvalidInput(f"{where} is {_kind(mode)}, not a regular file")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1024 * 1024, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {where}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise InvalidInput(f"{where} is larger than the limit of {max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def read_text_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FILE_BYTES) -> str:
+    """The text of a regular, UTF-8 file of at most ``max_bytes`` bytes."""
+    return decode_utf8(read_bytes_file(path, what, max_bytes), f"{what} {describe(path)}")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader refusing duplicate keys, aliases, and nesting past MAX_JSON_DEPTH."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted", self.peek_event().start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_JSON_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than the limit of {MAX_JSON_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class refuses it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"the key {shown(key)} is given twice",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"not valid YAML{where}: {printable(problem)}"
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """The document of ``text`` (``where`` names it in errors: ``"catalog x.yaml"``)."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{where}: {_yaml_problem(exc)}") from None
+    except (ValueError, OverflowError) as exc:
+        # int() past 4 300 digits, a date past year 9999: raised by the constructors.
+        raise InvalidInput(f"{where}: a value cannot be read: {shown(str(exc))}") from None
+
+
+def read_yaml_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FILE_BYTES) -> Any:
+    return parse_yaml(read_text_file(path, what, max_bytes), f"{what} {describe(path)}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > 19 or abs(value := int(digits)) > MAX_JSON_INTEGER:
+        raise ValueError(f"the integer {shown(digits)} is outside the 64-bit range")
+    return value
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {shown(digits)} is too large for a float")
+    return value
+
+
+def parse_json(text: str, where: str) -> Any:
+    """Strict JSON: numbers finite and bounded, nesting bounded."""
+    try:
+        document = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+    except RecursionError:
+        # The C decoder's own depth guard: far past MAX_JSON_DEPTH, refused alike.
+        raise InvalidInput(
+            f"{where}: nested deeper than the limit of {MAX_JSON_DEPTH} levels"
+        ) from None
+    problem = json_depth_problem(document)
+    if problem:
+        raise InvalidInput(f"{where}: {problem}")
+    return document
+
+
+def read_json_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FILE_BYTES) -> Any:
+    return parse_json(read_text_file(path, what, max_bytes), f"{what} {describe(path)}")

@@ -1,0 +1,177 @@
+"""Files and YAML (hostile input, issue 14: F1-F7, Y1-Y3).
+
+Every file a command reads is a regular UTF-8 file within its size limit, read without
+waiting on a FIFO; YAML with a key given twice, an alias or deep nesting is refused; a
+file a command writes never goes into a FIFO or a device. Each refusal is one line,
+writes nothing, and never hangs (a deadline fails the test instead).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from procobs_dagster import limits
+from procobs_dagster.dossier import walk
+from procobs_dagster.errors import EXIT_REFUSED
+from procobs_dagster_tests.discovery.helpers import KG
+from procobs_dagster_tests.dossier.helpers import put
+
+# Every command that reads a file a user names; FILE stands for that file.
+READERS = {
+    "birth --catalog": ("birth", KG, "--definition-code", "PROC:kg", "--approved-by", "alice",
+                        "--catalog", "FILE"),
+    "discovery score --catalog": ("discovery", "score", "--catalog", "FILE"),
+    "discovery explain --catalog": ("discovery", "explain", KG, "--catalog", "FILE"),
+    "dossier scan --manifest": ("dossier", "scan", "MISSION", "--feature", "f", "--manifest",
+                                "FILE"),
+    "events activation apply": ("events", "activation", "apply", "FILE", "--approved-by", "al"),
+    "events activation show": ("events", "activation", "show", "FILE"),
+    "events ingest": ("events", "ingest", "FILE"),
+    "relay import-sinks": ("relay", "import-sinks", "FILE"),
+    "relay run --sinks": ("relay", "run", "--once", "--sinks", "FILE"),
+    "relay sinks --sinks": ("relay", "sinks", "--sinks", "FILE"),
+    "workflow ingest": ("workflow", "ingest", "FILE"),
+}  # fmt: skip
+
+
+def _inputs(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """name → (path, what the one-line refusal says)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "fifo-link.yaml").symlink_to(fifo)
+    (tmp_path / "zero-link.yaml").symlink_to("/dev/zero")
+    (tmp_path / "random.yaml").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "latin1.yaml").write_bytes(b"caf\xe9: 1\n")
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as sparse:
+        sparse.truncate(limits.MAX_INGEST_FILE_BYTES + 1)
+    return {
+        "fifo": (str(fifo), "is a FIFO, not a regular file"),
+        "link to a fifo": (str(tmp_path / "fifo-link.yaml"), "is a FIFO"),
+        "/dev/zero": ("/dev/zero", "is a character device"),
+        "link to /dev/zero": (str(tmp_path / "zero-link.yaml"), "is a character device"),
+        "missing": (str(tmp_path / "missing.yaml"), "does not exist|No such file"),
+        "random bytes": (str(tmp_path / "random.yaml"), "UTF-8|not valid YAML|not JSON"),
+        "latin-1": (str(tmp_path / "latin1.yaml"), "is not UTF-8 text (byte 0xe9 at offset 3)"),
+        "over the size limit": (str(huge), "larger than the limit of"),
+    }
+
+
+@pytest.fixture
+def mission(tmp_path):
+    root = tmp_path / "mission"
+    put(root, "spec.md")
+    return root
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_f1_to_f4_every_reader_refuses_what_is_not_a_regular_readable_file(
+    hostile, tmp_path, mission, reader
+):
+    for name, (path, says) in _inputs(tmp_path).items():
+        args = [str(mission) if a == "MISSION" else path if a == "FILE" else a
+                for a in READERS[reader]]  # fmt: skip
+        message = hostile.refused(*args, timeout=20)
+        alternatives = says.split("|")
+        assert any(s in message for s in alternatives), f"{reader} / {name}: {message}"
+
+
+def test_f5_outputs_are_checked_before_anything_is_read_or_written(hostile, tmp_path):
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    stage = ("events", "activation", "stage", "process.run.failed")
+    assert "is not a directory" in hostile.refused(
+        *stage, "--out", str(tmp_path / "nodir" / "x.json"), exit_code=EXIT_REFUSED
+    )
+    assert "not a regular file" in hostile.refused(
+        *stage, "--out", str(fifo), timeout=20, exit_code=EXIT_REFUSED
+    )
+    assert "not a regular file" in hostile.refused(
+        "discovery", "export-ocel", str(fifo), "--yes", timeout=20, exit_code=EXIT_REFUSED
+    )
+    assert "is not a directory" in hostile.refused(
+        "events", "schemas", "--out", "/dev/null", exit_code=EXIT_REFUSED
+    )
+
+
+def test_f7_a_link_that_cannot_be_resolved_is_skipped(hostile, tmp_path, monkeypatch):
+    mission = tmp_path / "m3"
+    put(mission, "plan.md")
+    (mission / "link.md").symlink_to("/proc/1/cwd/etc")
+    resolve = os.path.realpath
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith("link.md"):
+            raise PermissionError(13, "Permission denied", "/proc/1/cwd")
+        return resolve(path, *args, **kwargs)
+
+    monkeypatch.setattr(walk.os.path, "realpath", denied)
+    scanned = hostile.ok("dossier", "scan", str(mission), "--feature", "m3", "--no-manifest")
+    assert "link.md  (cannot resolve symbolic link: Permission denied)" in scanned.stdout
+
+
+MANIFEST = """schema_version: 1
+mission_type: software-dev
+manifest_version: "1.0.0"
+required_always:
+  - {artifact_key: plan, artifact_class: workflow, path_pattern: plan.md}
+"""
+CATALOG = """version: 1
+candidates:
+  - code: PROC-CAND:dot:kg
+    source: dot
+    steps: [{code: DOT_KG_EXTRACT}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "document"),
+    [
+        ("manifest", MANIFEST + "mission_type: hacked-type\n"),
+        ("catalog", CATALOG.replace("    source:", "    code: PROC-CAND:dot:hijack\n    source:")),
+        ("sinks", "sinks:\n  - {name: a, kind: null}\nsinks:\n  - {name: b, kind: null}\n"),
+        ("sinks", "sinks:\n  - name: h\n    kind: webhook\n    secret_env: S\n    url: http://x/\n"
+                  "    url: http://169.254.169.254/\n"),
+    ],
+)  # fmt: skip
+def test_y1_a_key_given_twice_is_refused(hostile, tmp_path, mission, command, document):
+    path = tmp_path / "dup.yaml"
+    path.write_text(document)
+    message = hostile.refused(*_reading(command, path, mission), exit_code=EXIT_REFUSED)
+    assert "is given twice" in message
+
+
+def _reading(command: str, path: Path, mission: Path) -> tuple[str, ...]:
+    return {
+        "manifest": ("dossier", "scan", str(mission), "--feature", "f", "--manifest", str(path)),
+        "catalog": ("discovery", "score", "--catalog", str(path)),
+        "sinks": ("relay", "import-sinks", str(path)),
+    }[command]
+
+
+DEEP = {
+    "flow 1000": "[" * 1000 + "]" * 1000,
+    "flow 10000": "[" * 10_000 + "]" * 10_000,
+    "block 1000": "".join("  " * i + "a:\n" for i in range(1000)),
+}
+
+
+@pytest.mark.parametrize("command", ["manifest", "catalog", "sinks"])
+@pytest.mark.parametrize("depth", DEEP)
+def test_y2_deep_nesting_is_one_line(hostile, tmp_path, mission, command, depth):
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP[depth])
+    message = hostile.refused(*_reading(command, path, mission), exit_code=EXIT_REFUSED)
+    assert "nested deeper than the limit of 32 levels" in message
+
+
+LAUGHS = "a: &a [lol, lol, lol]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\n"
+
+
+@pytest.mark.parametrize("command", ["manifest", "catalog", "sinks"])
+def test_y3_aliases_are_refused(hostile, tmp_path, mission, command):
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS)
+    message = hostile.refused(*_reading(command, path, mission), exit_code=EXIT_REFUSED)
+    assert "aliases (*name) are not accepted" in message
