@@ -1,0 +1,305 @@
+"""The processes of bench/soak.py, each started with multiprocessing (spawn) and stopped by
+one shared ``stop`` event. Each appends what it did as JSON lines to a file of its own in
+the soak's work directory; soak.py reads the files to report. They share nothing else.
+
+- ``receive``: the local webhook, an HTTP server answering 204 that records the ``ce-id``
+  (the event id) of every POST with the time it arrived.
+- ``emit``: wrapped runs through the observe API at a target rate of events per second;
+  every event committed in this process is recorded from the process-wide event bus (so
+  only events that are durable in the outbox count as emitted). Every ``abandon_every``-th
+  run is left in flight, and as many runs leave a nested run in flight after they end:
+  work for the stuck and the orphan sweeps.
+- ``relay``: the relay (``Relay.run_once``) delivering to the webhook, as
+  ``procobs relay run`` loops it, each cycle timed.
+- ``sensor``: ``event_outbox_sensor`` evaluated tick by tick on a test Dagster instance,
+  its cursor carried; the runs it requests are not executed (the relay delivers).
+- ``maintain``: retention and the two sweeps on scaled-down schedules, one at a time, as
+  the deployment's procobs/maintenance limit runs them; after each retention pass the live
+  tables are counted.
+"""
+
+import contextvars
+import dataclasses
+import datetime as dt
+import http.server
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from procobs_dagster import ledger, maintenance
+from procobs_dagster.clock import utcnow
+from procobs_dagster.delivery import Relay, load_sinks_file
+from procobs_dagster.events.bus import default_bus
+from procobs_dagster.store.engine import Database
+
+CANDIDATE = "PROC-CAND:bench:soak"
+EVENTS_PER_RUN = 6  # run started/completed, and each of two steps started/completed
+# The ledger tables retention empties (the archives are where their rows go).
+LEDGER_TABLES = (
+    "process_run_observation",
+    "process_component_observation",
+    "process_status_history",
+)
+# Every live table the soak watches for growth; retention must keep each one bounded.
+LIVE_TABLES = ("event_outbox", "delivery_state", "audit_log", *LEDGER_TABLES)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the soak's processes share: where to write, how fast, which cadences and ages."""
+
+    url: str
+    workdir: str
+    rate: float
+    batch: int
+    idle_seconds: float
+    abandon_every: int
+    sensor_every: float
+    retention_every: float
+    stuck_every: float
+    orphan_every: float
+    stuck_sla_seconds: int
+    orphan_grace_seconds: int
+    delivered_age_seconds: float
+    audit_age_seconds: float
+    ledger_age_seconds: float
+
+    def path(self, name: str) -> Path:
+        return Path(self.workdir) / f"{name}.jsonl"
+
+    @property
+    def sinks_file(self) -> Path:
+        return Path(self.workdir) / "sinks.yaml"
+
+
+class _Log:
+    """Appends one JSON object per line, flushed at once (soak.py reads while we write)."""
+
+    def __init__(self, settings: Settings, name: str):
+        self._file = settings.path(name).open("a", buffering=1, encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, **record) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# --- the webhook ------------------------------------------------------------------------
+
+
+def receive(settings: Settings, port_queue, stop) -> None:
+    log = _Log(settings, "received")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            log.write(id=self.headers.get("ce-id"), t=time.time())
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    port_queue.put(server.server_address[1])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop.wait()
+    server.shutdown()
+    log.close()
+
+
+# --- wrapped runs -----------------------------------------------------------------------
+
+
+def _abandon(db: Database, candidate: str, kept: list) -> None:
+    """Open a run and leave it in flight, as a worker that died would. It is entered in a
+    copy of the context, so it does not become the current run of what follows; the
+    context manager is kept so it is never finalised (which would fail the run)."""
+    context = contextvars.copy_context()
+    manager = ledger.observe_run(db, candidate)
+    context.run(manager.__enter__)
+    kept.append(manager)
+
+
+def _one_run(db: Database, index: int, abandon_every: int, kept: list) -> None:
+    with ledger.observe_run(db, CANDIDATE) as run:
+        with run.step("DOT_SOAK_EXTRACT", role="producer") as step:
+            step.touched(10)
+        if abandon_every and index % abandon_every == abandon_every // 2:
+            _abandon(db, f"{CANDIDATE}-child", kept)  # nested in `run`: an orphan to be
+        with run.step("DOT_SOAK_VALIDATE", role="verifier") as step:
+            step.touched(10)
+
+
+def emit(settings: Settings, stop) -> None:
+    db = Database(settings.url)
+    log = _Log(settings, "emitted")
+    count = [0]
+
+    def record(envelope) -> None:
+        count[0] += 1
+        log.write(id=str(envelope.id), t=envelope.time.timestamp())
+
+    default_bus().stream.subscribe(on_next=record)
+    kept: list = []
+    started, index = time.monotonic(), 0
+    while not stop.is_set():
+        index += 1
+        if settings.abandon_every and index % settings.abandon_every == 0:
+            _abandon(db, f"{CANDIDATE}-abandoned", kept)  # a stuck run to be
+        else:
+            _one_run(db, index, settings.abandon_every, kept)
+        ahead = count[0] / settings.rate - (time.monotonic() - started)
+        if ahead > 0:
+            stop.wait(ahead)
+        elif ahead < -1.0:
+            # Behind by more than a second (a busy machine): do not burst to catch up.
+            started -= ahead + 1.0
+    log.close()
+    db.dispose()
+    # Leave without finalising the runs left in flight: they stay abandoned.
+    os._exit(0)
+
+
+# --- the relay --------------------------------------------------------------------------
+
+
+def relay(settings: Settings, stop) -> None:
+    db = Database(settings.url)
+    log = _Log(settings, "relay")
+    with Relay(db, load_sinks_file(settings.sinks_file)) as relay_:
+        while not stop.is_set():
+            started = time.perf_counter()
+            report = relay_.run_once(settings.batch)
+            seconds = time.perf_counter() - started
+            log.write(
+                t=time.time(),
+                seconds=seconds,
+                claimed=report.total("claimed"),
+                delivered=report.total("delivered"),
+                retried=report.total("retried"),
+                dead=report.total("dead"),
+                fanned_out=report.total("fanned_out"),
+            )
+            if not report.busy:
+                stop.wait(settings.idle_seconds)
+    log.close()
+    db.dispose()
+
+
+# --- the outbox sensor ------------------------------------------------------------------
+
+
+def sensor(settings: Settings, stop) -> None:
+    import dagster as dg
+
+    from procobs_dagster.definitions import build_definitions
+    from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+
+    log = _Log(settings, "sensor")
+    sinks_file = str(settings.sinks_file)
+    defs = build_definitions(
+        ProcobsDatabase(database_url=settings.url), DeliverySinks(sinks_file=sinks_file)
+    )
+    definition = defs.resolve_sensor_def("event_outbox_sensor")
+    cursor = None
+    with dg.instance_for_test() as instance:
+        while not stop.is_set():
+            started = time.perf_counter()
+            with dg.build_sensor_context(
+                instance=instance,
+                cursor=cursor,
+                resources={"procobs_db": ProcobsDatabase(database_url=settings.url)},
+                definitions=defs,
+            ) as context:
+                data = definition.evaluate_tick(context)
+            seconds = time.perf_counter() - started
+            cursor = data.cursor or cursor
+            log.write(t=time.time(), seconds=seconds, requests=len(data.run_requests or ()))
+            stop.wait(max(0.0, settings.sensor_every - seconds))
+    log.close()
+
+
+# --- retention and the sweeps -----------------------------------------------------------
+
+
+def retain(db: Database, settings: Settings) -> dict[str, int]:
+    """One retention pass over every table retention covers, with the soak's short ages;
+    the rows it moved or removed, by table. The ledger's policy counts in days, so it keeps
+    0 days and is judged ``ledger_age_seconds`` in the past: a run that ended longer ago
+    than that is archived."""
+    ledger_policy = maintenance.RetentionPolicy(
+        completed=0, failed=0, cancelled=0, stuck=0, orphan=0
+    )
+    judged = utcnow() - dt.timedelta(seconds=settings.ledger_age_seconds)
+    report = maintenance.run_retention(db, ledger_policy, now=judged)
+    return {
+        "process_run_observation": report.runs,
+        "process_component_observation": report.components,
+        "process_status_history": report.history,
+    }
+
+
+def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
+    with db.read() as conn:
+        return {
+            table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in tables
+        }
+
+
+def maintain(settings: Settings, stop) -> None:
+    db = Database(settings.url)
+    log = _Log(settings, "maintenance")
+    jobs = {
+        "retention": (settings.retention_every, lambda: retain(db, settings)),
+        "stuck_sweep": (
+            settings.stuck_every,
+            lambda: {
+                "judged": len(
+                    maintenance.sweep_stuck(
+                        db, default_sla_seconds=settings.stuck_sla_seconds
+                    ).verdicts
+                )
+            },
+        ),
+        "orphan_sweep": (
+            settings.orphan_every,
+            lambda: {
+                "judged": len(
+                    maintenance.sweep_orphans(
+                        db, grace_seconds=settings.orphan_grace_seconds
+                    ).verdicts
+                )
+            },
+        ),
+    }
+    # Like the schedules: the first of each falls one interval after the start.
+    due = {name: time.monotonic() + every for name, (every, _) in jobs.items()}
+    while not stop.is_set():
+        name = min(due, key=due.get)
+        if stop.wait(max(0.0, due[name] - time.monotonic())):
+            break
+        every, job = jobs[name]
+        started = time.perf_counter()
+        counts = job()
+        seconds = time.perf_counter() - started
+        record = {"t": time.time(), "job": name, "seconds": seconds, "counts": counts}
+        if name == "retention":
+            record["rows_after"] = count_rows(db, LIVE_TABLES)
+        log.write(**record)
+        due[name] = max(due[name] + every, time.monotonic())
+    log.close()
+    db.dispose()
