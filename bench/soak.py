@@ -294,6 +294,8 @@ def main() -> int:
         if args.workdir:
             tmp = str(Path(args.workdir).resolve())
             Path(tmp).mkdir(parents=True, exist_ok=True)
+            if any(Path(tmp).iterdir()):
+                cli.error(f"--workdir {tmp} is not empty")
         settings = Settings(
             url=db.url.render_as_string(hide_password=False),
             workdir=tmp,
