@@ -727,5 +727,57 @@ ALTER TABLE delivery_sink ADD COLUMN allow_link_local BOOLEAN DEFAULT false NOT 
 
 UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0007_workflow';
 
+-- Running upgrade 0008_sink_link_local -> 0010_retention_all
+
+CREATE TABLE audit_log_archive (
+    audit_id BIGSERIAL NOT NULL, 
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    actor TEXT NOT NULL, 
+    action TEXT NOT NULL, 
+    event_id UUID, 
+    event_type TEXT, 
+    correlation_id TEXT, 
+    subject TEXT, 
+    details JSONB, 
+    archived_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_audit_log_archive PRIMARY KEY (audit_id)
+);
+
+CREATE INDEX ix_audit_log_archive_archived_at ON audit_log_archive (archived_at);
+
+CREATE INDEX ix_audit_log_archive_recorded_at ON audit_log_archive (recorded_at);
+
+CREATE INDEX ix_event_outbox_recorded_at ON event_outbox (recorded_at);
+
+CREATE INDEX ix_audit_log_recorded_at ON audit_log (recorded_at);
+
+CREATE INDEX ix_workflow_event_received_at ON workflow_event (received_at);
+
+CREATE INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at ON dossier_snapshot (feature_slug, root_path, computed_at);
+
+CREATE INDEX ix_dossier_snapshot_artifact_set_id ON dossier_snapshot (artifact_set_id);
+
+ALTER TABLE workflow_run ADD COLUMN raw_pruned_at TIMESTAMP WITH TIME ZONE;
+
+CREATE TRIGGER audit_log_archive_refuse_update BEFORE UPDATE ON audit_log_archive FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+CREATE TRIGGER audit_log_archive_refuse_delete BEFORE DELETE ON audit_log_archive FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+DROP TRIGGER IF EXISTS audit_log_refuse_delete ON audit_log;
+
+CREATE OR REPLACE FUNCTION procobs_leaves_only_archived_audit_log() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM audit_log_archive a WHERE a.audit_id IS NOT DISTINCT FROM OLD.audit_id AND a.recorded_at IS NOT DISTINCT FROM OLD.recorded_at AND a.actor IS NOT DISTINCT FROM OLD.actor AND a.action IS NOT DISTINCT FROM OLD.action AND a.event_id IS NOT DISTINCT FROM OLD.event_id AND a.event_type IS NOT DISTINCT FROM OLD.event_type AND a.correlation_id IS NOT DISTINCT FROM OLD.correlation_id AND a.subject IS NOT DISTINCT FROM OLD.subject AND a.details IS NOT DISTINCT FROM OLD.details) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit_log is append-only: DELETE refused (a row leaves only into audit_log_archive)' USING ERRCODE = 'restrict_violation';
+END
+$$;
+
+CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION procobs_leaves_only_archived_audit_log();
+
+UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0008_sink_link_local';
+
 COMMIT;
 

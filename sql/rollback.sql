@@ -1,5 +1,37 @@
 BEGIN;
 
+-- Running downgrade 0010_retention_all -> 0008_sink_link_local
+
+DROP TRIGGER IF EXISTS audit_log_refuse_delete ON audit_log;
+
+DROP FUNCTION IF EXISTS procobs_leaves_only_archived_audit_log();
+
+CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();
+
+DROP TRIGGER IF EXISTS audit_log_archive_refuse_update ON audit_log_archive;
+
+DROP TRIGGER IF EXISTS audit_log_archive_refuse_delete ON audit_log_archive;
+
+ALTER TABLE workflow_run DROP COLUMN raw_pruned_at;
+
+DROP INDEX ix_dossier_snapshot_artifact_set_id;
+
+DROP INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at;
+
+DROP INDEX ix_workflow_event_received_at;
+
+DROP INDEX ix_audit_log_recorded_at;
+
+DROP INDEX ix_event_outbox_recorded_at;
+
+DROP INDEX ix_audit_log_archive_recorded_at;
+
+DROP INDEX ix_audit_log_archive_archived_at;
+
+DROP TABLE audit_log_archive;
+
+UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0010_retention_all';
+
 -- Running downgrade 0008_sink_link_local -> 0007_workflow
 
 ALTER TABLE delivery_sink DROP COLUMN allow_link_local;

@@ -120,11 +120,28 @@ def store_artifact_set(
     rescan that read the folder and found what the previous scan found) that set is the
     answer without computing the digest.
     """
+    # A set reused is held FOR KEY SHARE (Postgres) until the snapshot referring to it is
+    # written: retention skips a held set, and one retention deleted first is not found.
+    postgres = is_postgres(conn)
+
+    def held(query: sa.Select) -> sa.Select:
+        return query.with_for_update(key_share=True) if postgres else query
+
     if previous is not None and tuple(previous[1]) == tuple(artifacts):
-        return previous[0]
+        still_there = conn.execute(
+            held(
+                sa.select(dossier_artifact_set.c.artifact_set_id).where(
+                    dossier_artifact_set.c.artifact_set_id == previous[0]
+                )
+            )
+        ).scalar()
+        if still_there is not None:
+            return still_there
     digest = rows_digest(artifacts)
-    by_digest = sa.select(dossier_artifact_set.c.artifact_set_id).where(
-        dossier_artifact_set.c.rows_digest == digest
+    by_digest = held(
+        sa.select(dossier_artifact_set.c.artifact_set_id).where(
+            dossier_artifact_set.c.rows_digest == digest
+        )
     )
     existing = conn.execute(by_digest).scalar()
     if existing is not None:

@@ -223,12 +223,18 @@ def held_since(
 
 
 def run_keys_after(conn: Connection, source: str, after: str, limit: int) -> list[str]:
-    """The next ``limit`` run keys with raw reports, in key order (keyset pagination)."""
+    """The next ``limit`` run keys with raw reports, in key order (keyset pagination).
+    A run whose reports retention removed is not among them: its reports (also one that
+    arrived late) are no longer all of them, and a replay must not fold a part."""
     e = workflow_event.c
+    r = workflow_run.c
+    pruned = sa.select(1).where(
+        r.source == e.source, r.run_key == e.run_key, r.raw_pruned_at.is_not(None)
+    )
     return list(
         conn.execute(
             sa.select(e.run_key)
-            .where(e.source == source, e.run_key > after)
+            .where(e.source == source, e.run_key > after, ~pruned.exists())
             .group_by(e.run_key)
             .order_by(e.run_key)
             .limit(limit)

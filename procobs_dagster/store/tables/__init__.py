@@ -28,6 +28,7 @@ from procobs_dagster.store.tables.ledger import (
     process_status_history,
 )
 from procobs_dagster.store.tables.maintenance import (
+    audit_log_archive,
     process_component_observation_archive,
     process_run_observation_archive,
     process_status_history_archive,
@@ -37,6 +38,7 @@ from procobs_dagster.store.tables.workflow import workflow_event, workflow_run
 
 __all__ = [
     "audit_log",
+    "audit_log_archive",
     "birth_registry",
     "delivery_cursor",
     "delivery_sink",

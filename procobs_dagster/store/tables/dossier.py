@@ -157,6 +157,10 @@ dossier_snapshot = sa.Table(
         name="uq_dossier_snapshot_namespace",
     ),
     sa.Index(None, "feature_slug", "computed_at"),
+    # Retention: the newest snapshot of a feature's root folder (what a rescan reuses), and
+    # whether an artifact set is still referenced once a snapshot is pruned.
+    sa.Index(None, "feature_slug", "root_path", "computed_at"),
+    sa.Index(None, "artifact_set_id"),
 )
 
 # One baseline per namespace. The composite foreign key makes the database refuse a

@@ -62,6 +62,8 @@ event_outbox = sa.Table(
     sa.Index(None, "correlation_id"),
     sa.Index(None, "event_type"),
     sa.Index(None, "tx_id", "seq"),
+    # Where retention's walk ends: the newest row older than its age (maintenance).
+    sa.Index(None, "recorded_at"),
 )
 
 # Durable log of every emitted event and every owner action (who, when, what). Append-only.
@@ -80,6 +82,8 @@ audit_log = sa.Table(
     sa.Index(None, "action"),
     sa.Index(None, "event_type"),
     sa.Index(None, "correlation_id"),
+    # Where retention's walk ends: the newest row older than its age (maintenance).
+    sa.Index(None, "recorded_at"),
 )
 
 

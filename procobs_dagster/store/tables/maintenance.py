@@ -1,5 +1,5 @@
-"""Ledger maintenance: the archive retention moves expired runs into, and the per-candidate
-SLAs the stuck sweep judges runs by.
+"""Ledger maintenance: the archive retention moves expired runs (and old audit log rows)
+into, and the per-candidate SLAs the stuck sweep judges runs by.
 
 The archive tables are built from the live tables so the two can never drift apart: the
 same columns, plus when a row moved. No constraints beyond the primary key: the archive
@@ -9,6 +9,7 @@ keeps whatever the live table accepted.
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import metadata
+from procobs_dagster.store.tables.events import audit_log
 from procobs_dagster.store.tables.ledger import (
     process_component_observation,
     process_run_observation,
@@ -17,7 +18,7 @@ from procobs_dagster.store.tables.ledger import (
 from procobs_dagster.store.types import UTCDateTime
 
 
-def _archive_of(live: sa.Table) -> sa.Table:
+def _archive_of(live: sa.Table, *indexed: str) -> sa.Table:
     columns = [
         sa.Column(
             c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False
@@ -30,14 +31,19 @@ def _archive_of(live: sa.Table) -> sa.Table:
         *columns,
         sa.Column("archived_at", UTCDateTime, nullable=False),
         sa.Index(None, "archived_at"),
-        # An archived run is looked up with its components and history, as a live one is.
-        sa.Index(None, "process_run_id"),
+        *(sa.Index(None, column) for column in indexed),
     )
 
 
-process_run_observation_archive = _archive_of(process_run_observation)
-process_component_observation_archive = _archive_of(process_component_observation)
-process_status_history_archive = _archive_of(process_status_history)
+# An archived run is looked up with its components and history, as a live one is.
+process_run_observation_archive = _archive_of(process_run_observation, "process_run_id")
+process_component_observation_archive = _archive_of(
+    process_component_observation, "process_run_id"
+)
+process_status_history_archive = _archive_of(process_status_history, "process_run_id")
+# Append-only like audit_log; an audit row leaves audit_log only into here (the trigger
+# of store/triggers.py, audit_log_leaves_only_archived, checks the copy).
+audit_log_archive = _archive_of(audit_log, "recorded_at")
 
 # A process candidate whose runs legitimately take longer (or must finish sooner) than
 # the stuck sweep's default SLA. No foreign key: candidate codes in the ledger are free text.

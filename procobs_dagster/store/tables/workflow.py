@@ -29,6 +29,8 @@ workflow_event = sa.Table(
     sa.CheckConstraint(sql_in("source", WORKFLOW_SOURCES), name="source"),
     sa.CheckConstraint(sql_in("event_type", WORKFLOW_EVENT_TYPES), name="event_type"),
     sa.UniqueConstraint("source", "run_key", "event_type", "event_time"),
+    # Where retention's walk ends: the newest report older than its age (maintenance).
+    sa.Index(None, "received_at"),
 )
 
 # One row per reported run: what its events say so far (``facts``, folded so that the
@@ -49,6 +51,9 @@ workflow_run = sa.Table(
     sa.Column("facts", JSONDoc, nullable=False),
     sa.Column("first_received_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Set when retention removed the run's raw reports: its facts are all that is left,
+    # so a replay (which folds raw reports) must leave the run as it is.
+    sa.Column("raw_pruned_at", UTCDateTime),
     sa.CheckConstraint(sql_in("source", WORKFLOW_SOURCES), name="source"),
     sa.CheckConstraint(sql_in("placement", WORKFLOW_PLACEMENTS), name="placement"),
     sa.CheckConstraint(

@@ -1,0 +1,178 @@
+"""Retention of dossier snapshots: each feature keeps its newest ``snapshots_per_feature``
+snapshots; older ones are deleted, with the artifact sets (and their artifacts) no
+snapshot refers to any more. Deleted, not archived: a snapshot is a summary of a scan
+that a newer scan of the same folder supersedes, and its event (recorded in the audit
+log) says what it found.
+
+Never deleted, whatever their age:
+
+- a snapshot a baseline points at (``dossier_baseline``; its foreign key would refuse);
+- the newest snapshot of each (feature, root folder): a rescan of that folder reuses it
+  (``dossier/scan.py``);
+- an artifact set any remaining snapshot refers to (sets are shared between snapshots
+  that found the same artifacts).
+
+"Newest" is the order the dossier reads by (``computed_at``, then ``snapshot_id``). The
+walk goes over every snapshot in ``snapshot_id`` order; whether one is among its feature's
+newest is an index probe (``ix_dossier_snapshot_feature_slug_computed_at``) that reads at
+most ``snapshots_per_feature`` entries. Snapshots and sets are claimed ``FOR UPDATE SKIP
+LOCKED`` (Postgres): a scan reusing a set holds it ``FOR KEY SHARE``
+(``dossier.storage.store_artifact_set``), so such a set is skipped, not deleted under it.
+"""
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.maintenance._jobs import (
+    DEFAULT_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    Progress,
+)
+from procobs_dagster.maintenance._pruning import (
+    PruneBatch,
+    PruneReport,
+    TablePolicy,
+    among,
+    lock,
+    run_prune_job,
+    walk,
+)
+from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import (
+    dossier_artifact,
+    dossier_artifact_set,
+    dossier_baseline,
+    dossier_snapshot,
+)
+
+JOB = "retention: dossier snapshots"
+s = dossier_snapshot
+
+
+def _newer(than: sa.FromClause) -> sa.ColumnElement:
+    """Rows of ``dossier_snapshot`` newer than the row of alias ``than``; spelled so the
+    (feature_slug, computed_at) index bounds the scan."""
+    return sa.and_(
+        s.c.computed_at >= than.c.computed_at,
+        sa.or_(
+            s.c.computed_at > than.c.computed_at,
+            s.c.snapshot_id > than.c.snapshot_id,
+        ),
+    )
+
+
+def superseded(
+    kept: int, dialect: str, examined: list[uuid.UUID]
+) -> tuple[sa.Select, sa.FromClause]:
+    """The snapshots among ``examined`` that retention may delete (and the alias they
+    are read through, to lock)."""
+    old = s.alias("old")
+    nth_newer = (
+        sa.select(1)
+        .where(s.c.feature_slug == old.c.feature_slug, _newer(old))
+        .limit(1)
+        .offset(kept - 1)
+        .exists()
+    )
+    newer_of_same_root = (
+        sa.select(1)
+        .where(
+            s.c.feature_slug == old.c.feature_slug,
+            s.c.root_path == old.c.root_path,
+            _newer(old),
+        )
+        .exists()
+    )
+    baseline = sa.select(1).where(dossier_baseline.c.snapshot_id == old.c.snapshot_id).exists()
+    return sa.select(old.c.snapshot_id, old.c.artifact_set_id).where(
+        among(old.c.snapshot_id, examined, dialect), nth_newer, newer_of_same_root, ~baseline
+    ), old
+
+
+def prune_snapshot_batch(
+    conn: Connection,
+    policy: TablePolicy,
+    *,
+    now: dt.datetime,
+    after: uuid.UUID | None = None,
+    limit: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+) -> PruneBatch:
+    """One batch, in the caller's transaction: examine up to ``limit`` snapshots after
+    ``after`` and delete those superseded, then the artifact sets left without one."""
+    if policy.snapshots_per_feature is None:
+        return PruneBatch(last_key=None)
+    dialect = conn.dialect.name
+    examined = [row.snapshot_id for row in walk(conn, s.c.snapshot_id, after=after, limit=limit)]
+    if not examined:
+        return PruneBatch(last_key=None)
+    query, old = superseded(policy.snapshots_per_feature, dialect, examined)
+    going = list(conn.execute(lock(query, old, dry_run)))
+    deleted = {"dossier_snapshot": len(going), "dossier_artifact_set": 0, "dossier_artifact": 0}
+    kept_back = {"dossier_snapshot": len(examined) - len(going)}
+    if not going:
+        return PruneBatch(last_key=examined[-1], deleted=deleted, kept_back=kept_back)
+    snapshot_ids = [row.snapshot_id for row in going]
+    set_ids = sorted({row.artifact_set_id for row in going})
+    if not dry_run:
+        conn.execute(s.delete().where(among(s.c.snapshot_id, snapshot_ids, dialect)))
+    sets = dossier_artifact_set
+    referred = sa.select(1).where(s.c.artifact_set_id == sets.c.artifact_set_id)
+    if dry_run:  # the snapshots this batch would have deleted do not count
+        referred = referred.where(~among(s.c.snapshot_id, snapshot_ids, dialect))
+    orphaned = [
+        row.artifact_set_id
+        for row in conn.execute(
+            lock(
+                sa.select(sets.c.artifact_set_id).where(
+                    among(sets.c.artifact_set_id, set_ids, dialect), ~referred.exists()
+                ),
+                sets,
+                dry_run,
+            )
+        )
+    ]
+    if orphaned:
+        artifacts = among(dossier_artifact.c.artifact_set_id, orphaned, dialect)
+        if dry_run:
+            deleted["dossier_artifact"] = conn.execute(
+                sa.select(sa.func.count()).select_from(dossier_artifact).where(artifacts)
+            ).scalar_one()
+        else:
+            deleted["dossier_artifact"] = conn.execute(
+                dossier_artifact.delete().where(artifacts)
+            ).rowcount
+            conn.execute(sets.delete().where(among(sets.c.artifact_set_id, orphaned, dialect)))
+        deleted["dossier_artifact_set"] = len(orphaned)
+    return PruneBatch(last_key=examined[-1], deleted=deleted, kept_back=kept_back)
+
+
+def prune_dossier_snapshots(
+    db: Database,
+    policy: TablePolicy | None = None,
+    *,
+    now: dt.datetime | None = None,
+    batch: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+) -> PruneReport:
+    """Delete snapshots beyond each feature's newest ``policy.snapshots_per_feature``
+    (baselines and each folder's newest stay), and the artifact sets left unreferenced."""
+    policy = policy or TablePolicy()
+    return run_prune_job(
+        db,
+        JOB,
+        prune_snapshot_batch,
+        deletes=("dossier_snapshot", "dossier_artifact_set", "dossier_artifact"),
+        policy=policy,
+        settings={"snapshots_per_feature": policy.snapshots_per_feature},
+        now=now,
+        batch=batch,
+        dry_run=dry_run,
+        progress=progress,
+        statement_timeout_seconds=statement_timeout_seconds,
+    )

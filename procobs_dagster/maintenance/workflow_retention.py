@@ -1,0 +1,143 @@
+"""Retention of raw workflow events: a reported run's raw reports (``workflow_event``) are
+deleted once the newest of them is older than ``workflow_event_days``, all of the run's
+reports together. Deleted, not archived: ``workflow_run`` keeps the run's folded facts and
+where it sits in the ledger (it stays, it is the fact), and the ledger keeps the run.
+
+A replay (``procobs workflow replay``) folds a run's raw reports again and replaces its
+facts with the result, so a run must never be replayed from part of its reports: the job
+removes a run's reports only all at once, marks the run (``workflow_run.raw_pruned_at``),
+and a replay leaves a marked run as it is — also when a late report of it arrives after
+its reports went.
+
+Each batch examines reports in ``event_seq`` order up to the newest older than the age
+(``ix_workflow_event_received_at``), takes their runs, and for each locks the run's
+``workflow_run`` row (Postgres ``FOR UPDATE SKIP LOCKED``: a run whose report is being
+recorded right now is left for the next run) and checks that none of its reports is young
+(a probe of the (source, run_key, …) unique index). A run without a ``workflow_run`` row
+is left alone.
+"""
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.maintenance._jobs import (
+    DEFAULT_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    Progress,
+)
+from procobs_dagster.maintenance._pruning import (
+    PruneBatch,
+    PruneReport,
+    TablePolicy,
+    cutoff,
+    is_older,
+    lock,
+    run_prune_job,
+    walk,
+)
+from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import workflow_event, workflow_run
+from procobs_dagster.store.types import UTCDateTime
+
+JOB = "retention: workflow events"
+e = workflow_event
+r = workflow_run
+
+
+def prune_workflow_event_batch(
+    conn: Connection,
+    policy: TablePolicy,
+    *,
+    now: dt.datetime,
+    after: int | None = None,
+    limit: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+) -> PruneBatch:
+    """One batch, in the caller's transaction: examine up to ``limit`` old reports after
+    ``event_seq`` ``after``, and delete every report of each of their runs whose reports
+    are all old."""
+    if policy.workflow_event_days is None:
+        return PruneBatch(last_key=None)
+    before = cutoff(now, policy.workflow_event_days)
+    examined = walk(
+        conn,
+        e.c.event_seq,
+        e.c.source,
+        e.c.run_key,
+        after=after,
+        limit=limit,
+        aged=(e.c.received_at, before),
+    )
+    if not examined:
+        return PruneBatch(last_key=None)
+    runs = sorted({(row.source, row.run_key) for row in examined})
+    young = (
+        sa.select(1)
+        .where(
+            e.c.source == r.c.source,
+            e.c.run_key == r.c.run_key,
+            ~is_older(e.c.received_at, before),
+        )
+        .exists()
+    )
+    going = [
+        (row.source, row.run_key)
+        for row in conn.execute(
+            lock(
+                sa.select(r.c.source, r.c.run_key).where(
+                    sa.tuple_(r.c.source, r.c.run_key).in_(runs), ~young
+                ),
+                r,
+                dry_run,
+            )
+        )
+    ]
+    deleted = 0
+    if going:
+        theirs = sa.tuple_(e.c.source, e.c.run_key).in_(going)
+        if dry_run:
+            deleted = conn.execute(
+                sa.select(sa.func.count()).select_from(e).where(theirs)
+            ).scalar_one()
+        else:
+            deleted = conn.execute(e.delete().where(theirs)).rowcount
+            conn.execute(
+                r.update()
+                .where(sa.tuple_(r.c.source, r.c.run_key).in_(going))
+                .values(raw_pruned_at=sa.literal(now, UTCDateTime))
+            )
+    return PruneBatch(
+        last_key=examined[-1].event_seq,
+        deleted={"workflow_event": deleted},
+        kept_back={"workflow_run": len(runs) - len(going)},
+    )
+
+
+def prune_workflow_events(
+    db: Database,
+    policy: TablePolicy | None = None,
+    *,
+    now: dt.datetime | None = None,
+    batch: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+) -> PruneReport:
+    """Delete the raw reports of runs whose newest report is older than
+    ``policy.workflow_event_days`` (the runs' folded facts stay in workflow_run)."""
+    policy = policy or TablePolicy()
+    return run_prune_job(
+        db,
+        JOB,
+        prune_workflow_event_batch,
+        deletes=("workflow_event",),
+        policy=policy,
+        settings={"workflow_event_days": policy.workflow_event_days},
+        now=now,
+        batch=batch,
+        dry_run=dry_run,
+        progress=progress,
+        statement_timeout_seconds=statement_timeout_seconds,
+    )
