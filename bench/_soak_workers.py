@@ -235,21 +235,39 @@ def sensor(settings: Settings, stop) -> None:
 # --- retention and the sweeps -----------------------------------------------------------
 
 
-def retain(db: Database, settings: Settings) -> dict[str, int]:
-    """One retention pass over every table retention covers, with the soak's short ages;
-    the rows it moved or removed, by table. The ledger's policy counts in days, so it keeps
-    0 days and is judged ``ledger_age_seconds`` in the past: a run that ended longer ago
-    than that is archived."""
-    ledger_policy = maintenance.RetentionPolicy(
-        completed=0, failed=0, cancelled=0, stuck=0, orphan=0
+def retain(db: Database, settings: Settings) -> tuple[dict[str, int], dict[str, float]]:
+    """One retention pass over every table the soak grows, with its short ages; the rows
+    each job moved or removed, by table.
+
+    The policies count whole days (and keep the outbox at least one), so each job is
+    judged at a ``now`` shifted to make its days end the soak's age in seconds ago: the
+    ledger and the audit log keep 0 days judged ``age`` in the past (their archived_at is
+    that time), the delivery queue keeps 1 day judged a day minus ``age`` ahead."""
+    now = utcnow()
+    runs = maintenance.run_retention(
+        db,
+        maintenance.RetentionPolicy(completed=0, failed=0, cancelled=0, stuck=0, orphan=0),
+        now=now - dt.timedelta(seconds=settings.ledger_age_seconds),
     )
-    judged = utcnow() - dt.timedelta(seconds=settings.ledger_age_seconds)
-    report = maintenance.run_retention(db, ledger_policy, now=judged)
-    return {
-        "process_run_observation": report.runs,
-        "process_component_observation": report.components,
-        "process_status_history": report.history,
+    delivery = maintenance.prune_delivery(
+        db,
+        maintenance.TablePolicy(delivered_days=1, dead_days=1, outbox_days=1),
+        now=now + dt.timedelta(days=1, seconds=-settings.delivered_age_seconds),
+    )
+    audit = maintenance.archive_audit_log(
+        db,
+        maintenance.TablePolicy(audit_days=0),
+        now=now - dt.timedelta(seconds=settings.audit_age_seconds),
+    )
+    counts = {
+        "process_run_observation": runs.runs,
+        "process_component_observation": runs.components,
+        "process_status_history": runs.history,
+        **delivery.deleted,
+        **audit.archived,
     }
+    seconds = {"ledger": runs.seconds, "delivery": delivery.seconds, "audit": audit.seconds}
+    return counts, seconds
 
 
 def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
@@ -260,6 +278,10 @@ def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
         }
 
 
+def _judged(report: maintenance.SweepReport) -> tuple[dict[str, int], dict[str, float]]:
+    return {"judged": len(report.verdicts)}, {}
+
+
 def maintain(settings: Settings, stop) -> None:
     db = Database(settings.url)
     log = _Log(settings, "maintenance")
@@ -267,23 +289,15 @@ def maintain(settings: Settings, stop) -> None:
         "retention": (settings.retention_every, lambda: retain(db, settings)),
         "stuck_sweep": (
             settings.stuck_every,
-            lambda: {
-                "judged": len(
-                    maintenance.sweep_stuck(
-                        db, default_sla_seconds=settings.stuck_sla_seconds
-                    ).verdicts
-                )
-            },
+            lambda: _judged(
+                maintenance.sweep_stuck(db, default_sla_seconds=settings.stuck_sla_seconds)
+            ),
         ),
         "orphan_sweep": (
             settings.orphan_every,
-            lambda: {
-                "judged": len(
-                    maintenance.sweep_orphans(
-                        db, grace_seconds=settings.orphan_grace_seconds
-                    ).verdicts
-                )
-            },
+            lambda: _judged(
+                maintenance.sweep_orphans(db, grace_seconds=settings.orphan_grace_seconds)
+            ),
         ),
     }
     # Like the schedules: the first of each falls one interval after the start.
@@ -294,9 +308,11 @@ def maintain(settings: Settings, stop) -> None:
             break
         every, job = jobs[name]
         started = time.perf_counter()
-        counts = job()
+        counts, parts = job()
         seconds = time.perf_counter() - started
         record = {"t": time.time(), "job": name, "seconds": seconds, "counts": counts}
+        if parts:
+            record["parts"] = parts
         if name == "retention":
             record["rows_after"] = count_rows(db, LIVE_TABLES)
         log.write(**record)
