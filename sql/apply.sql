@@ -747,11 +747,13 @@ CREATE INDEX ix_audit_log_archive_archived_at ON audit_log_archive (archived_at)
 
 CREATE INDEX ix_audit_log_archive_recorded_at ON audit_log_archive (recorded_at);
 
-CREATE INDEX ix_event_outbox_recorded_at ON event_outbox (recorded_at);
+CREATE INDEX ix_event_outbox_recorded_at_seq ON event_outbox (recorded_at, seq);
 
-CREATE INDEX ix_audit_log_recorded_at ON audit_log (recorded_at);
+CREATE INDEX ix_audit_log_recorded_at_audit_id ON audit_log (recorded_at, audit_id);
 
-CREATE INDEX ix_workflow_event_received_at ON workflow_event (received_at);
+CREATE INDEX ix_workflow_event_received_at_event_seq ON workflow_event (received_at, event_seq);
+
+CREATE INDEX ix_discovery_score_computed_at_score_id ON discovery_score (computed_at, score_id);
 
 CREATE INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at ON dossier_snapshot (feature_slug, root_path, computed_at);
 

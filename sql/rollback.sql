@@ -18,11 +18,13 @@ DROP INDEX ix_dossier_snapshot_artifact_set_id;
 
 DROP INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at;
 
-DROP INDEX ix_workflow_event_received_at;
+DROP INDEX ix_discovery_score_computed_at_score_id;
 
-DROP INDEX ix_audit_log_recorded_at;
+DROP INDEX ix_workflow_event_received_at_event_seq;
 
-DROP INDEX ix_event_outbox_recorded_at;
+DROP INDEX ix_audit_log_recorded_at_audit_id;
+
+DROP INDEX ix_event_outbox_recorded_at_seq;
 
 DROP INDEX ix_audit_log_archive_recorded_at;
 

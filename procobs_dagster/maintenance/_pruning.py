@@ -1,9 +1,9 @@
 """What the retention of the growing tables shares: the policy, the walk, the report.
 
-Every job walks its table in key order, ``batch`` keys per committed transaction, and
-only over the keys old enough to matter: the walk ends at the key of the newest row older
-than the job's age, found through an index on the age column (one index probe), so a
-batch never scans the young part of a table. Of the keys a batch examined, only the rows
+Every job walks its table ``batch`` rows per committed transaction, and where an age
+decides, only over the rows old enough to matter: oldest first, on an index of (age
+column, key), so a batch never reads the young part of a table. Of the rows a batch
+examined, only the rows
 still not needed are locked (Postgres ``FOR UPDATE SKIP LOCKED``: a row someone holds is
 left for the next run) and deleted — or archived, for the audit log — in that batch's
 transaction. A batch's work is bounded by the keys it examines, however many of them stay
@@ -97,23 +97,27 @@ def walk(
     after: Any,
     limit: int,
     aged: tuple[sa.ColumnElement, dt.datetime] | None = None,
-) -> list[sa.Row]:
-    """The next ``limit`` rows after key ``after``, in key order, unlocked. With ``aged``
-    = (age column, cutoff), only rows older than the cutoff, and the walk ends at the key
-    of the newest such row (found through the age column's index, so the walk never
-    scans past it). A row older than the cutoff whose key lies beyond that end (a long
-    transaction took its key late) is reached by a later run."""
-    query = sa.select(key, *columns)
-    if aged is not None:
-        column, before = aged
-        before = sa.literal(before, UTCDateTime)
-        end = (
-            sa.select(key).where(column < before).order_by(column.desc()).limit(1)
-        ).scalar_subquery()
-        query = query.where(column < before, key <= end)
+) -> tuple[list[sa.Row], Any]:
+    """The next ``limit`` rows after position ``after``, unlocked, and the position of
+    the last (None when there were none). Without ``aged`` the walk goes in key order and
+    a position is a key. With ``aged`` = (age column, cutoff) it goes over the rows older
+    than the cutoff only, oldest first, on an index of (age column, key) — it never reads
+    a young row — and a position is (age, key)."""
+    if aged is None:
+        query = sa.select(key, *columns)
+        if after is not None:
+            query = query.where(key > after)
+        found = list(conn.execute(query.order_by(key).limit(limit)))
+        return found, (found[-1][0] if found else None)
+    column, before = aged
+    query = sa.select(key, column, *columns).where(column < sa.literal(before, UTCDateTime))
     if after is not None:
-        query = query.where(key > after)
-    return list(conn.execute(query.order_by(key).limit(limit)))
+        at, last = after
+        query = query.where(
+            sa.tuple_(column, key) > sa.tuple_(sa.literal(at, UTCDateTime), sa.literal(last))
+        )
+    found = list(conn.execute(query.order_by(column, key).limit(limit)))
+    return found, ((found[-1][1], found[-1][0]) if found else None)
 
 
 def lock(query: sa.Select, of: sa.FromClause, dry_run: bool) -> sa.Select:

@@ -8,8 +8,8 @@ holds an identical copy of it (a trigger, alike on both databases: see
 DELETE. So nobody — this job included — can make an audit row disappear: it can only
 move. Each batch claims the oldest rows in ``audit_id`` order (Postgres ``FOR UPDATE SKIP
 LOCKED``, so two runs never take the same rows), copies them, then deletes them, in one
-transaction; the counts of both are compared. The walk ends at the newest row older than
-the age (``ix_audit_log_recorded_at``).
+transaction; the counts of both are compared. The walk reads only old rows
+(``ix_audit_log_recorded_at_audit_id``).
 """
 
 import datetime as dt
@@ -44,30 +44,29 @@ def archive_audit_batch(
     policy: TablePolicy,
     *,
     now: dt.datetime,
-    after: int | None = None,
+    after: tuple[dt.datetime, int] | None = None,
     limit: int = DEFAULT_BATCH,
     dry_run: bool = False,
 ) -> PruneBatch:
     """One batch, in the caller's transaction: move up to ``limit`` audit rows older than
-    ``audit_days``, after ``audit_id`` ``after``, into the archive."""
+    ``audit_days``, oldest first from position ``after`` ((recorded_at, audit_id) of the
+    last row examined), into the archive."""
     if policy.audit_days is None:
         return PruneBatch(last_key=None)
     dialect = conn.dialect.name
     key = audit_log.c.audit_id
-    examined = [
-        row.audit_id
-        for row in walk(
-            conn,
-            key,
-            after=after,
-            limit=limit,
-            aged=(audit_log.c.recorded_at, cutoff(now, policy.audit_days)),
-        )
-    ]
+    found, last_key = walk(
+        conn,
+        key,
+        after=after,
+        limit=limit,
+        aged=(audit_log.c.recorded_at, cutoff(now, policy.audit_days)),
+    )
+    examined = [row.audit_id for row in found]
     if not examined:
         return PruneBatch(last_key=None)
     if dry_run:
-        return PruneBatch(last_key=examined[-1], archived={"audit_log": len(examined)})
+        return PruneBatch(last_key=last_key, archived={"audit_log": len(examined)})
     claimed = [
         row.audit_id
         for row in conn.execute(
@@ -86,7 +85,7 @@ def archive_audit_batch(
         deleted = conn.execute(audit_log.delete().where(where)).rowcount
         if archived != deleted:  # the rows are claimed: no other writer could change them
             raise RuntimeError(f"audit_log: archived {archived} rows but deleted {deleted}")
-    return PruneBatch(last_key=examined[-1], archived={"audit_log": archived})
+    return PruneBatch(last_key=last_key, archived={"audit_log": archived})
 
 
 def archive_audit_log(

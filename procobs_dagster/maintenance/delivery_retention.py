@@ -22,9 +22,9 @@ the batch waits for it and then sees the new cursor, so an outbox row is never d
 under a fan-out that is about to refer to it. Existing sinks' fan-out waits at most one
 batch for its cursor update; claims and acknowledgements do not wait.
 
-The walk goes over the outbox in ``seq`` order, ending at the newest row older than the
-smallest of the three ages (``ix_event_outbox_recorded_at``); each examined event's
-delivery rows are found by the primary key's ``event_id`` prefix.
+The walk goes over the outbox rows older than the smallest of the three ages, oldest
+first (``ix_event_outbox_recorded_at_seq``); each examined event's delivery rows are
+found by the primary key's ``event_id`` prefix.
 """
 
 import datetime as dt
@@ -100,13 +100,13 @@ def prune_delivery_batch(
     policy: TablePolicy,
     *,
     now: dt.datetime,
-    after: int | None = None,
+    after: tuple[dt.datetime, int] | None = None,
     limit: int = DEFAULT_BATCH,
     dry_run: bool = False,
 ) -> PruneBatch:
-    """One batch, in the caller's transaction: examine up to ``limit`` outbox rows after
-    seq ``after`` (oldest first), delete their settled delivery rows, then those of the
-    rows themselves that every sink has settled."""
+    """One batch, in the caller's transaction: examine up to ``limit`` outbox rows, oldest
+    first from position ``after`` ((recorded_at, seq) of the last row examined), delete
+    their settled delivery rows, then the rows themselves that every sink has settled."""
     youngest = _youngest_age(policy)
     if youngest is None:
         return PruneBatch(last_key=None)
@@ -114,11 +114,10 @@ def prune_delivery_batch(
     if not dry_run and dialect == "postgresql" and policy.outbox_days is not None:
         # Before any row lock, so a fan-out waiting on it holds nothing this batch needs.
         conn.execute(sa.text("LOCK TABLE delivery_cursor IN SHARE MODE"))
-    examined = walk(
+    examined, last_key = walk(
         conn,
         o.c.seq,
         o.c.event_id,
-        o.c.recorded_at,
         after=after,
         limit=limit,
         aged=(o.c.recorded_at, cutoff(now, youngest)),
@@ -167,7 +166,7 @@ def prune_delivery_batch(
                         o.delete().where(among(o.c.seq, seqs, dialect))
                     ).rowcount
             kept_back["event_outbox"] = len(old) - deleted["event_outbox"]
-    return PruneBatch(last_key=examined[-1].seq, deleted=deleted, kept_back=kept_back)
+    return PruneBatch(last_key=last_key, deleted=deleted, kept_back=kept_back)
 
 
 def prune_delivery(

@@ -64,12 +64,10 @@ def _newer(than: sa.FromClause) -> sa.ColumnElement:
     )
 
 
-def superseded(
-    kept: int, dialect: str, examined: list[uuid.UUID]
-) -> tuple[sa.Select, sa.FromClause]:
-    """The snapshots among ``examined`` that retention may delete (and the alias they
-    are read through, to lock)."""
-    old = s.alias("old")
+def superseded(old: sa.FromClause, kept: int) -> sa.ColumnElement:
+    """True for a snapshot (a row of alias ``old``) that retention may delete: ``kept``
+    newer ones of its feature exist, a newer one of its folder too, and no baseline
+    points at it."""
     nth_newer = (
         sa.select(1)
         .where(s.c.feature_slug == old.c.feature_slug, _newer(old))
@@ -87,9 +85,7 @@ def superseded(
         .exists()
     )
     baseline = sa.select(1).where(dossier_baseline.c.snapshot_id == old.c.snapshot_id).exists()
-    return sa.select(old.c.snapshot_id, old.c.artifact_set_id).where(
-        among(old.c.snapshot_id, examined, dialect), nth_newer, newer_of_same_root, ~baseline
-    ), old
+    return sa.and_(nth_newer, newer_of_same_root, ~baseline)
 
 
 def prune_snapshot_batch(
@@ -106,23 +102,36 @@ def prune_snapshot_batch(
     if policy.snapshots_per_feature is None:
         return PruneBatch(last_key=None)
     dialect = conn.dialect.name
-    examined = [row.snapshot_id for row in walk(conn, s.c.snapshot_id, after=after, limit=limit)]
+    found, last_key = walk(conn, s.c.snapshot_id, after=after, limit=limit)
+    examined = [row.snapshot_id for row in found]
     if not examined:
         return PruneBatch(last_key=None)
-    query, old = superseded(policy.snapshots_per_feature, dialect, examined)
+    kept = policy.snapshots_per_feature
+    old = s.alias("old")
+    query = sa.select(old.c.snapshot_id, old.c.artifact_set_id).where(
+        among(old.c.snapshot_id, examined, dialect), superseded(old, kept)
+    )
     going = list(conn.execute(lock(query, old, dry_run)))
     deleted = {"dossier_snapshot": len(going), "dossier_artifact_set": 0, "dossier_artifact": 0}
     kept_back = {"dossier_snapshot": len(examined) - len(going)}
     if not going:
-        return PruneBatch(last_key=examined[-1], deleted=deleted, kept_back=kept_back)
+        return PruneBatch(last_key=last_key, deleted=deleted, kept_back=kept_back)
     snapshot_ids = [row.snapshot_id for row in going]
     set_ids = sorted({row.artifact_set_id for row in going})
     if not dry_run:
         conn.execute(s.delete().where(among(s.c.snapshot_id, snapshot_ids, dialect)))
     sets = dossier_artifact_set
-    referred = sa.select(1).where(s.c.artifact_set_id == sets.c.artifact_set_id)
-    if dry_run:  # the snapshots this batch would have deleted do not count
-        referred = referred.where(~among(s.c.snapshot_id, snapshot_ids, dialect))
+    ref = s.alias("ref")
+    referred = sa.select(1).where(ref.c.artifact_set_id == sets.c.artifact_set_id)
+    if dry_run:
+        # Nothing went: a set counts once, in the batch that examines the last snapshot
+        # (in key order) referring to it, and only if every one referring to it would go.
+        referred = referred.where(
+            sa.or_(
+                ~superseded(ref, kept),
+                ref.c.snapshot_id > sa.literal(last_key, s.c.snapshot_id.type),
+            )
+        )
     orphaned = [
         row.artifact_set_id
         for row in conn.execute(
@@ -147,7 +156,7 @@ def prune_snapshot_batch(
             ).rowcount
             conn.execute(sets.delete().where(among(sets.c.artifact_set_id, orphaned, dialect)))
         deleted["dossier_artifact_set"] = len(orphaned)
-    return PruneBatch(last_key=examined[-1], deleted=deleted, kept_back=kept_back)
+    return PruneBatch(last_key=last_key, deleted=deleted, kept_back=kept_back)
 
 
 def prune_dossier_snapshots(

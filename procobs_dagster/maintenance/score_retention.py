@@ -6,12 +6,12 @@ every scoring, and a birth keeps the verdict it was born on (``birth_registry.ev
 A scoring writes one row per candidate with one ``computed_at``, and there is one at every
 refresh tick, so the table grows with candidates times ticks. Rows of the last
 ``scores_per_candidate`` scorings are always kept (no candidate can have that many newer
-ones), so the walk ends before them: at the newest row older than the N-th newest
-distinct ``computed_at`` — found by N index probes (a loose index scan on
-``ix_discovery_score_computed_at``), so each run examines only the rows that may go plus
-those of candidates scored rarely. Whether an examined row is beyond its candidate's
-newest N is a probe of ``ix_discovery_score_candidate_code_computed_at`` reading at most N
-entries. Rows are claimed ``FOR UPDATE SKIP LOCKED`` (Postgres).
+ones), so the walk reads only rows older than the N-th newest distinct ``computed_at`` —
+found by N index probes (a loose index scan on ``ix_discovery_score_computed_at``) — oldest
+first (``ix_discovery_score_computed_at_score_id``), so each run examines only the rows
+that may go plus those of candidates scored rarely. Whether an examined row is beyond its
+candidate's newest N is a probe of ``ix_discovery_score_candidate_code_computed_at``
+reading at most N entries. Rows are claimed ``FOR UPDATE SKIP LOCKED`` (Postgres).
 """
 
 import datetime as dt
@@ -66,13 +66,14 @@ def prune_score_batch(
     policy: TablePolicy,
     *,
     now: dt.datetime,
-    after: int | None = None,
+    after: tuple[dt.datetime, int] | None = None,
     limit: int = DEFAULT_BATCH,
     dry_run: bool = False,
 ) -> PruneBatch:
     """One batch, in the caller's transaction: examine up to ``limit`` score rows older
-    than the ``scores_per_candidate``-th newest scoring, after ``score_id`` ``after``, and
-    delete those beyond their candidate's newest ``scores_per_candidate``."""
+    than the ``scores_per_candidate``-th newest scoring, oldest first from position
+    ``after`` ((computed_at, score_id)), and delete those beyond their candidate's newest
+    ``scores_per_candidate``."""
     kept = policy.scores_per_candidate
     if kept is None:
         return PruneBatch(last_key=None)
@@ -80,12 +81,10 @@ def prune_score_batch(
     if boundary is None:
         return PruneBatch(last_key=None)
     dialect = conn.dialect.name
-    examined = [
-        row.score_id
-        for row in walk(
-            conn, d.c.score_id, after=after, limit=limit, aged=(d.c.computed_at, boundary)
-        )
-    ]
+    found, last_key = walk(
+        conn, d.c.score_id, after=after, limit=limit, aged=(d.c.computed_at, boundary)
+    )
+    examined = [row.score_id for row in found]
     if not examined:
         return PruneBatch(last_key=None)
     old = d.alias("old")
@@ -115,7 +114,7 @@ def prune_score_batch(
     if going and not dry_run:
         conn.execute(d.delete().where(among(d.c.score_id, going, dialect)))
     return PruneBatch(
-        last_key=examined[-1],
+        last_key=last_key,
         deleted={"discovery_score": len(going)},
         kept_back={"discovery_score": len(examined) - len(going)},
     )

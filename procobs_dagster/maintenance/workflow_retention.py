@@ -51,17 +51,17 @@ def prune_workflow_event_batch(
     policy: TablePolicy,
     *,
     now: dt.datetime,
-    after: int | None = None,
+    after: tuple[dt.datetime, int] | None = None,
     limit: int = DEFAULT_BATCH,
     dry_run: bool = False,
 ) -> PruneBatch:
-    """One batch, in the caller's transaction: examine up to ``limit`` old reports after
-    ``event_seq`` ``after``, and delete every report of each of their runs whose reports
-    are all old."""
+    """One batch, in the caller's transaction: examine up to ``limit`` old reports, oldest
+    first from position ``after`` ((received_at, event_seq)), and delete every report of
+    each of their runs whose reports are all old."""
     if policy.workflow_event_days is None:
         return PruneBatch(last_key=None)
     before = cutoff(now, policy.workflow_event_days)
-    examined = walk(
+    examined, last_key = walk(
         conn,
         e.c.event_seq,
         e.c.source,
@@ -94,13 +94,19 @@ def prune_workflow_event_batch(
             )
         )
     ]
+    # A run whose reports span batches is counted in the first batch that sees it.
+    fresh = _first_seen(conn, runs, after)
     deleted = 0
     if going:
         theirs = sa.tuple_(e.c.source, e.c.run_key).in_(going)
-        if dry_run:
-            deleted = conn.execute(
-                sa.select(sa.func.count()).select_from(e).where(theirs)
-            ).scalar_one()
+        if dry_run:  # nothing went, so a later batch sees the same run again
+            counted = [run for run in going if run in fresh]
+            if counted:
+                deleted = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(e)
+                    .where(sa.tuple_(e.c.source, e.c.run_key).in_(counted))
+                ).scalar_one()
         else:
             deleted = conn.execute(e.delete().where(theirs)).rowcount
             conn.execute(
@@ -109,10 +115,25 @@ def prune_workflow_event_batch(
                 .values(raw_pruned_at=sa.literal(now, UTCDateTime))
             )
     return PruneBatch(
-        last_key=examined[-1].event_seq,
+        last_key=last_key,
         deleted={"workflow_event": deleted},
-        kept_back={"workflow_run": len(runs) - len(going)},
+        kept_back={"workflow_run": len(fresh - set(going))},
     )
+
+
+def _first_seen(
+    conn: Connection, runs: list[tuple[str, str]], after: tuple[dt.datetime, int] | None
+) -> set[tuple[str, str]]:
+    """The runs of ``runs`` with no report at or before position ``after``."""
+    if after is None:
+        return set(runs)
+    at, last = after
+    earlier = sa.select(e.c.source, e.c.run_key).where(
+        sa.tuple_(e.c.source, e.c.run_key).in_(runs),
+        sa.tuple_(e.c.received_at, e.c.event_seq)
+        <= sa.tuple_(sa.literal(at, UTCDateTime), sa.literal(last)),
+    )
+    return set(runs) - {tuple(row) for row in conn.execute(earlier)}
 
 
 def prune_workflow_events(

@@ -8,7 +8,9 @@ from procobs_dagster import ledger
 from procobs_dagster.cli.output import batch_progress
 from procobs_dagster.clock import utcnow
 from procobs_dagster.maintenance import BatchProgress
+from procobs_dagster.store.tables import audit_log
 from procobs_dagster_tests.maintenance.helpers import make_run, snapshot
+from procobs_dagster_tests.maintenance.table_helpers import emit, fan_out, rows, settle, sink
 
 DAY = dt.timedelta(days=1)
 
@@ -103,3 +105,56 @@ def test_progress_is_printed_per_batch_only_to_a_person(monkeypatch):
     echo = batch_progress(as_json=False)
     echo(BatchProgress("retention", 2, {"runs": 500, "components": 1000}, 0.25))
     assert terminal.getvalue() == "retention: batch 2: 500 runs, 1000 components (0.25 s)\n"
+
+
+def test_retention_covers_every_growing_table(db, procobs):
+    now = utcnow()
+    [event] = emit(db, at=now - 10 * DAY)
+    fan_out(db, sink("a"))
+    settle(db, event, "a", "delivered", now - 9 * DAY)
+    with db.begin() as conn:
+        conn.execute(
+            audit_log.insert(),
+            {"recorded_at": now - 400 * DAY, "actor": "t", "action": "a", "details": None},
+        )
+    before = rows(db)
+    counted = procobs.json("retention", "run", "--dry-run")
+    assert rows(db) == before
+    assert counted["tables"]["delivery_state"] == {"deleted": 1}
+    assert counted["tables"]["event_outbox"] == {"deleted": 1, "kept_back": 0}
+    assert counted["tables"]["audit_log"] == {"archived": 1}
+    assert counted["tables"]["process_run_observation"] == {"archived": 0}
+    assert counted["table_policy"]["outbox_days"] == 7
+
+    kept = procobs.json(
+        "retention",
+        "run",
+        "--only",
+        "delivery",
+        "--delivered-days",
+        "forever",
+        "--outbox-days",
+        "30",
+    )
+    assert kept["jobs"] == ["delivery"] and "audit_log" not in kept["tables"]
+    assert kept["tables"]["delivery_state"] == {"deleted": 0}
+    assert kept["table_policy"]["delivered_days"] is None
+
+    text = procobs("retention", "run", "--audit-days", "100").stdout
+    assert "delivery: delete 1 delivery_state, delete 1 event_outbox" in text
+    assert "audit: archive 1 audit_log" in text
+    assert "table policy: delivered_days 7, dead_days 30, outbox_days 7, audit_days 100" in text
+    assert rows(db)["event_outbox"] == [] and len(rows(db)["audit_log_archive"]) == 1
+
+
+def test_retention_table_options_are_bounded(procobs):
+    for option, value in (
+        ("--delivered-days", "-1"),
+        ("--outbox-days", "0"),
+        ("--audit-days", "24856"),
+        ("--snapshots-per-feature", "0"),
+        ("--scores-per-candidate", "always"),
+        ("--only", "everything"),
+    ):
+        refused = procobs("retention", "run", option, value, expect_exit=2)
+        assert option in refused.stderr

@@ -96,6 +96,7 @@ def test_rows_no_sink_wanted_go_once_every_cursor_passed_them(db):
     [unwanted] = emit(db)
     fan_out(db, sink("a", event_types=("process.run.failed",)))
     assert set(delivery_states(db)) == {(wanted, "a")}
+    assert outbox_ids(db) == {wanted, unwanted}
     report = prune_delivery(db, now=T0 + 365 * DAY)
     assert report.deleted == {"delivery_state": 0, "event_outbox": 1}
     assert outbox_ids(db) == {wanted}

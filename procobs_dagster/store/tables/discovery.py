@@ -97,6 +97,8 @@ discovery_score = sa.Table(
     _ratio("fitness"),
     sa.Index(None, "candidate_code", "computed_at"),
     sa.Index(None, "computed_at"),
+    # Retention walks the old scores oldest first (maintenance/_pruning.py, walk).
+    sa.Index(None, "computed_at", "score_id"),
 )
 
 process_definition = sa.Table(

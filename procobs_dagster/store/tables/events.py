@@ -62,8 +62,8 @@ event_outbox = sa.Table(
     sa.Index(None, "correlation_id"),
     sa.Index(None, "event_type"),
     sa.Index(None, "tx_id", "seq"),
-    # Where retention's walk ends: the newest row older than its age (maintenance).
-    sa.Index(None, "recorded_at"),
+    # Retention walks the old rows oldest first (maintenance/_pruning.py, walk).
+    sa.Index(None, "recorded_at", "seq"),
 )
 
 # Durable log of every emitted event and every owner action (who, when, what). Append-only.
@@ -82,8 +82,8 @@ audit_log = sa.Table(
     sa.Index(None, "action"),
     sa.Index(None, "event_type"),
     sa.Index(None, "correlation_id"),
-    # Where retention's walk ends: the newest row older than its age (maintenance).
-    sa.Index(None, "recorded_at"),
+    # Retention walks the old rows oldest first (maintenance/_pruning.py, walk).
+    sa.Index(None, "recorded_at", "audit_id"),
 )
 
 

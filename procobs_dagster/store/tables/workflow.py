@@ -29,8 +29,8 @@ workflow_event = sa.Table(
     sa.CheckConstraint(sql_in("source", WORKFLOW_SOURCES), name="source"),
     sa.CheckConstraint(sql_in("event_type", WORKFLOW_EVENT_TYPES), name="event_type"),
     sa.UniqueConstraint("source", "run_key", "event_type", "event_time"),
-    # Where retention's walk ends: the newest report older than its age (maintenance).
-    sa.Index(None, "received_at"),
+    # Retention walks the old reports oldest first (maintenance/_pruning.py, walk).
+    sa.Index(None, "received_at", "event_seq"),
 )
 
 # One row per reported run: what its events say so far (``facts``, folded so that the

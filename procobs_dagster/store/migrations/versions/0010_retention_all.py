@@ -34,11 +34,13 @@ AUDIT_COLUMNS = (
     "subject",
     "details",
 )
-# (table, columns): the walks of maintenance/ find where the old rows end through these.
+# (table, columns): retention walks the old rows of a table oldest first on these
+# (maintenance/_pruning.py, walk), and probes what keeps a snapshot.
 INDEXES = [
-    ("event_outbox", ["recorded_at"]),
-    ("audit_log", ["recorded_at"]),
-    ("workflow_event", ["received_at"]),
+    ("event_outbox", ["recorded_at", "seq"]),
+    ("audit_log", ["recorded_at", "audit_id"]),
+    ("workflow_event", ["received_at", "event_seq"]),
+    ("discovery_score", ["computed_at", "score_id"]),
     ("dossier_snapshot", ["feature_slug", "root_path", "computed_at"]),
     ("dossier_snapshot", ["artifact_set_id"]),
 ]
