@@ -54,9 +54,15 @@ ARCHIVED_GUARD_FUNCTION = "procobs_leaves_only_archived"
 
 
 def _same_row(columns: tuple[str, ...], archive: str, dialect: str) -> str:
-    """SQL true when ``archive`` holds a row equal, column by column, to OLD."""
+    """SQL true when ``archive`` holds a row equal, column by column, to OLD.
+
+    The first column is the key (never NULL) and is compared with ``=``: no index serves
+    ``IS NOT DISTINCT FROM``, and without the archive's primary key every deleted row
+    scanned the whole archive (bench/soak.py saw a retention pass grow from 0.5 s to 14 s
+    in ten minutes)."""
     same = "IS NOT DISTINCT FROM" if dialect == "postgresql" else "IS"
-    return " AND ".join(f"a.{c} {same} OLD.{c}" for c in columns)
+    key, *rest = columns
+    return " AND ".join([f"a.{key} = OLD.{key}", *(f"a.{c} {same} OLD.{c}" for c in rest)])
 
 
 def leaves_only_archived(table: str, columns: tuple[str, ...], dialect: str) -> list[str]:
