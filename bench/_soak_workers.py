@@ -15,7 +15,7 @@ the soak's work directory; soak.py reads the files to report. They share nothing
   its cursor carried; the runs it requests are not executed (the relay delivers).
 - ``maintain``: retention and the two sweeps on scaled-down schedules, one at a time, as
   the deployment's procobs/maintenance limit runs them; after each retention pass the live
-  tables are counted.
+  tables are counted, each right after its own job.
 """
 
 import contextvars
@@ -235,9 +235,10 @@ def sensor(settings: Settings, stop) -> None:
 # --- retention and the sweeps -----------------------------------------------------------
 
 
-def retain(db: Database, settings: Settings) -> tuple[dict[str, int], dict[str, float]]:
-    """One retention pass over every table the soak grows, with its short ages; the rows
-    each job moved or removed, by table.
+def retain(db: Database, settings: Settings) -> tuple[dict, dict, dict]:
+    """One retention pass over every table the soak grows, with its short ages: the rows
+    each job moved or removed, the seconds each job took, and each table's rows right
+    after its own job (so a slow job after it does not count against it).
 
     The policies count whole days (and keep the outbox at least one), so each job is
     judged at a ``now`` shifted to make its days end the soak's age in seconds ago: the
@@ -249,16 +250,19 @@ def retain(db: Database, settings: Settings) -> tuple[dict[str, int], dict[str, 
         maintenance.RetentionPolicy(completed=0, failed=0, cancelled=0, stuck=0, orphan=0),
         now=now - dt.timedelta(seconds=settings.ledger_age_seconds),
     )
+    rows_after = count_rows(db, LEDGER_TABLES)
     delivery = maintenance.prune_delivery(
         db,
         maintenance.TablePolicy(delivered_days=1, dead_days=1, outbox_days=1),
         now=now + dt.timedelta(days=1, seconds=-settings.delivered_age_seconds),
     )
+    rows_after |= count_rows(db, ("event_outbox", "delivery_state"))
     audit = maintenance.archive_audit_log(
         db,
         maintenance.TablePolicy(audit_days=0),
         now=now - dt.timedelta(seconds=settings.audit_age_seconds),
     )
+    rows_after |= count_rows(db, ("audit_log",))
     counts = {
         "process_run_observation": runs.runs,
         "process_component_observation": runs.components,
@@ -267,7 +271,7 @@ def retain(db: Database, settings: Settings) -> tuple[dict[str, int], dict[str, 
         **audit.archived,
     }
     seconds = {"ledger": runs.seconds, "delivery": delivery.seconds, "audit": audit.seconds}
-    return counts, seconds
+    return counts, seconds, rows_after
 
 
 def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
@@ -278,8 +282,8 @@ def count_rows(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
         }
 
 
-def _judged(report: maintenance.SweepReport) -> tuple[dict[str, int], dict[str, float]]:
-    return {"judged": len(report.verdicts)}, {}
+def _judged(report: maintenance.SweepReport) -> tuple[dict, dict, None]:
+    return {"judged": len(report.verdicts)}, {}, None
 
 
 def maintain(settings: Settings, stop) -> None:
@@ -308,13 +312,13 @@ def maintain(settings: Settings, stop) -> None:
             break
         every, job = jobs[name]
         started = time.perf_counter()
-        counts, parts = job()
+        counts, parts, rows_after = job()
         seconds = time.perf_counter() - started
         record = {"t": time.time(), "job": name, "seconds": seconds, "counts": counts}
         if parts:
             record["parts"] = parts
-        if name == "retention":
-            record["rows_after"] = count_rows(db, LIVE_TABLES)
+        if rows_after:
+            record["rows_after"] = rows_after
         log.write(**record)
         due[name] = max(due[name] + every, time.monotonic())
     log.close()
