@@ -10,7 +10,8 @@ the soak's work directory; soak.py reads the files to report. They share nothing
   run is left in flight, and as many runs leave a nested run in flight after they end:
   work for the stuck and the orphan sweeps.
 - ``relay``: the relay (``Relay.run_once``) delivering to the webhook, as
-  ``procobs relay run`` loops it, each cycle timed.
+  ``procobs relay run`` loops it, each cycle timed; every few seconds, between cycles, the
+  raw probe: the same kind of work by hand on a table that never grows (see ``probe``).
 - ``sensor``: ``event_outbox_sensor`` evaluated tick by tick on a test Dagster instance,
   its cursor carried; the runs it requests are not executed (the relay delivers).
 - ``maintain``: retention and the two sweeps on scaled-down schedules, one at a time, as
@@ -21,12 +22,15 @@ the soak's work directory; soak.py reads the files to report. They share nothing
 import contextvars
 import dataclasses
 import datetime as dt
+import http.client
 import http.server
 import json
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -103,7 +107,8 @@ def receive(settings: Settings, port_queue, stop) -> None:
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            log.write(id=self.headers.get("ce-id"), t=time.time())
+            if self.path != PROBE_PATH:
+                log.write(id=self.headers.get("ce-id"), t=time.time())
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -176,11 +181,67 @@ def emit(settings: Settings, stop) -> None:
 # --- the relay --------------------------------------------------------------------------
 
 
+# The raw baseline the relay's rate is compared with, measured in the relay's process
+# between its cycles, so both see the same machine: what a relay cycle does — a claim
+# (FOR UPDATE SKIP LOCKED) and an acknowledgement, each committed, and a POST per event to
+# the same webhook — by hand, on a table of PROBE_ROWS rows that never grows. When the
+# machine gets busier both slow down; only the relay slows down if its tables' growth does.
+PROBE_TABLE = "soak_probe"
+PROBE_ROWS = 100
+PROBE_PATH = "/probe"  # the webhook answers these and records nothing
+PROBE_EVENTS = 3  # about what a relay cycle claims keeping up with the soak's rate
+PROBE_EVERY_SECONDS = 5.0
+PROBE_SETUP = (
+    f"CREATE TABLE {PROBE_TABLE} (id integer PRIMARY KEY, state text NOT NULL, "
+    "attempts integer NOT NULL DEFAULT 0, updated_at timestamptz)",
+    f"INSERT INTO {PROBE_TABLE} (id, state) SELECT g, 'pending' FROM generate_series(1, {PROBE_ROWS}) g",
+)
+PROBE_CLAIM = f"""
+UPDATE {PROBE_TABLE} SET state = 'delivering', attempts = attempts + 1, updated_at = now()
+WHERE id IN (SELECT id FROM {PROBE_TABLE} WHERE state = 'pending' ORDER BY id
+             LIMIT %(events)s FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+PROBE_ACK = (
+    f"UPDATE {PROBE_TABLE} SET state = 'pending', updated_at = now() WHERE id = ANY(%(ids)s)"
+)
+
+
+def create_probe_table(db: Database) -> None:
+    with db.begin() as conn:
+        for statement in PROBE_SETUP:
+            conn.exec_driver_sql(statement)
+
+
+def probe(raw, webhook: http.client.HTTPConnection) -> float:
+    """Seconds for one raw cycle of PROBE_EVENTS events."""
+    started = time.perf_counter()
+    cursor = raw.cursor()
+    cursor.execute(PROBE_CLAIM, {"events": PROBE_EVENTS})
+    ids = [row[0] for row in cursor.fetchall()]
+    raw.commit()
+    for event in ids:
+        body = json.dumps({"id": str(uuid.uuid4()), "probe": event}).encode()
+        webhook.request("POST", PROBE_PATH, body, {"Content-Type": "application/json"})
+        webhook.getresponse().read()
+    cursor.execute(PROBE_ACK, {"ids": ids})
+    raw.commit()
+    return time.perf_counter() - started
+
+
 def relay(settings: Settings, stop) -> None:
     db = Database(settings.url)
     log = _Log(settings, "relay")
-    with Relay(db, load_sinks_file(settings.sinks_file)) as relay_:
+    probes = _Log(settings, "probe")
+    sinks = load_sinks_file(settings.sinks_file)
+    webhook = http.client.HTTPConnection("127.0.0.1", urlsplit(sinks[0].url).port, timeout=10)
+    raw = db.engine.raw_connection()
+    next_probe = time.monotonic()
+    with Relay(db, sinks) as relay_:
         while not stop.is_set():
+            if time.monotonic() >= next_probe:
+                probes.write(t=time.time(), seconds=probe(raw, webhook), events=PROBE_EVENTS)
+                next_probe = time.monotonic() + PROBE_EVERY_SECONDS
             started = time.perf_counter()
             report = relay_.run_once(settings.batch)
             seconds = time.perf_counter() - started
@@ -195,6 +256,9 @@ def relay(settings: Settings, stop) -> None:
             )
             if not report.busy:
                 stop.wait(settings.idle_seconds)
+    raw.close()
+    webhook.close()
+    probes.close()
     log.close()
     db.dispose()
 
