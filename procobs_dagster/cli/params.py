@@ -66,22 +66,22 @@ NAME = CheckedText("NAME", limits.name_problem, str.strip)
 FREE_TEXT = CheckedText("TEXT", limits.text_problem)
 
 
-class OrForever(click.ParamType):
-    """A bounded whole number (``IntRange``), or the word ``forever`` (returned as
-    ``FOREVER``): a retention age or count that may also mean "never remove"."""
+class IntRangeOrForever(click.IntRange):
+    """A bounded whole number, or the word ``forever`` (returned as ``FOREVER``): a
+    retention age or count that may also mean "never remove"."""
 
-    def __init__(self, numbers: click.IntRange, metavar: str):
-        self._numbers = numbers
+    def __init__(self, minimum: int, maximum: int, metavar: str):
+        super().__init__(minimum, maximum)
         self.name = f"{metavar}|forever"
 
     def convert(self, value, param, ctx):
         if value == FOREVER:
             return FOREVER
-        return self._numbers.convert(value, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 FOREVER = "forever"
 # Retention ages (whole days) and counts of rows kept (procobs retention run).
-DAYS_OR_FOREVER = OrForever(click.IntRange(0, limits.MAX_DAYS), "DAYS")
-OUTBOX_DAYS_OR_FOREVER = OrForever(click.IntRange(1, limits.MAX_DAYS), "DAYS")
-KEPT_OR_FOREVER = OrForever(click.IntRange(1, limits.MAX_ROWS_SHOWN), "N")
+DAYS_OR_FOREVER = IntRangeOrForever(0, limits.MAX_DAYS, "DAYS")
+OUTBOX_DAYS_OR_FOREVER = IntRangeOrForever(1, limits.MAX_DAYS, "DAYS")
+KEPT_OR_FOREVER = IntRangeOrForever(1, limits.MAX_ROWS_SHOWN, "N")

@@ -42,6 +42,7 @@ from procobs_dagster.maintenance._pruning import (
     PruneReport,
     TablePolicy,
     among,
+    among_pairs,
     cutoff,
     is_older,
     lock,
@@ -132,12 +133,12 @@ def prune_delivery_batch(
             sa.select(sa.func.count()).select_from(ds).where(going)
         ).scalar_one()
     else:
-        held = conn.execute(lock(sa.select(ds.c.event_id, ds.c.sink).where(going), ds, dry_run))
+        held = conn.execute(lock(sa.select(ds.c.sink, ds.c.event_id).where(going), ds, dry_run))
         keys = [tuple(row) for row in held]
         if keys:
             deleted["delivery_state"] = conn.execute(
                 ds.delete().where(
-                    sa.tuple_(ds.c.event_id, ds.c.sink).in_(keys), settled(policy, now)
+                    among_pairs(ds.c.sink, ds.c.event_id, keys, dialect), settled(policy, now)
                 )
             ).rowcount
     kept_back = {}

@@ -75,6 +75,9 @@ def superseded(old: sa.FromClause, kept: int) -> sa.ColumnElement:
         .offset(kept - 1)
         .exists()
     )
+    # OFFSET 0 keeps Postgres from turning the EXISTS into a hash semi join over the whole
+    # table: probed per examined row, the (feature_slug, root_path, computed_at) index
+    # answers at its first entry.
     newer_of_same_root = (
         sa.select(1)
         .where(
@@ -82,6 +85,7 @@ def superseded(old: sa.FromClause, kept: int) -> sa.ColumnElement:
             s.c.root_path == old.c.root_path,
             _newer(old),
         )
+        .offset(0)
         .exists()
     )
     baseline = sa.select(1).where(dossier_baseline.c.snapshot_id == old.c.snapshot_id).exists()

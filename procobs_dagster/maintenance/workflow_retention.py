@@ -31,6 +31,7 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneReport,
     TablePolicy,
+    among_pairs,
     cutoff,
     is_older,
     lock,
@@ -61,6 +62,7 @@ def prune_workflow_event_batch(
     if policy.workflow_event_days is None:
         return PruneBatch(last_key=None)
     before = cutoff(now, policy.workflow_event_days)
+    dialect = conn.dialect.name
     examined, last_key = walk(
         conn,
         e.c.event_seq,
@@ -87,7 +89,7 @@ def prune_workflow_event_batch(
         for row in conn.execute(
             lock(
                 sa.select(r.c.source, r.c.run_key).where(
-                    sa.tuple_(r.c.source, r.c.run_key).in_(runs), ~young
+                    among_pairs(r.c.source, r.c.run_key, runs, dialect), ~young
                 ),
                 r,
                 dry_run,
@@ -95,23 +97,23 @@ def prune_workflow_event_batch(
         )
     ]
     # A run whose reports span batches is counted in the first batch that sees it.
-    fresh = _first_seen(conn, runs, after)
+    fresh = _first_seen(conn, runs, after, dialect)
     deleted = 0
     if going:
-        theirs = sa.tuple_(e.c.source, e.c.run_key).in_(going)
+        theirs = among_pairs(e.c.source, e.c.run_key, going, dialect)
         if dry_run:  # nothing went, so a later batch sees the same run again
             counted = [run for run in going if run in fresh]
             if counted:
                 deleted = conn.execute(
                     sa.select(sa.func.count())
                     .select_from(e)
-                    .where(sa.tuple_(e.c.source, e.c.run_key).in_(counted))
+                    .where(among_pairs(e.c.source, e.c.run_key, counted, dialect))
                 ).scalar_one()
         else:
             deleted = conn.execute(e.delete().where(theirs)).rowcount
             conn.execute(
                 r.update()
-                .where(sa.tuple_(r.c.source, r.c.run_key).in_(going))
+                .where(among_pairs(r.c.source, r.c.run_key, going, dialect))
                 .values(raw_pruned_at=sa.literal(now, UTCDateTime))
             )
     return PruneBatch(
@@ -122,14 +124,17 @@ def prune_workflow_event_batch(
 
 
 def _first_seen(
-    conn: Connection, runs: list[tuple[str, str]], after: tuple[dt.datetime, int] | None
+    conn: Connection,
+    runs: list[tuple[str, str]],
+    after: tuple[dt.datetime, int] | None,
+    dialect: str,
 ) -> set[tuple[str, str]]:
     """The runs of ``runs`` with no report at or before position ``after``."""
     if after is None:
         return set(runs)
     at, last = after
     earlier = sa.select(e.c.source, e.c.run_key).where(
-        sa.tuple_(e.c.source, e.c.run_key).in_(runs),
+        among_pairs(e.c.source, e.c.run_key, runs, dialect),
         sa.tuple_(e.c.received_at, e.c.event_seq)
         <= sa.tuple_(sa.literal(at, UTCDateTime), sa.literal(last)),
     )

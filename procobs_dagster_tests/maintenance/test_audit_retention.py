@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from procobs_dagster.events import audit
 from procobs_dagster.maintenance import TablePolicy, archive_audit_log
 from procobs_dagster.store.tables import audit_log, audit_log_archive
+from procobs_dagster_tests.concurrency import at_once
 from procobs_dagster_tests.maintenance.table_helpers import DAY, SECOND, T0, count, rows
 
 
@@ -112,3 +113,12 @@ def test_forever_archives_nothing(db):
     _record(db, T0)
     report = archive_audit_log(db, TablePolicy(audit_days=None), now=T0 + 9000 * DAY)
     assert report.archived == {"audit_log": 0} and count(db, audit_log) == 1
+
+
+def test_two_audit_retentions_at_once_archive_each_row_once(postgres_db):
+    db = postgres_db
+    _record(db, T0, 40)
+    original = _live(db)
+    reports = at_once(lambda: archive_audit_log(db, now=T0 + 400 * DAY, batch=3), copies=2)
+    assert sum(r.archived["audit_log"] for r in reports) == 40
+    assert _archived(db) == original and _live(db) == []

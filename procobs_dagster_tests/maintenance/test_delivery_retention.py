@@ -1,12 +1,15 @@
 """Retention of delivery_state and event_outbox: what is settled goes after its age, what
 a sink still needs (not fanned out, pending, retrying, delivering, dead and young) stays."""
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
 from procobs_dagster.maintenance import TablePolicy, prune_delivery
 from procobs_dagster.maintenance import delivery_retention as module
-from procobs_dagster.store.tables import delivery_state, event_outbox
+from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
+from procobs_dagster_tests.concurrency import at_once, wait_for_lock_waiter
 from procobs_dagster_tests.maintenance.table_helpers import (
     DAY,
     SECOND,
@@ -204,3 +207,42 @@ def test_an_outbox_row_is_never_deleted_under_a_delivery_row(db):
     with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
         conn.execute(event_outbox.delete().where(event_outbox.c.event_id == event))
     assert outbox_ids(db) == {event}
+
+
+def test_a_sink_whose_cursor_appears_during_a_batch_keeps_the_history(postgres_db):
+    """A relay creating a new sink's cursor and a delivery batch serialise on
+    delivery_cursor (SHARE mode): the batch waits for the new cursor and then keeps every
+    row the new sink has not fanned out yet."""
+    db = postgres_db
+    events = emit(db, 3)
+    fan_out(db, A)
+    for event in events:
+        settle(db, event, "a", "delivered", T0)
+    reports = []
+    with db.begin() as relay:
+        relay.execute(
+            delivery_cursor.insert().values(sink="b", last_tx_id=0, last_seq=0, updated_at=T0)
+        )
+        pruning = threading.Thread(
+            target=lambda: reports.append(prune_delivery(db, now=T0 + 365 * DAY))
+        )
+        pruning.start()
+        wait_for_lock_waiter(db)
+    pruning.join(timeout=30)
+    [report] = reports
+    assert report.deleted == {"delivery_state": 3, "event_outbox": 0}
+    assert report.kept_back == {"event_outbox": 3}
+    fan_out(db, B)
+    assert {event for event, name in delivery_states(db) if name == "b"} == set(events)
+
+
+def test_two_delivery_retentions_at_once_remove_each_row_once(postgres_db):
+    db = postgres_db
+    events = emit(db, 40)
+    fan_out(db, A)
+    for event in events:
+        settle(db, event, "a", "delivered", T0)
+    reports = at_once(lambda: prune_delivery(db, now=T0 + 365 * DAY, batch=3), copies=2)
+    assert sum(r.deleted["event_outbox"] for r in reports) == 40
+    assert sum(r.deleted["delivery_state"] for r in reports) == 40
+    assert outbox_ids(db) == set()

@@ -1,9 +1,11 @@
-"""Ledger maintenance as Dagster jobs: retention with archive, the stuck and orphan sweeps.
+"""Maintenance as Dagster jobs: retention with archive, the stuck and orphan sweeps, and
+the retention of every other growing table (one job per table family).
 
 Each op calls procobs_dagster.maintenance and reports what it did: every batch in the run
 log, the totals (and, for sweeps, the runs judged) as an observation of the ledger asset
-it changed. The procobs/maintenance tag is what deploy/dagster.yaml limits to one run at
-a time; dagster/max_runtime lets run monitoring stop a run that hangs.
+it changed; a table retention job logs its totals per table. The procobs/maintenance tag
+is what deploy/dagster.yaml limits to one run at a time; dagster/max_runtime lets run
+monitoring stop a run that hangs.
 """
 
 import dagster as dg
@@ -184,3 +186,158 @@ def stuck_sweep_job():
 )
 def orphan_sweep_job():
     sweep_orphaned_work()
+
+
+# --- the growing tables beside the ledger ------------------------------------------------
+
+
+def _setting(name: str, minimum: int, maximum: int, description: str):
+    """A TablePolicy setting as run config: its default, its bounds, None for forever."""
+    default = maintenance.TablePolicy.model_fields[name].default
+    return Field(default=default, ge=minimum, le=maximum, description=description)
+
+
+class _TableRetentionConfig(dg.Config):
+    dry_run: bool = Field(default=False, description="Only count what would be removed.")
+    batch: int = Field(
+        default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH, description="Rows per batch."
+    )
+
+
+class DeliveryRetentionConfig(_TableRetentionConfig):
+    delivered_days: int | None = _setting(
+        "delivered_days", 0, limits.MAX_DAYS, "Days a delivered row is kept (null: forever)."
+    )
+    dead_days: int | None = _setting(
+        "dead_days", 0, limits.MAX_DAYS, "Days a dead row is kept (null: forever)."
+    )
+    outbox_days: int | None = _setting(
+        "outbox_days", 1, limits.MAX_DAYS, "Days a settled outbox row is kept (null: forever)."
+    )
+
+
+class AuditRetentionConfig(_TableRetentionConfig):
+    audit_days: int | None = _setting(
+        "audit_days", 0, limits.MAX_DAYS, "Days before an audit row is archived (null: never)."
+    )
+
+
+class DossierRetentionConfig(_TableRetentionConfig):
+    snapshots_per_feature: int | None = _setting(
+        "snapshots_per_feature", 1, limits.MAX_ROWS_SHOWN, "Newest snapshots kept per feature."
+    )
+
+
+class ScoreRetentionConfig(_TableRetentionConfig):
+    scores_per_candidate: int | None = _setting(
+        "scores_per_candidate", 1, limits.MAX_ROWS_SHOWN, "Newest scorings kept per candidate."
+    )
+
+
+class WorkflowEventRetentionConfig(_TableRetentionConfig):
+    workflow_event_days: int | None = _setting(
+        "workflow_event_days", 0, limits.MAX_DAYS, "Days a run's raw reports are kept."
+    )
+
+
+def _table_retention_op(
+    name: str, description: str, config_type: type[_TableRetentionConfig], job
+) -> dg.OpDefinition:
+    """An op running the table retention ``job`` with its config's settings."""
+
+    @dg.op(name=name, description=description)
+    def _retain(
+        context: dg.OpExecutionContext, config: config_type, procobs_db: ProcobsDatabase
+    ) -> None:
+        settings = config.model_dump(exclude={"dry_run", "batch"})
+        report = job(
+            procobs_db.current(),
+            maintenance.TablePolicy().with_settings(settings),
+            batch=config.batch,
+            dry_run=config.dry_run,
+            progress=_progress(context),
+        )
+        verb = "would remove" if report.dry_run else "removed"
+        totals = {
+            **{f"{t} deleted": n for t, n in report.deleted.items()},
+            **{f"{t} archived": n for t, n in report.archived.items()},
+            **{f"{t} kept back": n for t, n in report.kept_back.items()},
+        }
+        context.log.info(
+            f"{report.job}: {verb} {totals} in {report.batches} batch(es), longest "
+            f"{report.longest_batch_seconds:.3f} s; settings {report.settings}"
+        )
+
+    return _retain
+
+
+prune_delivery_state = _table_retention_op(
+    "prune_delivery_state",
+    "Delete settled delivery rows and the outbox rows every sink has settled.",
+    DeliveryRetentionConfig,
+    maintenance.prune_delivery,
+)
+archive_audit_log = _table_retention_op(
+    "archive_audit_log",
+    "Move old audit_log rows into audit_log_archive.",
+    AuditRetentionConfig,
+    maintenance.archive_audit_log,
+)
+prune_dossier_snapshots = _table_retention_op(
+    "prune_dossier_snapshots",
+    "Delete dossier snapshots beyond each feature's newest (baselines stay).",
+    DossierRetentionConfig,
+    maintenance.prune_dossier_snapshots,
+)
+prune_discovery_scores = _table_retention_op(
+    "prune_discovery_scores",
+    "Delete discovery scores beyond each candidate's newest scorings.",
+    ScoreRetentionConfig,
+    maintenance.prune_discovery_scores,
+)
+prune_workflow_events = _table_retention_op(
+    "prune_workflow_events",
+    "Delete the raw reports of workflow runs whose newest report is old.",
+    WorkflowEventRetentionConfig,
+    maintenance.prune_workflow_events,
+)
+
+
+@dg.job(
+    description="Retention of delivery_state and event_outbox (delivered 7 days, dead 30).",
+    tags=maintenance_tags("delivery_retention"),
+)
+def delivery_retention_job():
+    prune_delivery_state()
+
+
+@dg.job(
+    description="Retention of the audit log: rows older than 365 days move to the archive.",
+    tags=maintenance_tags("audit_retention"),
+)
+def audit_retention_job():
+    archive_audit_log()
+
+
+@dg.job(
+    description="Retention of dossier snapshots: the newest 100 per feature and baselines stay.",
+    tags=maintenance_tags("dossier_retention"),
+)
+def dossier_retention_job():
+    prune_dossier_snapshots()
+
+
+@dg.job(
+    description="Retention of discovery scores: the newest 672 scorings per candidate stay.",
+    tags=maintenance_tags("score_retention"),
+)
+def score_retention_job():
+    prune_discovery_scores()
+
+
+@dg.job(
+    description="Retention of raw workflow events: a run's reports go 7 days after its newest.",
+    tags=maintenance_tags("workflow_event_retention"),
+)
+def workflow_event_retention_job():
+    prune_workflow_events()

@@ -4,20 +4,36 @@ stated, start RUNNING, and tag runs for the instance's one-at-a-time limit."""
 import datetime as dt
 
 import dagster as dg
+import pydantic
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from procobs_dagster import definitions, ledger
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
 from procobs_dagster.errors import SchemaNotReady
+from procobs_dagster.store.tables import audit_log, audit_log_archive, event_outbox
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.maintenance.helpers import T0, make_run
+from procobs_dagster_tests.maintenance.table_helpers import count, emit, fan_out, settle, sink
 
 SCHEDULES = {
     # schedule: (job, a time it fires, a time it does not)
     "retention_daily": ("retention_job", "2026-03-01T03:17", "2026-03-01T04:17"),
     "stuck_sweep_every_15_minutes": ("stuck_sweep_job", "2026-03-01T10:45", "2026-03-01T10:50"),
     "orphan_sweep_hourly": ("orphan_sweep_job", "2026-03-01T10:07", "2026-03-01T10:00"),
+    "delivery_retention_hourly": (
+        "delivery_retention_job",
+        "2026-03-01T10:52",
+        "2026-03-01T10:50",
+    ),
+    "audit_retention_daily": ("audit_retention_job", "2026-03-01T03:47", "2026-03-01T04:47"),
+    "dossier_retention_daily": ("dossier_retention_job", "2026-03-01T04:22", "2026-03-01T05:22"),
+    "score_retention_daily": ("score_retention_job", "2026-03-01T04:27", "2026-03-01T05:27"),
+    "workflow_event_retention_daily": (
+        "workflow_event_retention_job",
+        "2026-03-01T04:53",
+        "2026-03-01T05:53",
+    ),
 }
 
 
@@ -102,3 +118,55 @@ def test_maintenance_refuses_a_database_not_at_head(empty_db, instance):
     defs = definitions.build_definitions(resource_for(empty_db))
     with pytest.raises(SchemaNotReady, match="procobs db upgrade"):
         defs.resolve_job_def("stuck_sweep_job").execute_in_process(instance=instance)
+
+
+def _logged(instance, result, job: str) -> list[str]:
+    """The run's log lines of ``job`` (the table retention ops log their totals)."""
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    return [m for m in messages if m.startswith(f"{job}:")]
+
+
+def test_delivery_retention_job_deletes_settled_rows(db, defs, instance):
+    [event] = emit(db)
+    fan_out(db, sink("a"))
+    settle(db, event, "a", "delivered", T0)
+    job = defs.resolve_job_def("delivery_retention_job")
+    dry = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"prune_delivery_state": {"config": {"dry_run": True}}}},
+    )
+    assert "would remove" in _logged(instance, dry, "retention: delivery")[-1]
+    assert count(db, event_outbox) == 1
+    result = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"prune_delivery_state": {"config": {"outbox_days": None}}}},
+    )
+    assert "'delivery_state deleted': 1" in _logged(instance, result, "retention: delivery")[-1]
+    assert count(db, event_outbox) == 1  # outbox_days null: kept forever
+    defs.resolve_job_def("delivery_retention_job").execute_in_process(instance=instance)
+    assert count(db, event_outbox) == 0
+
+
+def test_audit_retention_job_archives(db, defs, instance):
+    with db.begin() as conn:
+        conn.execute(audit_log.insert(), {"recorded_at": T0, "actor": "t", "action": "a"})
+    result = defs.resolve_job_def("audit_retention_job").execute_in_process(instance=instance)
+    assert "'audit_log archived': 1" in _logged(instance, result, "retention: audit log")[-1]
+    assert (count(db, audit_log), count(db, audit_log_archive)) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("job", "op", "setting"),
+    [
+        ("dossier_retention_job", "prune_dossier_snapshots", "snapshots_per_feature"),
+        ("score_retention_job", "prune_discovery_scores", "scores_per_candidate"),
+        ("workflow_event_retention_job", "prune_workflow_events", "workflow_event_days"),
+    ],
+)
+def test_table_retention_jobs_run_and_bound_their_config(db, defs, instance, job, op, setting):
+    definition = defs.resolve_job_def(job)
+    assert definition.execute_in_process(instance=instance).success
+    with pytest.raises(pydantic.ValidationError, match=setting):
+        definition.execute_in_process(
+            instance=instance, run_config={"ops": {op: {"config": {setting: -1}}}}
+        )
