@@ -16,8 +16,9 @@ type active, these run side by side, each in a process of its own (bench/_soak_w
 - retention and the two sweeps, one at a time as the deployment runs them, on cadences
   scaled down from their schedules: the stuck sweep every 15 s (every 15 minutes, /60)
   with a 60 s SLA (6 hours), the orphan sweep every 60 s (hourly) with a 10 s grace
-  (300 s), retention every ``--retention-every`` seconds (daily) with ages of seconds
-  instead of days.
+  (300 s), retention of the ledger, the delivery queue and the audit log every
+  ``--retention-every`` seconds (daily; hourly for the delivery queue) with ages of
+  seconds instead of days.
 
 Every minute it prints the events emitted and delivered, the delivery lag (emission to
 arrival at the webhook) p50/p99, the relay's rate (events per second of its median cycle
