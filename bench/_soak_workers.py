@@ -10,8 +10,9 @@ the soak's work directory; soak.py reads the files to report. They share nothing
   run is left in flight, and as many runs leave a nested run in flight after they end:
   work for the stuck and the orphan sweeps.
 - ``relay``: the relay (``Relay.run_once``) delivering to the webhook, as
-  ``procobs relay run`` loops it, each cycle timed; every few seconds, between cycles, the
-  raw probe: the same kind of work by hand on a table that never grows (see ``probe``).
+  ``procobs relay run`` loops it, each cycle timed.
+- ``capacity``: a second sink of the same webhook drained in bursts, and the raw probe
+  beside it (see below): the relay's drain rate against a raw baseline.
 - ``sensor``: ``event_outbox_sensor`` evaluated tick by tick on a test Dagster instance,
   its cursor carried; the runs it requests are not executed (the relay delivers).
 - ``maintain``: retention and the two sweeps on scaled-down schedules, one at a time, as
@@ -41,6 +42,7 @@ from procobs_dagster.events.bus import default_bus
 from procobs_dagster.store.engine import Database
 
 CANDIDATE = "PROC-CAND:bench:soak"
+WEBHOOK_PATH = "/hooks"  # the sink whose every event must arrive; others are measured only
 EVENTS_PER_RUN = 6  # run started/completed, and each of two steps started/completed
 # The ledger tables retention empties (the archives are where their rows go).
 LEDGER_TABLES = (
@@ -63,6 +65,7 @@ class Settings:
     idle_seconds: float
     abandon_every: int
     sensor_every: float
+    capacity_every: float
     retention_every: float
     stuck_every: float
     orphan_every: float
@@ -107,7 +110,7 @@ def receive(settings: Settings, port_queue, stop) -> None:
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path != PROBE_PATH:
+            if self.path == WEBHOOK_PATH:
                 log.write(id=self.headers.get("ce-id"), t=time.time())
             self.send_response(204)
             self.send_header("Content-Length", "0")
@@ -181,20 +184,48 @@ def emit(settings: Settings, stop) -> None:
 # --- the relay --------------------------------------------------------------------------
 
 
-# The raw baseline the relay's rate is compared with, measured in the relay's process
-# between its cycles, so both see the same machine: what a relay cycle does — a claim
-# (FOR UPDATE SKIP LOCKED) and an acknowledgement, each committed, and a POST per event to
-# the same webhook — by hand, on a table of PROBE_ROWS rows that never grows. When the
-# machine gets busier both slow down; only the relay slows down if its tables' growth does.
+def relay(settings: Settings, stop) -> None:
+    db = Database(settings.url)
+    log = _Log(settings, "relay")
+    with Relay(db, [load_sinks_file(settings.sinks_file)[0]]) as relay_:
+        while not stop.is_set():
+            started = time.perf_counter()
+            report = relay_.run_once(settings.batch)
+            seconds = time.perf_counter() - started
+            log.write(
+                t=time.time(),
+                seconds=seconds,
+                claimed=report.total("claimed"),
+                delivered=report.total("delivered"),
+                retried=report.total("retried"),
+                dead=report.total("dead"),
+                fanned_out=report.total("fanned_out"),
+            )
+            if not report.busy:
+                stop.wait(settings.idle_seconds)
+    log.close()
+    db.dispose()
+
+
+# --- the relay's drain rate and its raw baseline ----------------------------------------
+
+# Keeping up with a trickle, a relay claims what arrived during its last cycle, so its
+# rate is the arrival rate, whatever it could do. What it can do is measured on a second
+# sink of the same webhook (its own path), left to gather a backlog for
+# ``capacity_every`` seconds and then drained in full batches (``Relay.drain``), every
+# burst timed. Right after each burst, in the same process so that both see the same
+# machine, the raw probe does the same work by hand on a table of PROBE_ROWS rows that
+# never grows: a claim (FOR UPDATE SKIP LOCKED) and an acknowledgement, each committed, and
+# a POST per event. A busier machine slows both; only the relay slows if its tables'
+# growth does.
 PROBE_TABLE = "soak_probe"
-PROBE_ROWS = 100
+PROBE_ROWS = 1000
 PROBE_PATH = "/probe"  # the webhook answers these and records nothing
-PROBE_EVENTS = 3  # about what a relay cycle claims keeping up with the soak's rate
-PROBE_EVERY_SECONDS = 5.0
 PROBE_SETUP = (
     f"CREATE TABLE {PROBE_TABLE} (id integer PRIMARY KEY, state text NOT NULL, "
     "attempts integer NOT NULL DEFAULT 0, updated_at timestamptz)",
-    f"INSERT INTO {PROBE_TABLE} (id, state) SELECT g, 'pending' FROM generate_series(1, {PROBE_ROWS}) g",
+    f"INSERT INTO {PROBE_TABLE} (id, state) "
+    f"SELECT g, 'pending' FROM generate_series(1, {PROBE_ROWS}) g",
 )
 PROBE_CLAIM = f"""
 UPDATE {PROBE_TABLE} SET state = 'delivering', attempts = attempts + 1, updated_at = now()
@@ -213,52 +244,45 @@ def create_probe_table(db: Database) -> None:
             conn.exec_driver_sql(statement)
 
 
-def probe(raw, webhook: http.client.HTTPConnection) -> float:
-    """Seconds for one raw cycle of PROBE_EVENTS events."""
+def probe(raw, webhook: http.client.HTTPConnection, events: int, batch: int) -> float:
+    """Seconds for ``events`` events by hand, in batches of ``batch``."""
     started = time.perf_counter()
     cursor = raw.cursor()
-    cursor.execute(PROBE_CLAIM, {"events": PROBE_EVENTS})
-    ids = [row[0] for row in cursor.fetchall()]
-    raw.commit()
-    for event in ids:
-        body = json.dumps({"id": str(uuid.uuid4()), "probe": event}).encode()
-        webhook.request("POST", PROBE_PATH, body, {"Content-Type": "application/json"})
-        webhook.getresponse().read()
-    cursor.execute(PROBE_ACK, {"ids": ids})
-    raw.commit()
+    for _ in range(-(-events // batch)):
+        cursor.execute(PROBE_CLAIM, {"events": batch})
+        ids = [row[0] for row in cursor.fetchall()]
+        raw.commit()
+        for event in ids:
+            body = json.dumps({"id": str(uuid.uuid4()), "probe": event}).encode()
+            webhook.request("POST", PROBE_PATH, body, {"Content-Type": "application/json"})
+            webhook.getresponse().read()
+        cursor.execute(PROBE_ACK, {"ids": ids})
+        raw.commit()
     return time.perf_counter() - started
 
 
-def relay(settings: Settings, stop) -> None:
+def capacity(settings: Settings, stop) -> None:
     db = Database(settings.url)
-    log = _Log(settings, "relay")
-    probes = _Log(settings, "probe")
-    sinks = load_sinks_file(settings.sinks_file)
-    webhook = http.client.HTTPConnection("127.0.0.1", urlsplit(sinks[0].url).port, timeout=10)
+    log = _Log(settings, "capacity")
+    sink = load_sinks_file(settings.sinks_file)[1]
+    webhook = http.client.HTTPConnection("127.0.0.1", urlsplit(sink.url).port, timeout=10)
     raw = db.engine.raw_connection()
-    next_probe = time.monotonic()
-    with Relay(db, sinks) as relay_:
-        while not stop.is_set():
-            if time.monotonic() >= next_probe:
-                probes.write(t=time.time(), seconds=probe(raw, webhook), events=PROBE_EVENTS)
-                next_probe = time.monotonic() + PROBE_EVERY_SECONDS
+    with Relay(db, [sink]) as relay_:
+        while not stop.wait(settings.capacity_every):
             started = time.perf_counter()
-            report = relay_.run_once(settings.batch)
+            drained = relay_.drain(settings.batch).total("delivered")
             seconds = time.perf_counter() - started
+            events = min(max(drained, settings.batch), PROBE_ROWS)
+            raw_seconds = probe(raw, webhook, events, settings.batch)
             log.write(
                 t=time.time(),
+                delivered=drained,
                 seconds=seconds,
-                claimed=report.total("claimed"),
-                delivered=report.total("delivered"),
-                retried=report.total("retried"),
-                dead=report.total("dead"),
-                fanned_out=report.total("fanned_out"),
+                probe_events=events,
+                probe_seconds=raw_seconds,
             )
-            if not report.busy:
-                stop.wait(settings.idle_seconds)
     raw.close()
     webhook.close()
-    probes.close()
     log.close()
     db.dispose()
 

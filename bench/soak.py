@@ -21,23 +21,28 @@ type active, these run side by side, each in a process of its own (bench/_soak_w
   seconds instead of days.
 
 Every minute it prints the events emitted and delivered, the delivery lag (emission to
-arrival at the webhook) p50/p99, the relay's rate (events per second of its median cycle
-among those that claimed something, so idle waits and the odd large batch after a stall
-do not count: see ``relay_rate``) beside the rate of a raw probe measured in the relay's
-process between its cycles (a claim, a POST per event and an acknowledgement by hand, on a
-table that never grows: see ``_soak_workers.probe``) and their ratio, the sensor ticks, how long retention (split into the
-ledger, the delivery queue and the audit log) and the sweeps took, and the rows and bytes
-(``pg_total_relation_size``) of the live tables and the archives.
+arrival at the webhook) p50/p99, the relay's cycles, its drain rate against a raw
+baseline, the sensor ticks, how long retention (split into the ledger, the delivery queue
+and the audit log) and the sweeps took, and the rows and bytes (``pg_total_relation_size``)
+of the live tables and the archives.
+
+The drain rate: keeping up with a trickle, the relay claims what arrived during its last
+cycle, so its rate is merely the arrival rate. A second webhook sink (its own path) is
+left to gather ``--capacity-every`` seconds of events and then drained in full batches
+(``Relay.drain``), in a process of its own; right after each burst, in that process, a raw
+probe does the same work by hand — a ``FOR UPDATE SKIP LOCKED`` claim and an
+acknowledgement, each committed, and a POST per event — on a table that never grows. A
+busier machine slows both; only the relay slows if its tables' growth does.
 
 Then the emitter stops, the relay drains, and the goals are judged:
 
 - **lost = 0**: every event the emitter committed (seen on its process-wide event bus,
   which publishes only committed events) reached the webhook at least once;
 - **relay rate flat within ±20%**: the least-squares line through the per-minute ratios
-  of the relay's rate to the raw probe's (the first minute, the warm-up, left out when at
+  of the relay's drain rate to the raw probe's (the first minute, the warm-up, left out when at
   least three remain) changes by at most 20% of their mean over the run. The ratio, not
   the rate: on a shared machine the rate follows whatever else runs, which slows the
-  probe alike; the unadjusted slope is printed too;
+  probe alike; the unadjusted slope of the drain rate is printed too;
 - **tables bounded**: after every retention age has passed (the baseline pass), each live
   table's rows after the last retention pass, per event emitted within its retention age,
   are at most ``--tolerance`` times the same after the baseline pass (per event, because
@@ -64,7 +69,9 @@ from _common import fresh_postgres, parser, report
 from _soak_workers import (
     LEDGER_TABLES,
     LIVE_TABLES,
+    WEBHOOK_PATH,
     Settings,
+    capacity,
     create_probe_table,
     emit,
     maintain,
@@ -110,7 +117,7 @@ class Observed:
     received: dict[str, float] = dataclasses.field(default_factory=dict)  # id -> first arrival
     duplicates: int = 0
     relay: list[dict] = dataclasses.field(default_factory=list)
-    probe: list[dict] = dataclasses.field(default_factory=list)
+    capacity: list[dict] = dataclasses.field(default_factory=list)
     sensor: list[dict] = dataclasses.field(default_factory=list)
     maintenance: list[dict] = dataclasses.field(default_factory=list)
 
@@ -123,7 +130,7 @@ class Observed:
                 self.received[record["id"]] = record["t"]
         for record in tails["emitted"].read():
             self.emitted[record["id"]] = record["t"]
-        for name in ("relay", "probe", "sensor", "maintenance"):
+        for name in ("relay", "capacity", "sensor", "maintenance"):
             getattr(self, name).extend(tails[name].read())
 
     def lost(self) -> set[str]:
@@ -140,14 +147,20 @@ def activate_process_events(db) -> None:
 
 
 def write_sinks_file(settings: Settings, port: int) -> None:
+    """The webhook every event must reach, and the one the drain rate is measured on."""
     os.environ[SECRET_ENV] = "soak-secret"  # inherited by the processes started after this
-    hook = SinkConfig(
-        name="soak-webhook",
-        kind="webhook",
-        url=f"http://127.0.0.1:{port}/hooks",
-        secret_env=SECRET_ENV,
+    sinks = [
+        SinkConfig(
+            name=name,
+            kind="webhook",
+            url=f"http://127.0.0.1:{port}{path}",
+            secret_env=SECRET_ENV,
+        )
+        for name, path in (("soak-webhook", WEBHOOK_PATH), ("soak-capacity", "/capacity"))
+    ]
+    settings.sinks_file.write_text(
+        yaml.safe_dump({"sinks": [sink.model_dump(mode="json") for sink in sinks]})
     )
-    settings.sinks_file.write_text(yaml.safe_dump({"sinks": [hook.model_dump(mode="json")]}))
 
 
 def table_sizes(db) -> dict[str, tuple[int, int]]:
@@ -188,29 +201,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def relay_rate(cycles: list[dict]) -> tuple[float, float, int]:
-    """The relay's rate in a window: (events per second of the median busy cycle, events
-    per second over all busy cycles, busy cycles), busy being the cycles that claimed
-    something.
-
-    Keeping up with a steady trickle, the relay claims a few events per cycle. A cycle
-    after a stall (another process had the CPU) claims many and delivers them at a lower
-    cost each, so the overall rate jumps with a few such cycles; the median cycle's rate
-    (its events over its seconds) does not, and it is what grows slower if the relay's
-    statements do as the tables grow."""
-    busy = [c for c in cycles if c["claimed"]]
-    seconds = sum(c["seconds"] for c in busy)
-    if not seconds:
-        return float("nan"), float("nan"), 0
-    median = statistics.median(c["claimed"] / c["seconds"] for c in busy)
-    return median, sum(c["delivered"] for c in busy) / seconds, len(busy)
-
-
-def probe_rate(probes: list[dict]) -> float:
-    """Events per second of the median raw probe (see _soak_workers.probe)."""
-    if not probes:
-        return float("nan")
-    return statistics.median(p["events"] / p["seconds"] for p in probes)
+def drain_rates(bursts: list[dict]) -> tuple[float, float]:
+    """The relay's drain rate and the raw probe's over a window's bursts, events/s."""
+    drained = sum(b["delivered"] for b in bursts)
+    seconds = sum(b["seconds"] for b in bursts)
+    probed = sum(b["probe_seconds"] for b in bursts)
+    if not drained or not seconds or not probed:
+        return float("nan"), float("nan")
+    return drained / seconds, sum(b["probe_events"] for b in bursts) / probed
 
 
 def within(records: list[dict], start: float, end: float) -> list[dict]:
@@ -238,21 +236,21 @@ def maintenance_summary(records: list[dict]) -> str:
 
 
 def print_minute(minute: int, start: float, seen: Observed, sizes: dict) -> tuple[float, float]:
-    """One minute's lines and table sizes; returns the minute's relay and raw probe rates."""
+    """One minute's lines and table sizes; returns the minute's drain and raw probe rates."""
     lo, hi = start + minute * MINUTE, start + (minute + 1) * MINUTE
     emitted = sum(lo <= t < hi for t in seen.emitted.values())
     arrived = [(i, t) for i, t in seen.received.items() if lo <= t < hi]
     lags = [t - seen.emitted[i] for i, t in arrived if i in seen.emitted]
-    rate, plain, busy = relay_rate(within(seen.relay, lo, hi))
-    raw = probe_rate(within(seen.probe, lo, hi))
+    cycles = within(seen.relay, lo, hi)
+    busy = sum(1 for c in cycles if c["claimed"])
+    rate, raw = drain_rates(within(seen.capacity, lo, hi))
     ticks = within(seen.sensor, lo, hi)
     jobs = maintenance_summary(within(seen.maintenance, lo, hi))
     print(
         f"minute {minute + 1:>3}: emitted {emitted:6d} ({emitted / MINUTE:6.1f}/s)  "
         f"delivered {len(arrived):6d}  lag p50 {percentile(lags, 0.5):6.3f} s "
-        f"p99 {percentile(lags, 0.99):6.3f} s  relay {rate:5.0f} events/s in the median cycle "
-        f"({plain:4.0f} over {busy} busy cycles), raw probe {raw:5.0f}/s, "
-        f"ratio {rate / raw:5.2f}\n"
+        f"p99 {percentile(lags, 0.99):6.3f} s  relay {busy} busy cycles\n"
+        f"    drain {rate:5.0f} events/s, raw probe {raw:5.0f}/s, ratio {rate / raw:5.2f}; "
         f"    sensor {len(ticks)} tick(s), longest "
         f"{max((t['seconds'] for t in ticks), default=0):.2f} s; {jobs or 'no maintenance'}",
         flush=True,
@@ -265,7 +263,7 @@ def print_minute(minute: int, start: float, seen: Observed, sizes: dict) -> tupl
 def flatness(rates: list[float]) -> tuple[float, float]:
     """(change of the least-squares line over the run relative to the mean, last third /
     first third); the first minute is left out as warm-up when at least three remain."""
-    rates = [r for r in rates if r == r]  # minutes without a busy cycle have no rate
+    rates = [r for r in rates if r == r]  # minutes without a burst have no rate
     if len(rates) >= 4:
         rates = rates[1:]
     if len(rates) < 2:
@@ -362,17 +360,28 @@ def main() -> int:
     cli.add_argument("--idle", type=float, default=1.0, help="the relay's idle wait, seconds")
     cli.add_argument("--abandon-every", type=int, default=50, help="0: no run left in flight")
     cli.add_argument("--sensor-every", type=float, default=30.0)
+    cli.add_argument("--capacity-every", type=float, default=30.0, help="seconds between bursts")
     cli.add_argument("--retention-every", type=float, default=30.0)
     cli.add_argument("--delivered-age", type=float, default=30.0, help="seconds")
     cli.add_argument("--audit-age", type=float, default=120.0, help="seconds")
     cli.add_argument("--ledger-age", type=float, default=60.0, help="seconds")
-    cli.add_argument("--tolerance", type=float, default=1.25, help="rows per event, last pass / baseline pass")
+    cli.add_argument(
+        "--tolerance", type=float, default=1.25, help="rows per event, last pass / baseline pass"
+    )
     cli.add_argument("--drain-timeout", type=float, default=180.0, help="seconds")
     cli.add_argument(
         "--workdir", help="keep the processes' JSON-lines records here (default: a temporary one)"
     )
     args = cli.parse_args()
-    for name in ("minutes", "rate", "idle", "sensor_every", "retention_every", "drain_timeout"):
+    for name in (
+        "minutes",
+        "rate",
+        "idle",
+        "sensor_every",
+        "capacity_every",
+        "retention_every",
+        "drain_timeout",
+    ):
         if not 0 < getattr(args, name) <= 10_000:
             cli.error(f"--{name.replace('_', '-')} must be above 0 and at most 10000")
     if not 1 <= args.batch <= 10_000 or not 0 <= args.abandon_every <= 1_000_000:
@@ -400,6 +409,7 @@ def main() -> int:
             idle_seconds=args.idle,
             abandon_every=args.abandon_every,
             sensor_every=args.sensor_every,
+            capacity_every=args.capacity_every,
             retention_every=args.retention_every,
             stuck_every=15.0,
             orphan_every=60.0,
@@ -422,12 +432,17 @@ def soak(db, settings: Settings, workers: Workers, args) -> int:
     ports = workers.context.Queue()
     workers.start("receiver", receive, ports, workers.stop)
     write_sinks_file(settings, ports.get(timeout=60))
-    for name, target in (("relay", relay), ("sensor", sensor), ("maintenance", maintain)):
+    for name, target in (
+        ("relay", relay),
+        ("capacity", capacity),
+        ("sensor", sensor),
+        ("maintenance", maintain),
+    ):
         workers.start(name, target, workers.stop)
     workers.start("emitter", emit, workers.stop_emitting)
     tails = {
         name: Tail(settings.path(name))
-        for name in ("emitted", "received", "relay", "probe", "sensor", "maintenance")
+        for name in ("emitted", "received", "relay", "capacity", "sensor", "maintenance")
     }
     seen = Observed()
     start = time.time()
@@ -511,17 +526,17 @@ def judge(seen, settings, args, start, emit_end, rates, lost, drained, sizes, va
             f"max {max(lags, default=float('nan')):.3f} s",
         ),
         (
-            "relay rate per minute",
-            " ".join(f"{r:.0f}" for r in rates) + " events/s in the median cycle",
+            "drain rate per minute",
+            " ".join(f"{r:.0f}" for r in rates) + " events/s",
         ),
         ("raw probe per minute", " ".join(f"{r:.0f}" for r in raws) + " events/s"),
-        ("relay / raw probe per minute", " ".join(f"{r:.2f}" for r in ratios)),
+        ("drain / raw probe per minute", " ".join(f"{r:.2f}" for r in ratios)),
         (
-            "relay rate slope, unadjusted",
+            "drain rate slope, unadjusted",
             f"{raw_change:+.1%} over the run (least squares), last/first third {raw_thirds:.2f}",
         ),
         (
-            "relay / raw slope (goal within ±20%)",
+            "drain / raw slope (goal within ±20%)",
             f"{change:+.1%} over the run (least squares), last/first third {thirds:.2f}: "
             f"{'met' if flat else 'NOT met'}",
         ),
