@@ -23,7 +23,6 @@ the soak's work directory; soak.py reads the files to report. They share nothing
 import contextvars
 import dataclasses
 import datetime as dt
-import http.client
 import http.server
 import json
 import os
@@ -37,9 +36,10 @@ import sqlalchemy as sa
 
 from procobs_dagster import ledger, maintenance
 from procobs_dagster.clock import utcnow
-from procobs_dagster.delivery import Relay, load_sinks_file
+from procobs_dagster.delivery import Delivery, Relay, Sink, build_sink, load_sinks_file
 from procobs_dagster.events.bus import default_bus
 from procobs_dagster.store.engine import Database
+from procobs_dagster.store.tables import event_outbox
 
 CANDIDATE = "PROC-CAND:bench:soak"
 WEBHOOK_PATH = "/hooks"  # the sink whose every event must arrive; others are measured only
@@ -216,8 +216,8 @@ def relay(settings: Settings, stop) -> None:
 # burst timed. Right after each burst, in the same process so that both see the same
 # machine, the raw probe does the same work by hand on a table of PROBE_ROWS rows that
 # never grows: a claim (FOR UPDATE SKIP LOCKED) and an acknowledgement, each committed, and
-# a POST per event. A busier machine slows both; only the relay slows if its tables'
-# growth does.
+# each event sent by the relay's own webhook sink. A busier machine slows both; only the
+# relay slows if its tables' growth does.
 PROBE_TABLE = "soak_probe"
 PROBE_ROWS = 1000
 PROBE_PATH = "/probe"  # the webhook answers these and records nothing
@@ -244,8 +244,11 @@ def create_probe_table(db: Database) -> None:
             conn.exec_driver_sql(statement)
 
 
-def probe(raw, webhook: http.client.HTTPConnection, events: int, batch: int) -> float:
-    """Seconds for ``events`` events by hand, in batches of ``batch``."""
+def probe(raw, sink: Sink, outbox_row: dict, events: int, batch: int) -> float:
+    """Seconds for ``events`` events by hand, in batches of ``batch``: the claim and the
+    acknowledgement in raw SQL on the probe table, each event sent by the relay's own
+    webhook sink (rendered, signed, POSTed), so the probe does the relay's per-event work
+    too and differs from it only by the tables it reads and writes."""
     started = time.perf_counter()
     cursor = raw.cursor()
     for _ in range(-(-events // batch)):
@@ -253,27 +256,39 @@ def probe(raw, webhook: http.client.HTTPConnection, events: int, batch: int) -> 
         ids = [row[0] for row in cursor.fetchall()]
         raw.commit()
         for event in ids:
-            body = json.dumps({"id": str(uuid.uuid4()), "probe": event}).encode()
-            webhook.request("POST", PROBE_PATH, body, {"Content-Type": "application/json"})
-            webhook.getresponse().read()
+            sink.deliver(Delivery(uuid.uuid4(), sink.name, event, "probe", 1, 0, outbox_row))
         cursor.execute(PROBE_ACK, {"ids": ids})
         raw.commit()
     return time.perf_counter() - started
+
+
+def _an_outbox_row(db: Database) -> dict:
+    with db.read() as conn:
+        return dict(
+            conn.execute(sa.select(event_outbox).order_by(event_outbox.c.seq.desc()).limit(1))
+            .mappings()
+            .one()
+        )
 
 
 def capacity(settings: Settings, stop) -> None:
     db = Database(settings.url)
     log = _Log(settings, "capacity")
     sink = load_sinks_file(settings.sinks_file)[1]
-    webhook = http.client.HTTPConnection("127.0.0.1", urlsplit(sink.url).port, timeout=10)
+    url = urlsplit(sink.url)
+    probe_sink = build_sink(
+        sink.model_copy(update={"name": "soak-probe", "url": f"http://{url.netloc}{PROBE_PATH}"})
+    )
     raw = db.engine.raw_connection()
+    outbox_row = None
     with Relay(db, [sink]) as relay_:
         while not stop.wait(settings.capacity_every):
             started = time.perf_counter()
             drained = relay_.drain(settings.batch).total("delivered")
             seconds = time.perf_counter() - started
             events = min(max(drained, settings.batch), PROBE_ROWS)
-            raw_seconds = probe(raw, webhook, events, settings.batch)
+            outbox_row = outbox_row or _an_outbox_row(db)
+            raw_seconds = probe(raw, probe_sink, outbox_row, events, settings.batch)
             log.write(
                 t=time.time(),
                 delivered=drained,
@@ -282,7 +297,7 @@ def capacity(settings: Settings, stop) -> None:
                 probe_seconds=raw_seconds,
             )
     raw.close()
-    webhook.close()
+    probe_sink.close()
     log.close()
     db.dispose()
 
