@@ -30,9 +30,10 @@ The drain rate: keeping up with a trickle, the relay claims what arrived during 
 cycle, so its rate is merely the arrival rate. A second webhook sink (its own path) is
 left to gather ``--capacity-every`` seconds of events and then drained in full batches
 (``Relay.drain``), in a process of its own; right after each burst, in that process, a raw
-probe does the same work by hand — a ``FOR UPDATE SKIP LOCKED`` claim and an
-acknowledgement, each committed, and a POST per event — on a table that never grows. A
-busier machine slows both; only the relay slows if its tables' growth does.
+probe does the same work: a ``FOR UPDATE SKIP LOCKED`` claim and an acknowledgement by
+hand, each committed, on a table that never grows, and each event sent through the relay's
+own webhook sink. A busier machine slows both; only the relay slows if its tables' growth
+does.
 
 Then the emitter stops, the relay drains, and the goals are judged:
 
