@@ -68,9 +68,12 @@ def superseded(old: sa.FromClause, kept: int) -> sa.ColumnElement:
     """True for a snapshot (a row of alias ``old``) that retention may delete: ``kept``
     newer ones of its feature exist, a newer one of its folder too, and no baseline
     points at it."""
+    # Ordered like the index, so Postgres walks it and stops after ``kept`` entries (a
+    # bitmap scan would first collect every newer snapshot of the feature).
     nth_newer = (
         sa.select(1)
         .where(s.c.feature_slug == old.c.feature_slug, _newer(old))
+        .order_by(s.c.computed_at)
         .limit(1)
         .offset(kept - 1)
         .exists()

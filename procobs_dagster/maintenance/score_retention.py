@@ -95,6 +95,9 @@ def prune_score_batch(
             d.c.computed_at >= old.c.computed_at,
             sa.or_(d.c.computed_at > old.c.computed_at, d.c.score_id > old.c.score_id),
         )
+        # Ordered like the index, so Postgres walks it and stops after ``kept`` entries (a
+        # bitmap scan would first collect every newer score of the candidate).
+        .order_by(d.c.computed_at)
         .limit(1)
         .offset(kept - 1)
         .exists()
