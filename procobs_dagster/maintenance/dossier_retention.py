@@ -14,9 +14,9 @@ Never deleted, whatever their age:
 
 "Newest" is the order the dossier reads by (``computed_at``, then ``snapshot_id``). The
 walk goes over every snapshot in ``snapshot_id`` order; whether one is among its feature's
-newest is an index probe (``ix_dossier_snapshot_feature_slug_computed_at``) that reads at
-most ``snapshots_per_feature`` entries. Snapshots and sets are claimed ``FOR UPDATE SKIP
-LOCKED`` (Postgres): a scan reusing a set holds it ``FOR KEY SHARE``
+newest is an index-only probe (``ix_dossier_snapshot_feature_slug_computed_at_snapshot_id``)
+that reads at most ``snapshots_per_feature`` entries. Snapshots and sets are claimed
+``FOR UPDATE SKIP LOCKED`` (Postgres): a scan reusing a set holds it ``FOR KEY SHARE``
 (``dossier.storage.store_artifact_set``), so such a set is skipped, not deleted under it.
 """
 

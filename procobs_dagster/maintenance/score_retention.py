@@ -10,7 +10,7 @@ ones), so the walk reads only rows older than the N-th newest distinct ``compute
 found by N index probes (a loose index scan on ``ix_discovery_score_computed_at``) — oldest
 first (``ix_discovery_score_computed_at_score_id``), so each run examines only the rows
 that may go plus those of candidates scored rarely. Whether an examined row is beyond its
-candidate's newest N is a probe of ``ix_discovery_score_candidate_code_computed_at``
+candidate's newest N is a probe of ``ix_discovery_score_candidate_code_computed_at_score_id``
 reading at most N entries. Rows are claimed ``FOR UPDATE SKIP LOCKED`` (Postgres).
 """
 
