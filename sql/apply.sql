@@ -759,6 +759,14 @@ CREATE INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at ON dossier_s
 
 CREATE INDEX ix_dossier_snapshot_artifact_set_id ON dossier_snapshot (artifact_set_id);
 
+CREATE INDEX ix_dossier_snapshot_feature_slug_computed_at_snapshot_id ON dossier_snapshot (feature_slug, computed_at, snapshot_id);
+
+DROP INDEX ix_dossier_snapshot_feature_slug_computed_at;
+
+CREATE INDEX ix_discovery_score_candidate_code_computed_at_score_id ON discovery_score (candidate_code, computed_at, score_id);
+
+DROP INDEX ix_discovery_score_candidate_code_computed_at;
+
 ALTER TABLE workflow_run ADD COLUMN raw_pruned_at TIMESTAMP WITH TIME ZONE;
 
 CREATE TRIGGER audit_log_archive_refuse_update BEFORE UPDATE ON audit_log_archive FOR EACH ROW EXECUTE FUNCTION procobs_refuse_change();

@@ -14,6 +14,14 @@ DROP TRIGGER IF EXISTS audit_log_archive_refuse_delete ON audit_log_archive;
 
 ALTER TABLE workflow_run DROP COLUMN raw_pruned_at;
 
+CREATE INDEX ix_discovery_score_candidate_code_computed_at ON discovery_score (candidate_code, computed_at);
+
+DROP INDEX ix_discovery_score_candidate_code_computed_at_score_id;
+
+CREATE INDEX ix_dossier_snapshot_feature_slug_computed_at ON dossier_snapshot (feature_slug, computed_at);
+
+DROP INDEX ix_dossier_snapshot_feature_slug_computed_at_snapshot_id;
+
 DROP INDEX ix_dossier_snapshot_artifact_set_id;
 
 DROP INDEX ix_dossier_snapshot_feature_slug_root_path_computed_at;

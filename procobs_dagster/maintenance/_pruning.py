@@ -3,12 +3,11 @@
 Every job walks its table ``batch`` rows per committed transaction, and where an age
 decides, only over the rows old enough to matter: oldest first, on an index of (age
 column, key), so a batch never reads the young part of a table. Of the rows a batch
-examined, only the rows
-still not needed are locked (Postgres ``FOR UPDATE SKIP LOCKED``: a row someone holds is
-left for the next run) and deleted — or archived, for the audit log — in that batch's
-transaction. A batch's work is bounded by the keys it examines, however many of them stay
-("kept back"); the next batch starts after the last key examined, so a job killed between
-batches loses nothing and a rerun picks up what is left.
+examined, only those still not needed are locked (Postgres ``FOR UPDATE SKIP LOCKED``: a
+row someone holds is left for the next run) and deleted — or archived, for the audit log
+— in that batch's transaction. A batch's work is bounded by the rows it examines, however
+many of them stay ("kept back"); the next batch starts after the last row examined, so a
+job killed between batches loses nothing and a rerun picks up what is left.
 """
 
 import dataclasses

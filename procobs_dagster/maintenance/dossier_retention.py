@@ -14,9 +14,9 @@ Never deleted, whatever their age:
 
 "Newest" is the order the dossier reads by (``computed_at``, then ``snapshot_id``). The
 walk goes over every snapshot in ``snapshot_id`` order; whether one is among its feature's
-newest is an index probe (``ix_dossier_snapshot_feature_slug_computed_at``) that reads at
-most ``snapshots_per_feature`` entries. Snapshots and sets are claimed ``FOR UPDATE SKIP
-LOCKED`` (Postgres): a scan reusing a set holds it ``FOR KEY SHARE``
+newest is an index-only probe (``ix_dossier_snapshot_feature_slug_computed_at_snapshot_id``)
+that reads at most ``snapshots_per_feature`` entries. Snapshots and sets are claimed
+``FOR UPDATE SKIP LOCKED`` (Postgres): a scan reusing a set holds it ``FOR KEY SHARE``
 (``dossier.storage.store_artifact_set``), so such a set is skipped, not deleted under it.
 """
 
@@ -68,9 +68,12 @@ def superseded(old: sa.FromClause, kept: int) -> sa.ColumnElement:
     """True for a snapshot (a row of alias ``old``) that retention may delete: ``kept``
     newer ones of its feature exist, a newer one of its folder too, and no baseline
     points at it."""
+    # Ordered like the index, so Postgres walks it and stops after ``kept`` entries (a
+    # bitmap scan would first collect every newer snapshot of the feature).
     nth_newer = (
         sa.select(1)
         .where(s.c.feature_slug == old.c.feature_slug, _newer(old))
+        .order_by(s.c.computed_at)
         .limit(1)
         .offset(kept - 1)
         .exists()

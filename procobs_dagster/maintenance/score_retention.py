@@ -10,7 +10,7 @@ ones), so the walk reads only rows older than the N-th newest distinct ``compute
 found by N index probes (a loose index scan on ``ix_discovery_score_computed_at``) — oldest
 first (``ix_discovery_score_computed_at_score_id``), so each run examines only the rows
 that may go plus those of candidates scored rarely. Whether an examined row is beyond its
-candidate's newest N is a probe of ``ix_discovery_score_candidate_code_computed_at``
+candidate's newest N is a probe of ``ix_discovery_score_candidate_code_computed_at_score_id``
 reading at most N entries. Rows are claimed ``FOR UPDATE SKIP LOCKED`` (Postgres).
 """
 
@@ -95,6 +95,9 @@ def prune_score_batch(
             d.c.computed_at >= old.c.computed_at,
             sa.or_(d.c.computed_at > old.c.computed_at, d.c.score_id > old.c.score_id),
         )
+        # Ordered like the index, so Postgres walks it and stops after ``kept`` entries (a
+        # bitmap scan would first collect every newer score of the candidate).
+        .order_by(d.c.computed_at)
         .limit(1)
         .offset(kept - 1)
         .exists()

@@ -129,16 +129,24 @@ def _first_seen(
     after: tuple[dt.datetime, int] | None,
     dialect: str,
 ) -> set[tuple[str, str]]:
-    """The runs of ``runs`` with no report at or before position ``after``."""
+    """The runs of ``runs`` with no report at or before position ``after`` (a run
+    without its workflow_run row counts as first seen). Driven from workflow_run, so each
+    run is one probe of the (source, run_key, …) index, whatever lies before ``after``."""
     if after is None:
         return set(runs)
     at, last = after
-    earlier = sa.select(e.c.source, e.c.run_key).where(
-        among_pairs(e.c.source, e.c.run_key, runs, dialect),
+    earlier = sa.select(1).where(
+        e.c.source == r.c.source,
+        e.c.run_key == r.c.run_key,
         sa.tuple_(e.c.received_at, e.c.event_seq)
         <= sa.tuple_(sa.literal(at, UTCDateTime), sa.literal(last)),
     )
-    return set(runs) - {tuple(row) for row in conn.execute(earlier)}
+    seen = conn.execute(
+        sa.select(r.c.source, r.c.run_key).where(
+            among_pairs(r.c.source, r.c.run_key, runs, dialect), earlier.exists()
+        )
+    )
+    return set(runs) - {tuple(row) for row in seen}
 
 
 def prune_workflow_events(

@@ -49,11 +49,7 @@ def rows(db) -> dict[str, list[dict]]:
     with db.read() as conn:
         return {
             table.name: sorted(
-                (
-                    {k: v for k, v in row.items()}
-                    for row in conn.execute(sa.select(table)).mappings()
-                ),
-                key=repr,
+                (dict(row) for row in conn.execute(sa.select(table)).mappings()), key=repr
             )
             for table in GROWING
         }

@@ -95,7 +95,9 @@ discovery_score = sa.Table(
     _ratio("completion_ratio"),
     _ratio("evidence_completeness"),
     _ratio("fitness"),
-    sa.Index(None, "candidate_code", "computed_at"),
+    # A candidate's scores newest first; with the tiebreak, retention's probe for the N-th
+    # newer one reads the index alone.
+    sa.Index(None, "candidate_code", "computed_at", "score_id"),
     sa.Index(None, "computed_at"),
     # Retention walks the old scores oldest first (maintenance/_pruning.py, walk).
     sa.Index(None, "computed_at", "score_id"),

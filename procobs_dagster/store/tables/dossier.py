@@ -156,7 +156,9 @@ dossier_snapshot = sa.Table(
         "manifest_version",
         name="uq_dossier_snapshot_namespace",
     ),
-    sa.Index(None, "feature_slug", "computed_at"),
+    # A feature's snapshots newest first (the dossier's order, and retention's probe for
+    # the N-th newer one, index-only with the tiebreak in the index).
+    sa.Index(None, "feature_slug", "computed_at", "snapshot_id"),
     # Retention: the newest snapshot of a feature's root folder (what a rescan reuses), and
     # whether an artifact set is still referenced once a snapshot is pruned.
     sa.Index(None, "feature_slug", "root_path", "computed_at"),

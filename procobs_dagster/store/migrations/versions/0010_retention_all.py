@@ -46,6 +46,22 @@ INDEXES = [
 ]
 
 
+# (table, columns before, columns now): an index that gains the tiebreak key, so
+# retention's probe for the N-th newer row reads the index alone.
+WIDENED = [
+    (
+        "dossier_snapshot",
+        ["feature_slug", "computed_at"],
+        ["feature_slug", "computed_at", "snapshot_id"],
+    ),
+    (
+        "discovery_score",
+        ["candidate_code", "computed_at"],
+        ["candidate_code", "computed_at", "score_id"],
+    ),
+]
+
+
 def _index_name(table: str, columns: list[str]) -> str:
     return f"ix_{table}_{'_'.join(columns)}"
 
@@ -73,6 +89,9 @@ def upgrade() -> None:
     )
     for table, columns in INDEXES:
         op.create_index(op.f(_index_name(table, columns)), table, columns, unique=False)
+    for table, before, now in WIDENED:
+        op.create_index(op.f(_index_name(table, now)), table, now, unique=False)
+        op.drop_index(op.f(_index_name(table, before)), table_name=table)
     op.add_column(
         "workflow_run", sa.Column("raw_pruned_at", sa.DateTime(timezone=True), nullable=True)
     )
@@ -96,6 +115,9 @@ def downgrade() -> None:
     for statement in statements:
         op.execute(statement)
     op.drop_column("workflow_run", "raw_pruned_at")
+    for table, before, now in reversed(WIDENED):
+        op.create_index(op.f(_index_name(table, before)), table, before, unique=False)
+        op.drop_index(op.f(_index_name(table, now)), table_name=table)
     for table, columns in reversed(INDEXES):
         op.drop_index(op.f(_index_name(table, columns)), table_name=table)
     op.drop_index(op.f("ix_audit_log_archive_recorded_at"), table_name="audit_log_archive")
