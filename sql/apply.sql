@@ -756,24 +756,29 @@ DECLARE
     prior text;
     moved process_run_observation;
 BEGIN
-    -- FOR NO KEY UPDATE: a move never changes the key, so it does not conflict with the
-    -- key-share lock a new component's foreign key holds on its run.
-    SELECT status INTO prior FROM process_run_observation WHERE process_run_id = p_id FOR NO KEY UPDATE;
-    -- Compare-and-set under the lock: no row, a status the move is not legal from, or
-    -- not the status the caller expected, and nothing is written or returned.
-    IF NOT FOUND OR NOT prior = ANY (p_allowed) OR prior IS DISTINCT FROM coalesce(p_expect, prior)
-    THEN
-        RETURN;
-    END IF;
-    UPDATE process_run_observation SET
-        status = p_to,
-        ended_at = p_ended_at,
-        started_at = coalesce(started_at, p_started_at),
-        error_ref = coalesce(p_error_ref, error_ref),
-        output_ref = coalesce(p_output_ref, output_ref),
-        evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
-    WHERE process_run_id = p_id
-    RETURNING * INTO moved;
+    -- Compare-and-set without a separate lock: read the status, then update only if the
+    -- row still has it. A concurrent move makes the UPDATE wait for it and then match
+    -- nothing, and the status is read again (each statement sees what has committed).
+    -- The UPDATE's own row lock holds the moved row until commit.
+    LOOP
+        SELECT status INTO prior FROM process_run_observation WHERE process_run_id = p_id;
+        -- No row, a status the move is not legal from, or not the status the caller
+        -- expected: nothing is written or returned.
+        IF NOT FOUND OR NOT prior = ANY (p_allowed)
+           OR prior IS DISTINCT FROM coalesce(p_expect, prior) THEN
+            RETURN;
+        END IF;
+        UPDATE process_run_observation SET
+            status = p_to,
+            ended_at = p_ended_at,
+            started_at = coalesce(started_at, p_started_at),
+            error_ref = coalesce(p_error_ref, error_ref),
+            output_ref = coalesce(p_output_ref, output_ref),
+            evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
+        WHERE process_run_id = p_id AND status = prior
+        RETURNING * INTO moved;
+        EXIT WHEN FOUND;
+    END LOOP;
     INSERT INTO process_status_history
         (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor)
     VALUES ('run', p_id, moved.process_run_id, prior, p_to, p_at, p_reason, p_actor);
@@ -808,24 +813,29 @@ DECLARE
     prior text;
     moved process_component_observation;
 BEGIN
-    -- FOR NO KEY UPDATE: a move never changes the key, so it does not conflict with the
-    -- key-share lock a new component's foreign key holds on its run.
-    SELECT status INTO prior FROM process_component_observation WHERE component_run_id = p_id FOR NO KEY UPDATE;
-    -- Compare-and-set under the lock: no row, a status the move is not legal from, or
-    -- not the status the caller expected, and nothing is written or returned.
-    IF NOT FOUND OR NOT prior = ANY (p_allowed) OR prior IS DISTINCT FROM coalesce(p_expect, prior)
-    THEN
-        RETURN;
-    END IF;
-    UPDATE process_component_observation SET
-        status = p_to,
-        ended_at = p_ended_at,
-        started_at = coalesce(started_at, p_started_at),
-        error_ref = coalesce(p_error_ref, error_ref),
-        output_ref = coalesce(p_output_ref, output_ref),
-        evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
-    WHERE component_run_id = p_id
-    RETURNING * INTO moved;
+    -- Compare-and-set without a separate lock: read the status, then update only if the
+    -- row still has it. A concurrent move makes the UPDATE wait for it and then match
+    -- nothing, and the status is read again (each statement sees what has committed).
+    -- The UPDATE's own row lock holds the moved row until commit.
+    LOOP
+        SELECT status INTO prior FROM process_component_observation WHERE component_run_id = p_id;
+        -- No row, a status the move is not legal from, or not the status the caller
+        -- expected: nothing is written or returned.
+        IF NOT FOUND OR NOT prior = ANY (p_allowed)
+           OR prior IS DISTINCT FROM coalesce(p_expect, prior) THEN
+            RETURN;
+        END IF;
+        UPDATE process_component_observation SET
+            status = p_to,
+            ended_at = p_ended_at,
+            started_at = coalesce(started_at, p_started_at),
+            error_ref = coalesce(p_error_ref, error_ref),
+            output_ref = coalesce(p_output_ref, output_ref),
+            evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
+        WHERE component_run_id = p_id AND status = prior
+        RETURNING * INTO moved;
+        EXIT WHEN FOUND;
+    END LOOP;
     INSERT INTO process_status_history
         (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor)
     VALUES ('component', p_id, moved.process_run_id, prior, p_to, p_at, p_reason, p_actor);
