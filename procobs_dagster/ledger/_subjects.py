@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, LostRace, NotFound, UnknownRun
+from procobs_dagster.events import outbox
 from procobs_dagster.ledger.lifecycle import (
     allowed_from,
     check_status,
@@ -121,21 +122,23 @@ class Subject:
         }
 
     @functools.cached_property
-    def move_call(self) -> DriverStatement:
-        """Postgres, one round trip: ``procobs_move_<kind>`` (migration 0012) locks the
-        row, moves it if its status is one of ``p_allowed`` (and ``p_expect``, when
-        given), and logs the change with the status it had; it returns the moved row, or
-        nothing."""
-        return _call(self, f"procobs_move_{self.kind}", _move_parameters(self.table))
+    def move_call(self) -> dict[bool, DriverStatement]:
+        """Postgres, one round trip: ``procobs_move_<kind>`` (migration 0012) moves the
+        row if its status is one of ``p_allowed`` (and ``p_expect``, when given) and logs
+        the change with the status it had; it returns the moved row, or nothing. Under
+        True, the statement also reads the gate of ``:event_type`` (see ``_gated``)."""
+        call = _call(self, f"procobs_move_{self.kind}", _move_parameters(self.table))
+        return {False: DriverStatement(call), True: DriverStatement(_gated(call))}
 
     @functools.cached_property
-    def insert_call(self) -> DriverStatement:
+    def insert_call(self) -> dict[bool, DriverStatement]:
         """Postgres, one round trip: ``procobs_insert_<kind>`` (migration 0012) inserts the
         row unless its key or idempotency key is taken, with its first history entry; it
-        returns the inserted row, or nothing."""
+        returns the inserted row, or nothing. True: with the gate, as ``move_call``."""
         parameters = [(f"p_{c.name}", c.type) for c in self.table.c]
         parameters += [("p_reason", sa.Text()), ("p_actor", sa.Text())]
-        return _call(self, f"procobs_insert_{self.kind}", parameters)
+        call = _call(self, f"procobs_insert_{self.kind}", parameters)
+        return {False: DriverStatement(call), True: DriverStatement(_gated(call))}
 
     def insert_once(self, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         return _insert_once(self, dialect, columns)
@@ -167,20 +170,38 @@ def _move_parameters(table: sa.Table) -> list[tuple[str, Any]]:
     ]
 
 
-def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) -> DriverStatement:
+def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) -> sa.TextualSelect:
     """``SELECT * FROM function(...)`` with its parameters cast to the function's types
     (so it resolves whatever the driver says a value is) and its result typed as the
-    subject's table, so rows read back exactly as ``select(table)`` reads them; run
-    through the driver, as it is the ledger's most frequent statement."""
+    subject's table, so rows read back exactly as ``select(table)`` reads them."""
     pg = postgresql.dialect()
     arguments = ", ".join(
         f"CAST(:{name} AS {type_.compile(dialect=pg)})" for name, type_ in parameters
     )
-    return DriverStatement(
+    return (
         sa.text(f"SELECT * FROM {function}({arguments})")
         .bindparams(*(sa.bindparam(name, type_=type_) for name, type_ in parameters))
         .columns(*subject.table.c)
     )
+
+
+def _gated(call: sa.TextualSelect) -> sa.Select:
+    """``call``'s row together with the event gate of ``:event_type``, read in the same
+    statement: the event a ledger write causes is then emitted (or not) without another
+    round trip to ask (events.outbox.remember_gate)."""
+    written = call.subquery("written")
+    gate = outbox.GATE.subquery("gate")
+    return sa.select(written, *gate.c).select_from(written.outerjoin(gate, sa.true()))
+
+
+def _written(conn: Connection, statements: dict[bool, DriverStatement], params, gate):
+    """Run a ledger call, with the gate of the event type ``gate`` when one is named."""
+    if gate is None:
+        return statements[False].first(conn, params)
+    row = statements[True].first(conn, {**params, "event_type": gate})
+    if row is not None:
+        outbox.remember_gate(conn, gate, row)
+    return row
 
 
 class UnknownComponent(NotFound):
@@ -286,9 +307,11 @@ def insert_once(
     *,
     reason: str | None = None,
     actor: str | None = None,
+    gate: str | None = None,
 ) -> tuple[Any, bool]:
     """Insert a row (and its first history entry) unless its idempotency key is taken;
-    return (record, created).
+    return (record, created). ``gate`` names the event type the caller will emit about
+    the new row: Postgres reads its gate with the insert (see ``_gated``).
 
     ``ON CONFLICT DO NOTHING`` makes a concurrent second writer wait for the first and
     then find its row, so neither caller sees an error and no duplicate exists.
@@ -298,7 +321,7 @@ def insert_once(
         # Every column is an argument of the function; one the caller leaves out is NULL.
         params = {f"p_{c.name}": values.get(c.name) for c in subject.table.c}
         params.update(p_reason=reason, p_actor=actor)
-        inserted = subject.insert_call.first(conn, params)
+        inserted = _written(conn, subject.insert_call, params, gate)
     else:
         inserted = _write_logged(
             conn,
@@ -333,11 +356,13 @@ def transition(
     evidence: dict | None = None,
     reason: str | None = None,
     actor: str | None = None,
+    gate: str | None = None,
 ):
     """Move one row to ``to_status`` with a guarded compare-and-set.
 
     A concurrent writer that moved the row first makes this call fail with ``LostRace``;
-    nothing is written then and the row keeps the winner's state.
+    nothing is written then and the row keeps the winner's state. ``gate``: as for
+    :func:`insert_once`.
     """
     check_status(to_status)
     check_values(
@@ -369,9 +394,11 @@ def transition(
         if ended_at is not None and begun is not None and begun > at:
             raise InvalidInput(f"{label}: ended_at {at.isoformat()} is before started_at")
     if is_postgres(conn):
-        # Without a judged row the function judges under its own lock, as above.
-        written = subject.move_call.first(
+        # Without a judged row the function judges the status it finds, and moves the
+        # row only if it still has it (a compare-and-set).
+        written = _written(
             conn,
+            subject.move_call,
             {
                 "p_id": subject_id,
                 "p_to": to_status,
@@ -386,6 +413,7 @@ def transition(
                 "p_reason": reason,
                 "p_actor": actor,
             },
+            gate,
         )
     else:
         written = _write_logged(

@@ -124,6 +124,12 @@ def announce(
     )
 
 
+def _gate(event_type: str) -> str | None:
+    """The event type whose gate a ledger write should read with it (none while
+    unannounced: nothing will be emitted)."""
+    return None if _unannounced.get() else str(event_type)
+
+
 def check_event_code(event_code: str) -> str:
     events.payload_model(event_code)  # raises UnknownEventType
     return event_code
@@ -131,7 +137,9 @@ def check_event_code(event_code: str) -> str:
 
 def open_run(conn: Connection, *, candidate_code: str, **start: Any) -> StartedRun:
     """``ledger.start_run`` (same arguments) and process.run.started for a new run."""
-    started = start_run(conn, candidate_code=candidate_code, **start)
+    started = start_run(
+        conn, candidate_code=candidate_code, gate=_gate(ProcessEventType.RUN_STARTED), **start
+    )
     if started.created:
         announce(conn, ProcessEventType.RUN_STARTED, started.run, at=start.get("at"))
     return started
@@ -161,6 +169,7 @@ def open_step(
     recorded = record_component(
         conn,
         process_run_id=process_run_id,
+        run=header,
         dot_code=dot_code,
         role=role,
         event_code=check_event_code(event_code),
@@ -173,7 +182,12 @@ def open_step(
     if not recorded.created:
         return recorded
     component = transition_component(
-        conn, recorded.component.component_run_id, "step_started", at=at, actor=actor
+        conn,
+        recorded.component.component_run_id,
+        "step_started",
+        at=at,
+        actor=actor,
+        gate=_gate(ProcessEventType.STEP_STARTED),
     )
     announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
     if header.status in ("started", "step_completed"):
@@ -209,7 +223,12 @@ def close_step(
     if outcome.status == "completed":
         try:
             component = transition_component(
-                conn, component_run_id, "step_completed", actor=actor, **changes
+                conn,
+                component_run_id,
+                "step_completed",
+                actor=actor,
+                gate=_gate(ProcessEventType.STEP_COMPLETED),
+                **changes,
             )
         except IllegalTransition:
             # A sweep judged the step stuck or orphan while it worked; its real outcome
@@ -262,6 +281,11 @@ def close_run(
         error_ref=outcome.error_ref,
         at=outcome.at,
         actor=outcome.actor,
+        gate=(
+            _gate(_RUN_OUTCOME_EVENTS[outcome.status])
+            if outcome.status in _RUN_OUTCOME_EVENTS
+            else None
+        ),
     )
     try:
         run = finish()
