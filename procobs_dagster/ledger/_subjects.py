@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
@@ -122,23 +123,20 @@ class Subject:
         }
 
     @functools.cached_property
-    def move_call(self) -> dict[bool, DriverStatement]:
+    def move_call(self) -> sa.TextualSelect:
         """Postgres, one round trip: ``procobs_move_<kind>`` (migration 0012) moves the
         row if its status is one of ``p_allowed`` (and ``p_expect``, when given) and logs
-        the change with the status it had; it returns the moved row, or nothing. Under
-        True, the statement also reads the gate of ``:event_type`` (see ``_gated``)."""
-        call = _call(self, f"procobs_move_{self.kind}", _move_parameters(self.table))
-        return {False: DriverStatement(call), True: DriverStatement(_gated(call))}
+        the change with the status it had; it returns the moved row, or nothing."""
+        return _call(self, f"procobs_move_{self.kind}", _move_parameters(self.table))
 
     @functools.cached_property
-    def insert_call(self) -> dict[bool, DriverStatement]:
+    def insert_call(self) -> sa.TextualSelect:
         """Postgres, one round trip: ``procobs_insert_<kind>`` (migration 0012) inserts the
         row unless its key or idempotency key is taken, with its first history entry; it
-        returns the inserted row, or nothing. True: with the gate, as ``move_call``."""
+        returns the inserted row, or nothing."""
         parameters = [(f"p_{c.name}", c.type) for c in self.table.c]
         parameters += [("p_reason", sa.Text()), ("p_actor", sa.Text())]
-        call = _call(self, f"procobs_insert_{self.kind}", parameters)
-        return {False: DriverStatement(call), True: DriverStatement(_gated(call))}
+        return _call(self, f"procobs_insert_{self.kind}", parameters)
 
     def insert_once(self, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         return _insert_once(self, dialect, columns)
@@ -185,21 +183,44 @@ def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) 
     )
 
 
-def _gated(call: sa.TextualSelect) -> sa.Select:
-    """``call``'s row together with the event gate of ``:event_type``, read in the same
-    statement: the event a ledger write causes is then emitted (or not) without another
-    round trip to ask (events.outbox.remember_gate)."""
+# A question about the row a ledger call wrote, answered in the same statement: a
+# function of the ``written`` subquery giving a column, labelled with its own name.
+Also = Callable[[sa.Subquery], sa.ColumnElement]
+
+
+@functools.cache
+def _statement(call: sa.TextualSelect, gated: bool, also: tuple[Also, ...]) -> DriverStatement:
+    """``call``'s row, with (``gated``) the event gate of ``:event_type`` and the answers
+    of ``also``, read in the same statement: the event a ledger write causes is emitted
+    (or not) without another round trip to ask (events.outbox.remember_gate), and the
+    caller's follow-up questions cost none either."""
+    if not gated and not also:
+        return DriverStatement(call)
     written = call.subquery("written")
-    gate = outbox.GATE.subquery("gate")
-    return sa.select(written, *gate.c).select_from(written.outerjoin(gate, sa.true()))
+    columns: list = [written]
+    source = written
+    if gated:
+        gate = outbox.GATE.subquery("gate")
+        columns.extend(gate.c)
+        source = source.outerjoin(gate, sa.true())
+    columns.extend(question(written).label(question.__name__) for question in also)
+    return DriverStatement(sa.select(*columns).select_from(source))
 
 
-def _written(conn: Connection, statements: dict[bool, DriverStatement], params, gate):
-    """Run a ledger call, with the gate of the event type ``gate`` when one is named."""
-    if gate is None:
-        return statements[False].first(conn, params)
-    row = statements[True].first(conn, {**params, "event_type": gate})
-    if row is not None:
+def _written(
+    conn: Connection,
+    call: sa.TextualSelect,
+    params: dict[str, Any],
+    gate: str | None,
+    also: tuple[Also, ...] = (),
+) -> dict[str, Any] | None:
+    """Run a ledger call (Postgres), with the gate of the event type ``gate`` when one is
+    named and the answers of ``also``."""
+    statement = _statement(call, gate is not None, also)
+    if gate is not None:
+        params = {**params, "event_type": gate}
+    row = statement.first(conn, params)
+    if row is not None and gate is not None:
         outbox.remember_gate(conn, gate, row)
     return row
 
@@ -344,6 +365,18 @@ def insert_once(
 
 
 def transition(
+    conn: Connection, subject: Subject, subject_id: uuid.UUID, to_status: str, **options
+):
+    """Move one row to ``to_status`` with a guarded compare-and-set.
+
+    A concurrent writer that moved the row first makes this call fail with ``LostRace``;
+    nothing is written then and the row keeps the winner's state. For the options see
+    :func:`transition_answering`.
+    """
+    return transition_answering(conn, subject, subject_id, to_status, **options)[0]
+
+
+def transition_answering(
     conn: Connection,
     subject: Subject,
     subject_id: uuid.UUID,
@@ -357,13 +390,11 @@ def transition(
     reason: str | None = None,
     actor: str | None = None,
     gate: str | None = None,
-):
-    """Move one row to ``to_status`` with a guarded compare-and-set.
-
-    A concurrent writer that moved the row first makes this call fail with ``LostRace``;
-    nothing is written then and the row keeps the winner's state. ``gate``: as for
-    :func:`insert_once`.
-    """
+    also: tuple[Also, ...] = (),
+) -> tuple[Any, dict[str, Any]]:
+    """:func:`transition`, and on Postgres the answers of ``also`` about the moved row,
+    by name, from the same statement (on SQLite none: the caller asks itself). ``gate``:
+    as for :func:`insert_once`."""
     check_status(to_status)
     check_values(
         {
@@ -414,6 +445,7 @@ def transition(
                 "p_actor": actor,
             },
             gate,
+            also,
         )
     else:
         written = _write_logged(
@@ -444,7 +476,8 @@ def transition(
             expect,
             read_as=None if current is None else current.status,
         )
-    return subject.record.from_row(written)
+    answers = {q.__name__: written[q.__name__] for q in also} if is_postgres(conn) else {}
+    return subject.record.from_row(written), answers
 
 
 def _judge(label: str, status: str, to_status: str, expect: str | None) -> None:

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import events
@@ -46,15 +47,16 @@ from procobs_dagster.errors import IllegalTransition, InvalidInput, LostRace
 from procobs_dagster.events import ProcessEventType
 from procobs_dagster.events.envelope import Envelope
 from procobs_dagster.events.payloads import EvidenceType
+from procobs_dagster.ids import parse_uuid
 from procobs_dagster.ledger import _subjects
-from procobs_dagster.ledger._subjects import RUN
+from procobs_dagster.ledger._subjects import COMPONENT, RUN
 from procobs_dagster.ledger.components import (
     RecordedComponent,
     record_component,
     transition_component,
 )
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
-from procobs_dagster.ledger.runs import StartedRun, finish_run, start_run, transition_run
+from procobs_dagster.ledger.runs import StartedRun, start_run, transition_run
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
@@ -233,14 +235,12 @@ def close_step(
         except IllegalTransition:
             # A sweep judged the step stuck or orphan while it worked; its real outcome
             # still counts (and a step that already ended refuses this move too).
-            component = transition_component(
+            component, answers = _end_step(
                 conn, component_run_id, "completed", actor=actor, **changes
             )
         else:
             announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
-            component = transition_component(
-                conn, component_run_id, "completed", at=at, actor=actor
-            )
+            component, answers = _end_step(conn, component_run_id, "completed", at=at, actor=actor)
         if not component.dry_run and not has_evidence(component.evidence_ref):
             announce(
                 conn,
@@ -250,7 +250,7 @@ def close_step(
                 at=at,
             )
     else:
-        component = transition_component(
+        component, answers = _end_step(
             conn,
             component_run_id,
             outcome.status,
@@ -258,9 +258,46 @@ def close_step(
             actor=actor,
             **changes,
         )
-    if component.process_run_id is not None and not _others_at_work(conn, component):
-        _follow(conn, component.process_run_id, "step_started", "step_completed", at)
+    if component.process_run_id is not None:
+        others = answers.get("others_at_work")
+        if others is None:
+            others = _others_at_work(conn, component)
+        if not others:
+            _follow(conn, component.process_run_id, "step_started", "step_completed", at)
     return component
+
+
+def others_at_work(written: sa.Subquery) -> sa.ColumnElement:
+    """Whether another component of the written component's run is still at work (asked
+    with the move that ends a step, see ``_subjects.transition_answering``)."""
+    c = components.c
+    return sa.exists().where(
+        c.process_run_id == written.c.process_run_id,
+        c.component_run_id != written.c.component_run_id,
+        c.status == sa.any_(sa.literal(list(_AT_WORK), postgresql.ARRAY(sa.Text))),
+    )
+
+
+def component_evidence(written: sa.Subquery) -> sa.ColumnElement:
+    """Whether a component of the written run has evidence (see :func:`has_evidence`:
+    anything beyond the dry-run flag), asked with the move that ends the run."""
+    c = components.c
+    return sa.exists().where(
+        c.process_run_id == written.c.process_run_id,
+        c.evidence_ref.op("-")(sa.literal("dry_run", sa.Text)) != sa.cast("{}", postgresql.JSONB),
+    )
+
+
+def _end_step(conn: Connection, component_run_id: uuid.UUID, to_status: str, **options):
+    """Move a step to its end, asking (Postgres) whether its run has others at work."""
+    return _subjects.transition_answering(
+        conn,
+        COMPONENT,
+        parse_uuid(component_run_id, "component_run_id"),
+        to_status,
+        also=(others_at_work,),
+        **options,
+    )
 
 
 def close_run(
@@ -272,10 +309,12 @@ def close_run(
     outcome = outcome or Outcome()
     completed = outcome.status == "completed"
     finish = functools.partial(
-        finish_run,
+        _subjects.transition_answering,
         conn,
-        process_run_id,
+        RUN,
+        parse_uuid(process_run_id, "process_run_id"),
         outcome.status,
+        also=(component_evidence,),
         evidence=outcome.evidence,
         output_ref=outcome.output_ref,
         error_ref=outcome.error_ref,
@@ -288,20 +327,20 @@ def close_run(
         ),
     )
     try:
-        run = finish()
+        run, answers = finish()
     except IllegalTransition:
         if not completed:
             raise
         # A step still marked open (e.g. abandoned by a thread) cannot block the close.
         _follow(conn, process_run_id, "step_started", "step_completed", outcome.at)
-        run = finish()
+        run, answers = finish()
     if outcome.status in _RUN_OUTCOME_EVENTS:
         announce(conn, _RUN_OUTCOME_EVENTS[outcome.status], run, at=outcome.at)
     if (
         completed
         and not run.dry_run
         and not has_evidence(run.evidence_ref)
-        and not _any_component_evidence(conn, process_run_id)
+        and not _any_component_evidence(conn, process_run_id, answers)
     ):
         announce(
             conn,
@@ -342,7 +381,11 @@ def _others_at_work(conn: Connection, component: ComponentRecord) -> bool:
     )
 
 
-def _any_component_evidence(conn: Connection, process_run_id: uuid.UUID) -> bool:
+def _any_component_evidence(
+    conn: Connection, process_run_id: uuid.UUID, answers: dict[str, Any]
+) -> bool:
+    if "component_evidence" in answers:  # asked with the move that ended the run
+        return answers["component_evidence"]
     rows = conn.execute(
         sa.select(components.c.evidence_ref).where(
             components.c.process_run_id == process_run_id,

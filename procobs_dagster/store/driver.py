@@ -36,7 +36,7 @@ class DriverStatement:
         self.names = tuple(column.key for column in statement.selected_columns)
 
     @functools.cache  # noqa: B019 — statements live as long as the program, like dialects
-    def _compiled(self, dialect: Dialect) -> tuple[str, tuple, tuple]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, dict, tuple, tuple]:
         compiled = self.statement.compile(dialect=dialect)
         if dialect.paramstyle != "pyformat":
             raise ValueError(f"a driver statement needs pyformat, not {dialect.paramstyle}")
@@ -48,12 +48,16 @@ class DriverStatement:
         results = tuple(
             _result_processor(column.type, dialect) for column in self.statement.selected_columns
         )
-        return compiled.string, binds, results
+        # Values bound in the statement itself (a constant list, say); the caller's win.
+        defaults = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        return compiled.string, defaults, binds, results
 
     def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns, by column name, or None."""
-        sql, binds, results = self._compiled(conn.dialect)
-        params = dict(params)
+        sql, defaults, binds, results = self._compiled(conn.dialect)
+        params = {**defaults, **params}
         for name, process in binds:
             params[name] = process(params[name])
         dbapi_connection = conn.connection.dbapi_connection
