@@ -730,7 +730,7 @@ UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_vers
 -- Running upgrade 0008_sink_link_local -> 0012_ledger_functions
 
 CREATE FUNCTION procobs_insert_run(p_process_run_id uuid, p_process_candidate_code text, p_process_definition_code text, p_correlation_id text, p_parent_run_id uuid, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text)
-RETURNS SETOF process_run_observation LANGUAGE plpgsql AS $$
+RETURNS SETOF process_run_observation LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     written process_run_observation;
 BEGIN
@@ -751,7 +751,7 @@ END
 $$;
 
 CREATE FUNCTION procobs_move_run(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text)
-RETURNS SETOF process_run_observation LANGUAGE plpgsql AS $$
+RETURNS SETOF process_run_observation LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     prior text;
     moved process_run_observation;
@@ -787,7 +787,7 @@ END
 $$;
 
 CREATE FUNCTION procobs_insert_component(p_component_run_id uuid, p_process_run_id uuid, p_parent_run_id uuid, p_correlation_id text, p_dot_code text, p_component_role text, p_event_code text, p_queue_job_id uuid, p_standalone boolean, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text)
-RETURNS SETOF process_component_observation LANGUAGE plpgsql AS $$
+RETURNS SETOF process_component_observation LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     written process_component_observation;
 BEGIN
@@ -808,7 +808,7 @@ END
 $$;
 
 CREATE FUNCTION procobs_move_component(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text)
-RETURNS SETOF process_component_observation LANGUAGE plpgsql AS $$
+RETURNS SETOF process_component_observation LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     prior text;
     moved process_component_observation;

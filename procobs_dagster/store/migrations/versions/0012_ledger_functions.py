@@ -11,6 +11,10 @@ moves the row only if it is in one of them (and in ``p_expect``, when given), as
 compare-and-set on the status it read. SQLite has no functions and keeps the statements
 of ledger/_subjects.py.
 
+Each returns at most one row and says so (``ROWS 1``): a statement that joins its row to
+other questions is then planned as the one-row lookup it is, not as a thousand-row scan
+worth compiling with JIT.
+
 Revision ID: 0012_ledger_functions
 Revises: 0008_sink_link_local
 """
@@ -78,7 +82,7 @@ def _insert_function(kind: str, table: str, key: str, columns) -> str:
     names = ", ".join(name for name, _ in columns)
     values = ", ".join(f"p_{name}" for name, _ in columns)
     return f"""CREATE FUNCTION procobs_insert_{kind}({arguments}, p_reason text, p_actor text)
-RETURNS SETOF {table} LANGUAGE plpgsql AS $$
+RETURNS SETOF {table} LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     written {table};
 BEGIN
@@ -101,7 +105,7 @@ $$"""
 
 def _move_function(kind: str, table: str, key: str) -> str:
     return f"""CREATE FUNCTION procobs_move_{kind}({_MOVE_ARGUMENTS})
-RETURNS SETOF {table} LANGUAGE plpgsql AS $$
+RETURNS SETOF {table} LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     prior text;
     moved {table};
