@@ -391,10 +391,12 @@ def transition_answering(
     actor: str | None = None,
     gate: str | None = None,
     also: tuple[Also, ...] = (),
+    also_params: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """:func:`transition`, and on Postgres the answers of ``also`` about the moved row,
-    by name, from the same statement (on SQLite none: the caller asks itself). ``gate``:
-    as for :func:`insert_once`."""
+    by name, from the same statement (on SQLite none: the caller asks itself), with the
+    values of their own bind parameters in ``also_params``. ``gate``: as for
+    :func:`insert_once`."""
     check_status(to_status)
     check_values(
         {
@@ -443,6 +445,7 @@ def transition_answering(
                 "p_at": at,
                 "p_reason": reason,
                 "p_actor": actor,
+                **(also_params or {}),
             },
             gate,
             also,

@@ -55,9 +55,11 @@ from procobs_dagster.ledger.components import (
     record_component,
     transition_component,
 )
+from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.ledger.runs import StartedRun, start_run, transition_run
 from procobs_dagster.store.tables import process_component_observation as components
+from procobs_dagster.store.types import UTCDateTime
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
 STEP_EVENT_CODE = ProcessEventType.STEP_COMPLETED.value
@@ -183,16 +185,19 @@ def open_step(
     )
     if not recorded.created:
         return recorded
-    component = transition_component(
+    follow = header.status in ("started", "step_completed")
+    component, answers = _subjects.transition_answering(
         conn,
+        COMPONENT,
         recorded.component.component_run_id,
         "step_started",
         at=at,
         actor=actor,
         gate=_gate(ProcessEventType.STEP_STARTED),
+        **(_following(header.status, "step_started", at, alone=False) if follow else {}),
     )
     announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
-    if header.status in ("started", "step_completed"):
+    if follow and "header_follows" not in answers:
         _follow(conn, process_run_id, header.status, "step_started", at)
     return RecordedComponent(component, True)
 
@@ -258,12 +263,12 @@ def close_step(
             actor=actor,
             **changes,
         )
-    if component.process_run_id is not None:
-        others = answers.get("others_at_work")
-        if others is None:
-            others = _others_at_work(conn, component)
-        if not others:
-            _follow(conn, component.process_run_id, "step_started", "step_completed", at)
+    if (
+        component.process_run_id is not None
+        and "header_follows" not in answers  # SQLite: the header did not follow yet
+        and not _others_at_work(conn, component)
+    ):
+        _follow(conn, component.process_run_id, "step_started", "step_completed", at)
     return component
 
 
@@ -278,6 +283,51 @@ def others_at_work(written: sa.Subquery) -> sa.ColumnElement:
     )
 
 
+def header_follows(written: sa.Subquery) -> sa.ColumnElement:
+    """:func:`_follow` for the written step's run, in the statement that moved the step:
+    the header moves to ``:follow_to`` if it is in ``:follow_expect`` (and, given
+    ``:follow_alone``, no other step of the run is at work). The run's id if it moved."""
+    at = sa.bindparam("follow_at", type_=UTCDateTime)
+    text_array = postgresql.ARRAY(sa.Text)
+    allowed = sa.case(
+        (
+            sa.and_(sa.bindparam("follow_alone", type_=sa.Boolean), others_at_work(written)),
+            sa.cast(sa.literal("{}"), text_array),
+        ),
+        else_=sa.bindparam("follow_allowed", type_=text_array),
+    )
+    move = sa.func.procobs_move_run(
+        written.c.process_run_id,
+        sa.bindparam("follow_to", type_=sa.Text),
+        allowed,
+        sa.bindparam("follow_expect", type_=sa.Text),
+        sa.null(),  # p_ended_at: a header follows its steps into working states only
+        at,  # p_started_at
+        sa.null(),
+        sa.null(),
+        sa.null(),
+        at,  # p_at
+        sa.null(),
+        sa.null(),
+    ).table_valued("process_run_id")
+    return sa.select(move.c.process_run_id).scalar_subquery()
+
+
+def _following(expect: str, to_status: str, at: dt.datetime | None, *, alone: bool) -> dict:
+    """The options of ``transition_answering`` that make the run header follow the step
+    it moves (Postgres; see :func:`header_follows`)."""
+    return {
+        "also": (header_follows,),
+        "also_params": {
+            "follow_to": to_status,
+            "follow_expect": expect,
+            "follow_allowed": list(allowed_from(to_status)),
+            "follow_alone": alone,
+            "follow_at": _subjects.resolve_time(at),
+        },
+    }
+
+
 def component_evidence(written: sa.Subquery) -> sa.ColumnElement:
     """Whether a component of the written run has evidence (see :func:`has_evidence`:
     anything beyond the dry-run flag), asked with the move that ends the run."""
@@ -289,13 +339,14 @@ def component_evidence(written: sa.Subquery) -> sa.ColumnElement:
 
 
 def _end_step(conn: Connection, component_run_id: uuid.UUID, to_status: str, **options):
-    """Move a step to its end, asking (Postgres) whether its run has others at work."""
+    """Move a step to its end and (Postgres) its run's header to step_completed, unless
+    another step of the run is still at work."""
     return _subjects.transition_answering(
         conn,
         COMPONENT,
         parse_uuid(component_run_id, "component_run_id"),
         to_status,
-        also=(others_at_work,),
+        **_following("step_started", "step_completed", options.get("at"), alone=True),
         **options,
     )
 
