@@ -433,18 +433,17 @@ def transition_answering(
             conn,
             subject.move_call,
             {
-                "p_id": subject_id,
-                "p_to": to_status,
-                "p_allowed": list(allowed_from(to_status)),
-                "p_expect": expect if current is None else current.status,
-                "p_ended_at": ended_at,
-                "p_started_at": started_at,
-                "p_error_ref": error_ref,
-                "p_output_ref": output_ref,
-                "p_evidence": evidence or None,
-                "p_at": at,
-                "p_reason": reason,
-                "p_actor": actor,
+                **_move_params(
+                    subject_id,
+                    to_status,
+                    expect if current is None else current.status,
+                    at,
+                    error_ref=error_ref,
+                    output_ref=output_ref,
+                    evidence=evidence,
+                    reason=reason,
+                    actor=actor,
+                ),
                 **(also_params or {}),
             },
             gate,
@@ -481,6 +480,95 @@ def transition_answering(
         )
     answers = {q.__name__: written[q.__name__] for q in also} if is_postgres(conn) else {}
     return subject.record.from_row(written), answers
+
+
+def _move_params(
+    subject_id: uuid.UUID,
+    to_status: str,
+    expect: str | None,
+    at: dt.datetime,
+    *,
+    error_ref: str | None = None,
+    output_ref: str | None = None,
+    evidence: dict | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+    prefix: str = "p_",
+) -> dict[str, Any]:
+    """The arguments of ``procobs_move_<kind>`` for one move, named ``<prefix><argument>``."""
+    values = {
+        "id": subject_id,
+        "to": to_status,
+        "allowed": list(allowed_from(to_status)),
+        "expect": expect,
+        # NULL for every non-terminal state, which is exactly the rule.
+        "ended_at": at if is_terminal(to_status) else None,
+        "started_at": at if to_status in _WORK_BEGUN else None,
+        "error_ref": error_ref,
+        "output_ref": output_ref,
+        "evidence": evidence or None,
+        "at": at,
+        "reason": reason,
+        "actor": actor,
+    }
+    return {prefix + name: value for name, value in values.items()}
+
+
+@functools.cache
+def _through_call(subject: Subject) -> sa.Select:
+    """Postgres: two moves of one row in one statement, the second (``then_*`` arguments)
+    made from the row the first returns (``LATERAL``: only after it, only if it moved)."""
+    first = subject.move_call.subquery("first")
+    arguments = [first.c[subject.key]] + [
+        sa.cast(sa.bindparam("then_" + name.removeprefix("p_"), type_=type_), type_)
+        for name, type_ in _move_parameters(subject.table)[1:]
+    ]
+    second = (
+        getattr(sa.func, f"procobs_move_{subject.kind}")(*arguments)
+        .table_valued(*(sa.column(c.name, c.type) for c in subject.table.c))
+        .lateral("then")
+    )
+    return sa.select(second).select_from(first.join(second, sa.true()))
+
+
+def transition_through(
+    conn: Connection,
+    subject: Subject,
+    subject_id: uuid.UUID,
+    via_status: str,
+    to_status: str,
+    *,
+    evidence: dict | None = None,
+    output_ref: str | None = None,
+    actor: str | None = None,
+    gate: str | None = None,
+    also: tuple[Also, ...] = (),
+    also_params: dict[str, Any] | None = None,
+):
+    """Postgres: move a row to ``via_status`` (with ``evidence`` and ``output_ref``) and on
+    to ``to_status``, in one statement, each move with its history row, at the time of
+    now. Returns (the row as it was at ``via_status``, the row moved on, the answers of
+    ``also`` about it), or None when the first move was refused and nothing was written:
+    the caller then makes its moves one by one and learns why."""
+    check_status(via_status)
+    check_status(to_status)
+    check_values({"output_ref": output_ref, "evidence_ref": evidence, "actor": actor})
+    at = utcnow()
+    params = {
+        **_move_params(
+            subject_id, via_status, None, at, output_ref=output_ref, evidence=evidence, actor=actor
+        ),
+        **_move_params(subject_id, to_status, via_status, at, actor=actor, prefix="then_"),
+        **(also_params or {}),
+    }
+    del params["then_id"]
+    written = _written(conn, _through_call(subject), params, gate, also)
+    if written is None:
+        return None
+    moved = subject.record.from_row(written)
+    # The second move changed the status and, into a terminal one, ended_at: nothing else.
+    via = dataclasses.replace(moved, status=via_status, ended_at=None)
+    return via, moved, {q.__name__: written[q.__name__] for q in also}
 
 
 def _judge(label: str, status: str, to_status: str, expect: str | None) -> None:

@@ -58,6 +58,7 @@ from procobs_dagster.ledger.components import (
 from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.ledger.runs import StartedRun, start_run, transition_run
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.types import UTCDateTime
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
@@ -228,24 +229,31 @@ def close_step(
     at, actor = outcome.at, outcome.actor
     changes = {"evidence": outcome.evidence, "output_ref": outcome.output_ref, "at": at}
     if outcome.status == "completed":
-        try:
-            component = transition_component(
-                conn,
-                component_run_id,
-                "step_completed",
-                actor=actor,
-                gate=_gate(ProcessEventType.STEP_COMPLETED),
-                **changes,
-            )
-        except IllegalTransition:
-            # A sweep judged the step stuck or orphan while it worked; its real outcome
-            # still counts (and a step that already ended refuses this move too).
-            component, answers = _end_step(
-                conn, component_run_id, "completed", actor=actor, **changes
-            )
+        through = _complete_at_once(conn, component_run_id, outcome)
+        if through is not None:
+            stepped, component, answers = through
+            announce(conn, ProcessEventType.STEP_COMPLETED, stepped, at=at)
         else:
-            announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
-            component, answers = _end_step(conn, component_run_id, "completed", at=at, actor=actor)
+            try:
+                component = transition_component(
+                    conn,
+                    component_run_id,
+                    "step_completed",
+                    actor=actor,
+                    gate=_gate(ProcessEventType.STEP_COMPLETED),
+                    **changes,
+                )
+            except IllegalTransition:
+                # A sweep judged the step stuck or orphan while it worked; its real
+                # outcome still counts (and a step that already ended refuses this too).
+                component, answers = _end_step(
+                    conn, component_run_id, "completed", actor=actor, **changes
+                )
+            else:
+                announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
+                component, answers = _end_step(
+                    conn, component_run_id, "completed", at=at, actor=actor
+                )
         if not component.dry_run and not has_evidence(component.evidence_ref):
             announce(
                 conn,
@@ -270,6 +278,26 @@ def close_step(
     ):
         _follow(conn, component.process_run_id, "step_started", "step_completed", at)
     return component
+
+
+def _complete_at_once(conn: Connection, component_run_id: uuid.UUID, outcome: Outcome):
+    """Postgres: step_completed and completed (and the header's follow-up) in one
+    statement, when nothing about the step needs judging in Python first (no given time,
+    no dry-run claim). None when not done: the caller moves one by one."""
+    if not is_postgres(conn) or outcome.at is not None or "dry_run" in (outcome.evidence or {}):
+        return None
+    return _subjects.transition_through(
+        conn,
+        COMPONENT,
+        parse_uuid(component_run_id, "component_run_id"),
+        "step_completed",
+        "completed",
+        evidence=outcome.evidence,
+        output_ref=outcome.output_ref,
+        actor=outcome.actor,
+        gate=_gate(ProcessEventType.STEP_COMPLETED),
+        **_following("step_started", "step_completed", None, alone=True),
+    )
 
 
 def others_at_work(written: sa.Subquery) -> sa.ColumnElement:
