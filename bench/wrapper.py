@@ -3,7 +3,7 @@ ledger API and as minimal raw SQL (the paths of bench/ledger_write.py).
 
 The wrapper records more than the other two paths: every step goes through step_started
 and step_completed (14 history rows instead of 6), it checks the event gate for each of
-the five process.* events a run causes (all types inactive here, the shipped state), reads
+the six process.* events a run causes (all types inactive here, the shipped state), reads
 the dry-run switch, and commits six short transactions (open run, open and close each
 step, close run) so the observed code never runs inside one. Goal: at most 2x the ledger
 API's cost per run.
