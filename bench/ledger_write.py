@@ -4,7 +4,8 @@ Each run is recorded as a real one would be, in three transactions: start the ru
 its producer; complete the producer and start the verifier; complete the verifier and
 the run. The API adds what raw SQL skips: reads for validation, guarded compare-and-set
 updates, idempotency handling. Both write identical rows (headers, components, history).
-Goal: the API costs at most 2x the raw SQL per run.
+Goal: the API costs at most 1.5x the raw SQL per run. The two paths alternate in short
+rounds, so that both see the same load on a shared machine.
 """
 
 import datetime as dt
@@ -14,6 +15,8 @@ from _common import alternating, fresh_postgres, parser, report
 
 from procobs_dagster import ledger
 from procobs_dagster.ids import uuid7
+
+GOAL = 1.5  # the API's cost per run, in multiples of the raw SQL's
 
 
 def via_api(db, runs: int) -> None:
@@ -102,7 +105,7 @@ def main() -> None:
     runs = args.runs
     with fresh_postgres(args.database_url, "ledger") as db:
         paths = {"raw": via_raw_sql, "api": via_api}
-        results = alternating(db, paths, runs, rounds=10, warm_up=50)
+        results = alternating(db, paths, runs, rounds=40, warm_up=50)
     ratio = results["api"] / results["raw"]
     report(
         f"ledger_write: {runs} runs x 2 components, 3 transactions per run (PostgreSQL)",
@@ -111,7 +114,7 @@ def main() -> None:
             ("ledger API", f"{runs / results['api']:8.0f} runs/s  ({results['api']:.2f} s)"),
             (
                 "cost ratio",
-                f"{ratio:8.2f} x raw  (goal <= 2.00: {'met' if ratio <= 2 else 'NOT met'})",
+                f"{ratio:8.2f} x raw  (goal <= {GOAL:.2f}: {'met' if ratio <= GOAL else 'NOT met'})",
             ),
         ],
     )

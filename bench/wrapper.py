@@ -3,9 +3,9 @@ ledger API and as minimal raw SQL (the paths of bench/ledger_write.py).
 
 The wrapper records more than the other two paths: every step goes through step_started
 and step_completed (14 history rows instead of 6), it checks the event gate for each of
-the five process.* events a run causes (all types inactive here, the shipped state), reads
+the six process.* events a run causes (all types inactive here, the shipped state), reads
 the dry-run switch, and commits six short transactions (open run, open and close each
-step, close run) so the observed code never runs inside one. Goal: at most 4x the ledger
+step, close run) so the observed code never runs inside one. Goal: at most 2x the ledger
 API's cost per run.
 """
 
@@ -25,6 +25,7 @@ def via_wrapper(db, runs: int) -> None:
 
 
 PATHS = {"raw": via_raw_sql, "api": via_api, "wrapper": via_wrapper}
+GOAL = 2.0  # the wrapper's cost per run, in multiples of the ledger API's
 
 
 def main() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
     args = cli.parse_args()
     runs = args.runs
     with fresh_postgres(args.database_url, "wrapper") as db:
-        results = alternating(db, PATHS, runs, rounds=5, warm_up=20)
+        results = alternating(db, PATHS, runs, rounds=20, warm_up=20)
     versus_api = results["wrapper"] / results["api"]
     report(
         f"wrapper: {runs} runs x 2 steps (PostgreSQL, event types inactive)",
@@ -47,7 +48,8 @@ def main() -> None:
             ("wrapper / raw", f"{results['wrapper'] / results['raw']:8.2f} x"),
             (
                 "wrapper / API",
-                f"{versus_api:8.2f} x  (goal <= 4.00: {'met' if versus_api <= 4 else 'NOT met'})",
+                f"{versus_api:8.2f} x  (goal <= {GOAL:.2f}: "
+                f"{'met' if versus_api <= GOAL else 'NOT met'})",
             ),
         ],
     )

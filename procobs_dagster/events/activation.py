@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, ProcobsError, first_problem
 from procobs_dagster.events import audit, runtime
-from procobs_dagster.events.outbox import UnknownEventType
+from procobs_dagster.events.outbox import UnknownEventType, forget_gates
 from procobs_dagster.ids import uuid7
 from procobs_dagster.input_files import describe, read_text_file
 from procobs_dagster.limits import Identifier, Timestamp
@@ -183,6 +183,7 @@ def apply(conn: Connection, packet: Packet, *, approved_by: str | None) -> list[
             f"at {earlier['recorded_at'].isoformat()}; stage a new one"
         )
     _registry_rows(conn, [c.event_type for c in packet.changes])
+    forget_gates(conn)
     at = utcnow()
     for change in packet.changes:
         written = conn.execute(

@@ -10,6 +10,7 @@ emitted.
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -56,7 +57,7 @@ def validate_payload(event_type: str, payload: "Payload | dict[str, Any]") -> Pa
         ) from None
 
 
-_GATE = (
+GATE = (
     sa.select(
         event_type_registry.c.active,
         event_type_registry.c.schema_version,
@@ -65,11 +66,45 @@ _GATE = (
     .select_from(event_type_registry.join(piece_event_runtime, sa.true()))
     .where(event_type_registry.c.event_type == sa.bindparam("event_type"))
 )
+"""The gate of ``:event_type``: a writer about to emit may read it with its own write, in
+the same statement, and hand it over with :func:`remember_gate`."""
+
+_GATES_READ = "procobs_gates_read"
+
+
+def remember_gate(conn: Connection, event_type: str, row: Mapping[str, Any]) -> None:
+    """Keep the gate of ``event_type`` (``row`` has ``GATE``'s columns) read by a statement
+    of this transaction, for the next :func:`gate` of that type in it: the ledger reads
+    the gate of the event a write causes together with the write, saving a round trip. A
+    type missing from the registry (NULL columns) is not kept: ``gate`` then says so."""
+    if row["active"] is None:
+        return
+    transaction = conn.get_transaction()
+    kept = conn.info.get(_GATES_READ)
+    if kept is None or kept[0] is not transaction:
+        kept = conn.info[_GATES_READ] = (transaction, {})
+    kept[1][event_type] = (bool(row["active"] and row["emit_enabled"]), row["schema_version"])
+
+
+def forget_gates(conn: Connection) -> None:
+    """Drop gates kept by :func:`remember_gate` (the registry or the switch changed)."""
+    conn.info.pop(_GATES_READ, None)
+
+
+def _remembered(conn: Connection, event_type: str) -> tuple[bool, int] | None:
+    kept = conn.info.get(_GATES_READ)
+    if kept is None or kept[0] is not conn.get_transaction():
+        return None
+    # Used once: the gate answers for the event of the write that read it, nothing later.
+    return kept[1].pop(event_type, None)
 
 
 def gate(conn: Connection, event_type: str) -> tuple[bool, int]:
     """(may this type be emitted now, its schema version)."""
-    row = conn.execute(_GATE, {"event_type": event_type}).first()
+    remembered = _remembered(conn, event_type)
+    if remembered is not None:
+        return remembered
+    row = conn.execute(GATE, {"event_type": event_type}).first()
     if row is None:
         raise UnknownEventType(
             f"event type {limits.shown(event_type)} is not in event_type_registry"

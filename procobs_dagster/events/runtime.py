@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
 from procobs_dagster.events import audit
+from procobs_dagster.events.outbox import forget_gates
 from procobs_dagster.store.tables import piece_event_runtime, process_dot_runtime
 
 
@@ -85,6 +86,7 @@ def set_switch(conn: Connection, switch: Switch, value: bool, *, approved_by: st
     already has that value."""
     approver = audit.require_approver(approved_by, f"setting {switch.name}")
     column = switch.table.c[switch.column]
+    forget_gates(conn)
     at = utcnow()
     written = conn.execute(
         switch.table.update()

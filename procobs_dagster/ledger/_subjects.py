@@ -8,14 +8,17 @@ import dataclasses
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
 from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, LostRace, NotFound, UnknownRun
+from procobs_dagster.events import outbox
 from procobs_dagster.ledger.lifecycle import (
     allowed_from,
     check_status,
@@ -24,6 +27,7 @@ from procobs_dagster.ledger.lifecycle import (
 )
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
+from procobs_dagster.store.driver import DriverStatement
 from procobs_dagster.store.sql import json_merge
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -111,28 +115,28 @@ class Subject:
         )
 
     @functools.cached_property
-    def locked_transition(self) -> sa.Select:
-        """Postgres, one round trip: lock the row, move it if its status allows the move,
-        and log the change with the status it had (``from_status``)."""
-        prior = (
-            sa.select(self.key_column.label("prior_key"), self.table.c.status.label("from_status"))
-            .where(self.key_column == sa.bindparam("b_id"))
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE, see select_one_locked
-            .cte("prior")
-        )
-        expect = sa.bindparam("b_expect", type_=sa.Text)
-        written = (
-            self.table.update()
-            .where(
-                self.key_column == prior.c.prior_key,
-                prior.c.from_status.in_(sa.bindparam("b_allowed", expanding=True)),
-                sa.or_(expect.is_(None), prior.c.from_status == expect),
-            )
-            .values(self._new_values())
-            .returning(*self.table.c, prior.c.from_status)
-            .cte("written")
-        )
-        return _with_history_row(self, written, written.c.from_status)
+    def driver_select_one(self) -> dict[str | None, DriverStatement]:
+        """Postgres: ``select_one`` and its locked forms, run through the driver."""
+        return {
+            None: DriverStatement(self.select_one),
+            **{lock: DriverStatement(s) for lock, s in self.select_one_locked.items()},
+        }
+
+    @functools.cached_property
+    def move_call(self) -> sa.TextualSelect:
+        """Postgres, one round trip: ``procobs_move_<kind>`` (migration 0012) moves the
+        row if its status is one of ``p_allowed`` (and ``p_expect``, when given) and logs
+        the change with the status it had; it returns the moved row, or nothing."""
+        return _call(self, f"procobs_move_{self.kind}", _move_parameters(self.table))
+
+    @functools.cached_property
+    def insert_call(self) -> sa.TextualSelect:
+        """Postgres, one round trip: ``procobs_insert_<kind>`` (migration 0012) inserts the
+        row unless its key or idempotency key is taken, with its first history entry; it
+        returns the inserted row, or nothing."""
+        parameters = [(f"p_{c.name}", c.type) for c in self.table.c]
+        parameters += [("p_reason", sa.Text()), ("p_actor", sa.Text())]
+        return _call(self, f"procobs_insert_{self.kind}", parameters)
 
     def insert_once(self, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         return _insert_once(self, dialect, columns)
@@ -140,11 +144,85 @@ class Subject:
 
 @functools.cache
 def _insert_once(subject: Subject, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
-    # Explicit bind parameters, so the statement also works inside a CTE.
     values = {name: sa.bindparam(name, type_=subject.table.c[name].type) for name in columns}
     return (
         insert_ignoring_conflicts(dialect, subject.table).values(values).returning(*subject.table.c)
     )
+
+
+def _move_parameters(table: sa.Table) -> list[tuple[str, Any]]:
+    c = table.c
+    return [
+        ("p_id", c[table.primary_key.columns.keys()[0]].type),
+        ("p_to", sa.Text()),
+        ("p_allowed", postgresql.ARRAY(sa.Text)),
+        ("p_expect", sa.Text()),
+        ("p_ended_at", c.ended_at.type),
+        ("p_started_at", c.started_at.type),
+        ("p_error_ref", sa.Text()),
+        ("p_output_ref", sa.Text()),
+        ("p_evidence", c.evidence_ref.type),
+        ("p_at", c.created_at.type),
+        ("p_reason", sa.Text()),
+        ("p_actor", sa.Text()),
+    ]
+
+
+def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) -> sa.TextualSelect:
+    """``SELECT * FROM function(...)`` with its parameters cast to the function's types
+    (so it resolves whatever the driver says a value is) and its result typed as the
+    subject's table, so rows read back exactly as ``select(table)`` reads them."""
+    pg = postgresql.dialect()
+    arguments = ", ".join(
+        f"CAST(:{name} AS {type_.compile(dialect=pg)})" for name, type_ in parameters
+    )
+    return (
+        sa.text(f"SELECT * FROM {function}({arguments})")
+        .bindparams(*(sa.bindparam(name, type_=type_) for name, type_ in parameters))
+        .columns(*subject.table.c)
+    )
+
+
+# A question about the row a ledger call wrote, answered in the same statement: a
+# function of the ``written`` subquery giving a column, labelled with its own name.
+Also = Callable[[sa.Subquery], sa.ColumnElement]
+
+
+@functools.cache
+def _statement(call: sa.TextualSelect, gated: bool, also: tuple[Also, ...]) -> DriverStatement:
+    """``call``'s row, with (``gated``) the event gate of ``:event_type`` and the answers
+    of ``also``, read in the same statement: the event a ledger write causes is emitted
+    (or not) without another round trip to ask (events.outbox.remember_gate), and the
+    caller's follow-up questions cost none either."""
+    if not gated and not also:
+        return DriverStatement(call)
+    written = call.subquery("written")
+    columns: list = [written]
+    source = written
+    if gated:
+        gate = outbox.GATE.subquery("gate")
+        columns.extend(gate.c)
+        source = source.outerjoin(gate, sa.true())
+    columns.extend(question(written).label(question.__name__) for question in also)
+    return DriverStatement(sa.select(*columns).select_from(source))
+
+
+def _written(
+    conn: Connection,
+    call: sa.TextualSelect,
+    params: dict[str, Any],
+    gate: str | None,
+    also: tuple[Also, ...] = (),
+) -> dict[str, Any] | None:
+    """Run a ledger call (Postgres), with the gate of the event type ``gate`` when one is
+    named and the answers of ``also``."""
+    statement = _statement(call, gate is not None, also)
+    if gate is not None:
+        params = {**params, "event_type": gate}
+    row = statement.first(conn, params)
+    if row is not None and gate is not None:
+        outbox.remember_gate(conn, gate, row)
+    return row
 
 
 class UnknownComponent(NotFound):
@@ -195,39 +273,15 @@ def check_values(values: dict[str, Any]) -> None:
 
 
 def fetch(conn: Connection, subject: Subject, subject_id: uuid.UUID, *, lock: str | None = None):
-    statement = subject.select_one if lock is None else subject.select_one_locked[lock]
-    row = conn.execute(statement, {"subject_id": subject_id}).mappings().first()
+    params = {"subject_id": subject_id}
+    if is_postgres(conn):
+        row = subject.driver_select_one[lock].first(conn, params)
+    else:
+        statement = subject.select_one if lock is None else subject.select_one_locked[lock]
+        row = conn.execute(statement, params).mappings().first()
     if row is None:
         raise subject.not_found(f"unknown {subject.kind} {subject_id}")
     return subject.record.from_row(row)
-
-
-def _with_history_row(subject: Subject, written: sa.CTE, from_status) -> sa.Select:
-    """SELECT the row written by the ``written`` CTE, appending its status change to
-    the history in the same statement (Postgres data-modifying CTEs)."""
-    log = process_status_history.insert().from_select(
-        _HISTORY_COLUMNS,
-        sa.select(
-            sa.literal_column(f"'{subject.kind}'", sa.Text),
-            written.c[subject.key],
-            written.c.process_run_id,
-            from_status,
-            written.c.status,
-            sa.bindparam("h_at", type_=UTCDateTime),
-            sa.bindparam("h_reason", type_=sa.Text),
-            sa.bindparam("h_actor", type_=sa.Text),
-        ),
-    )
-    return sa.select(written).add_cte(log.cte("logged"))
-
-
-@functools.cache
-def _logged(subject: Subject, statement) -> sa.Select:
-    """``statement`` (an INSERT or UPDATE … RETURNING) and its history row as one
-    Postgres statement, saving a round trip per ledger write."""
-    return _with_history_row(
-        subject, statement.cte("written"), sa.bindparam("h_from", type_=sa.Text)
-    )
 
 
 def _write_logged(
@@ -241,11 +295,8 @@ def _write_logged(
     h_reason: str | None,
     h_actor: str | None,
 ):
-    """Run ``statement`` and, if it wrote a row, append that row's status change to the
-    history in the same transaction. Returns the written row or None."""
-    history = {"h_from": from_status, "h_at": h_at, "h_reason": h_reason, "h_actor": h_actor}
-    if is_postgres(conn):
-        return conn.execute(_logged(subject, statement), {**params, **history}).mappings().first()
+    """SQLite: run ``statement`` and, if it wrote a row, append that row's status change
+    to the history in the same transaction. Returns the written row or None."""
     row = conn.execute(statement, params).mappings().first()
     if row is not None:
         conn.execute(
@@ -277,24 +328,32 @@ def insert_once(
     *,
     reason: str | None = None,
     actor: str | None = None,
+    gate: str | None = None,
 ) -> tuple[Any, bool]:
     """Insert a row (and its first history entry) unless its idempotency key is taken;
-    return (record, created).
+    return (record, created). ``gate`` names the event type the caller will emit about
+    the new row: Postgres reads its gate with the insert (see ``_gated``).
 
     ``ON CONFLICT DO NOTHING`` makes a concurrent second writer wait for the first and
     then find its row, so neither caller sees an error and no duplicate exists.
     """
     check_values({**values, "reason": reason, "actor": actor})
-    inserted = _write_logged(
-        conn,
-        subject,
-        subject.insert_once(conn.dialect.name, tuple(values)),
-        values,
-        from_status=None,
-        h_at=values["created_at"],
-        h_reason=reason,
-        h_actor=actor,
-    )
+    if is_postgres(conn):
+        # Every column is an argument of the function; one the caller leaves out is NULL.
+        params = {f"p_{c.name}": values.get(c.name) for c in subject.table.c}
+        params.update(p_reason=reason, p_actor=actor)
+        inserted = _written(conn, subject.insert_call, params, gate)
+    else:
+        inserted = _write_logged(
+            conn,
+            subject,
+            subject.insert_once(conn.dialect.name, tuple(values)),
+            values,
+            from_status=None,
+            h_at=values["created_at"],
+            h_reason=reason,
+            h_actor=actor,
+        )
     if inserted is not None:
         return subject.record.from_row(inserted), True
     key = values.get("idempotency_key")
@@ -306,6 +365,18 @@ def insert_once(
 
 
 def transition(
+    conn: Connection, subject: Subject, subject_id: uuid.UUID, to_status: str, **options
+):
+    """Move one row to ``to_status`` with a guarded compare-and-set.
+
+    A concurrent writer that moved the row first makes this call fail with ``LostRace``;
+    nothing is written then and the row keeps the winner's state. For the options see
+    :func:`transition_answering`.
+    """
+    return transition_answering(conn, subject, subject_id, to_status, **options)[0]
+
+
+def transition_answering(
     conn: Connection,
     subject: Subject,
     subject_id: uuid.UUID,
@@ -318,12 +389,14 @@ def transition(
     evidence: dict | None = None,
     reason: str | None = None,
     actor: str | None = None,
-):
-    """Move one row to ``to_status`` with a guarded compare-and-set.
-
-    A concurrent writer that moved the row first makes this call fail with ``LostRace``;
-    nothing is written then and the row keeps the winner's state.
-    """
+    gate: str | None = None,
+    also: tuple[Also, ...] = (),
+    also_params: dict[str, Any] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """:func:`transition`, and on Postgres the answers of ``also`` about the moved row,
+    by name, from the same statement (on SQLite none: the caller asks itself), with the
+    values of their own bind parameters in ``also_params``. ``gate``: as for
+    :func:`insert_once`."""
     check_status(to_status)
     check_values(
         {
@@ -336,54 +409,166 @@ def transition(
     )
     explicit_time = at is not None
     at = resolve_time(at)
-    params = {
-        "b_id": subject_id,
-        "b_status": to_status,
-        "b_ended_at": at if is_terminal(to_status) else None,
-        "b_started_at": at if to_status in _WORK_BEGUN else None,
-        "b_error_ref": error_ref,
-        "b_output_ref": output_ref,
-        "b_evidence": evidence or None,
-    }
-    history = {"h_at": at, "h_reason": reason, "h_actor": actor}
-    # A caller-given time or a dry_run claim needs the current row to be judged; so
-    # does SQLite, which has no data-modifying CTEs (and no round trips to save).
-    needs_row = explicit_time or "dry_run" in (evidence or {})
-    if is_postgres(conn) and not needs_row:
-        written = (
-            conn.execute(
-                subject.locked_transition,
-                {**params, **history, "b_allowed": allowed_from(to_status), "b_expect": expect},
-            )
-            .mappings()
-            .first()
+    ended_at = at if is_terminal(to_status) else None
+    started_at = at if to_status in _WORK_BEGUN else None
+    # A caller-given time or a dry_run claim needs the current row to be judged first;
+    # so does SQLite, which has no functions (and no round trips to save).
+    current = None
+    if explicit_time or "dry_run" in (evidence or {}) or not is_postgres(conn):
+        # Locked, so the row cannot change between this judgement and the update: a
+        # transition without ``expect`` is judged on the status it really moves from (a
+        # real completion racing the stuck sweep lands as stuck → completed, not LostRace).
+        current = fetch(conn, subject, subject_id, lock="update")
+        label = f"{subject.kind} {subject_id}"
+        _judge(label, current.status, to_status, expect)
+        if evidence and "dry_run" in evidence and bool(evidence["dry_run"]) != current.dry_run:
+            raise InvalidInput(f"{label}: evidence may not change whether it is a dry run")
+        begun = current.started_at or started_at
+        if ended_at is not None and begun is not None and begun > at:
+            raise InvalidInput(f"{label}: ended_at {at.isoformat()} is before started_at")
+    if is_postgres(conn):
+        # Without a judged row the function judges the status it finds, and moves the
+        # row only if it still has it (a compare-and-set).
+        written = _written(
+            conn,
+            subject.move_call,
+            {
+                **_move_params(
+                    subject_id,
+                    to_status,
+                    expect if current is None else current.status,
+                    at,
+                    error_ref=error_ref,
+                    output_ref=output_ref,
+                    evidence=evidence,
+                    reason=reason,
+                    actor=actor,
+                ),
+                **(also_params or {}),
+            },
+            gate,
+            also,
         )
-        if written is None:
-            _refuse(conn, subject, subject_id, to_status, expect)
-        return subject.record.from_row(written)
+    else:
+        written = _write_logged(
+            conn,
+            subject,
+            subject.guarded_update,
+            {
+                "b_id": subject_id,
+                "b_from": current.status,
+                "b_status": to_status,
+                "b_ended_at": ended_at,
+                "b_started_at": started_at,
+                "b_error_ref": error_ref,
+                "b_output_ref": output_ref,
+                "b_evidence": evidence or None,
+            },
+            from_status=current.status,
+            h_at=at,
+            h_reason=reason,
+            h_actor=actor,
+        )
+    if written is None:
+        _refuse(
+            conn,
+            subject,
+            subject_id,
+            to_status,
+            expect,
+            read_as=None if current is None else current.status,
+        )
+    answers = {q.__name__: written[q.__name__] for q in also} if is_postgres(conn) else {}
+    return subject.record.from_row(written), answers
 
-    # Locked, so the row cannot change between this judgement and the update: a
-    # transition without ``expect`` is judged on the status it really moves from (a real
-    # completion racing the stuck sweep lands as stuck → completed, never as LostRace).
-    current = fetch(conn, subject, subject_id, lock="update")
-    label = f"{subject.kind} {subject_id}"
-    _judge(label, current.status, to_status, expect)
-    if evidence and "dry_run" in evidence and bool(evidence["dry_run"]) != current.dry_run:
-        raise InvalidInput(f"{label}: evidence may not change whether it is a dry run")
-    begun = current.started_at or params["b_started_at"]
-    if params["b_ended_at"] is not None and begun is not None and begun > at:
-        raise InvalidInput(f"{label}: ended_at {at.isoformat()} is before started_at")
-    updated = _write_logged(
-        conn,
-        subject,
-        subject.guarded_update,
-        {**params, "b_from": current.status},
-        from_status=current.status,
-        **history,
+
+def _move_params(
+    subject_id: uuid.UUID,
+    to_status: str,
+    expect: str | None,
+    at: dt.datetime,
+    *,
+    error_ref: str | None = None,
+    output_ref: str | None = None,
+    evidence: dict | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+    prefix: str = "p_",
+) -> dict[str, Any]:
+    """The arguments of ``procobs_move_<kind>`` for one move, named ``<prefix><argument>``."""
+    values = {
+        "id": subject_id,
+        "to": to_status,
+        "allowed": list(allowed_from(to_status)),
+        "expect": expect,
+        # NULL for every non-terminal state, which is exactly the rule.
+        "ended_at": at if is_terminal(to_status) else None,
+        "started_at": at if to_status in _WORK_BEGUN else None,
+        "error_ref": error_ref,
+        "output_ref": output_ref,
+        "evidence": evidence or None,
+        "at": at,
+        "reason": reason,
+        "actor": actor,
+    }
+    return {prefix + name: value for name, value in values.items()}
+
+
+@functools.cache
+def _through_call(subject: Subject) -> sa.Select:
+    """Postgres: two moves of one row in one statement, the second (``then_*`` arguments)
+    made from the row the first returns (``LATERAL``: only after it, only if it moved)."""
+    first = subject.move_call.subquery("first")
+    arguments = [first.c[subject.key]] + [
+        sa.cast(sa.bindparam("then_" + name.removeprefix("p_"), type_=type_), type_)
+        for name, type_ in _move_parameters(subject.table)[1:]
+    ]
+    second = (
+        getattr(sa.func, f"procobs_move_{subject.kind}")(*arguments)
+        .table_valued(*(sa.column(c.name, c.type) for c in subject.table.c))
+        .lateral("then")
     )
-    if updated is None:
-        _refuse(conn, subject, subject_id, to_status, expect, read_as=current.status)
-    return subject.record.from_row(updated)
+    return sa.select(second).select_from(first.join(second, sa.true()))
+
+
+def transition_through(
+    conn: Connection,
+    subject: Subject,
+    subject_id: uuid.UUID,
+    via_status: str,
+    to_status: str,
+    *,
+    evidence: dict | None = None,
+    output_ref: str | None = None,
+    actor: str | None = None,
+    gate: str | None = None,
+    also: tuple[Also, ...] = (),
+    also_params: dict[str, Any] | None = None,
+):
+    """Postgres: move a row to ``via_status`` (with ``evidence`` and ``output_ref``) and on
+    to ``to_status``, in one statement, each move with its history row, at the time of
+    now. Returns (the row as it was at ``via_status``, the row moved on, the answers of
+    ``also`` about it), or None when the first move was refused and nothing was written:
+    the caller then makes its moves one by one and learns why."""
+    check_status(via_status)
+    check_status(to_status)
+    check_values({"output_ref": output_ref, "evidence_ref": evidence, "actor": actor})
+    at = utcnow()
+    params = {
+        **_move_params(
+            subject_id, via_status, None, at, output_ref=output_ref, evidence=evidence, actor=actor
+        ),
+        **_move_params(subject_id, to_status, via_status, at, actor=actor, prefix="then_"),
+        **(also_params or {}),
+    }
+    del params["then_id"]
+    written = _written(conn, _through_call(subject), params, gate, also)
+    if written is None:
+        return None
+    moved = subject.record.from_row(written)
+    # The second move changed the status and, into a terminal one, ended_at: nothing else.
+    via = dataclasses.replace(moved, status=via_status, ended_at=None)
+    return via, moved, {q.__name__: written[q.__name__] for q in also}
 
 
 def _judge(label: str, status: str, to_status: str, expect: str | None) -> None:

@@ -13,7 +13,7 @@ from procobs_dagster.ledger import _subjects
 from procobs_dagster.ledger._subjects import COMPONENT, RUN
 from procobs_dagster.ledger.lifecycle import INITIAL_STATUSES, check_status, is_terminal
 from procobs_dagster.ledger.provenance import check_source, evidence_for
-from procobs_dagster.ledger.records import ComponentRecord
+from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.vocabulary import COMPONENT_ROLES
 
@@ -50,6 +50,7 @@ def record_component(
     at: dt.datetime | None = None,
     actor: str | None = None,
     late_report: bool = False,
+    run: RunRecord | None = None,
 ) -> RecordedComponent:
     """Record a component execution of a run (or an explicitly standalone one).
 
@@ -57,6 +58,8 @@ def record_component(
     correlation_id is refused, never silently rewritten. A run that has ended takes no new
     components, unless ``late_report`` says this one is a report of work already done (a
     workflow engine's report of a step may arrive after the one that ended its run).
+    ``run``: the record of the run ``process_run_id`` names, read by the caller in this
+    transaction with its row locked (``tracking.open_step``), so it is not read again.
     """
     component_id = optional_uuid(component_run_id, "component_run_id") or uuid7()
     label = f"component {component_id}"
@@ -73,7 +76,8 @@ def record_component(
     else:
         if standalone:
             raise InvalidInput(f"{label}: a standalone component has no process_run_id")
-        run = _subjects.fetch(conn, RUN, run_id)
+        if run is None or run.process_run_id != run_id:
+            run = _subjects.fetch(conn, RUN, run_id)
         if correlation_id is not None and correlation_id != run.correlation_id:
             raise CorrelationMismatch(
                 f"{label}: correlation_id {correlation_id!r} differs from run {run_id}'s "

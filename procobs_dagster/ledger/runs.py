@@ -40,8 +40,12 @@ def start_run(
     status: str = "started",
     at: dt.datetime | None = None,
     actor: str | None = None,
+    gate: str | None = None,
 ) -> StartedRun:
-    """Record a new run, or return the earlier one holding the same idempotency key."""
+    """Record a new run, or return the earlier one holding the same idempotency key.
+
+    ``gate`` names the event type the caller emits about the new run: its gate is read
+    with the insert (``_subjects.insert_once``)."""
     if not candidate_code:
         raise InvalidInput("candidate_code is required")
     if dry_run:
@@ -75,6 +79,7 @@ def start_run(
         },
         reason="start",
         actor=actor,
+        gate=gate,
     )
     return StartedRun(record, created)
 

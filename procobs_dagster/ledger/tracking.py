@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import events
@@ -46,16 +47,20 @@ from procobs_dagster.errors import IllegalTransition, InvalidInput, LostRace
 from procobs_dagster.events import ProcessEventType
 from procobs_dagster.events.envelope import Envelope
 from procobs_dagster.events.payloads import EvidenceType
+from procobs_dagster.ids import parse_uuid
 from procobs_dagster.ledger import _subjects
-from procobs_dagster.ledger._subjects import RUN
+from procobs_dagster.ledger._subjects import COMPONENT, RUN
 from procobs_dagster.ledger.components import (
     RecordedComponent,
     record_component,
     transition_component,
 )
+from procobs_dagster.ledger.lifecycle import allowed_from
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
-from procobs_dagster.ledger.runs import StartedRun, finish_run, start_run, transition_run
+from procobs_dagster.ledger.runs import StartedRun, start_run, transition_run
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.tables import process_component_observation as components
+from procobs_dagster.store.types import UTCDateTime
 from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
 STEP_EVENT_CODE = ProcessEventType.STEP_COMPLETED.value
@@ -124,6 +129,12 @@ def announce(
     )
 
 
+def _gate(event_type: str) -> str | None:
+    """The event type whose gate a ledger write should read with it (none while
+    unannounced: nothing will be emitted)."""
+    return None if _unannounced.get() else str(event_type)
+
+
 def check_event_code(event_code: str) -> str:
     events.payload_model(event_code)  # raises UnknownEventType
     return event_code
@@ -131,7 +142,9 @@ def check_event_code(event_code: str) -> str:
 
 def open_run(conn: Connection, *, candidate_code: str, **start: Any) -> StartedRun:
     """``ledger.start_run`` (same arguments) and process.run.started for a new run."""
-    started = start_run(conn, candidate_code=candidate_code, **start)
+    started = start_run(
+        conn, candidate_code=candidate_code, gate=_gate(ProcessEventType.RUN_STARTED), **start
+    )
     if started.created:
         announce(conn, ProcessEventType.RUN_STARTED, started.run, at=start.get("at"))
     return started
@@ -161,6 +174,7 @@ def open_step(
     recorded = record_component(
         conn,
         process_run_id=process_run_id,
+        run=header,
         dot_code=dot_code,
         role=role,
         event_code=check_event_code(event_code),
@@ -172,11 +186,19 @@ def open_step(
     )
     if not recorded.created:
         return recorded
-    component = transition_component(
-        conn, recorded.component.component_run_id, "step_started", at=at, actor=actor
+    follow = header.status in ("started", "step_completed")
+    component, answers = _subjects.transition_answering(
+        conn,
+        COMPONENT,
+        recorded.component.component_run_id,
+        "step_started",
+        at=at,
+        actor=actor,
+        gate=_gate(ProcessEventType.STEP_STARTED),
+        **(_following(header.status, "step_started", at, alone=False) if follow else {}),
     )
     announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
-    if header.status in ("started", "step_completed"):
+    if follow and "header_follows" not in answers:
         _follow(conn, process_run_id, header.status, "step_started", at)
     return RecordedComponent(component, True)
 
@@ -207,21 +229,31 @@ def close_step(
     at, actor = outcome.at, outcome.actor
     changes = {"evidence": outcome.evidence, "output_ref": outcome.output_ref, "at": at}
     if outcome.status == "completed":
-        try:
-            component = transition_component(
-                conn, component_run_id, "step_completed", actor=actor, **changes
-            )
-        except IllegalTransition:
-            # A sweep judged the step stuck or orphan while it worked; its real outcome
-            # still counts (and a step that already ended refuses this move too).
-            component = transition_component(
-                conn, component_run_id, "completed", actor=actor, **changes
-            )
+        through = _complete_at_once(conn, component_run_id, outcome)
+        if through is not None:
+            stepped, component, answers = through
+            announce(conn, ProcessEventType.STEP_COMPLETED, stepped, at=at)
         else:
-            announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
-            component = transition_component(
-                conn, component_run_id, "completed", at=at, actor=actor
-            )
+            try:
+                component = transition_component(
+                    conn,
+                    component_run_id,
+                    "step_completed",
+                    actor=actor,
+                    gate=_gate(ProcessEventType.STEP_COMPLETED),
+                    **changes,
+                )
+            except IllegalTransition:
+                # A sweep judged the step stuck or orphan while it worked; its real
+                # outcome still counts (and a step that already ended refuses this too).
+                component, answers = _end_step(
+                    conn, component_run_id, "completed", actor=actor, **changes
+                )
+            else:
+                announce(conn, ProcessEventType.STEP_COMPLETED, component, at=at)
+                component, answers = _end_step(
+                    conn, component_run_id, "completed", at=at, actor=actor
+                )
         if not component.dry_run and not has_evidence(component.evidence_ref):
             announce(
                 conn,
@@ -231,7 +263,7 @@ def close_step(
                 at=at,
             )
     else:
-        component = transition_component(
+        component, answers = _end_step(
             conn,
             component_run_id,
             outcome.status,
@@ -239,9 +271,112 @@ def close_step(
             actor=actor,
             **changes,
         )
-    if component.process_run_id is not None and not _others_at_work(conn, component):
+    if (
+        component.process_run_id is not None
+        and "header_follows" not in answers  # SQLite: the header did not follow yet
+        and not _others_at_work(conn, component)
+    ):
         _follow(conn, component.process_run_id, "step_started", "step_completed", at)
     return component
+
+
+def _complete_at_once(conn: Connection, component_run_id: uuid.UUID, outcome: Outcome):
+    """Postgres: step_completed and completed (and the header's follow-up) in one
+    statement, when nothing about the step needs judging in Python first (no given time,
+    no dry-run claim). None when not done: the caller moves one by one."""
+    if not is_postgres(conn) or outcome.at is not None or "dry_run" in (outcome.evidence or {}):
+        return None
+    return _subjects.transition_through(
+        conn,
+        COMPONENT,
+        parse_uuid(component_run_id, "component_run_id"),
+        "step_completed",
+        "completed",
+        evidence=outcome.evidence,
+        output_ref=outcome.output_ref,
+        actor=outcome.actor,
+        gate=_gate(ProcessEventType.STEP_COMPLETED),
+        **_following("step_started", "step_completed", None, alone=True),
+    )
+
+
+def others_at_work(written: sa.Subquery) -> sa.ColumnElement:
+    """Whether another component of the written component's run is still at work (asked
+    with the move that ends a step, see ``_subjects.transition_answering``)."""
+    c = components.c
+    return sa.exists().where(
+        c.process_run_id == written.c.process_run_id,
+        c.component_run_id != written.c.component_run_id,
+        c.status == sa.any_(sa.literal(list(_AT_WORK), postgresql.ARRAY(sa.Text))),
+    )
+
+
+def header_follows(written: sa.Subquery) -> sa.ColumnElement:
+    """:func:`_follow` for the written step's run, in the statement that moved the step:
+    the header moves to ``:follow_to`` if it is in ``:follow_expect`` (and, given
+    ``:follow_alone``, no other step of the run is at work). The run's id if it moved."""
+    at = sa.bindparam("follow_at", type_=UTCDateTime)
+    text_array = postgresql.ARRAY(sa.Text)
+    allowed = sa.case(
+        (
+            sa.and_(sa.bindparam("follow_alone", type_=sa.Boolean), others_at_work(written)),
+            sa.cast(sa.literal("{}"), text_array),
+        ),
+        else_=sa.bindparam("follow_allowed", type_=text_array),
+    )
+    move = sa.func.procobs_move_run(
+        written.c.process_run_id,
+        sa.bindparam("follow_to", type_=sa.Text),
+        allowed,
+        sa.bindparam("follow_expect", type_=sa.Text),
+        sa.null(),  # p_ended_at: a header follows its steps into working states only
+        at,  # p_started_at
+        sa.null(),
+        sa.null(),
+        sa.null(),
+        at,  # p_at
+        sa.null(),
+        sa.null(),
+    ).table_valued("process_run_id")
+    return sa.select(move.c.process_run_id).scalar_subquery()
+
+
+def _following(expect: str, to_status: str, at: dt.datetime | None, *, alone: bool) -> dict:
+    """The options of ``transition_answering`` that make the run header follow the step
+    it moves (Postgres; see :func:`header_follows`)."""
+    return {
+        "also": (header_follows,),
+        "also_params": {
+            "follow_to": to_status,
+            "follow_expect": expect,
+            "follow_allowed": list(allowed_from(to_status)),
+            "follow_alone": alone,
+            "follow_at": _subjects.resolve_time(at),
+        },
+    }
+
+
+def component_evidence(written: sa.Subquery) -> sa.ColumnElement:
+    """Whether a component of the written run has evidence (see :func:`has_evidence`:
+    anything beyond the dry-run flag), asked with the move that ends the run."""
+    c = components.c
+    return sa.exists().where(
+        c.process_run_id == written.c.process_run_id,
+        c.evidence_ref.op("-")(sa.literal("dry_run", sa.Text)) != sa.cast("{}", postgresql.JSONB),
+    )
+
+
+def _end_step(conn: Connection, component_run_id: uuid.UUID, to_status: str, **options):
+    """Move a step to its end and (Postgres) its run's header to step_completed, unless
+    another step of the run is still at work."""
+    return _subjects.transition_answering(
+        conn,
+        COMPONENT,
+        parse_uuid(component_run_id, "component_run_id"),
+        to_status,
+        **_following("step_started", "step_completed", options.get("at"), alone=True),
+        **options,
+    )
 
 
 def close_run(
@@ -253,31 +388,38 @@ def close_run(
     outcome = outcome or Outcome()
     completed = outcome.status == "completed"
     finish = functools.partial(
-        finish_run,
+        _subjects.transition_answering,
         conn,
-        process_run_id,
+        RUN,
+        parse_uuid(process_run_id, "process_run_id"),
         outcome.status,
+        also=(component_evidence,),
         evidence=outcome.evidence,
         output_ref=outcome.output_ref,
         error_ref=outcome.error_ref,
         at=outcome.at,
         actor=outcome.actor,
+        gate=(
+            _gate(_RUN_OUTCOME_EVENTS[outcome.status])
+            if outcome.status in _RUN_OUTCOME_EVENTS
+            else None
+        ),
     )
     try:
-        run = finish()
+        run, answers = finish()
     except IllegalTransition:
         if not completed:
             raise
         # A step still marked open (e.g. abandoned by a thread) cannot block the close.
         _follow(conn, process_run_id, "step_started", "step_completed", outcome.at)
-        run = finish()
+        run, answers = finish()
     if outcome.status in _RUN_OUTCOME_EVENTS:
         announce(conn, _RUN_OUTCOME_EVENTS[outcome.status], run, at=outcome.at)
     if (
         completed
         and not run.dry_run
         and not has_evidence(run.evidence_ref)
-        and not _any_component_evidence(conn, process_run_id)
+        and not _any_component_evidence(conn, process_run_id, answers)
     ):
         announce(
             conn,
@@ -318,7 +460,11 @@ def _others_at_work(conn: Connection, component: ComponentRecord) -> bool:
     )
 
 
-def _any_component_evidence(conn: Connection, process_run_id: uuid.UUID) -> bool:
+def _any_component_evidence(
+    conn: Connection, process_run_id: uuid.UUID, answers: dict[str, Any]
+) -> bool:
+    if "component_evidence" in answers:  # asked with the move that ended the run
+        return answers["component_evidence"]
     rows = conn.execute(
         sa.select(components.c.evidence_ref).where(
             components.c.process_run_id == process_run_id,

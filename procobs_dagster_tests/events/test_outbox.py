@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from procobs_dagster import events, ledger
-from procobs_dagster.events import Envelope, InvalidPayload, UnknownEventType
+from procobs_dagster.events import Envelope, InvalidPayload, UnknownEventType, outbox, runtime
 from procobs_dagster.store.tables import audit_log, event_type_registry
 from procobs_dagster_tests.events.helpers import outbox_rows, set_active, set_emission
 
@@ -112,3 +112,41 @@ def test_domain_details_stay_out_of_the_safe_payload(db):
     with db.read() as conn:
         details = conn.execute(sa.select(audit_log.c.details)).scalar_one()
     assert details["details"] == {"prompt": "internal text"}
+
+
+def _gate_row(conn, event_type):
+    return conn.execute(outbox.GATE, {"event_type": event_type}).mappings().one()
+
+
+def test_a_gate_read_with_a_write_answers_once_and_only_in_its_transaction(db):
+    with db.begin() as conn:
+        outbox.remember_gate(conn, "process.run.started", _gate_row(conn, "process.run.started"))
+        conn.execute(
+            event_type_registry.update()
+            .where(event_type_registry.c.event_type == "process.run.started")
+            .values(active=True)
+        )
+        # The gate as the write read it (inactive), for the event that write causes…
+        assert events.gate(conn, "process.run.started")[0] is False
+        # …and for nothing after it: the next question reads the registry.
+        assert events.gate(conn, "process.run.started")[0] is True
+        outbox.remember_gate(
+            conn, "process.run.started", {**_gate_row(conn, "process.run.started"), "active": False}
+        )
+    with db.begin() as conn:  # another transaction never sees it
+        assert events.gate(conn, "process.run.started")[0] is True
+
+
+def test_changing_the_gate_drops_what_the_transaction_read_before(db):
+    set_active(db, "process.run.started")
+    with db.begin() as conn:
+        outbox.remember_gate(conn, "process.run.started", _gate_row(conn, "process.run.started"))
+        runtime.set_emission(conn, False, approved_by="owner@example.org")
+        assert events.gate(conn, "process.run.started")[0] is False
+
+
+def test_a_type_missing_from_the_registry_is_not_kept(db):
+    with db.begin() as conn:
+        missing = {"active": None, "schema_version": None, "emit_enabled": None}
+        outbox.remember_gate(conn, "process.run.started", missing)
+        assert events.gate(conn, "process.run.started") == (False, 1)

@@ -1,0 +1,94 @@
+"""Statements sent straight through the driver's cursor, for the ledger's hot path.
+
+SQLAlchemy spends about 100 µs of Python on each execution (cache key, parameter
+processing, result metadata, the row and mapping objects): as much as a round trip to a
+local server, and more than the ledger's short function calls cost the server
+(docs/ledger.md, "The write path"). A :class:`DriverStatement` keeps what matters of
+that — the column types' own bind and result processing, and SQLAlchemy's exception
+classes — and skips the rest. It runs on the connection's DBAPI connection, inside the
+transaction the caller opened, so it commits or rolls back with everything else.
+
+Only for fixed statements executed very often; everything else goes through SQLAlchemy.
+"""
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import TypeEngine
+
+
+def _bind_processor(type_: TypeEngine, dialect: Dialect):
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _result_processor(type_: TypeEngine, dialect: Dialect):
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
+
+
+class DriverStatement:
+    """A SELECT (or a function called as one) compiled once per dialect, run through
+    the driver and read back as rows of its selected columns."""
+
+    def __init__(self, statement: sa.Select | sa.TextualSelect):
+        self.statement = statement
+        self.names = tuple(column.key for column in statement.selected_columns)
+
+    @functools.cache  # noqa: B019 — statements live as long as the program, like dialects
+    def _compiled(self, dialect: Dialect) -> tuple[str, dict, tuple, tuple]:
+        compiled = self.statement.compile(dialect=dialect)
+        if dialect.paramstyle != "pyformat":
+            raise ValueError(f"a driver statement needs pyformat, not {dialect.paramstyle}")
+        binds = tuple(
+            (name, processor)
+            for name, bind in compiled.binds.items()
+            if (processor := _bind_processor(bind.type, dialect)) is not None
+        )
+        results = tuple(
+            _result_processor(column.type, dialect) for column in self.statement.selected_columns
+        )
+        # Values bound in the statement itself (a constant list, say); the caller's win.
+        defaults = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        return compiled.string, defaults, binds, results
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row the statement returns, by column name, or None."""
+        sql, defaults, binds, results = self._compiled(conn.dialect)
+        params = {**defaults, **params}
+        for name, process in binds:
+            params[name] = process(params[name])
+        dbapi_connection = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(conn, exc, sql, params, dbapi_connection, cursor)
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return {
+            name: value if process is None else process(value)
+            for name, process, value in zip(self.names, results, row, strict=True)
+        }
+
+
+def _raise_wrapped(conn, exc, sql, params, dbapi_connection, cursor):
+    """Raise ``exc`` as SQLAlchemy would have (IntegrityError, OperationalError…); a lost
+    connection is invalidated first, so the pool does not hand it out again."""
+    dialect = conn.dialect
+    invalidated = dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if invalidated:
+        conn.invalidate(exc)
+    raise sa.exc.DBAPIError.instance(
+        sql,
+        params,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    ) from exc
