@@ -100,6 +100,14 @@ def _after(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
     return event_outbox.c.seq > position.seq
 
 
+def _at_or_before(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
+    if postgres:
+        return sa.tuple_(event_outbox.c.tx_id, event_outbox.c.seq) <= sa.tuple_(
+            sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+        )
+    return event_outbox.c.seq <= position.seq
+
+
 def _order(postgres: bool, descending: bool = False) -> list[sa.ColumnElement]:
     columns = [event_outbox.c.tx_id, event_outbox.c.seq] if postgres else [event_outbox.c.seq]
     return [c.desc() for c in columns] if descending else list(columns)
@@ -107,6 +115,63 @@ def _order(postgres: bool, descending: bool = False) -> list[sa.ColumnElement]:
 
 def _position(row, postgres: bool) -> OutboxPosition:
     return OutboxPosition(tx_id=row.tx_id if postgres else 0, seq=row.seq)
+
+
+def _conditions(
+    conn: Connection,
+    after: OutboxPosition,
+    event_types: Collection[str] | None,
+    lane: str | None,
+) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
+    """(visible, wanted): the committed rows after ``after``, and those of them the
+    filters keep. On Postgres the horizon is taken once, here, for every statement of the
+    page: taken from a later snapshot it could admit a row an earlier statement never
+    saw, and the cursor would pass it."""
+    postgres = is_postgres(conn)
+    visible = [_after(after, postgres)]
+    if postgres:
+        horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
+        visible.append(event_outbox.c.tx_id < horizon)
+    wanted = list(visible)
+    if event_types is not None:
+        wanted.append(event_outbox.c.event_type.in_(list(event_types)))
+    if lane is not None:
+        wanted.append(
+            event_outbox.c.event_type.in_(
+                sa.select(event_type_registry.c.event_type).where(
+                    event_type_registry.c.lane == lane
+                )
+            )
+        )
+    return visible, wanted
+
+
+def _resume(
+    conn: Connection,
+    after: OutboxPosition,
+    visible: list[sa.ColumnElement[bool]],
+    wanted: list[sa.ColumnElement[bool]],
+    last: OutboxPosition | None,
+    full: bool,
+) -> OutboxPosition:
+    """Where the next page starts: past the page's last row; when the page is not full
+    and a filter left rows out, past the last committed row, wanted or not (every wanted
+    row below the horizon is in this page)."""
+    if full or len(wanted) == len(visible):
+        return last or after
+    postgres = is_postgres(conn)
+    row = conn.execute(
+        sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
+        .where(*visible)
+        .order_by(*_order(postgres, descending=True))
+        .limit(1)
+    ).first()
+    return after if row is None else _position(row, postgres)
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
 
 
 def read_outbox(
@@ -122,26 +187,9 @@ def read_outbox(
     ``event_types`` and ``lane`` (``event_type_registry.lane``, e.g. ``immediate``)
     narrow the rows returned; the position still moves over the rows they skip.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    _check_limit(limit)
     postgres = is_postgres(conn)
-    visible = [_after(after, postgres)]
-    if postgres:
-        # One horizon for both statements below: taken from a later snapshot it could
-        # admit a row the first statement never saw, and the cursor would pass it.
-        horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
-        visible.append(event_outbox.c.tx_id < horizon)
-    wanted = list(visible)
-    if event_types is not None:
-        wanted.append(event_outbox.c.event_type.in_(list(event_types)))
-    if lane is not None:
-        wanted.append(
-            event_outbox.c.event_type.in_(
-                sa.select(event_type_registry.c.event_type).where(
-                    event_type_registry.c.lane == lane
-                )
-            )
-        )
+    visible, wanted = _conditions(conn, after, event_types, lane)
     rows = conn.execute(
         sa.select(
             event_outbox.c.tx_id,
@@ -166,17 +214,70 @@ def read_outbox(
         for row in rows
     )
     full = len(entries) == limit
-    if full or len(wanted) == len(visible):
-        return OutboxPage(entries, entries[-1].position if entries else after, full=full)
-    # Every wanted row below the horizon is in this page, so the reader may move on to
-    # the last committed row, wanted or not.
-    last = conn.execute(
+    last = entries[-1].position if entries else None
+    return OutboxPage(entries, _resume(conn, after, visible, wanted, last, full), full=full)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # its conditions are SQL, not values
+class OutboxSpan:
+    """A page of the feed named by its bounds instead of its rows, for a reader that acts
+    on the rows in SQL (the relay's fan-out inserts them with one INSERT … SELECT).
+
+    ``rows`` are the conditions that select exactly the page's wanted rows: those in
+    (``after``, ``last``], filtered. No row can join that range later: on Postgres every
+    row in it was written by a transaction below the horizon, on SQLite seq order is
+    commit order."""
+
+    after: OutboxPosition
+    last: OutboxPosition | None  # the page's last wanted row; None: the page is empty
+    count: int
+    next_position: OutboxPosition
+    full: bool
+    rows: tuple[sa.ColumnElement[bool], ...]
+
+
+def outbox_span(
+    conn: Connection,
+    after: OutboxPosition,
+    *,
+    limit: int,
+    event_types: Collection[str] | None = None,
+) -> OutboxSpan:
+    """The page :func:`read_outbox` would return, as bounds: one bounded index walk that
+    returns a single row (the last position and the count), however long the page."""
+    _check_limit(limit)
+    postgres = is_postgres(conn)
+    visible, wanted = _conditions(conn, after, event_types, None)
+    page = (
         sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
-        .where(*visible)
-        .order_by(*_order(postgres, descending=True))
+        .where(*wanted)
+        .order_by(*_order(postgres))
+        .limit(limit)
+        .subquery("page")
+    )
+    columns = [page.c.tx_id, page.c.seq] if postgres else [page.c.seq]
+    row = conn.execute(
+        sa.select(page.c.tx_id, page.c.seq, sa.func.count().over().label("count"))
+        .order_by(*(c.desc() for c in columns))
         .limit(1)
     ).first()
-    return OutboxPage(entries, after if last is None else _position(last, postgres), full=False)
+    count = row.count if row is not None else 0
+    last = _position(row, postgres) if row is not None else None
+    full = count == limit
+    filters = wanted[len(visible) :]
+    rows = (
+        (_after(after, postgres), _at_or_before(last, postgres), *filters)
+        if last is not None
+        else (sa.false(),)
+    )
+    return OutboxSpan(
+        after=after,
+        last=last,
+        count=count,
+        next_position=_resume(conn, after, visible, wanted, last, full),
+        full=full,
+        rows=rows,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
