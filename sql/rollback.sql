@@ -1,5 +1,19 @@
 BEGIN;
 
+-- Running downgrade 0009_relay_scale -> 0008_sink_link_local
+
+ALTER TABLE delivery_state RESET (fillfactor, autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold);
+
+DROP INDEX ix_delivery_state_undelivered_correlation;
+
+DROP INDEX ix_delivery_state_open;
+
+CREATE INDEX ix_delivery_state_sink_correlation_id_seq ON delivery_state (sink, correlation_id, seq);
+
+CREATE INDEX ix_delivery_state_sink_state ON delivery_state (sink, state);
+
+UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0009_relay_scale';
+
 -- Running downgrade 0008_sink_link_local -> 0007_workflow
 
 ALTER TABLE delivery_sink DROP COLUMN allow_link_local;
