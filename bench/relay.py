@@ -124,7 +124,7 @@ def emit(db, event_type: str, count: int) -> None:
 BACKLOG_COPIES = """
 INSERT INTO event_outbox (event_id, event_type, source, subject, correlation_id,
     causation_id, process_run_id, schema_version, occurred_at, recorded_at, safe_payload)
-SELECT (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint + i / 10), 12, '0') || '7'
+SELECT (lpad(to_hex(%(epoch_ms)s::bigint + i / 10), 12, '0') || '7'
         || substr(md5(i::text), 1, 3) || '8' || substr(md5(i::text), 4, 15))::uuid,
     t.event_type, t.source, t.subject, 'bench-' || (i %% 997),
     t.causation_id, t.process_run_id, t.schema_version, t.occurred_at, now(),
@@ -147,11 +147,13 @@ def build_backlog(db, event_type: str, count: int) -> None:
             "SELECT event_id FROM event_outbox WHERE event_type = %(t)s ORDER BY seq DESC LIMIT 1",
             {"t": event_type},
         ).scalar_one()
+    epoch_ms = int(time.time() * 1000)
     for first in range(1, count, BACKLOG_CHUNK):
         last = min(count - 1, first + BACKLOG_CHUNK - 1)
         with db.begin() as conn:
             conn.exec_driver_sql(
-                BACKLOG_COPIES, {"first": first, "last": last, "template": str(template)}
+                BACKLOG_COPIES,
+                {"first": first, "last": last, "template": str(template), "epoch_ms": epoch_ms},
             )
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE event_outbox")  # as autovacuum would after a burst
