@@ -24,6 +24,7 @@ equivalent, also across processes.
 
 import dataclasses
 import datetime as dt
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -279,17 +280,21 @@ def claim(
             ids = [c.event_id for c in claimed]
             rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
             outbox = {row["event_id"]: row for row in rows.mappings()}
+    # Unpacked by position: a claim builds a hundred of these per cycle, and named
+    # access on result rows costs more than the rest of the loop.
     deliveries = tuple(
         Delivery(
-            event_id=c.event_id,
+            event_id=event_id,
             sink=config.name,
-            seq=c.seq,
-            correlation_id=c.correlation_id,
-            attempt=c.attempts,
-            rejections=c.rejections,
-            outbox_row=outbox.get(c.event_id),
+            seq=seq,
+            correlation_id=correlation_id,
+            attempt=attempts,
+            rejections=rejections,
+            outbox_row=outbox.get(event_id) if outbox else None,
         )
-        for c in sorted(claimed, key=lambda c: c.seq)
+        for event_id, seq, correlation_id, attempts, rejections, *_ in sorted(
+            claimed, key=operator.itemgetter(1)
+        )
     )
     return Claim(config.name, token, locked_until, deliveries)
 
