@@ -14,8 +14,11 @@ already moved its cursor past 11 would never see 10. The feed avoids that:
 - **SQLite**: writers are serialised (``BEGIN IMMEDIATE``), so seq order is commit order
   and the cursor is the last seq.
 
-Every query is bounded by ``limit`` and walks the ``(tx_id, seq)`` index. Database errors
-propagate: a reader never advances its cursor past rows it could not read.
+Every query is bounded by ``limit`` and walks the ``(tx_id, seq)`` index; a filtered one
+(a lane, event types) looks at no more than ``SCAN_WINDOW`` committed rows per call, so a
+sparse filter over a long backlog moves on by a window at a time instead of walking all of
+it. Database errors propagate: a reader never advances its cursor past rows it could not
+read.
 """
 
 import dataclasses
@@ -35,6 +38,8 @@ from procobs_dagster.store.sql import visible_txid_horizon
 from procobs_dagster.store.tables import event_outbox, event_type_registry
 
 MAX_PAGE = 100_000
+# Committed rows a filtered read looks at, at most, per call (see _Read.page).
+SCAN_WINDOW = 100_000
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -117,56 +122,98 @@ def _position(row, postgres: bool) -> OutboxPosition:
     return OutboxPosition(tx_id=row.tx_id if postgres else 0, seq=row.seq)
 
 
-def _conditions(
-    conn: Connection,
-    after: OutboxPosition,
-    event_types: Collection[str] | None,
-    lane: str | None,
-) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
-    """(visible, wanted): the committed rows after ``after``, and those of them the
-    filters keep. On Postgres the horizon is taken once, here, for every statement of the
-    page: taken from a later snapshot it could admit a row an earlier statement never
-    saw, and the cursor would pass it."""
-    postgres = is_postgres(conn)
-    visible = [_after(after, postgres)]
-    if postgres:
-        horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
-        visible.append(event_outbox.c.tx_id < horizon)
-    wanted = list(visible)
+def _filters(
+    event_type: sa.ColumnElement[str], event_types: Collection[str] | None, lane: str | None
+) -> list[sa.ColumnElement[bool]]:
+    """What a reader wants of the committed rows, on the event_type column given."""
+    filters = []
     if event_types is not None:
-        wanted.append(event_outbox.c.event_type.in_(list(event_types)))
+        filters.append(event_type.in_(list(event_types)))
     if lane is not None:
-        wanted.append(
-            event_outbox.c.event_type.in_(
+        filters.append(
+            event_type.in_(
                 sa.select(event_type_registry.c.event_type).where(
                     event_type_registry.c.lane == lane
                 )
             )
         )
-    return visible, wanted
+    return filters
 
 
-def _resume(
-    conn: Connection,
-    after: OutboxPosition,
-    visible: list[sa.ColumnElement[bool]],
-    wanted: list[sa.ColumnElement[bool]],
-    last: OutboxPosition | None,
-    full: bool,
-) -> OutboxPosition:
-    """Where the next page starts: past the page's last row; when the page is not full
-    and a filter left rows out, past the last committed row, wanted or not (every wanted
-    row below the horizon is in this page)."""
-    if full or len(wanted) == len(visible):
-        return last or after
-    postgres = is_postgres(conn)
-    row = conn.execute(
-        sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
-        .where(*visible)
-        .order_by(*_order(postgres, descending=True))
-        .limit(1)
-    ).first()
-    return after if row is None else _position(row, postgres)
+@dataclasses.dataclass(frozen=True, eq=False)  # its conditions are SQL, not values
+class _Read:
+    """One page's read: the committed rows after the position (``visible``) and the
+    filters, with one horizon for every statement of the page (on Postgres): taken from
+    a later snapshot it could admit a row an earlier statement never saw, and the cursor
+    would pass it."""
+
+    postgres: bool
+    after: OutboxPosition
+    visible: list[sa.ColumnElement[bool]]
+    event_types: Collection[str] | None
+    lane: str | None
+
+    @classmethod
+    def start(
+        cls,
+        conn: Connection,
+        after: OutboxPosition,
+        event_types: Collection[str] | None,
+        lane: str | None,
+    ) -> "_Read":
+        postgres = is_postgres(conn)
+        visible = [_after(after, postgres)]
+        if postgres:
+            horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
+            visible.append(event_outbox.c.tx_id < horizon)
+        return cls(postgres, after, visible, event_types, lane)
+
+    @property
+    def filtered(self) -> bool:
+        return self.event_types is not None or self.lane is not None
+
+    def filters(self, event_type: sa.ColumnElement[str]) -> list[sa.ColumnElement[bool]]:
+        return _filters(event_type, self.event_types, self.lane)
+
+    def page(self, names: Sequence[str], limit: int) -> sa.Select:
+        """The first ``limit`` wanted rows in commit order. A filtered page looks at no
+        more than SCAN_WINDOW committed rows: a sparse filter (a lane, a sink's event
+        types) over a long backlog would otherwise walk all of it in one statement. The
+        window is read lazily, so a dense filter stops after about ``limit`` rows."""
+        order = _order(self.postgres)
+        if not self.filtered:
+            columns = [event_outbox.c[name] for name in names]
+            return sa.select(*columns).where(*self.visible).order_by(*order).limit(limit)
+        wanted = {*names, "tx_id", "seq", "event_type"}
+        window = (
+            sa.select(*(c for c in event_outbox.c if c.name in wanted))
+            .where(*self.visible)
+            .order_by(*order)
+            .limit(SCAN_WINDOW)
+            .subquery("window")
+        )
+        return (
+            sa.select(*(window.c[name] for name in names))
+            .where(*self.filters(window.c.event_type))
+            .order_by(*(window.c[c.name] for c in order))
+            .limit(limit)
+        )
+
+    def resume(self, conn: Connection, last: OutboxPosition | None, full: bool) -> OutboxPosition:
+        """Where the next page starts: past the page's last row; when a filtered page is
+        not full, past every committed row it looked at, wanted or not — the end of the
+        window, or the last committed row when fewer remain."""
+        if full or not self.filtered:
+            return last or self.after
+        query = sa.select(event_outbox.c.tx_id, event_outbox.c.seq).where(*self.visible)
+        row = conn.execute(
+            query.order_by(*_order(self.postgres)).offset(SCAN_WINDOW - 1).limit(1)
+        ).first()
+        if row is None:
+            row = conn.execute(
+                query.order_by(*_order(self.postgres, descending=True)).limit(1)
+            ).first()
+        return self.after if row is None else _position(row, self.postgres)
 
 
 def _check_limit(limit: int) -> None:
@@ -188,24 +235,12 @@ def read_outbox(
     narrow the rows returned; the position still moves over the rows they skip.
     """
     _check_limit(limit)
-    postgres = is_postgres(conn)
-    visible, wanted = _conditions(conn, after, event_types, lane)
-    rows = conn.execute(
-        sa.select(
-            event_outbox.c.tx_id,
-            event_outbox.c.seq,
-            event_outbox.c.event_id,
-            event_outbox.c.event_type,
-            event_outbox.c.correlation_id,
-            event_outbox.c.process_run_id,
-        )
-        .where(*wanted)
-        .order_by(*_order(postgres))
-        .limit(limit)
-    ).all()
+    read = _Read.start(conn, after, event_types, lane)
+    columns = ("tx_id", "seq", "event_id", "event_type", "correlation_id", "process_run_id")
+    rows = conn.execute(read.page(columns, limit)).all()
     entries = tuple(
         OutboxEntry(
-            position=_position(row, postgres),
+            position=_position(row, read.postgres),
             event_id=row.event_id,
             event_type=row.event_type,
             correlation_id=row.correlation_id,
@@ -215,7 +250,7 @@ def read_outbox(
     )
     full = len(entries) == limit
     last = entries[-1].position if entries else None
-    return OutboxPage(entries, _resume(conn, after, visible, wanted, last, full), full=full)
+    return OutboxPage(entries, read.resume(conn, last, full), full=full)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # its conditions are SQL, not values
@@ -246,15 +281,9 @@ def outbox_span(
     """The page :func:`read_outbox` would return, as bounds: one bounded index walk that
     returns a single row (the last position and the count), however long the page."""
     _check_limit(limit)
-    postgres = is_postgres(conn)
-    visible, wanted = _conditions(conn, after, event_types, None)
-    page = (
-        sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
-        .where(*wanted)
-        .order_by(*_order(postgres))
-        .limit(limit)
-        .subquery("page")
-    )
+    read = _Read.start(conn, after, event_types, None)
+    postgres = read.postgres
+    page = read.page(("tx_id", "seq"), limit).subquery("page")
     columns = [page.c.tx_id, page.c.seq] if postgres else [page.c.seq]
     row = conn.execute(
         sa.select(page.c.tx_id, page.c.seq, sa.func.count().over().label("count"))
@@ -264,9 +293,12 @@ def outbox_span(
     count = row.count if row is not None else 0
     last = _position(row, postgres) if row is not None else None
     full = count == limit
-    filters = wanted[len(visible) :]
     rows = (
-        (_after(after, postgres), _at_or_before(last, postgres), *filters)
+        (
+            _after(after, postgres),
+            _at_or_before(last, postgres),
+            *read.filters(event_outbox.c.event_type),
+        )
         if last is not None
         else (sa.false(),)
     )
@@ -274,7 +306,7 @@ def outbox_span(
         after=after,
         last=last,
         count=count,
-        next_position=_resume(conn, after, visible, wanted, last, full),
+        next_position=read.resume(conn, last, full),
         full=full,
         rows=rows,
     )
