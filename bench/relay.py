@@ -12,18 +12,30 @@ reaches at least 0.7 of the raw rate.
 
 It then measures the relay against a local webhook (a small HTTP server in its own
 process answering 204): signed CloudEvents POSTs, one at a time, over keep-alive.
+
+With ``--backlog N`` (0 skips it) it measures whether that rate holds as the tables grow:
+an outbox backlog of 10,000 events, then one of N (built set-based, as a busy platform
+would have written it), each drained to the end by the relay and by a raw loop doing the
+same work — set-based fan-out from the outbox past a (tx_id, seq) cursor below the
+transaction horizon, the ``SKIP LOCKED`` claim, the acknowledgement — over the same
+outbox rows, in alternating rounds. Both paths are warmed up and the small backlog
+starts on freshly vacuumed tables; from then on only autovacuum runs, as in production. Goals: the relay's rate at N at least 0.7 of its rate at 10,000,
+and at least 0.5 of the raw loop's at N.
 """
 
 import os
 import subprocess
 import sys
+import time
 import uuid
 
-from _common import fresh_postgres, parser, report, timed
+from _common import fresh_postgres, parser, report, timed, vacuum_analyze
 
 from procobs_dagster import events
 from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery import Relay, SinkConfig, delivery_state
+from procobs_dagster.delivery.relay import DEFAULT_FANOUT_LIMIT
+from procobs_dagster.events.feed import MAX_PAGE
 from procobs_dagster.store.tables import event_type_registry
 
 EVENT_TYPE = "process.run.started"
@@ -40,6 +52,26 @@ UPDATE delivery_state d SET state = 'delivering', attempts = d.attempts + 1,
     updated_at = now()
 FROM due WHERE d.sink = %(sink)s AND d.event_id = due.event_id
 RETURNING d.event_id
+"""
+# The raw loop's fan-out: one page of the outbox past the cursor (below the horizon, so a
+# late commit is never passed), inserted, and the cursor moved, in one statement.
+RAW_FAN_OUT = """
+WITH pos AS MATERIALIZED (SELECT last_tx_id, last_seq FROM delivery_cursor
+    WHERE sink = %(sink)s FOR UPDATE),
+page AS MATERIALIZED (
+    SELECT event_id, seq, correlation_id, tx_id FROM event_outbox
+    WHERE (tx_id, seq) > ((SELECT last_tx_id FROM pos), (SELECT last_seq FROM pos))
+      AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND event_type = %(event_type)s
+    ORDER BY tx_id, seq LIMIT %(limit)s),
+fanned AS (
+    INSERT INTO delivery_state (event_id, sink, seq, correlation_id, state, attempts,
+        rejections, next_attempt_at, created_at, updated_at)
+    SELECT event_id, %(sink)s, seq, correlation_id, 'pending', 0, 0, now(), now(), now()
+    FROM page ON CONFLICT DO NOTHING)
+UPDATE delivery_cursor SET last_tx_id = last.tx_id, last_seq = last.seq, updated_at = now()
+FROM (SELECT tx_id, seq FROM page ORDER BY tx_id DESC, seq DESC LIMIT 1) last
+WHERE sink = %(sink)s
 """
 RAW_ACK = """
 UPDATE delivery_state SET state = 'delivered', delivered_at = now(), locked_until = NULL,
@@ -87,9 +119,56 @@ def emit(db, event_type: str, count: int) -> None:
                 events.emit(conn, event_type, payload, correlation_id=correlation)
 
 
-def fan_out(db, config: SinkConfig, count: int) -> None:
+# The rest of a backlog, set-based: copies of one real outbox row (emitted through
+# events.emit), each with an event id, correlation and run id of its own. The ids are
+# time-ordered like the UUIDv7 events.emit mints (ten events a millisecond), so the
+# indexes on event_id see the locality they have in production.
+BACKLOG_COPIES = """
+INSERT INTO event_outbox (event_id, event_type, source, subject, correlation_id,
+    causation_id, process_run_id, schema_version, occurred_at, recorded_at, safe_payload)
+SELECT (lpad(to_hex(%(epoch_ms)s::bigint + i / 10), 12, '0') || '7'
+        || substr(md5(i::text), 1, 3) || '8' || substr(md5(i::text), 4, 15))::uuid,
+    t.event_type, t.source, t.subject, 'bench-' || (i %% 997),
+    t.causation_id, t.process_run_id, t.schema_version, t.occurred_at, now(),
+    t.safe_payload || jsonb_build_object('correlation_id', 'bench-' || (i %% 997),
+                                         'process_run_id', gen_random_uuid()::text)
+FROM event_outbox t, generate_series(%(first)s, %(last)s) AS i
+WHERE t.event_id = %(template)s
+"""
+BACKLOG_CHUNK = 100_000  # rows per transaction, as many writers would have committed them
+
+
+def build_backlog(db, event_type: str, count: int) -> None:
+    """``count`` more outbox events of ``event_type``: one emitted, the rest copied in SQL
+    (a Python loop would take minutes per million)."""
+    if count <= 0:
+        return
+    emit(db, event_type, 1)
     with db.begin() as conn:
-        delivery_state.fan_out(conn, config, now=utcnow(), limit=count)
+        template = conn.exec_driver_sql(
+            "SELECT event_id FROM event_outbox WHERE event_type = %(t)s ORDER BY seq DESC LIMIT 1",
+            {"t": event_type},
+        ).scalar_one()
+    epoch_ms = int(time.time() * 1000)
+    for first in range(1, count, BACKLOG_CHUNK):
+        last = min(count - 1, first + BACKLOG_CHUNK - 1)
+        with db.begin() as conn:
+            conn.exec_driver_sql(
+                BACKLOG_COPIES,
+                {"first": first, "last": last, "template": str(template), "epoch_ms": epoch_ms},
+            )
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE event_outbox")  # as autovacuum would after a burst
+
+
+def fan_out(db, config: SinkConfig, count: int) -> None:
+    """Fan ``count`` events out to the sink beforehand, a page (at most MAX_PAGE) at a time."""
+    while count > 0:
+        with db.begin() as conn:
+            done = delivery_state.fan_out(conn, config, now=utcnow(), limit=min(count, MAX_PAGE))
+        if not done:
+            break
+        count -= done
 
 
 def raw_batches(db, sink: str, batch: int, batches: int) -> int:
@@ -111,14 +190,137 @@ def raw_batches(db, sink: str, batch: int, batches: int) -> int:
     return done
 
 
-def relay_cycles(relay: Relay, batch: int, cycles: int) -> int:
+def raw_drain(db, sink: str, batch: int, cycles: int | None, fanout: int) -> int:
+    """The raw loop with fan-out, shaped like a relay cycle: claim; when the claim comes
+    back short, fan out one page and claim the rest; commit; acknowledge; commit."""
+    raw = db.engine.raw_connection()
     done = 0
-    for _ in range(cycles):
+    try:
+        cur = raw.cursor()
+        cur.execute(
+            "INSERT INTO delivery_cursor (sink, updated_at) VALUES (%(sink)s, now()) "
+            "ON CONFLICT DO NOTHING",
+            {"sink": sink},
+        )
+        raw.commit()
+        cycle = 0
+        while cycles is None or cycle < cycles:
+            cycle += 1
+            claim = {"sink": sink, "batch": batch, "token": str(uuid.uuid4())}
+            cur.execute(RAW_CLAIM, claim)
+            ids = [row[0] for row in cur.fetchall()]
+            if len(ids) < batch:
+                cur.execute(RAW_FAN_OUT, {"sink": sink, "event_type": EVENT_TYPE, "limit": fanout})
+                if cur.rowcount:
+                    cur.execute(RAW_CLAIM, claim | {"batch": batch - len(ids)})
+                    ids += [row[0] for row in cur.fetchall()]
+            raw.commit()
+            if not ids:
+                break
+            cur.execute(RAW_ACK, {"sink": sink, "ids": ids})
+            raw.commit()
+            done += len(ids)
+    finally:
+        raw.close()
+    return done
+
+
+def relay_cycles(relay: Relay, batch: int, cycles: int | None) -> int:
+    done = 0
+    cycle = 0
+    while cycles is None or cycle < cycles:
+        cycle += 1
         report_ = relay.run_once(batch)
         done += report_.total("delivered")
         if not report_.total("claimed"):
             break
     return done
+
+
+def drain_both(db, backlog: int, batch: int, rounds: int = 10) -> dict:
+    """Drain ``backlog`` outbox events to the end, by the raw loop and by the relay (each
+    to its own null sink), in alternating rounds. Returns per path the events, the
+    seconds, and the relay's rate in the last round (the largest tables)."""
+    tag = f"{backlog}"
+    config = SinkConfig(name=f"relay-{tag}", kind="null", event_types=(EVENT_TYPE,))
+    per_round = max(1, backlog // rounds // batch)
+    done = {"raw": 0, "relay": 0}
+    seconds = {"raw": 0.0, "relay": 0.0}
+    last_round = 0.0
+    with Relay(db, [config]) as relay:
+        for round_ in range(rounds):
+            cycles = per_round if round_ < rounds - 1 else None  # the last one to the end
+            start = time.perf_counter()
+            done["raw"] += raw_drain(db, f"raw-{tag}", batch, cycles, relay.fanout_limit)
+            seconds["raw"] += time.perf_counter() - start
+            start = time.perf_counter()
+            delivered = relay_cycles(relay, batch, cycles)
+            elapsed = time.perf_counter() - start
+            done["relay"] += delivered
+            seconds["relay"] += elapsed
+            if round_ == rounds - 1:
+                last_round = delivered / elapsed
+            print(
+                f"  @{backlog}: round {round_ + 1}/{rounds}, relay {delivered / elapsed:.0f} "
+                f"events/s, raw so far {done['raw'] / seconds['raw']:.0f} events/s",
+                file=sys.stderr,
+                flush=True,
+            )
+    for path, events_done in done.items():
+        assert events_done == backlog, f"{path} delivered {events_done} of {backlog} events"
+    return {"done": done, "seconds": seconds, "relay_last_round": last_round}
+
+
+SMALL_BACKLOG = 10_000
+
+
+def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
+    """The relay's rate at a 10k backlog and at ``backlog``, against the raw loop."""
+    with fresh_postgres(database_url, "relay_backlog") as db:
+        build_backlog(db, EVENT_TYPE, SMALL_BACKLOG)
+        # Warm both paths first (statement caches, the pool, the tables' first statistics),
+        # so the small backlog's rate is not the price of a cold start.
+        warmup = SinkConfig(name="warmup", kind="null", event_types=(EVENT_TYPE,))
+        with Relay(db, [warmup]) as relay:
+            relay_cycles(relay, batch, 20)
+        raw_drain(db, "warmup-raw", batch, 20, DEFAULT_FANOUT_LIMIT)
+        vacuum_analyze(db, "event_outbox", "delivery_state", "delivery_cursor")
+        small = drain_both(db, SMALL_BACKLOG, batch)
+        started = time.perf_counter()
+        build_backlog(db, EVENT_TYPE, backlog - SMALL_BACKLOG)
+        built = time.perf_counter() - started
+        large = drain_both(db, backlog, batch)
+        with db.begin() as conn:
+            rows = conn.exec_driver_sql("SELECT count(*) FROM delivery_state").scalar_one()
+
+    def rate(result: dict, path: str) -> float:
+        return result["done"][path] / result["seconds"][path]
+
+    held = rate(large, "relay") / rate(small, "relay")
+    of_raw = rate(large, "relay") / rate(large, "raw")
+    report(
+        f"relay at a backlog: {SMALL_BACKLOG} then {backlog} outbox events drained to the "
+        f"end, fan-out included, batches of {batch} (PostgreSQL; built in {built:.1f} s; "
+        f"delivery_state ends with {rows} rows)",
+        [
+            (f"raw loop @{SMALL_BACKLOG}", f"{rate(small, 'raw'):8.0f} events/s"),
+            (f"relay @{SMALL_BACKLOG}", f"{rate(small, 'relay'):8.0f} events/s"),
+            (f"raw loop @{backlog}", f"{rate(large, 'raw'):8.0f} events/s"),
+            (f"relay @{backlog}", f"{rate(large, 'relay'):8.0f} events/s"),
+            (
+                f"relay @{backlog}, last round",
+                f"{large['relay_last_round']:8.0f} events/s  (the largest tables)",
+            ),
+            (
+                f"ratio relay @{backlog} / @{SMALL_BACKLOG}",
+                f"{held:8.2f}  (goal >= 0.70: {'met' if held >= 0.7 else 'NOT met'})",
+            ),
+            (
+                f"ratio relay / raw @{backlog}",
+                f"{of_raw:8.2f}  (goal >= 0.50: {'met' if of_raw >= 0.5 else 'NOT met'})",
+            ),
+        ],
+    )
 
 
 def webhook_rate(db, batch: int) -> tuple[int, float]:
@@ -147,7 +349,15 @@ def main() -> None:
     cli.add_argument("--events", type=int, default=20_000)
     cli.add_argument("--batch", type=int, default=100)
     cli.add_argument("--webhook-events", type=int, default=2_000)
+    cli.add_argument(
+        "--backlog",
+        type=int,
+        default=50_000,
+        help=f"the large backlog (0: skip; at least {SMALL_BACKLOG}); the goal is set at 1000000",
+    )
     args = cli.parse_args()
+    if args.backlog and args.backlog < SMALL_BACKLOG:
+        cli.error(f"--backlog must be 0 or at least {SMALL_BACKLOG}")
     count, batch = args.events, args.batch
     rounds = 10
     batches_per_round = count // rounds // batch
@@ -194,6 +404,8 @@ def main() -> None:
             ),
         ],
     )
+    if args.backlog:
+        backlog_rates(args.database_url, args.backlog, batch)
 
 
 if __name__ == "__main__":

@@ -727,7 +727,21 @@ ALTER TABLE delivery_sink ADD COLUMN allow_link_local BOOLEAN DEFAULT false NOT 
 
 UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0007_workflow';
 
--- Running upgrade 0008_sink_link_local -> 0010_retention_all
+-- Running upgrade 0008_sink_link_local -> 0009_relay_scale
+
+DROP INDEX ix_delivery_state_sink_state;
+
+DROP INDEX ix_delivery_state_sink_correlation_id_seq;
+
+CREATE INDEX ix_delivery_state_open ON delivery_state (sink, state, lock_token) WHERE state <> 'delivered';
+
+CREATE INDEX ix_delivery_state_undelivered_correlation ON delivery_state (sink, correlation_id, seq) WHERE state IN ('pending', 'retry', 'delivering');
+
+ALTER TABLE delivery_state SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 10000);
+
+UPDATE alembic_version SET version_num='0009_relay_scale' WHERE alembic_version.version_num = '0008_sink_link_local';
+
+-- Running upgrade 0009_relay_scale -> 0010_retention_all
 
 CREATE TABLE audit_log_archive (
     audit_id BIGSERIAL NOT NULL, 
@@ -787,7 +801,7 @@ $$;
 
 CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION procobs_leaves_only_archived_audit_log();
 
-UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0008_sink_link_local';
+UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0009_relay_scale';
 
 -- Running upgrade 0010_retention_all -> 0012_ledger_functions
 

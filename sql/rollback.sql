@@ -12,7 +12,7 @@ DROP FUNCTION procobs_insert_run(p_process_run_id uuid, p_process_candidate_code
 
 UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0012_ledger_functions';
 
--- Running downgrade 0010_retention_all -> 0008_sink_link_local
+-- Running downgrade 0010_retention_all -> 0009_relay_scale
 
 DROP TRIGGER IF EXISTS audit_log_refuse_delete ON audit_log;
 
@@ -52,7 +52,21 @@ DROP INDEX ix_audit_log_archive_archived_at;
 
 DROP TABLE audit_log_archive;
 
-UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0010_retention_all';
+UPDATE alembic_version SET version_num='0009_relay_scale' WHERE alembic_version.version_num = '0010_retention_all';
+
+-- Running downgrade 0009_relay_scale -> 0008_sink_link_local
+
+ALTER TABLE delivery_state RESET (fillfactor, autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold);
+
+DROP INDEX ix_delivery_state_undelivered_correlation;
+
+DROP INDEX ix_delivery_state_open;
+
+CREATE INDEX ix_delivery_state_sink_correlation_id_seq ON delivery_state (sink, correlation_id, seq);
+
+CREATE INDEX ix_delivery_state_sink_state ON delivery_state (sink, state);
+
+UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0009_relay_scale';
 
 -- Running downgrade 0008_sink_link_local -> 0007_workflow
 

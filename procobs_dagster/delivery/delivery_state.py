@@ -24,6 +24,7 @@ equivalent, also across processes.
 
 import dataclasses
 import datetime as dt
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
-from procobs_dagster.events.feed import OutboxPosition, read_outbox
+from procobs_dagster.events.feed import OutboxPosition, outbox_span
 from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
 from procobs_dagster.store.sql import json_append_bounded, json_object
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
@@ -84,27 +85,57 @@ def _lock_cursor(conn: Connection, sink: str):
     return conn.execute(query).mappings().first()
 
 
+def _fresh_rows(config: SinkConfig, now: dt.datetime, *conditions) -> sa.Select:
+    """The pending rows of the sink for the outbox rows matching ``conditions``, as a
+    SELECT an INSERT takes whole: fanning out is one statement, whatever the page size."""
+    o = event_outbox.c
+    return sa.select(
+        o.event_id,
+        sa.literal(config.name, sa.Text).label("sink"),
+        o.seq,
+        o.correlation_id,
+        sa.literal("pending", sa.Text).label("state"),
+        sa.literal(0, sa.Integer).label("attempts"),
+        sa.literal(0, sa.Integer).label("rejections"),
+        *(sa.literal(now, ds.c.created_at.type).label(name) for name in _FRESH_TIMES),
+    ).where(*conditions)
+
+
+_FRESH_TIMES = ("next_attempt_at", "created_at", "updated_at")
+_FRESH_COLUMNS = (
+    "event_id",
+    "sink",
+    "seq",
+    "correlation_id",
+    "state",
+    "attempts",
+    "rejections",
+    *_FRESH_TIMES,
+)
+
+
+def _insert(conn: Connection, rows: sa.Select) -> int:
+    statement = insert_ignoring_conflicts(conn.dialect.name, ds).from_select(_FRESH_COLUMNS, rows)
+    return conn.execute(statement).rowcount
+
+
 def _committed_ahead(
-    conn: Connection, config: SinkConfig, position: OutboxPosition, limit: int
-) -> list[sa.Row]:
-    """Committed rows past ``position`` that are still above the horizon and not yet
-    fanned out to the sink (Postgres): safe to deliver now, not yet to pass."""
+    conn: Connection, config: SinkConfig, position: OutboxPosition, now: dt.datetime, limit: int
+) -> int:
+    """Fan out the committed rows past ``position`` that are still above the horizon and
+    not yet fanned out to the sink (Postgres): safe to deliver now, not yet to pass."""
     o = event_outbox
-    query = (
-        sa.select(o.c.event_id, o.c.seq, o.c.correlation_id)
-        .where(
-            sa.tuple_(o.c.tx_id, o.c.seq)
-            > sa.tuple_(
-                sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
-            ),
-            ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
-        )
-        .order_by(o.c.tx_id, o.c.seq)
-        .limit(limit)
-    )
+    conditions = [
+        sa.tuple_(o.c.tx_id, o.c.seq)
+        > sa.tuple_(
+            sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+        ),
+        ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
+    ]
     if config.event_types:
-        query = query.where(o.c.event_type.in_(config.event_types))
-    return list(conn.execute(query))
+        conditions.append(o.c.event_type.in_(config.event_types))
+    rows = _fresh_rows(config, now, *conditions).order_by(o.c.tx_id, o.c.seq).limit(limit)
+    return _insert(conn, rows)
 
 
 def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: int) -> int:
@@ -113,7 +144,8 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
     The cursor follows ``events.feed``: on Postgres it moves along (tx_id, seq) and only
     over rows whose writing transaction is below the snapshot's xmin horizon, so a row
     whose seq was handed out before a later one committed is never skipped; on SQLite
-    seq order is commit order.
+    seq order is commit order. The page is taken as bounds (``feed.outbox_span``) and its
+    rows inserted by one INSERT … SELECT: no event travels to Python and back.
 
     A transaction left open anywhere in the cluster holds that horizon back. So that it
     does not hold delivery back too, rows that have committed past the cursor are fanned
@@ -132,30 +164,11 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
         if cursor is None:
             return 0
     position = OutboxPosition(tx_id=cursor["last_tx_id"], seq=cursor["last_seq"])
-    page = read_outbox(conn, position, limit=limit, event_types=config.event_types)
-    rows: list = [(e.event_id, e.position.seq, e.correlation_id) for e in page.entries]
-    if is_postgres(conn) and not page.full:
-        rows += _committed_ahead(conn, config, page.next_position, limit)
-    inserted = 0
-    if rows:
-        fresh = [
-            {
-                "event_id": event_id,
-                "sink": config.name,
-                "seq": seq,
-                "correlation_id": correlation_id,
-                "state": "pending",
-                "attempts": 0,
-                "rejections": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for event_id, seq, correlation_id in rows
-        ]
-        statement = insert_ignoring_conflicts(conn.dialect.name, ds).returning(ds.c.event_id)
-        inserted = len(conn.execute(statement, fresh).all())
-    if page.next_position != position:
+    span = outbox_span(conn, position, limit=limit, event_types=config.event_types)
+    inserted = _insert(conn, _fresh_rows(config, now, *span.rows)) if span.count else 0
+    if is_postgres(conn) and not span.full:
+        inserted += _committed_ahead(conn, config, span.next_position, now, limit)
+    if span.next_position != position:
         conn.execute(
             delivery_cursor.update()
             .where(
@@ -164,8 +177,8 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
                 delivery_cursor.c.last_seq == position.seq,
             )
             .values(
-                last_tx_id=page.next_position.tx_id,
-                last_seq=page.next_position.seq,
+                last_tx_id=span.next_position.tx_id,
+                last_seq=span.next_position.seq,
                 updated_at=now,
             )
         )
@@ -267,17 +280,21 @@ def claim(
             ids = [c.event_id for c in claimed]
             rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
             outbox = {row["event_id"]: row for row in rows.mappings()}
+    # Unpacked by position: a claim builds a hundred of these per cycle, and named
+    # access on result rows costs more than the rest of the loop.
     deliveries = tuple(
         Delivery(
-            event_id=c.event_id,
+            event_id=event_id,
             sink=config.name,
-            seq=c.seq,
-            correlation_id=c.correlation_id,
-            attempt=c.attempts,
-            rejections=c.rejections,
-            outbox_row=outbox.get(c.event_id),
+            seq=seq,
+            correlation_id=correlation_id,
+            attempt=attempts,
+            rejections=rejections,
+            outbox_row=outbox.get(event_id) if outbox else None,
         )
-        for c in sorted(claimed, key=lambda c: c.seq)
+        for event_id, seq, correlation_id, attempts, rejections, *_ in sorted(
+            claimed, key=operator.itemgetter(1)
+        )
     )
     return Claim(config.name, token, locked_until, deliveries)
 

@@ -14,8 +14,11 @@ already moved its cursor past 11 would never see 10. The feed avoids that:
 - **SQLite**: writers are serialised (``BEGIN IMMEDIATE``), so seq order is commit order
   and the cursor is the last seq.
 
-Every query is bounded by ``limit`` and walks the ``(tx_id, seq)`` index. Database errors
-propagate: a reader never advances its cursor past rows it could not read.
+Every query is bounded by ``limit`` and walks the ``(tx_id, seq)`` index; a filtered one
+(a lane, event types) looks at no more than ``SCAN_WINDOW`` committed rows per call, so a
+sparse filter over a long backlog moves on by a window at a time instead of walking all of
+it. Database errors propagate: a reader never advances its cursor past rows it could not
+read.
 """
 
 import dataclasses
@@ -35,6 +38,8 @@ from procobs_dagster.store.sql import visible_txid_horizon
 from procobs_dagster.store.tables import event_outbox, event_type_registry
 
 MAX_PAGE = 100_000
+# Committed rows a filtered read looks at, at most, per call (see _Read.page).
+SCAN_WINDOW = 100_000
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -100,6 +105,14 @@ def _after(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
     return event_outbox.c.seq > position.seq
 
 
+def _at_or_before(position: OutboxPosition, postgres: bool) -> sa.ColumnElement[bool]:
+    if postgres:
+        return sa.tuple_(event_outbox.c.tx_id, event_outbox.c.seq) <= sa.tuple_(
+            sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+        )
+    return event_outbox.c.seq <= position.seq
+
+
 def _order(postgres: bool, descending: bool = False) -> list[sa.ColumnElement]:
     columns = [event_outbox.c.tx_id, event_outbox.c.seq] if postgres else [event_outbox.c.seq]
     return [c.desc() for c in columns] if descending else list(columns)
@@ -107,6 +120,105 @@ def _order(postgres: bool, descending: bool = False) -> list[sa.ColumnElement]:
 
 def _position(row, postgres: bool) -> OutboxPosition:
     return OutboxPosition(tx_id=row.tx_id if postgres else 0, seq=row.seq)
+
+
+def _filters(
+    event_type: sa.ColumnElement[str], event_types: Collection[str] | None, lane: str | None
+) -> list[sa.ColumnElement[bool]]:
+    """What a reader wants of the committed rows, on the event_type column given."""
+    filters = []
+    if event_types is not None:
+        filters.append(event_type.in_(list(event_types)))
+    if lane is not None:
+        filters.append(
+            event_type.in_(
+                sa.select(event_type_registry.c.event_type).where(
+                    event_type_registry.c.lane == lane
+                )
+            )
+        )
+    return filters
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # its conditions are SQL, not values
+class _Read:
+    """One page's read: the committed rows after the position (``visible``) and the
+    filters, with one horizon for every statement of the page (on Postgres): taken from
+    a later snapshot it could admit a row an earlier statement never saw, and the cursor
+    would pass it."""
+
+    postgres: bool
+    after: OutboxPosition
+    visible: list[sa.ColumnElement[bool]]
+    event_types: Collection[str] | None
+    lane: str | None
+
+    @classmethod
+    def start(
+        cls,
+        conn: Connection,
+        after: OutboxPosition,
+        event_types: Collection[str] | None,
+        lane: str | None,
+    ) -> "_Read":
+        postgres = is_postgres(conn)
+        visible = [_after(after, postgres)]
+        if postgres:
+            horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
+            visible.append(event_outbox.c.tx_id < horizon)
+        return cls(postgres, after, visible, event_types, lane)
+
+    @property
+    def filtered(self) -> bool:
+        return self.event_types is not None or self.lane is not None
+
+    def filters(self, event_type: sa.ColumnElement[str]) -> list[sa.ColumnElement[bool]]:
+        return _filters(event_type, self.event_types, self.lane)
+
+    def page(self, names: Sequence[str], limit: int) -> sa.Select:
+        """The first ``limit`` wanted rows in commit order. A filtered page looks at no
+        more than SCAN_WINDOW committed rows: a sparse filter (a lane, a sink's event
+        types) over a long backlog would otherwise walk all of it in one statement. The
+        window is read lazily, so a dense filter stops after about ``limit`` rows."""
+        order = _order(self.postgres)
+        if not self.filtered:
+            columns = [event_outbox.c[name] for name in names]
+            return sa.select(*columns).where(*self.visible).order_by(*order).limit(limit)
+        wanted = {*names, "tx_id", "seq", "event_type"}
+        window = (
+            sa.select(*(c for c in event_outbox.c if c.name in wanted))
+            .where(*self.visible)
+            .order_by(*order)
+            .limit(SCAN_WINDOW)
+            .subquery("window")
+        )
+        return (
+            sa.select(*(window.c[name] for name in names))
+            .where(*self.filters(window.c.event_type))
+            .order_by(*(window.c[c.name] for c in order))
+            .limit(limit)
+        )
+
+    def resume(self, conn: Connection, last: OutboxPosition | None, full: bool) -> OutboxPosition:
+        """Where the next page starts: past the page's last row; when a filtered page is
+        not full, past every committed row it looked at, wanted or not — the end of the
+        window, or the last committed row when fewer remain."""
+        if full or not self.filtered:
+            return last or self.after
+        query = sa.select(event_outbox.c.tx_id, event_outbox.c.seq).where(*self.visible)
+        row = conn.execute(
+            query.order_by(*_order(self.postgres)).offset(SCAN_WINDOW - 1).limit(1)
+        ).first()
+        if row is None:
+            row = conn.execute(
+                query.order_by(*_order(self.postgres, descending=True)).limit(1)
+            ).first()
+        return self.after if row is None else _position(row, self.postgres)
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
 
 
 def read_outbox(
@@ -122,42 +234,13 @@ def read_outbox(
     ``event_types`` and ``lane`` (``event_type_registry.lane``, e.g. ``immediate``)
     narrow the rows returned; the position still moves over the rows they skip.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    postgres = is_postgres(conn)
-    visible = [_after(after, postgres)]
-    if postgres:
-        # One horizon for both statements below: taken from a later snapshot it could
-        # admit a row the first statement never saw, and the cursor would pass it.
-        horizon = conn.execute(sa.select(visible_txid_horizon())).scalar_one()
-        visible.append(event_outbox.c.tx_id < horizon)
-    wanted = list(visible)
-    if event_types is not None:
-        wanted.append(event_outbox.c.event_type.in_(list(event_types)))
-    if lane is not None:
-        wanted.append(
-            event_outbox.c.event_type.in_(
-                sa.select(event_type_registry.c.event_type).where(
-                    event_type_registry.c.lane == lane
-                )
-            )
-        )
-    rows = conn.execute(
-        sa.select(
-            event_outbox.c.tx_id,
-            event_outbox.c.seq,
-            event_outbox.c.event_id,
-            event_outbox.c.event_type,
-            event_outbox.c.correlation_id,
-            event_outbox.c.process_run_id,
-        )
-        .where(*wanted)
-        .order_by(*_order(postgres))
-        .limit(limit)
-    ).all()
+    _check_limit(limit)
+    read = _Read.start(conn, after, event_types, lane)
+    columns = ("tx_id", "seq", "event_id", "event_type", "correlation_id", "process_run_id")
+    rows = conn.execute(read.page(columns, limit)).all()
     entries = tuple(
         OutboxEntry(
-            position=_position(row, postgres),
+            position=_position(row, read.postgres),
             event_id=row.event_id,
             event_type=row.event_type,
             correlation_id=row.correlation_id,
@@ -166,17 +249,67 @@ def read_outbox(
         for row in rows
     )
     full = len(entries) == limit
-    if full or len(wanted) == len(visible):
-        return OutboxPage(entries, entries[-1].position if entries else after, full=full)
-    # Every wanted row below the horizon is in this page, so the reader may move on to
-    # the last committed row, wanted or not.
-    last = conn.execute(
-        sa.select(event_outbox.c.tx_id, event_outbox.c.seq)
-        .where(*visible)
-        .order_by(*_order(postgres, descending=True))
+    last = entries[-1].position if entries else None
+    return OutboxPage(entries, read.resume(conn, last, full), full=full)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # its conditions are SQL, not values
+class OutboxSpan:
+    """A page of the feed named by its bounds instead of its rows, for a reader that acts
+    on the rows in SQL (the relay's fan-out inserts them with one INSERT … SELECT).
+
+    ``rows`` are the conditions that select exactly the page's wanted rows: those in
+    (``after``, ``last``], filtered. No row can join that range later: on Postgres every
+    row in it was written by a transaction below the horizon, on SQLite seq order is
+    commit order."""
+
+    after: OutboxPosition
+    last: OutboxPosition | None  # the page's last wanted row; None: the page is empty
+    count: int
+    next_position: OutboxPosition
+    full: bool
+    rows: tuple[sa.ColumnElement[bool], ...]
+
+
+def outbox_span(
+    conn: Connection,
+    after: OutboxPosition,
+    *,
+    limit: int,
+    event_types: Collection[str] | None = None,
+) -> OutboxSpan:
+    """The page :func:`read_outbox` would return, as bounds: one bounded index walk that
+    returns a single row (the last position and the count), however long the page."""
+    _check_limit(limit)
+    read = _Read.start(conn, after, event_types, None)
+    postgres = read.postgres
+    page = read.page(("tx_id", "seq"), limit).subquery("page")
+    columns = [page.c.tx_id, page.c.seq] if postgres else [page.c.seq]
+    row = conn.execute(
+        sa.select(page.c.tx_id, page.c.seq, sa.func.count().over().label("count"))
+        .order_by(*(c.desc() for c in columns))
         .limit(1)
     ).first()
-    return OutboxPage(entries, after if last is None else _position(last, postgres), full=False)
+    count = row.count if row is not None else 0
+    last = _position(row, postgres) if row is not None else None
+    full = count == limit
+    rows = (
+        (
+            _after(after, postgres),
+            _at_or_before(last, postgres),
+            *read.filters(event_outbox.c.event_type),
+        )
+        if last is not None
+        else (sa.false(),)
+    )
+    return OutboxSpan(
+        after=after,
+        last=last,
+        count=count,
+        next_position=read.resume(conn, last, full),
+        full=full,
+        rows=rows,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,18 @@
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from procobs_dagster.errors import InvalidInput, NotFound
-from procobs_dagster.events.feed import START, OutboxPosition, events_by_id, read_outbox
+from procobs_dagster.events import feed
+from procobs_dagster.events.feed import (
+    START,
+    OutboxPosition,
+    events_by_id,
+    outbox_span,
+    read_outbox,
+)
+from procobs_dagster.store.tables import event_outbox
 from procobs_dagster_tests.outbox_rows import insert_outbox_rows, wait_until_readable
 
 ALERT = "process.run.failed"  # lane 'immediate' in the registry
@@ -122,6 +131,72 @@ def test_a_transaction_that_rolls_back_only_delays_the_reader(postgres_db):
         assert read_all(postgres_db, settle=False)[0] == []
         running.rollback()
     assert read_all(postgres_db)[0] == committed
+
+
+@pytest.mark.parametrize("event_types", [None, [ALERT], [UPDATE]])
+def test_a_span_is_the_page_read_outbox_returns_named_by_its_bounds(db, event_types):
+    """Page after page, a span has the page's count, last row, next position and
+    fullness, and its conditions select exactly the page's rows (what the relay's
+    fan-out inserts)."""
+    with db.begin() as conn:
+        for _ in range(3):
+            insert_outbox_rows(conn, UPDATE, count=2)
+            insert_outbox_rows(conn, ALERT, count=1)
+    wait_until_readable(db)
+    position, pages = START, 0
+    while True:
+        with db.read() as conn:
+            page = read_outbox(conn, position, limit=2, event_types=event_types)
+            span = outbox_span(conn, position, limit=2, event_types=event_types)
+            selected = conn.execute(
+                sa.select(event_outbox.c.event_id).where(*span.rows).order_by(event_outbox.c.seq)
+            ).scalars()
+            assert list(selected) == [entry.event_id for entry in page.entries]
+        assert span.count == len(page.entries)
+        assert span.last == (page.entries[-1].position if page.entries else None)
+        assert (span.next_position, span.full) == (page.next_position, page.full)
+        pages += 1
+        position = page.next_position
+        if not page.full:
+            break
+    assert pages == (4 if event_types == [UPDATE] else 2 if event_types else 5)
+    with db.read() as conn, pytest.raises(InvalidInput, match="limit"):
+        outbox_span(conn, START, limit=0)
+
+
+@pytest.mark.parametrize("read", ["page", "span"])
+def test_a_sparse_filter_moves_on_a_window_at_a_time(db, monkeypatch, read):
+    """A filtered read looks at SCAN_WINDOW committed rows at most: a page without a
+    wanted row still moves past the window, and every wanted row is read exactly once."""
+    monkeypatch.setattr(feed, "SCAN_WINDOW", 3)
+    with db.begin() as conn:
+        insert_outbox_rows(conn, UPDATE, count=4)
+        first = insert_outbox_rows(conn, ALERT, count=1)
+        insert_outbox_rows(conn, UPDATE, count=5)
+        second = insert_outbox_rows(conn, ALERT, count=2)
+    wait_until_readable(db)
+    position, seen, moves = START, [], 0
+    while True:
+        with db.read() as conn:
+            if read == "page":
+                page = read_outbox(conn, position, limit=10, event_types=[ALERT])
+                found, next_position = [e.event_id for e in page.entries], page.next_position
+            else:
+                span = outbox_span(conn, position, limit=10, event_types=[ALERT])
+                found = list(
+                    conn.execute(
+                        sa.select(event_outbox.c.event_id)
+                        .where(*span.rows)
+                        .order_by(event_outbox.c.seq)
+                    ).scalars()
+                )
+                next_position = span.next_position
+        if next_position == position:
+            break
+        seen += found
+        position, moves = next_position, moves + 1
+    assert seen == first + second
+    assert moves == 4  # 12 rows, 3 at a time
 
 
 def test_events_by_id_classifies_them_and_refuses_unknown_ids(db):

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.store import migrate
 from procobs_dagster.store.tables import metadata
+from procobs_dagster.store.tables.delivery import DELIVERY_STATE_STORAGE
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -83,6 +84,59 @@ def test_documented_ledger_indexes_exist(db):
         assert (column,) in components
     assert runs[("idempotency_key",)]["unique"]
     assert components[("idempotency_key",)]["unique"]
+
+
+def _index_definitions(conn, schema: str) -> dict[str, str]:
+    """Postgres's own rendering of every index (partial predicates included), schema aside."""
+    rows = conn.execute(
+        sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = :schema"),
+        {"schema": schema},
+    )
+    return {name: definition.replace(f"{schema}.", "") for name, definition in rows}
+
+
+def _storage_parameters(conn, schema: str) -> dict[str, list[str] | None]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, c.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND c.relkind = 'r'"
+        ),
+        {"schema": schema},
+    )
+    return {name: options for name, options in rows}
+
+
+def test_migrations_build_the_partial_indexes_and_storage_of_the_tables(db):
+    """What compare_metadata does not see: partial-index predicates and, on Postgres,
+    table storage parameters (fillfactor, autovacuum) must be what the tables declare."""
+    with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("CREATE SCHEMA declared"))
+            metadata.create_all(conn.execution_options(schema_translate_map={None: "declared"}))
+            declared = _index_definitions(conn, "declared")
+            migrated = _index_definitions(conn, "public")
+            assert {n: migrated.get(n) for n in declared} == declared
+            declared_storage = _storage_parameters(conn, "declared")
+            migrated_storage = _storage_parameters(conn, "public")
+            assert {n: migrated_storage[n] for n in declared_storage} == declared_storage
+            conn.execute(sa.text("DROP SCHEMA declared CASCADE"))
+            return
+        stored = dict(
+            conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all()
+        )
+        for table in metadata.tables.values():
+            for index in table.indexes:
+                if index.dialect_options["sqlite"]["where"] is not None:
+                    created = str(sa.schema.CreateIndex(index).compile(dialect=conn.dialect))
+                    assert stored[index.name] == created.strip()
+
+
+def test_delivery_state_is_stored_as_a_queue_table(postgres_db):
+    """The storage parameters docs/operations/sizing.md tells a DBA to keep."""
+    with postgres_db.read() as conn:
+        options = _storage_parameters(conn, "public")["delivery_state"]
+    assert sorted(options) == sorted(f"{k}={v}" for k, v in DELIVERY_STATE_STORAGE.items())
 
 
 def test_sql_packet_matches_the_migrations():

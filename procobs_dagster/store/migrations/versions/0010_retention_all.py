@@ -3,7 +3,7 @@ and the guarded DELETE that lets a row leave audit_log only into it, the indexes
 retention walks need, and workflow_run.raw_pruned_at.
 
 Revision ID: 0010_retention_all
-Revises: 0008_sink_link_local
+Revises: 0009_relay_scale
 """
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from procobs_dagster.store.triggers import (
 )
 
 revision = "0010_retention_all"
-down_revision = "0008_sink_link_local"
+down_revision = "0009_relay_scale"
 branch_labels = None
 depends_on = None
 
