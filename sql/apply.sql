@@ -781,5 +781,9 @@ CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW E
 
 UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0008_sink_link_local';
 
+-- Running upgrade 0010_retention_all -> 0013_sqlite_autoincrement
+
+UPDATE alembic_version SET version_num='0013_sqlite_autoincrement' WHERE alembic_version.version_num = '0010_retention_all';
+
 COMMIT;
 

@@ -1,5 +1,9 @@
 BEGIN;
 
+-- Running downgrade 0013_sqlite_autoincrement -> 0010_retention_all
+
+UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';
+
 -- Running downgrade 0010_retention_all -> 0008_sink_link_local
 
 DROP TRIGGER IF EXISTS audit_log_refuse_delete ON audit_log;
