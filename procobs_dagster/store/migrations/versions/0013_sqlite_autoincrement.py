@@ -1,5 +1,5 @@
 """SQLite: the integer keys retention deletes rows of become AUTOINCREMENT, so a key is
-never given twice (docs/operations/sizing.md, "Keys are never reused").
+never given twice (docs/operations/sizing.md, "What each job guarantees").
 
 Without AUTOINCREMENT SQLite gives a new row the highest key present plus one: once
 retention deleted the rows holding the highest keys, the next insert took one of them
