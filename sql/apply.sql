@@ -921,5 +921,9 @@ $$;
 
 UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0010_retention_all';
 
+-- Running upgrade 0012_ledger_functions -> 0013_sqlite_autoincrement
+
+UPDATE alembic_version SET version_num='0013_sqlite_autoincrement' WHERE alembic_version.version_num = '0012_ledger_functions';
+
 COMMIT;
 

@@ -1,5 +1,9 @@
 BEGIN;
 
+-- Running downgrade 0013_sqlite_autoincrement -> 0012_ledger_functions
+
+UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';
+
 -- Running downgrade 0012_ledger_functions -> 0010_retention_all
 
 DROP FUNCTION procobs_move_component(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text);

@@ -101,6 +101,8 @@ discovery_score = sa.Table(
     sa.Index(None, "computed_at"),
     # Retention walks the old scores oldest first (maintenance/_pruning.py, walk).
     sa.Index(None, "computed_at", "score_id"),
+    # A key is never given twice, SQLite included (migration 0013_sqlite_autoincrement).
+    sqlite_autoincrement=True,
 )
 
 process_definition = sa.Table(

@@ -64,6 +64,8 @@ event_outbox = sa.Table(
     sa.Index(None, "tx_id", "seq"),
     # Retention walks the old rows oldest first (maintenance/_pruning.py, walk).
     sa.Index(None, "recorded_at", "seq"),
+    # A key is never given twice, SQLite included (migration 0013_sqlite_autoincrement).
+    sqlite_autoincrement=True,
 )
 
 # Durable log of every emitted event and every owner action (who, when, what). Append-only.
@@ -84,6 +86,8 @@ audit_log = sa.Table(
     sa.Index(None, "correlation_id"),
     # Retention walks the old rows oldest first (maintenance/_pruning.py, walk).
     sa.Index(None, "recorded_at", "audit_id"),
+    # A key is never given twice, SQLite included (migration 0013_sqlite_autoincrement).
+    sqlite_autoincrement=True,
 )
 
 

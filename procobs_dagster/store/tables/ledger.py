@@ -141,6 +141,8 @@ process_status_history = sa.Table(
     sa.CheckConstraint(sql_in("to_status", RUN_STATUSES), name="to_status"),
     sa.Index(None, "subject_id", "history_id"),
     sa.Index(None, "process_run_id"),
+    # A key is never given twice, SQLite included (migration 0013_sqlite_autoincrement).
+    sqlite_autoincrement=True,
 )
 
 # The platform's queue: job-backed pipelines share a run_id (docs/design.md, "Identity

@@ -31,6 +31,8 @@ workflow_event = sa.Table(
     sa.UniqueConstraint("source", "run_key", "event_type", "event_time"),
     # Retention walks the old reports oldest first (maintenance/_pruning.py, walk).
     sa.Index(None, "received_at", "event_seq"),
+    # A key is never given twice, SQLite included (migration 0013_sqlite_autoincrement).
+    sqlite_autoincrement=True,
 )
 
 # One row per reported run: what its events say so far (``facts``, folded so that the
