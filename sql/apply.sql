@@ -778,7 +778,7 @@ DROP TRIGGER IF EXISTS audit_log_refuse_delete ON audit_log;
 CREATE OR REPLACE FUNCTION procobs_leaves_only_archived_audit_log() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM audit_log_archive a WHERE a.audit_id IS NOT DISTINCT FROM OLD.audit_id AND a.recorded_at IS NOT DISTINCT FROM OLD.recorded_at AND a.actor IS NOT DISTINCT FROM OLD.actor AND a.action IS NOT DISTINCT FROM OLD.action AND a.event_id IS NOT DISTINCT FROM OLD.event_id AND a.event_type IS NOT DISTINCT FROM OLD.event_type AND a.correlation_id IS NOT DISTINCT FROM OLD.correlation_id AND a.subject IS NOT DISTINCT FROM OLD.subject AND a.details IS NOT DISTINCT FROM OLD.details) THEN
+    IF EXISTS (SELECT 1 FROM audit_log_archive a WHERE a.audit_id = OLD.audit_id AND a.recorded_at IS NOT DISTINCT FROM OLD.recorded_at AND a.actor IS NOT DISTINCT FROM OLD.actor AND a.action IS NOT DISTINCT FROM OLD.action AND a.event_id IS NOT DISTINCT FROM OLD.event_id AND a.event_type IS NOT DISTINCT FROM OLD.event_type AND a.correlation_id IS NOT DISTINCT FROM OLD.correlation_id AND a.subject IS NOT DISTINCT FROM OLD.subject AND a.details IS NOT DISTINCT FROM OLD.details) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit_log is append-only: DELETE refused (a row leaves only into audit_log_archive)' USING ERRCODE = 'restrict_violation';

@@ -54,9 +54,13 @@ ARCHIVED_GUARD_FUNCTION = "procobs_leaves_only_archived"
 
 
 def _same_row(columns: tuple[str, ...], archive: str, dialect: str) -> str:
-    """SQL true when ``archive`` holds a row equal, column by column, to OLD."""
+    """SQL true when ``archive`` holds a row equal, column by column, to OLD. The first
+    column is the key (never NULL): compared with ``=`` so the lookup uses the archive's
+    primary key (``IS NOT DISTINCT FROM`` cannot use an index, and every deleted row would
+    scan the whole archive)."""
     same = "IS NOT DISTINCT FROM" if dialect == "postgresql" else "IS"
-    return " AND ".join(f"a.{c} {same} OLD.{c}" for c in columns)
+    key, *rest = columns
+    return " AND ".join([f"a.{key} = OLD.{key}", *(f"a.{c} {same} OLD.{c}" for c in rest)])
 
 
 def leaves_only_archived(table: str, columns: tuple[str, ...], dialect: str) -> list[str]:
