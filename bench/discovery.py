@@ -17,7 +17,7 @@ machine the best run is the one least disturbed by others.
 
 import statistics
 
-from _common import fresh_postgres, parser, report, timed
+from _common import fresh_postgres, parser, report, timed, vacuum_analyze
 
 from procobs_dagster import discovery
 from procobs_dagster.discovery.sql import analytical_settings
@@ -127,10 +127,9 @@ def generate(db, components: int) -> None:
         for statement in (GENERATE_RUNS, GENERATE_COMPONENTS, GENERATE_JOBS):
             cur.execute(statement, sizes)
         raw.commit()
-        raw.driver_connection.autocommit = True  # VACUUM refuses a transaction
-        cur.execute("VACUUM ANALYZE")
     finally:
         raw.close()
+    vacuum_analyze(db)
 
 
 def baseline(db) -> None:

@@ -1,5 +1,41 @@
 BEGIN;
 
+-- Running downgrade 0011_trace_summary -> 0008_sink_link_local
+
+DROP TRIGGER IF EXISTS process_run_observation_trace_change_insert ON process_run_observation;
+
+DROP TRIGGER IF EXISTS process_run_observation_trace_change_update ON process_run_observation;
+
+DROP FUNCTION IF EXISTS process_run_observation_trace_change();
+
+DROP TRIGGER IF EXISTS process_component_observation_trace_change_insert ON process_component_observation;
+
+DROP TRIGGER IF EXISTS process_component_observation_trace_change_update ON process_component_observation;
+
+DROP FUNCTION IF EXISTS process_component_observation_trace_change();
+
+DROP TRIGGER IF EXISTS job_queue_trace_change_insert ON job_queue;
+
+DROP TRIGGER IF EXISTS job_queue_trace_change_update ON job_queue;
+
+DROP FUNCTION IF EXISTS job_queue_trace_change();
+
+DROP INDEX ix_process_run_observation_archive_correlation_id;
+
+DROP INDEX ix_process_component_observation_archive_correlation_id;
+
+DROP TABLE discovery_summary_state;
+
+DROP TABLE discovery_trace_change;
+
+DROP INDEX ix_discovery_trace_summary_candidate_code;
+
+DROP INDEX ix_discovery_trace_summary_correlation_id;
+
+DROP TABLE discovery_trace_summary;
+
+UPDATE alembic_version SET version_num='0008_sink_link_local' WHERE alembic_version.version_num = '0011_trace_summary';
+
 -- Running downgrade 0008_sink_link_local -> 0007_workflow
 
 ALTER TABLE delivery_sink DROP COLUMN allow_link_local;

@@ -32,6 +32,8 @@ def _archive_of(live: sa.Table) -> sa.Table:
         sa.Index(None, "archived_at"),
         # An archived run is looked up with its components and history, as a live one is.
         sa.Index(None, "process_run_id"),
+        # Discovery re-summarises the traces of a changed correlation_id from both tables.
+        *([sa.Index(None, "correlation_id")] if "correlation_id" in live.c else []),
     )
 
 
