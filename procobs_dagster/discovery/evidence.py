@@ -30,11 +30,9 @@ behaviours — so the caller combines them cheaply.
 """
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from sqlalchemy.dialects import postgresql
 
 from procobs_dagster.discovery.catalog import Catalog
@@ -379,9 +377,7 @@ class EvidenceQuery:
                 )
             )
         if not parts:
-            return sa.select(
-                *[sa.null().label(name) for name in TRACE_COLUMNS]
-            ).where(sa.false())
+            return sa.select(*[sa.null().label(name) for name in TRACE_COLUMNS]).where(sa.false())
         return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
@@ -417,7 +413,5 @@ def recent_traces(traces: sa.FromClause, limit: int) -> sa.Select:
     """The most recent of ``traces``, real ones first."""
     t = traces
     return (
-        sa.select(t)
-        .order_by(t.c.dry_run, sa.desc(t.c.seen_at), sa.desc(t.c.trace_id))
-        .limit(limit)
+        sa.select(t).order_by(t.c.dry_run, sa.desc(t.c.seen_at), sa.desc(t.c.trace_id)).limit(limit)
     )

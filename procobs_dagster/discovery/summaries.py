@@ -146,24 +146,28 @@ def _consume(conn: Connection) -> tuple[int, set, set]:
     return len(rows), correlations, runs
 
 
+def _insert_traces(conn: Connection, query: EvidenceQuery) -> int:
+    """Store the traces ``query`` computes; how many."""
+    written = conn.execute(summary.insert().from_select(TRACE_COLUMNS, query.traces())).rowcount
+    if written < 0:  # pysqlite reports no count for an INSERT that begins WITH …
+        written = conn.execute(sa.text("SELECT changes()")).scalar_one()
+    return written
+
+
 def _resummarise(conn: Connection, origin: str, key: sa.ColumnElement, keys: Keys, query) -> int:
     """Replace the summaries of ``origin`` whose ``key`` is among ``keys`` (all when None)
     by the traces ``query`` computes for them now."""
     conn.execute(
         summary.delete().where(summary.c.origin == origin, among(key, keys, conn.dialect.name))
     )
-    return conn.execute(summary.insert().from_select(TRACE_COLUMNS, query.traces())).rowcount
+    return _insert_traces(conn, query)
 
 
 def _rebuild(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
     # Everything queued and visible now is covered by the rebuild, which reads later.
     queued += conn.execute(change.delete()).rowcount
     conn.execute(summary.delete())
-    written = conn.execute(
-        summary.insert().from_select(
-            TRACE_COLUMNS, EvidenceQuery(conn.dialect.name, catalog).traces()
-        )
-    ).rowcount
+    written = _insert_traces(conn, EvidenceQuery(conn.dialect.name, catalog))
     return SummaryRefresh(True, queued, 0, 0, True, written)
 
 
