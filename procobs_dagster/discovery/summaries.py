@@ -30,6 +30,7 @@ import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -55,6 +56,8 @@ from procobs_dagster.store.tables import (
 MAX_QUEUED = 100_000
 
 summary = discovery_trace_summary
+KEY = ("trace_id", "origin", "candidate_code")
+VALUES = tuple(name for name in TRACE_COLUMNS if name not in KEY)
 change = discovery_trace_change
 state = discovery_summary_state
 
@@ -68,7 +71,7 @@ class SummaryRefresh:
     correlation_ids: int  # distinct ledger keys re-summarised (0 when full)
     run_ids: int  # distinct job keys re-summarised (0 when full)
     jobs_rebuilt: bool  # the catalog's job coverage changed: every job trace re-summarised
-    summaries: int  # summary rows written
+    summaries: int  # summary rows written or removed
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -166,9 +169,53 @@ def _resummarise(conn: Connection, origin: str, key: sa.ColumnElement, keys: Key
 def _rebuild(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
     # Everything queued and visible now is covered by the rebuild, which reads later.
     queued += conn.execute(change.delete()).rowcount
-    conn.execute(summary.delete())
-    written = _insert_traces(conn, EvidenceQuery(conn.dialect.name, catalog))
-    return SummaryRefresh(True, queued, 0, 0, True, written)
+    query = EvidenceQuery(conn.dialect.name, catalog)
+    if not is_postgres(conn):
+        conn.execute(summary.delete())
+        return SummaryRefresh(True, queued, 0, 0, True, _insert_traces(conn, query))
+    # One statement: every trace computed once, then only the summaries that differ are
+    # written and those of traces no longer there removed. A rebuild that finds the
+    # summaries right — the usual case for a repair — writes nothing and leaves no bloat.
+    computed = query.traces().cte("computed")
+    stored = summary.alias("stored")
+    same_key = [computed.c[k] == stored.c[k] for k in KEY]
+    stale = (
+        summary.delete()
+        .where(
+            ~sa.select(sa.literal(1))
+            .where(*[computed.c[k] == summary.c[k] for k in KEY])
+            .exists()
+        )
+        .returning(summary.c.trace_id)
+        .cte("stale")
+    )
+    differing = (
+        sa.select(*[computed.c[name] for name in TRACE_COLUMNS])
+        .select_from(computed.outerjoin(stored, sa.and_(*same_key)))
+        .where(
+            sa.or_(
+                stored.c.trace_id.is_(None),
+                sa.tuple_(*[computed.c[v] for v in VALUES]).is_distinct_from(
+                    sa.tuple_(*[stored.c[v] for v in VALUES])
+                ),
+            )
+        )
+    )
+    write = postgresql.insert(summary).from_select(TRACE_COLUMNS, differing)
+    written = (
+        write.on_conflict_do_update(
+            index_elements=list(KEY), set_={v: write.excluded[v] for v in VALUES}
+        )
+        .returning(summary.c.trace_id)
+        .cte("written")
+    )
+    removed, changed = conn.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(stale).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(written).scalar_subquery(),
+        )
+    ).one()
+    return SummaryRefresh(True, queued, 0, 0, True, changed + removed)
 
 
 def refresh_summaries(
