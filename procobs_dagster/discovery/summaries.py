@@ -173,35 +173,43 @@ def _rebuild(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
     if not is_postgres(conn):
         conn.execute(summary.delete())
         return SummaryRefresh(True, queued, 0, 0, True, _insert_traces(conn, query))
-    # One statement: every trace computed once, then only the summaries that differ are
-    # written and those of traces no longer there removed. A rebuild that finds the
-    # summaries right — the usual case for a repair — writes nothing and leaves no bloat.
-    computed = query.traces().cte("computed")
+    # One statement: every trace computed once and matched to its stored summary in one
+    # full join; only the differences are kept (few, for a repair that finds the summaries
+    # right), and from them the summaries of traces no longer there are removed and the
+    # new or changed ones written. Nothing is written when nothing differs.
+    computed = query.traces().subquery("computed")
     stored = summary.alias("stored")
-    same_key = [computed.c[k] == stored.c[k] for k in KEY]
-    stale = (
-        summary.delete()
-        .where(
-            ~sa.select(sa.literal(1))
-            .where(*[computed.c[k] == summary.c[k] for k in KEY])
-            .exists()
+    diff = (
+        sa.select(
+            *[computed.c[name] for name in TRACE_COLUMNS],
+            *[stored.c[k].label(f"stored_{k}") for k in KEY],
         )
-        .returning(summary.c.trace_id)
-        .cte("stale")
-    )
-    differing = (
-        sa.select(*[computed.c[name] for name in TRACE_COLUMNS])
-        .select_from(computed.outerjoin(stored, sa.and_(*same_key)))
+        .select_from(
+            computed.outerjoin(
+                stored, sa.and_(*[computed.c[k] == stored.c[k] for k in KEY]), full=True
+            )
+        )
         .where(
             sa.or_(
+                computed.c.trace_id.is_(None),
                 stored.c.trace_id.is_(None),
                 sa.tuple_(*[computed.c[v] for v in VALUES]).is_distinct_from(
                     sa.tuple_(*[stored.c[v] for v in VALUES])
                 ),
             )
         )
+        .cte("diff")
     )
-    write = postgresql.insert(summary).from_select(TRACE_COLUMNS, differing)
+    stale = (
+        summary.delete()
+        .where(diff.c.trace_id.is_(None), *[summary.c[k] == diff.c[f"stored_{k}"] for k in KEY])
+        .returning(summary.c.trace_id)
+        .cte("stale")
+    )
+    write = postgresql.insert(summary).from_select(
+        TRACE_COLUMNS,
+        sa.select(*[diff.c[name] for name in TRACE_COLUMNS]).where(diff.c.trace_id.is_not(None)),
+    )
     written = (
         write.on_conflict_do_update(
             index_elements=list(KEY), set_={v: write.excluded[v] for v in VALUES}
