@@ -752,6 +752,27 @@ CREATE INDEX ix_discovery_trace_summary_correlation_id ON discovery_trace_summar
 
 CREATE INDEX ix_discovery_trace_summary_candidate_code ON discovery_trace_summary (candidate_code);
 
+CREATE TABLE discovery_trace_class (
+    class_key TEXT NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    origin TEXT NOT NULL, 
+    variant TEXT, 
+    dry_run SMALLINT NOT NULL, 
+    completed SMALLINT NOT NULL, 
+    timed SMALLINT NOT NULL, 
+    enough_steps SMALLINT NOT NULL, 
+    traces BIGINT NOT NULL, 
+    components BIGINT NOT NULL, 
+    components_with_evidence BIGINT NOT NULL, 
+    last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    representative TEXT NOT NULL, 
+    CONSTRAINT pk_discovery_trace_class PRIMARY KEY (class_key), 
+    CONSTRAINT ck_discovery_trace_class_origin CHECK (origin IN ('process_run_observation', 'job_queue')), 
+    CONSTRAINT ck_discovery_trace_class_counts CHECK (traces > 0 AND components >= 0 AND components_with_evidence BETWEEN 0 AND components)
+);
+
+CREATE INDEX ix_discovery_trace_class_candidate_code ON discovery_trace_class (candidate_code);
+
 CREATE TABLE discovery_trace_change (
     change_id BIGSERIAL NOT NULL, 
     correlation_id TEXT, 

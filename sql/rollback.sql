@@ -28,6 +28,10 @@ DROP TABLE discovery_summary_state;
 
 DROP TABLE discovery_trace_change;
 
+DROP INDEX ix_discovery_trace_class_candidate_code;
+
+DROP TABLE discovery_trace_class;
+
 DROP INDEX ix_discovery_trace_summary_candidate_code;
 
 DROP INDEX ix_discovery_trace_summary_correlation_id;

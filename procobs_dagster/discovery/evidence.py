@@ -405,7 +405,8 @@ def classes(traces: sa.FromClause) -> sa.Select:
         sa.func.max(t.c.seen_at).label("last_seen_at"),
         # The representative run of the class: the greatest id (Postgres has no
         # max(uuid)); with the ledger's time-ordered UUIDv7 ids, the latest started.
-        sa.func.max(sa.cast(t.c.trace_id, sa.Text)).label("representative"),
+        # Compared bytewise, as Python compares the stored classes' (trace_classes.py).
+        sa.func.max(bytewise(sa.cast(t.c.trace_id, sa.Text))).label("representative"),
     ).group_by(*keys)
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import CandidateSpec, Catalog
-from procobs_dagster.discovery.evidence import among, classes
+from procobs_dagster.discovery.evidence import among
 from procobs_dagster.discovery.results import (
     MISSING,
     OBSERVED,
@@ -45,7 +45,7 @@ from procobs_dagster.discovery.results import (
     Variant,
 )
 from procobs_dagster.discovery.sql import analytical_settings
-from procobs_dagster.discovery.summaries import current_traces
+from procobs_dagster.discovery.summaries import current_traces, trace_class_rows
 from procobs_dagster.errors import UnknownCandidate
 from procobs_dagster.store.tables import process_candidate, process_definition
 
@@ -155,7 +155,7 @@ def compute_scores(
     tallies: dict[str, _Tally] = collections.defaultdict(_Tally)
     traces = current_traces(conn, catalog, scope)
     with analytical_settings(conn):
-        for row in conn.execute(classes(traces)).mappings():
+        for row in conn.execute(trace_class_rows(conn, catalog, traces, scope)).mappings():
             tallies[row["candidate_code"]].add(row)
     wanted = sorted(
         {c.code for c in catalog.candidates} | set(tallies) if scope is None else set(scope)

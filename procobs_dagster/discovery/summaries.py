@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
+from procobs_dagster.discovery import trace_classes
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.evidence import (
     JOBS,
@@ -42,6 +43,7 @@ from procobs_dagster.discovery.evidence import (
     EvidenceQuery,
     Keys,
     among,
+    classes,
 )
 from procobs_dagster.discovery.sql import analytical_settings
 from procobs_dagster.store.dialect import is_postgres
@@ -72,6 +74,7 @@ class SummaryRefresh:
     run_ids: int  # distinct job keys re-summarised (0 when full)
     jobs_rebuilt: bool  # the catalog's job coverage changed: every job trace re-summarised
     summaries: int  # summary rows written or removed
+    classes: int = 0  # trace classes changed (all of them when rebuilt)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -124,6 +127,19 @@ def current_traces(
     return sa.union_all(stored, ledger, jobs).subquery("trace")
 
 
+def trace_class_rows(
+    conn: Connection, catalog: Catalog, traces: sa.FromClause, codes: Sequence[str] | None = None
+) -> sa.Select:
+    """The trace classes (of ``codes``) the scoring adds up: the stored ones when they are
+    current — built, nothing queued, the job traces built with this catalog — else
+    ``traces`` (``current_traces``) grouped, which stays exact but reads every summary."""
+    current = _state(conn)
+    queued = conn.execute(sa.select(sa.exists().select_from(change))).scalar_one()
+    if current.built_at is None or queued or current.job_coverage != job_coverage(catalog):
+        return classes(traces)
+    return trace_classes.stored_classes(codes)
+
+
 def _consume(conn: Connection) -> tuple[int, set, set]:
     """Take up to ``MAX_QUEUED`` queued changes out of the queue: (rows, correlation_ids,
     run_ids). Only rows this transaction can see are taken; later commits stay queued."""
@@ -157,16 +173,34 @@ def _insert_traces(conn: Connection, query: EvidenceQuery) -> int:
     return written
 
 
-def _resummarise(conn: Connection, origin: str, key: sa.ColumnElement, keys: Keys, query) -> int:
-    """Replace the summaries of ``origin`` whose ``key`` is among ``keys`` (all when None)
-    by the traces ``query`` computes for them now."""
-    conn.execute(
-        summary.delete().where(summary.c.origin == origin, among(key, keys, conn.dialect.name))
-    )
-    return _insert_traces(conn, query)
+def _resummarise(
+    conn: Connection, origin: str, key: sa.ColumnElement, keys: Keys, query
+) -> tuple[list, list]:
+    """Replace the summaries of ``origin`` whose ``key`` is among ``keys`` by the traces
+    ``query`` computes for them now: (the rows removed, the rows written)."""
+    columns = [summary.c[name] for name in TRACE_COLUMNS]
+    removed = conn.execute(
+        summary.delete()
+        .where(summary.c.origin == origin, among(key, keys, conn.dialect.name))
+        .returning(*columns)
+    ).all()
+    added = conn.execute(
+        summary.insert().from_select(TRACE_COLUMNS, query.traces()).returning(*columns)
+    ).all()
+    return removed, added
+
+
+def _rebuild_jobs(conn: Connection, catalog: Catalog) -> int:
+    conn.execute(summary.delete().where(summary.c.origin == JOBS))
+    return _insert_traces(conn, EvidenceQuery(conn.dialect.name, catalog, ledger=False))
 
 
 def _rebuild(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
+    result = _rebuild_summaries(conn, catalog, queued)
+    return dataclasses.replace(result, classes=trace_classes.rebuild_classes(conn))
+
+
+def _rebuild_summaries(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
     # Everything queued and visible now is covered by the rebuild, which reads later.
     queued += conn.execute(change.delete()).rowcount
     query = EvidenceQuery(conn.dialect.name, catalog)
@@ -244,28 +278,44 @@ def refresh_summaries(
             if queued >= MAX_QUEUED:
                 result = _rebuild(conn, catalog, queued)
             else:
-                written = 0
+                removed, added, jobs_written = [], [], 0
                 if correlations:
                     keys = sorted(correlations)
-                    written += _resummarise(
+                    old, new = _resummarise(
                         conn,
                         LEDGER,
                         summary.c.correlation_id,
                         keys,
                         EvidenceQuery(dialect, catalog, correlation_ids=keys, jobs=False),
                     )
+                    removed += old
+                    added += new
                 jobs_stale = current.job_coverage != coverage
-                if jobs_stale or runs:
-                    keys = None if jobs_stale else sorted(runs)
-                    written += _resummarise(
-                        conn,
-                        JOBS,
-                        summary.c.trace_id,
-                        keys,
-                        EvidenceQuery(dialect, catalog, run_ids=keys, ledger=False),
-                    )
+                if jobs_stale:
+                    # Every job trace is re-summarised: group every summary again, once.
+                    jobs_written = _rebuild_jobs(conn, catalog)
+                    changed = trace_classes.rebuild_classes(conn)
+                else:
+                    if runs:
+                        keys = sorted(runs)
+                        old, new = _resummarise(
+                            conn,
+                            JOBS,
+                            summary.c.trace_id,
+                            keys,
+                            EvidenceQuery(dialect, catalog, run_ids=keys, ledger=False),
+                        )
+                        removed += old
+                        added += new
+                    changed = trace_classes.apply_changes(conn, removed, added)
                 result = SummaryRefresh(
-                    False, queued, len(correlations), len(runs), jobs_stale, written
+                    False,
+                    queued,
+                    len(correlations),
+                    len(runs),
+                    jobs_stale,
+                    len(added) + jobs_written,
+                    changed,
                 )
     values = {"job_coverage": coverage, "refreshed_at": at}
     if result.full:

@@ -19,13 +19,14 @@ from hypothesis.stateful import (
 )
 
 from procobs_dagster import discovery, ledger, maintenance
-from procobs_dagster.discovery import summaries
+from procobs_dagster.discovery import evidence, summaries, trace_classes
 from procobs_dagster.errors import IllegalTransition, NotFound
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger import amend
 from procobs_dagster.store.tables import (
     discovery_summary_state,
     discovery_trace_change,
+    discovery_trace_class,
     discovery_trace_summary,
     job_queue,
     process_run_observation,
@@ -56,6 +57,15 @@ def _summary_rows(conn) -> list[tuple]:
     ]
 
 
+def _class_rows(conn) -> list[dict]:
+    """The stored trace classes, checked against every summary grouped afresh."""
+    c = discovery_trace_class
+    rows = [dict(row) for row in conn.execute(sa.select(c).order_by(c.c.class_key)).mappings()]
+    grouped = conn.execute(evidence.classes(discovery_trace_summary)).mappings()
+    assert rows == sorted((trace_classes._row(r) for r in grouped), key=lambda r: r["class_key"])
+    return rows
+
+
 def _scored(conn, catalog=CATALOG) -> dict[str, discovery.CandidateScore]:
     return {s.candidate_code: s for s in discovery.compute_scores(conn, catalog)}
 
@@ -65,12 +75,12 @@ def incremental_and_full(db, catalog=CATALOG):
     rebuild from the same state (rolled back)."""
     with db.begin() as conn:
         summaries.refresh_summaries(conn, catalog)
-        incremental = (_summary_rows(conn), _scored(conn, catalog))
+        incremental = (_summary_rows(conn), _class_rows(conn), _scored(conn, catalog))
     full = None
     try:
         with db.begin() as conn:
             assert summaries.refresh_summaries(conn, catalog, full=True).full
-            full = (_summary_rows(conn), _scored(conn, catalog))
+            full = (_summary_rows(conn), _class_rows(conn), _scored(conn, catalog))
             raise Rollback
     except Rollback:
         pass
@@ -114,7 +124,11 @@ def test_incremental_refresh_equals_full_rebuild(db, backend):
             # Each example starts before the first build; the ledger of earlier examples
             # stays (history ids are never reused, so nothing is deleted).
             with db.begin() as conn:
-                for table in (discovery_trace_summary, discovery_trace_change):
+                for table in (
+                    discovery_trace_summary,
+                    discovery_trace_class,
+                    discovery_trace_change,
+                ):
                     conn.execute(table.delete())
                 conn.execute(
                     discovery_summary_state.update().values(

@@ -192,3 +192,35 @@ discovery_summary_state = sa.Table(
     sa.Column("refreshed_at", UTCDateTime),
     sa.CheckConstraint("state_id = 1", name="singleton"),
 )
+
+# The trace summaries grouped into classes (candidate, origin, variant, the gate's
+# conditions: discovery/evidence.py ``classes``), kept current with them in the same
+# transaction by adding and subtracting what each changed summary contributes, so the
+# scoring reads classes instead of grouping every summary (docs/discovery.md, "Trace
+# classes"). Empty until the summaries' first build.
+discovery_trace_class = sa.Table(
+    "discovery_trace_class",
+    metadata,
+    # A digest of the class's key columns: the variant is unbounded text, too long to
+    # index as it stands.
+    sa.Column("class_key", sa.Text, primary_key=True),
+    sa.Column("candidate_code", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("variant", sa.Text),
+    sa.Column("dry_run", sa.SmallInteger, nullable=False),
+    sa.Column("completed", sa.SmallInteger, nullable=False),
+    sa.Column("timed", sa.SmallInteger, nullable=False),
+    sa.Column("enough_steps", sa.SmallInteger, nullable=False),
+    sa.Column("traces", sa.BigInteger, nullable=False),
+    sa.Column("components", sa.BigInteger, nullable=False),
+    sa.Column("components_with_evidence", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # The greatest trace id of the class, as text (bytewise order).
+    sa.Column("representative", sa.Text, nullable=False),
+    sa.CheckConstraint(sql_in("origin", PROOF_SOURCES), name="origin"),
+    sa.CheckConstraint(
+        "traces > 0 AND components >= 0 AND components_with_evidence BETWEEN 0 AND components",
+        name="counts",
+    ),
+    sa.Index(None, "candidate_code"),
+)

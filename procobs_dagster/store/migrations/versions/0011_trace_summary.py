@@ -1,4 +1,4 @@
-"""Incremental discovery: per-trace summaries, the queue of changed ledger keys the triggers
+"""Incremental discovery: per-trace summaries, their classes' counts, the queue of changed ledger keys the triggers
 fill, and the summaries' state (docs/discovery.md, "Trace summaries").
 
 The summaries start empty and the state says they were never built, so the first scoring
@@ -67,6 +67,37 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "discovery_trace_class",
+        sa.Column("class_key", sa.Text(), nullable=False),
+        sa.Column("candidate_code", sa.Text(), nullable=False),
+        sa.Column("origin", sa.Text(), nullable=False),
+        sa.Column("variant", sa.Text(), nullable=True),
+        sa.Column("dry_run", sa.SmallInteger(), nullable=False),
+        sa.Column("completed", sa.SmallInteger(), nullable=False),
+        sa.Column("timed", sa.SmallInteger(), nullable=False),
+        sa.Column("enough_steps", sa.SmallInteger(), nullable=False),
+        sa.Column("traces", sa.BigInteger(), nullable=False),
+        sa.Column("components", sa.BigInteger(), nullable=False),
+        sa.Column("components_with_evidence", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("representative", sa.Text(), nullable=False),
+        sa.CheckConstraint(
+            "origin IN ('process_run_observation', 'job_queue')",
+            name=op.f("ck_discovery_trace_class_origin"),
+        ),
+        sa.CheckConstraint(
+            "traces > 0 AND components >= 0 AND components_with_evidence BETWEEN 0 AND components",
+            name=op.f("ck_discovery_trace_class_counts"),
+        ),
+        sa.PrimaryKeyConstraint("class_key", name=op.f("pk_discovery_trace_class")),
+    )
+    op.create_index(
+        op.f("ix_discovery_trace_class_candidate_code"),
+        "discovery_trace_class",
+        ["candidate_code"],
+        unique=False,
+    )
+    op.create_table(
         "discovery_trace_change",
         sa.Column("change_id", BIG_SERIAL, autoincrement=True, nullable=False),
         sa.Column("correlation_id", sa.Text(), nullable=True),
@@ -102,6 +133,10 @@ def downgrade() -> None:
         op.drop_index(op.f(f"ix_{archive}_correlation_id"), table_name=archive)
     op.drop_table("discovery_summary_state")
     op.drop_table("discovery_trace_change")
+    op.drop_index(
+        op.f("ix_discovery_trace_class_candidate_code"), table_name="discovery_trace_class"
+    )
+    op.drop_table("discovery_trace_class")
     op.drop_index(
         op.f("ix_discovery_trace_summary_candidate_code"), table_name="discovery_trace_summary"
     )
