@@ -45,7 +45,7 @@ from procobs_dagster.discovery.evidence import (
     among,
     classes,
 )
-from procobs_dagster.discovery.sql import analytical_settings
+from procobs_dagster.discovery.sql import KEYED_SETTINGS, analytical_settings
 from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.tables import (
     discovery_summary_state,
@@ -260,6 +260,53 @@ def _rebuild_summaries(conn: Connection, catalog: Catalog, queued: int) -> Summa
     return SummaryRefresh(True, queued, 0, 0, True, changed + removed)
 
 
+def _refresh_keys(
+    conn: Connection, catalog: Catalog, current, queued: int, correlations: set, runs: set
+) -> SummaryRefresh:
+    """Re-summarise the queued keys and carry the change into the trace classes."""
+    dialect = conn.dialect.name
+    jobs_stale = current.job_coverage != job_coverage(catalog)
+    removed, added, jobs_written = [], [], 0
+    with analytical_settings(conn, KEYED_SETTINGS):
+        if correlations:
+            keys = sorted(correlations)
+            old, new = _resummarise(
+                conn,
+                LEDGER,
+                summary.c.correlation_id,
+                keys,
+                EvidenceQuery(dialect, catalog, correlation_ids=keys, jobs=False),
+            )
+            removed += old
+            added += new
+        if runs and not jobs_stale:
+            keys = sorted(runs)
+            old, new = _resummarise(
+                conn,
+                JOBS,
+                summary.c.trace_id,
+                keys,
+                EvidenceQuery(dialect, catalog, run_ids=keys, ledger=False),
+            )
+            removed += old
+            added += new
+    if jobs_stale:
+        # Every job trace is re-summarised: group every summary again, once.
+        jobs_written = _rebuild_jobs(conn, catalog)
+        changed = trace_classes.rebuild_classes(conn)
+    else:
+        changed = trace_classes.apply_changes(conn, removed, added)
+    return SummaryRefresh(
+        False,
+        queued,
+        len(correlations),
+        len(runs),
+        jobs_stale,
+        len(added) + jobs_written,
+        changed,
+    )
+
+
 def refresh_summaries(
     conn: Connection, catalog: Catalog, *, full: bool = False, now: dt.datetime | None = None
 ) -> SummaryRefresh:
@@ -267,7 +314,6 @@ def refresh_summaries(
     queued keys, or with ``full`` (or before the first build, or after a bulk load)
     rebuild every summary from the live and archive tables."""
     at = now or utcnow()
-    dialect = conn.dialect.name
     current = _state(conn, lock=True)
     coverage = job_coverage(catalog)
     with analytical_settings(conn):
@@ -278,45 +324,7 @@ def refresh_summaries(
             if queued >= MAX_QUEUED:
                 result = _rebuild(conn, catalog, queued)
             else:
-                removed, added, jobs_written = [], [], 0
-                if correlations:
-                    keys = sorted(correlations)
-                    old, new = _resummarise(
-                        conn,
-                        LEDGER,
-                        summary.c.correlation_id,
-                        keys,
-                        EvidenceQuery(dialect, catalog, correlation_ids=keys, jobs=False),
-                    )
-                    removed += old
-                    added += new
-                jobs_stale = current.job_coverage != coverage
-                if jobs_stale:
-                    # Every job trace is re-summarised: group every summary again, once.
-                    jobs_written = _rebuild_jobs(conn, catalog)
-                    changed = trace_classes.rebuild_classes(conn)
-                else:
-                    if runs:
-                        keys = sorted(runs)
-                        old, new = _resummarise(
-                            conn,
-                            JOBS,
-                            summary.c.trace_id,
-                            keys,
-                            EvidenceQuery(dialect, catalog, run_ids=keys, ledger=False),
-                        )
-                        removed += old
-                        added += new
-                    changed = trace_classes.apply_changes(conn, removed, added)
-                result = SummaryRefresh(
-                    False,
-                    queued,
-                    len(correlations),
-                    len(runs),
-                    jobs_stale,
-                    len(added) + jobs_written,
-                    changed,
-                )
+                result = _refresh_keys(conn, catalog, current, queued, correlations, runs)
     values = {"job_coverage": coverage, "refreshed_at": at}
     if result.full:
         values["built_at"] = at
