@@ -14,10 +14,11 @@ Continuous scores, over real traces only (see ``results.SCORE_DEFINITIONS``): su
 completion ratio, evidence completeness, fitness against the declared step order, last
 seen, the trace variants and the directly-follows relation.
 
-The database groups the traces — their stored summaries, and for what changed since, the
-ledger (see ``summaries``) — into trace *classes* (candidate x origin x variant x the
-gate's conditions) in one statement; combining them here costs time in the number of
-classes, not of rows.
+The scoring reads trace *classes* (candidate x origin x variant x the gate's conditions):
+the stored ones (see ``trace_classes``), kept current with the summaries, or — while
+changes are queued — the traces grouped in one statement (their stored summaries, and
+for what changed since, the ledger: see ``summaries``); combining them here costs time
+in the number of classes, not of rows.
 """
 
 import collections
