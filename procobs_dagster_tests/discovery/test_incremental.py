@@ -33,7 +33,15 @@ from procobs_dagster.store.tables import (
     process_status_history,
     process_status_history_archive,
 )
-from procobs_dagster_tests.discovery.helpers import CATALOG, CUT, KG, T0, observe, seconds
+from procobs_dagster_tests.discovery.helpers import (
+    CATALOG,
+    CUT,
+    KG,
+    KG_STEPS,
+    T0,
+    observe,
+    seconds,
+)
 
 CANDIDATES = (KG, CUT, "PROC-CAND:dot:undeclared")
 DOT_CODES = ("DOT_KG_EXTRACT", "DOT_KG_VALIDATE", None)
@@ -388,3 +396,36 @@ def test_a_long_queue_is_rebuilt_in_full(db, monkeypatch):
         assert refresh.full and refresh.summaries == 1
     incremental, full = incremental_and_full(db)
     assert incremental == full
+
+
+def test_the_stored_classes_add_and_subtract_changed_summaries(db):
+    """A new run joins its class by addition, components included; a run leaving a class
+    without holding its maxima is subtracted from it. Each time the stored classes equal
+    the summaries grouped afresh (``_class_rows`` checks)."""
+    oldest = observe(db, at=T0)
+    observe(db, at=T0 + seconds(100))
+    with db.begin() as conn:
+        assert summaries.refresh_summaries(conn, CATALOG).full
+    observe(db, at=T0 + seconds(200))
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG)
+        kg = [r for r in _class_rows(conn) if r["candidate_code"] == KG]
+    assert (refresh.full, refresh.classes) == (False, 1)
+    assert [(r["traces"], r["components"]) for r in kg] == [(3, 3 * len(KG_STEPS))]
+    with db.begin() as conn:  # a late step: the oldest run leaves its class for a new one
+        ledger.record_component(
+            conn,
+            process_run_id=oldest.process_run_id,
+            dot_code=KG_STEPS[0][0],
+            role=KG_STEPS[0][1],
+            at=T0 + seconds(300),
+            late_report=True,
+        )
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG)
+        kg = [r for r in _class_rows(conn) if r["candidate_code"] == KG]
+    assert refresh.classes == 2
+    assert sorted((r["traces"], r["components"]) for r in kg) == [
+        (1, len(KG_STEPS) + 1),
+        (2, 2 * len(KG_STEPS)),
+    ]
