@@ -12,8 +12,9 @@ the ledger as it stands; a change committed after that read is still queued, so 
 commit is never skipped — what the outbox feed needs an xid horizon for, since its rows
 stay for many readers. Refreshes take the state row's lock (``FOR UPDATE``; SQLite's
 single writer already serialises them), so two never interleave. A refresh after k
-changed runs costs O(k) index reads; a queue longer than ``MAX_QUEUED`` rows (a bulk load)
-is rebuilt in full instead, which is then cheaper.
+changed runs costs O(k) index reads, and carries the changed summaries into the stored
+trace classes (``trace_classes``) in the same transaction; a queue longer than
+``MAX_QUEUED`` rows (a bulk load) is rebuilt in full instead, which is then cheaper.
 
 Job traces also depend on the catalog (its job kinds per job-backed candidate): when
 the catalog's coverage differs from the one the summaries were built with, the job traces
