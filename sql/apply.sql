@@ -803,7 +803,138 @@ CREATE TRIGGER audit_log_refuse_delete BEFORE DELETE ON audit_log FOR EACH ROW E
 
 UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0009_relay_scale';
 
--- Running upgrade 0010_retention_all -> 0012_ledger_functions
+-- Running upgrade 0010_retention_all -> 0011_trace_summary
+
+CREATE TABLE discovery_trace_summary (
+    trace_id UUID NOT NULL, 
+    origin TEXT NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    correlation_id TEXT, 
+    header_status TEXT, 
+    dry_run SMALLINT NOT NULL, 
+    completed SMALLINT NOT NULL, 
+    timed SMALLINT NOT NULL, 
+    n_steps INTEGER NOT NULL, 
+    n_evidence INTEGER, 
+    variant TEXT, 
+    seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_discovery_trace_summary PRIMARY KEY (trace_id, origin, candidate_code), 
+    CONSTRAINT ck_discovery_trace_summary_origin CHECK (origin IN ('process_run_observation', 'job_queue')), 
+    CONSTRAINT ck_discovery_trace_summary_flags CHECK (dry_run IN (0, 1) AND completed IN (0, 1) AND timed IN (0, 1)), 
+    CONSTRAINT ck_discovery_trace_summary_counts CHECK (n_steps >= 0 AND (n_evidence IS NULL OR n_evidence BETWEEN 0 AND n_steps))
+);
+
+CREATE INDEX ix_discovery_trace_summary_correlation_id ON discovery_trace_summary (correlation_id);
+
+CREATE INDEX ix_discovery_trace_summary_candidate_code ON discovery_trace_summary (candidate_code);
+
+CREATE TABLE discovery_trace_class (
+    class_key TEXT NOT NULL, 
+    candidate_code TEXT NOT NULL, 
+    origin TEXT NOT NULL, 
+    variant TEXT, 
+    dry_run SMALLINT NOT NULL, 
+    completed SMALLINT NOT NULL, 
+    timed SMALLINT NOT NULL, 
+    enough_steps SMALLINT NOT NULL, 
+    traces BIGINT NOT NULL, 
+    components BIGINT NOT NULL, 
+    components_with_evidence BIGINT NOT NULL, 
+    last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    representative TEXT NOT NULL, 
+    CONSTRAINT pk_discovery_trace_class PRIMARY KEY (class_key), 
+    CONSTRAINT ck_discovery_trace_class_origin CHECK (origin IN ('process_run_observation', 'job_queue')), 
+    CONSTRAINT ck_discovery_trace_class_counts CHECK (traces > 0 AND components >= 0 AND components_with_evidence BETWEEN 0 AND components)
+);
+
+CREATE INDEX ix_discovery_trace_class_candidate_code ON discovery_trace_class (candidate_code);
+
+CREATE TABLE discovery_trace_change (
+    change_id BIGSERIAL NOT NULL, 
+    correlation_id TEXT, 
+    run_id UUID, 
+    CONSTRAINT pk_discovery_trace_change PRIMARY KEY (change_id), 
+    CONSTRAINT ck_discovery_trace_change_has_key CHECK (correlation_id IS NOT NULL OR run_id IS NOT NULL)
+);
+
+CREATE TABLE discovery_summary_state (
+    state_id INTEGER NOT NULL, 
+    job_coverage TEXT, 
+    built_at TIMESTAMP WITH TIME ZONE, 
+    refreshed_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_discovery_summary_state PRIMARY KEY (state_id), 
+    CONSTRAINT ck_discovery_summary_state_singleton CHECK (state_id = 1)
+);
+
+INSERT INTO discovery_summary_state (state_id) VALUES (1);
+
+CREATE INDEX ix_process_run_observation_archive_correlation_id ON process_run_observation_archive (correlation_id);
+
+CREATE INDEX ix_process_component_observation_archive_correlation_id ON process_component_observation_archive (correlation_id);
+
+CREATE OR REPLACE FUNCTION process_run_observation_trace_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT n.correlation_id, n.process_run_id FROM new_rows n WHERE (n.correlation_id IS NOT NULL OR n.process_run_id IS NOT NULL)
+        UNION
+        SELECT o.correlation_id, o.process_run_id FROM old_rows o WHERE (o.correlation_id IS NOT NULL OR o.process_run_id IS NOT NULL);
+    ELSE
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT DISTINCT n.correlation_id, n.process_run_id FROM new_rows n WHERE (n.correlation_id IS NOT NULL OR n.process_run_id IS NOT NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER process_run_observation_trace_change_insert AFTER INSERT ON process_run_observation REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION process_run_observation_trace_change();
+
+CREATE TRIGGER process_run_observation_trace_change_update AFTER UPDATE ON process_run_observation REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION process_run_observation_trace_change();
+
+CREATE OR REPLACE FUNCTION process_component_observation_trace_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT n.correlation_id, NULL::uuid FROM new_rows n WHERE (n.correlation_id IS NOT NULL)
+        UNION
+        SELECT o.correlation_id, NULL::uuid FROM old_rows o WHERE (o.correlation_id IS NOT NULL);
+    ELSE
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT DISTINCT n.correlation_id, NULL::uuid FROM new_rows n WHERE (n.correlation_id IS NOT NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER process_component_observation_trace_change_insert AFTER INSERT ON process_component_observation REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION process_component_observation_trace_change();
+
+CREATE TRIGGER process_component_observation_trace_change_update AFTER UPDATE ON process_component_observation REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION process_component_observation_trace_change();
+
+CREATE OR REPLACE FUNCTION job_queue_trace_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT NULL::text, n.run_id FROM new_rows n WHERE (n.run_id IS NOT NULL)
+        UNION
+        SELECT NULL::text, o.run_id FROM old_rows o WHERE (o.run_id IS NOT NULL);
+    ELSE
+        INSERT INTO discovery_trace_change (correlation_id, run_id)
+        SELECT DISTINCT NULL::text, n.run_id FROM new_rows n WHERE (n.run_id IS NOT NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER job_queue_trace_change_insert AFTER INSERT ON job_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION job_queue_trace_change();
+
+CREATE TRIGGER job_queue_trace_change_update AFTER UPDATE ON job_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION job_queue_trace_change();
+
+UPDATE alembic_version SET version_num='0011_trace_summary' WHERE alembic_version.version_num = '0010_retention_all';
+
+-- Running upgrade 0011_trace_summary -> 0012_ledger_functions
 
 CREATE FUNCTION procobs_insert_run(p_process_run_id uuid, p_process_candidate_code text, p_process_definition_code text, p_correlation_id text, p_parent_run_id uuid, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text)
 RETURNS SETOF process_run_observation LANGUAGE plpgsql ROWS 1 AS $$
@@ -919,7 +1050,7 @@ BEGIN
 END
 $$;
 
-UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0010_retention_all';
+UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0011_trace_summary';
 
 -- Running upgrade 0012_ledger_functions -> 0013_sqlite_autoincrement
 

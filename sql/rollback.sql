@@ -4,7 +4,7 @@ BEGIN;
 
 UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';
 
--- Running downgrade 0012_ledger_functions -> 0010_retention_all
+-- Running downgrade 0012_ledger_functions -> 0011_trace_summary
 
 DROP FUNCTION procobs_move_component(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text);
 
@@ -14,7 +14,47 @@ DROP FUNCTION procobs_move_run(p_id uuid, p_to text, p_allowed text[], p_expect 
 
 DROP FUNCTION procobs_insert_run(p_process_run_id uuid, p_process_candidate_code text, p_process_definition_code text, p_correlation_id text, p_parent_run_id uuid, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text);
 
-UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0012_ledger_functions';
+UPDATE alembic_version SET version_num='0011_trace_summary' WHERE alembic_version.version_num = '0012_ledger_functions';
+
+-- Running downgrade 0011_trace_summary -> 0010_retention_all
+
+DROP TRIGGER IF EXISTS process_run_observation_trace_change_insert ON process_run_observation;
+
+DROP TRIGGER IF EXISTS process_run_observation_trace_change_update ON process_run_observation;
+
+DROP FUNCTION IF EXISTS process_run_observation_trace_change();
+
+DROP TRIGGER IF EXISTS process_component_observation_trace_change_insert ON process_component_observation;
+
+DROP TRIGGER IF EXISTS process_component_observation_trace_change_update ON process_component_observation;
+
+DROP FUNCTION IF EXISTS process_component_observation_trace_change();
+
+DROP TRIGGER IF EXISTS job_queue_trace_change_insert ON job_queue;
+
+DROP TRIGGER IF EXISTS job_queue_trace_change_update ON job_queue;
+
+DROP FUNCTION IF EXISTS job_queue_trace_change();
+
+DROP INDEX ix_process_run_observation_archive_correlation_id;
+
+DROP INDEX ix_process_component_observation_archive_correlation_id;
+
+DROP TABLE discovery_summary_state;
+
+DROP TABLE discovery_trace_change;
+
+DROP INDEX ix_discovery_trace_class_candidate_code;
+
+DROP TABLE discovery_trace_class;
+
+DROP INDEX ix_discovery_trace_summary_candidate_code;
+
+DROP INDEX ix_discovery_trace_summary_correlation_id;
+
+DROP TABLE discovery_trace_summary;
+
+UPDATE alembic_version SET version_num='0010_retention_all' WHERE alembic_version.version_num = '0011_trace_summary';
 
 -- Running downgrade 0010_retention_all -> 0009_relay_scale
 

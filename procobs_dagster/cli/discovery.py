@@ -62,19 +62,26 @@ def discovery() -> None:
 
 @discovery.command()
 @catalog_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Re-summarise every trace from the live and archive tables, not only the traces "
+    "changed since the last scoring.",
+)
 @json_option
 @pass_cli
-def score(cli: CliContext, catalog_path: Path | None, as_json: bool) -> None:
+def score(cli: CliContext, catalog_path: Path | None, full: bool, as_json: bool) -> None:
     """Score every declared and discovered candidate, store the scores, and show them.
 
     The bar for verified_candidate (docs/design.md, "The verified bar"): one real run
     with a completed header, ≥2 components sharing its correlation_id, started_at and
     ended_at set. Dry runs and last_executed backfills never count. * marks a candidate
-    the catalog does not declare.
+    the catalog does not declare. Only the traces changed since the last scoring are
+    re-read (docs/discovery.md, "Trace summaries"); --full re-reads them all.
     """
     catalog = load(catalog_path)
     with cli.ready_database().begin() as conn:
-        scores = discovery_api.score_candidates(conn, catalog)
+        scores = discovery_api.score_candidates(conn, catalog, full=full)
     if as_json:
         emit_json([s.as_dict() for s in scores])
         return

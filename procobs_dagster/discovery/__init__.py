@@ -28,6 +28,7 @@ from procobs_dagster.discovery.results import (
 )
 from procobs_dagster.discovery.score_storage import score_candidates, store_scores
 from procobs_dagster.discovery.scoring import compute_scores, score_of
+from procobs_dagster.discovery.summaries import SummaryRefresh, refresh_summaries
 from procobs_dagster.errors import BirthRefused, UnknownCandidate
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Explanation",
     "ExportSummary",
     "Step",
+    "SummaryRefresh",
     "Trace",
     "UnknownCandidate",
     "Variant",
@@ -52,6 +54,7 @@ __all__ = [
     "export_ocel",
     "load_catalog",
     "parse_catalog",
+    "refresh_summaries",
     "sample_catalog_path",
     "score_candidates",
     "score_of",

@@ -15,19 +15,25 @@ by ``started_at`` (else the time the row was recorded), then by id. Dry runs are
 their own kind: counted, never scored. Nothing here reads ``process_candidate``: a
 ``last_executed`` backfill is not runtime evidence (docs/design.md, "Anti-fake rules").
 
-The work per row happens in the database, in one statement: a single sort of the
-components by (correlation_id, step order) gives every trace its steps (see
-``_sequenced``), the sequences are joined to their run headers, and the traces are
-grouped into **classes** (candidate, origin, variant, the gate's conditions) with their
-counts. Classes are few — candidates x distinct behaviours — so the caller combines them
-cheaply.
+The ledger is read from its live and archive tables together: retention moves runs into
+the archive, and an archived run is still evidence. A trace is computed from the rows in
+both (its variant, the bar's conditions: see ``TRACE_COLUMNS``), for every trace or only
+those of some keys — correlation_ids for ledger traces, run_ids for job traces — which
+read through the indexes on those columns.
+
+The work per row happens in the database: a single sort of the components by
+(correlation_id, step order) gives every trace its steps (see ``_sequenced``), and the
+sequences are joined to their run headers. ``classes`` groups traces (computed, or their
+stored summaries: discovery/summaries.py) into **classes** (candidate, origin, variant,
+the gate's conditions) with their counts. Classes are few — candidates x distinct
+behaviours — so the caller combines them cheaply.
 """
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.sql import bytewise, has_content
@@ -35,7 +41,9 @@ from procobs_dagster.store.sql import json_list
 from procobs_dagster.store.tables import (
     job_queue,
     process_component_observation,
+    process_component_observation_archive,
     process_run_observation,
+    process_run_observation_archive,
 )
 from procobs_dagster.store.types import UTCDateTime
 
@@ -45,6 +53,68 @@ UNNAMED = "(unnamed)"  # activity of a component recorded without a dot_code
 
 # The whole partition, in step order: every window function below shares this one sort.
 WHOLE = (None, None)
+
+# What a trace is, to the scoring: one row per trace with these columns, whether computed
+# here or read from its stored summary (store/tables/discovery.py).
+TRACE_COLUMNS = (
+    "origin",
+    "candidate_code",
+    "trace_id",
+    "correlation_id",
+    "header_status",
+    "dry_run",
+    "completed",
+    "timed",
+    "n_steps",
+    "n_evidence",
+    "variant",
+    "seen_at",
+)
+# Keys in scope: None for every trace, else a list of values or a SELECT of one column.
+Keys = Sequence | sa.Select | None
+RUN_COLUMNS = (
+    "process_run_id",
+    "process_candidate_code",
+    "correlation_id",
+    "status",
+    "source_system",
+    "started_at",
+    "ended_at",
+    "created_at",
+)
+COMPONENT_COLUMNS = (
+    "component_run_id",
+    "correlation_id",
+    "dot_code",
+    "source_system",
+    "evidence_ref",
+    "started_at",
+    "created_at",
+)
+
+
+def among(column: sa.ColumnElement, keys: Keys, dialect: str) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``keys`` (true when keys is None). A list is one array
+    parameter on Postgres (``= ANY(:keys)``), so a thousand keys are not a thousand
+    parameters."""
+    if keys is None:
+        return sa.true()
+    if isinstance(keys, sa.Select):
+        return column.in_(keys)
+    keys = list(keys)
+    if dialect == "postgresql":
+        return column == sa.any_(sa.literal(keys, postgresql.ARRAY(column.type)))
+    return column.in_(keys)
+
+
+def _live_and_archived(
+    live: sa.Table, archive: sa.Table, columns: Sequence[str], where, name: str
+) -> sa.Subquery:
+    """The rows of ``live`` and of its archive matching ``where(table)``, as one relation.
+    The condition is applied in each branch, so each reads through its own indexes."""
+    return sa.union_all(
+        *[sa.select(*[t.c[col] for col in columns]).where(*where(t)) for t in (live, archive)]
+    ).subquery(name)
 
 
 def _flag(condition) -> sa.ColumnElement[int]:
@@ -127,21 +197,31 @@ def _sequenced(
 
 @dataclasses.dataclass(frozen=True)
 class EvidenceQuery:
-    """Relations over the traces in scope: of the candidates ``codes`` and, if given, only
-    the traces ``trace_ids`` (None: no restriction). A narrow scope reads through indexes."""
+    """Relations over the traces in scope: of the candidates ``codes`` (None: all), the
+    ledger traces of the runs whose correlation_id is one of ``correlation_ids`` and the
+    job traces whose run_id is one of ``run_ids`` (None: all of them); ``ledger`` or
+    ``jobs`` false leaves that origin out. A narrow scope reads through indexes."""
 
     dialect: str
     catalog: Catalog
     codes: tuple[str, ...] | None = None
-    trace_ids: tuple[uuid.UUID, ...] | None = None
+    correlation_ids: Keys = None
+    run_ids: Keys = None
+    ledger: bool = True
+    jobs: bool = True
 
-    def _runs_in_scope(self, runs: sa.Table) -> list:
-        where = []
-        if self.codes is not None:
-            where.append(runs.c.process_candidate_code.in_(self.codes))
-        if self.trace_ids is not None:
-            where.append(runs.c.process_run_id.in_(self.trace_ids))
-        return where
+    def _runs(self, name: str = "run") -> sa.Subquery:
+        """Run headers in scope, live and archived."""
+
+        def where(t):
+            found = [among(t.c.correlation_id, self.correlation_ids, self.dialect)]
+            if self.codes is not None:
+                found.append(t.c.process_candidate_code.in_(self.codes))
+            return found
+
+        return _live_and_archived(
+            process_run_observation, process_run_observation_archive, RUN_COLUMNS, where, name
+        )
 
     def job_kinds(self) -> sa.CTE:
         """(candidate_code, job_kind) for the job-backed candidates in scope."""
@@ -158,22 +238,31 @@ class EvidenceQuery:
 
     def component_sequences(self) -> sa.CTE:
         """Per correlation_id: the real components sharing it, counted and ordered."""
-        c = process_component_observation
-        where = [c.c.source_system != "dry_run"]
-        runs = process_run_observation
-        if self._runs_in_scope(runs):
-            where.append(
-                c.c.correlation_id.in_(
-                    sa.select(runs.c.correlation_id).where(*self._runs_in_scope(runs))
-                )
-            )
+
+        def where(c):
+            found = [
+                c.c.source_system != "dry_run",
+                among(c.c.correlation_id, self.correlation_ids, self.dialect),
+            ]
+            if self.codes is not None:
+                runs = self._runs("scoped_run")
+                found.append(c.c.correlation_id.in_(sa.select(runs.c.correlation_id)))
+            return found
+
+        c = _live_and_archived(
+            process_component_observation,
+            process_component_observation_archive,
+            COMPONENT_COLUMNS,
+            where,
+            "component",
+        )
         steps = sa.select(
             bytewise(c.c.correlation_id).label("correlation_id"),
             sa.func.coalesce(c.c.started_at, c.c.created_at).label("step_at"),
             c.c.component_run_id.label("step_id"),
             sa.func.coalesce(c.c.dot_code, UNNAMED).label("activity"),
             _flag(has_content(c.c.evidence_ref)).label("has_evidence"),
-        ).where(*where)
+        )
         return _sequenced(
             self.dialect,
             steps,
@@ -185,19 +274,21 @@ class EvidenceQuery:
     def job_sequences(self) -> sa.CTE:
         """Per (job-backed candidate, run_id): its job_queue rows, counted and ordered."""
         j, kinds = job_queue, self.job_kinds()
-        runs = process_run_observation
         job_backed = [c.code for c in self.catalog.job_backed]
-        in_ledger = (
-            sa.select(sa.literal(1))
-            .where(
-                runs.c.process_run_id == j.c.run_id,
-                runs.c.process_candidate_code == kinds.c.candidate_code,
-                # Redundant, but it lets the planner read only the job-backed candidates'
-                # runs (through their index) instead of hashing the whole ledger.
-                runs.c.process_candidate_code.in_(job_backed),
+
+        def in_ledger(runs: sa.Table):
+            return (
+                sa.select(sa.literal(1))
+                .where(
+                    runs.c.process_run_id == j.c.run_id,
+                    runs.c.process_candidate_code == kinds.c.candidate_code,
+                    # Redundant, but it lets the planner read only the job-backed
+                    # candidates' runs (through their index) instead of hashing the ledger.
+                    runs.c.process_candidate_code.in_(job_backed),
+                )
+                .exists()
             )
-            .exists()
-        )
+
         steps = (
             sa.select(
                 kinds.c.candidate_code,
@@ -215,8 +306,10 @@ class EvidenceQuery:
             .select_from(j.join(kinds, kinds.c.job_kind == j.c.job_kind))
             .where(
                 j.c.run_id.is_not(None),
-                ~in_ledger,
-                sa.true() if self.trace_ids is None else j.c.run_id.in_(self.trace_ids),
+                # One execution counts once: the ledger's record of it, live or archived.
+                ~in_ledger(process_run_observation),
+                ~in_ledger(process_run_observation_archive),
+                among(j.c.run_id, self.run_ids, self.dialect),
             )
         )
         return _sequenced(
@@ -233,94 +326,93 @@ class EvidenceQuery:
             "job_sequence",
         )
 
-    def traces(self, detailed: bool = True) -> sa.CTE:
-        """One row per trace (dry runs included) with the gate's three conditions as 0/1.
-        Without ``detailed``, the correlation_id and header status are left out: grouping
-        does not need them, and the join then carries narrower rows."""
-        r, seq = process_run_observation, self.component_sequences()
-
-        def detail(column, label):
-            return (column if detailed else sa.cast(sa.null(), sa.Text)).label(label)
-
-        real = r.c.source_system != "dry_run"
-        seen_at = sa.func.coalesce(r.c.ended_at, r.c.started_at, r.c.created_at)
-        ledger = (
-            sa.select(
-                sa.literal(LEDGER).label("origin"),
-                r.c.process_candidate_code.label("candidate_code"),
-                r.c.process_run_id.label("trace_id"),
-                detail(r.c.correlation_id, "correlation_id"),
-                detail(r.c.status, "header_status"),
-                _flag(~real).label("dry_run"),
-                _flag(r.c.status == "completed").label("completed"),
-                _flag(sa.and_(r.c.started_at.is_not(None), r.c.ended_at.is_not(None))).label(
-                    "timed"
-                ),
-                sa.func.coalesce(seq.c.n_steps, 0).label("n_steps"),
-                seq.c.n_evidence,
-                seq.c.variant,
-                seen_at.label("seen_at"),
-            )
-            # A dry run's components prove nothing: it is joined to none.
-            .select_from(
-                r.outerjoin(
-                    seq, sa.and_(seq.c.correlation_id == bytewise(r.c.correlation_id), real)
+    def traces(self) -> sa.Select:
+        """One row per trace in scope (dry runs included), ``TRACE_COLUMNS``, with the
+        gate's three conditions as 0/1."""
+        parts = []
+        if self.ledger:
+            r, seq = self._runs(), self.component_sequences()
+            real = r.c.source_system != "dry_run"
+            seen_at = sa.func.coalesce(r.c.ended_at, r.c.started_at, r.c.created_at)
+            parts.append(
+                sa.select(
+                    sa.literal(LEDGER).label("origin"),
+                    r.c.process_candidate_code.label("candidate_code"),
+                    r.c.process_run_id.label("trace_id"),
+                    r.c.correlation_id,
+                    r.c.status.label("header_status"),
+                    _flag(~real).label("dry_run"),
+                    _flag(r.c.status == "completed").label("completed"),
+                    _flag(sa.and_(r.c.started_at.is_not(None), r.c.ended_at.is_not(None))).label(
+                        "timed"
+                    ),
+                    sa.func.coalesce(seq.c.n_steps, 0).label("n_steps"),
+                    seq.c.n_evidence,
+                    seq.c.variant,
+                    sa.type_coerce(seen_at, UTCDateTime).label("seen_at"),
+                )
+                # A dry run's components prove nothing: it is joined to none.
+                .select_from(
+                    r.outerjoin(
+                        seq, sa.and_(seq.c.correlation_id == bytewise(r.c.correlation_id), real)
+                    )
                 )
             )
-            .where(*self._runs_in_scope(r))
-        )
-        js = self.job_sequences()
-        jobs = sa.select(
-            sa.literal(JOBS).label("origin"),
-            js.c.candidate_code,
-            js.c.run_id.label("trace_id"),
-            detail(js.c.correlation_id, "correlation_id"),
-            sa.cast(sa.null(), sa.Text).label("header_status"),
-            sa.literal(0).label("dry_run"),
-            _flag(js.c.n_completed == js.c.n_steps).label("completed"),
-            _flag(js.c.n_timed == js.c.n_steps).label("timed"),
-            js.c.n_steps,
-            sa.cast(sa.null(), sa.Integer).label("n_evidence"),
-            js.c.variant,
-            sa.type_coerce(js.c.seen_at, UTCDateTime).label("seen_at"),
-        )
-        both = sa.union_all(ledger, jobs).subquery("any_trace")
-        return sa.select(both, _flag(both.c.n_steps >= 2).label("enough_steps")).cte("trace")
+        if self.jobs and self.catalog.job_backed:
+            js = self.job_sequences()
+            parts.append(
+                sa.select(
+                    sa.literal(JOBS).label("origin"),
+                    js.c.candidate_code,
+                    js.c.run_id.label("trace_id"),
+                    js.c.correlation_id,
+                    sa.cast(sa.null(), sa.Text).label("header_status"),
+                    sa.literal(0).label("dry_run"),
+                    _flag(js.c.n_completed == js.c.n_steps).label("completed"),
+                    _flag(js.c.n_timed == js.c.n_steps).label("timed"),
+                    js.c.n_steps,
+                    sa.cast(sa.null(), sa.Integer).label("n_evidence"),
+                    js.c.variant,
+                    sa.type_coerce(js.c.seen_at, UTCDateTime).label("seen_at"),
+                )
+            )
+        if not parts:
+            return sa.select(*[sa.null().label(name) for name in TRACE_COLUMNS]).where(sa.false())
+        return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
-    # --- statements -------------------------------------------------------------------
 
-    def classes(self) -> sa.Select:
-        """Traces grouped by candidate, origin, variant and the gate's conditions, with
-        counts, component totals and a representative trace of each class."""
-        t = self.traces(detailed=False)
-        keys = [
-            t.c.candidate_code,
-            t.c.origin,
-            t.c.variant,
-            t.c.dry_run,
-            t.c.completed,
-            t.c.timed,
-            t.c.enough_steps,
-        ]
-        return sa.select(
-            *keys,
-            sa.func.count().label("traces"),
-            sa.func.sum(sa.case((t.c.origin == LEDGER, t.c.n_steps))).label("components"),
-            sa.func.sum(t.c.n_evidence).label("components_with_evidence"),
-            sa.func.max(t.c.seen_at).label("last_seen_at"),
-            # The representative run of the class: the greatest id (Postgres has no
-            # max(uuid)); with the ledger's time-ordered UUIDv7 ids, the latest started.
-            sa.func.max(sa.cast(t.c.trace_id, sa.Text)).label("representative"),
-        ).group_by(*keys)
+def classes(traces: sa.FromClause) -> sa.Select:
+    """Traces (any relation with ``TRACE_COLUMNS``) grouped by candidate, origin, variant
+    and the gate's conditions, with counts, component totals and a representative trace
+    of each class."""
+    t = traces
+    enough_steps = _flag(t.c.n_steps >= 2)
+    keys = [
+        t.c.candidate_code,
+        t.c.origin,
+        t.c.variant,
+        t.c.dry_run,
+        t.c.completed,
+        t.c.timed,
+        enough_steps,
+    ]
+    return sa.select(
+        *keys[:-1],
+        enough_steps.label("enough_steps"),
+        sa.func.count().label("traces"),
+        sa.func.sum(sa.case((t.c.origin == LEDGER, t.c.n_steps))).label("components"),
+        sa.func.sum(t.c.n_evidence).label("components_with_evidence"),
+        sa.func.max(t.c.seen_at).label("last_seen_at"),
+        # The representative run of the class: the greatest id (Postgres has no
+        # max(uuid)); with the ledger's time-ordered UUIDv7 ids, the latest started.
+        # Compared bytewise, as Python compares the stored classes' (trace_classes.py).
+        sa.func.max(bytewise(sa.cast(t.c.trace_id, sa.Text))).label("representative"),
+    ).group_by(*keys)
 
-    def recent_traces(self, limit: int) -> sa.Select:
-        """The most recent traces of the candidates in scope, real ones first."""
-        t = self.traces()
-        return (
-            sa.select(t)
-            .order_by(t.c.dry_run, sa.desc(t.c.seen_at), sa.desc(t.c.trace_id))
-            .limit(limit)
-        )
 
-    def all_traces(self) -> sa.Select:
-        return sa.select(self.traces())
+def recent_traces(traces: sa.FromClause, limit: int) -> sa.Select:
+    """The most recent of ``traces``, real ones first."""
+    t = traces
+    return (
+        sa.select(t).order_by(t.c.dry_run, sa.desc(t.c.seen_at), sa.desc(t.c.trace_id)).limit(limit)
+    )

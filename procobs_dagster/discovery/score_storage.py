@@ -11,6 +11,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.results import CandidateScore
 from procobs_dagster.discovery.scoring import compute_scores
+from procobs_dagster.discovery.summaries import refresh_summaries
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import discovery_score, process_candidate
 
@@ -85,11 +86,14 @@ def store_scores(
 
 
 def score_candidates(
-    conn: Connection, catalog: Catalog, now: dt.datetime | None = None
+    conn: Connection, catalog: Catalog, now: dt.datetime | None = None, *, full: bool = False
 ) -> list[CandidateScore]:
     """Score every declared and discovered candidate and store the scores, in the caller's
-    transaction. Writes process_candidate and discovery_score, nothing else."""
+    transaction: first bring the trace summaries up to date — the traces changed since the
+    last scoring, or with ``full`` every trace (``summaries.refresh_summaries``). Writes
+    the summaries and their queue, process_candidate and discovery_score, nothing else."""
     computed_at = now or utcnow()
+    refresh_summaries(conn, catalog, full=full, now=computed_at)
     scores = compute_scores(conn, catalog)
     _sync_candidates(conn, catalog, scores, computed_at)
     store_scores(conn, scores, computed_at)

@@ -14,9 +14,11 @@ Continuous scores, over real traces only (see ``results.SCORE_DEFINITIONS``): su
 completion ratio, evidence completeness, fitness against the declared step order, last
 seen, the trace variants and the directly-follows relation.
 
-The database does every per-row step in one statement and returns trace *classes*
-(candidate x origin x variant x the gate's conditions); combining them here costs time in
-the number of classes, not of rows.
+The scoring reads trace *classes* (candidate x origin x variant x the gate's conditions):
+the stored ones (see ``trace_classes``), kept current with the summaries, or — while
+changes are queued — the traces grouped in one statement (their stored summaries, and
+for what changed since, the ledger: see ``summaries``); combining them here costs time
+in the number of classes, not of rows.
 """
 
 import collections
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import CandidateSpec, Catalog
-from procobs_dagster.discovery.evidence import EvidenceQuery
+from procobs_dagster.discovery.evidence import among
 from procobs_dagster.discovery.results import (
     MISSING,
     OBSERVED,
@@ -44,6 +46,7 @@ from procobs_dagster.discovery.results import (
     Variant,
 )
 from procobs_dagster.discovery.sql import analytical_settings
+from procobs_dagster.discovery.summaries import current_traces, trace_class_rows
 from procobs_dagster.errors import UnknownCandidate
 from procobs_dagster.store.tables import process_candidate, process_definition
 
@@ -147,13 +150,13 @@ def _score(
 def compute_scores(
     conn: Connection, catalog: Catalog, codes: Sequence[str] | None = None
 ) -> list[CandidateScore]:
-    """Score the declared and discovered candidates (or only ``codes``), reading only."""
+    """Score the declared and discovered candidates (or only ``codes``), reading only:
+    from the stored trace summaries and, for what changed since, the ledger."""
     scope = None if codes is None else tuple(codes)
     tallies: dict[str, _Tally] = collections.defaultdict(_Tally)
+    traces = current_traces(conn, catalog, scope)
     with analytical_settings(conn):
-        for row in conn.execute(
-            EvidenceQuery(conn.dialect.name, catalog, scope).classes()
-        ).mappings():
+        for row in conn.execute(trace_class_rows(conn, catalog, traces, scope)).mappings():
             tallies[row["candidate_code"]].add(row)
     wanted = sorted(
         {c.code for c in catalog.candidates} | set(tallies) if scope is None else set(scope)
@@ -162,7 +165,7 @@ def compute_scores(
     best = {}
     if best_ids:
         rows = conn.execute(
-            EvidenceQuery(conn.dialect.name, catalog, scope, trace_ids=best_ids).all_traces()
+            sa.select(traces).where(among(traces.c.trace_id, best_ids, conn.dialect.name))
         ).mappings()
         best = {(r["candidate_code"], r["origin"], r["trace_id"]): Trace.from_row(r) for r in rows}
     last_executed = dict(

@@ -64,11 +64,19 @@ def _bytewise_sqlite(element, compiler, **kw):
 #   rows, and beyond that they spill as they would have anyway. It bounds each sort or
 #   hash of the one statement (a parallel worker has its own), not the session.
 ANALYTICAL_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+# Settings for the statements that read only some keys (an incremental refresh): the keys
+# come as one array parameter, whose selectivity the planner cannot see, and up to about
+# 100k rows it takes a sequential scan of the ledger for cheaper than a thousand index
+# probes — a pass that grows with the ledger. Index reads keep the refresh O(changed).
+KEYED_SETTINGS = {"enable_seqscan": "off"}
 
 
 @contextlib.contextmanager
-def analytical_settings(conn: Connection) -> Iterator[None]:
-    """Run the block with ``ANALYTICAL_SETTINGS``, then restore the caller's values.
+def analytical_settings(
+    conn: Connection, settings: dict[str, str] = ANALYTICAL_SETTINGS
+) -> Iterator[None]:
+    """Run the block with ``settings`` (``ANALYTICAL_SETTINGS`` unless told), then restore
+    the caller's values.
 
     The settings are local to the caller's transaction and restored on success, so the
     rest of that transaction runs as it would have; on failure the transaction is lost
@@ -76,7 +84,7 @@ def analytical_settings(conn: Connection) -> Iterator[None]:
     if not is_postgres(conn):
         yield
         return
-    names = {f"name{i}": name for i, name in enumerate(ANALYTICAL_SETTINGS)}
+    names = {f"name{i}": name for i, name in enumerate(settings)}
     read = ", ".join(f"current_setting(:{key})" for key in names)
     previous = conn.execute(sa.text(f"SELECT {read}"), names).one()
     write = ", ".join(f"set_config(:{key}, :value{i}, true)" for i, key in enumerate(names))
@@ -87,6 +95,6 @@ def analytical_settings(conn: Connection) -> Iterator[None]:
             {**names, **{f"value{i}": value for i, value in enumerate(values)}},
         )
 
-    apply(ANALYTICAL_SETTINGS.values())
+    apply(settings.values())
     yield
     apply(previous)

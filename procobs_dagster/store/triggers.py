@@ -97,3 +97,95 @@ def drop_leaves_only_archived(table: str, dialect: str) -> list[str]:
     if dialect == "postgresql":
         statements.append(f"DROP FUNCTION IF EXISTS {ARCHIVED_GUARD_FUNCTION}_{table}()")
     return statements
+
+
+# Discovery's change queue (docs/discovery.md, "Trace summaries"): every insert or update
+# of a ledger run, a component or a job_queue row queues the keys whose traces it may
+# change — the old keys too, when an update moves a row. Deletes queue nothing: retention
+# moves rows into the archive in the same transaction, and a summary is computed from the
+# live and archive tables together, so a move changes none.
+TRACE_CHANGE_TABLE = "discovery_trace_change"
+# table -> (correlation_id expression or NULL, run_id expression or NULL), per row.
+TRACE_KEYS = {
+    "process_run_observation": ("correlation_id", "process_run_id"),
+    "process_component_observation": ("correlation_id", None),
+    "job_queue": (None, "run_id"),
+}
+
+
+def _trace_change_name(table: str, op: str = "") -> str:
+    return f"{table}_trace_change{'_' + op.lower() if op else ''}"
+
+
+def _keys_sql(table: str, row: str, dialect: str) -> tuple[str, str, str]:
+    """(correlation_id, run_id, a condition that the row has a key) over ``row``."""
+    correlation, run = TRACE_KEYS[table]
+    typed = dialect == "postgresql"
+    c = f"{row}.{correlation}" if correlation else ("NULL::text" if typed else "NULL")
+    r = f"{row}.{run}" if run else ("NULL::uuid" if typed else "NULL")
+    has = " OR ".join(f"{k} IS NOT NULL" for k in (c, r) if not k.startswith("NULL"))
+    return c, r, f"({has})"
+
+
+def trace_change_triggers(dialect: str) -> list[str]:
+    statements = []
+    for table in TRACE_KEYS:
+        if dialect == "postgresql":
+            # Statement-level with transition tables: one insert per statement, so a
+            # set-based load of a million rows queues its keys in one pass.
+            function = _trace_change_name(table)
+            new_c, new_r, new_has = _keys_sql(table, "n", dialect)
+            old_c, old_r, old_has = _keys_sql(table, "o", dialect)
+            statements.append(
+                f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)
+        SELECT {new_c}, {new_r} FROM new_rows n WHERE {new_has}
+        UNION
+        SELECT {old_c}, {old_r} FROM old_rows o WHERE {old_has};
+    ELSE
+        INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)
+        SELECT DISTINCT {new_c}, {new_r} FROM new_rows n WHERE {new_has};
+    END IF;
+    RETURN NULL;
+END
+$$"""
+            )
+            statements.append(
+                f"CREATE TRIGGER {_trace_change_name(table, 'INSERT')} AFTER INSERT ON {table} "
+                f"REFERENCING NEW TABLE AS new_rows "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+            statements.append(
+                f"CREATE TRIGGER {_trace_change_name(table, 'UPDATE')} AFTER UPDATE ON {table} "
+                f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+            continue
+        new_c, new_r, new_has = _keys_sql(table, "NEW", dialect)
+        old_c, old_r, old_has = _keys_sql(table, "OLD", dialect)
+        insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
+        statements.append(
+            f"CREATE TRIGGER {_trace_change_name(table, 'INSERT')} AFTER INSERT ON {table} "
+            f"WHEN {new_has} BEGIN {insert} VALUES ({new_c}, {new_r}); END"
+        )
+        statements.append(
+            f"CREATE TRIGGER {_trace_change_name(table, 'UPDATE')} AFTER UPDATE ON {table} "
+            f"BEGIN {insert} SELECT {new_c}, {new_r} WHERE {new_has}; "
+            f"{insert} SELECT {old_c}, {old_r} WHERE {old_has} "
+            f"AND ({old_c} IS NOT {new_c} OR {old_r} IS NOT {new_r}); END"
+        )
+    return statements
+
+
+def drop_trace_change_triggers(dialect: str) -> list[str]:
+    statements = []
+    for table in TRACE_KEYS:
+        suffix = f" ON {table}" if dialect == "postgresql" else ""
+        for op in ("INSERT", "UPDATE"):
+            statements.append(f"DROP TRIGGER IF EXISTS {_trace_change_name(table, op)}{suffix}")
+        if dialect == "postgresql":
+            statements.append(f"DROP FUNCTION IF EXISTS {_trace_change_name(table)}()")
+    return statements

@@ -19,7 +19,7 @@ from procobs_dagster.store.tables import (
 from procobs_dagster_tests.maintenance.helpers import make_run
 from procobs_dagster_tests.maintenance.table_helpers import T0, emit, sink
 
-BEFORE = "0010_retention_all"
+BEFORE = "0012_ledger_functions"
 REVISION = "0013_sqlite_autoincrement"
 TABLES = (event_outbox, delivery_state, delivery_cursor, audit_log, process_status_history)
 

@@ -18,6 +18,11 @@ class DiscoveryConfig(dg.Config):
         default="",
         description="Candidate catalog YAML; empty: $PROCOBS_CATALOG, else the bundled sample.",
     )
+    full: bool = Field(
+        default=False,
+        description="Re-summarise every trace from the live and archive tables; by default "
+        "only the traces changed since the last scoring are re-read.",
+    )
 
 
 def _ratio(value: float | None) -> str:
@@ -86,11 +91,12 @@ def score_metadata(scores: list[discovery.CandidateScore]) -> dict[str, object]:
         "verified_candidate (a real completed run with two components sharing its "
         "correlation_id, or job_queue rows sharing a run_id), with support, completion, "
         "evidence completeness, fitness and the directly-follows relation of components. "
+        "Re-reads only the traces changed since the last scoring (config full: all). "
         "Observation is never a birth: this writes scores only."
     ),
 )
 def discovery_scores(config: DiscoveryConfig, procobs_db: ProcobsDatabase) -> dg.MaterializeResult:
     catalog = discovery.load_catalog(config.catalog or discovery.default_catalog_path())
     with procobs_db.migrated().begin() as conn:
-        scores = discovery.score_candidates(conn, catalog)
+        scores = discovery.score_candidates(conn, catalog, full=config.full)
     return dg.MaterializeResult(metadata=score_metadata(scores))

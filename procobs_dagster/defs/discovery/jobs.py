@@ -12,7 +12,7 @@ discovery_refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(discovery_scores).upstream(depth=1),
     tags={REFRESH_TAG: "run_outcomes"},
     description=(
-        "Re-read the ledger tables, then re-score every process candidate from the ledger "
-        "and the job queue."
+        "Re-read the ledger tables, then re-score every process candidate from its trace "
+        "summaries, re-summarising the runs and jobs changed since the last scoring."
     ),
 )

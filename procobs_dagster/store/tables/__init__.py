@@ -5,6 +5,10 @@ from procobs_dagster.store.tables.delivery import delivery_cursor, delivery_sink
 from procobs_dagster.store.tables.discovery import (
     birth_registry,
     discovery_score,
+    discovery_summary_state,
+    discovery_trace_change,
+    discovery_trace_class,
+    discovery_trace_summary,
     process_candidate,
     process_definition,
 )
@@ -44,6 +48,10 @@ __all__ = [
     "delivery_sink",
     "delivery_state",
     "discovery_score",
+    "discovery_summary_state",
+    "discovery_trace_change",
+    "discovery_trace_class",
+    "discovery_trace_summary",
     "dossier_artifact",
     "dossier_artifact_set",
     "dossier_baseline",

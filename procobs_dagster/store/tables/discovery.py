@@ -137,3 +137,96 @@ birth_registry = sa.Table(
     sa.CheckConstraint(sql_in("proof_source", PROOF_SOURCES), name="proof_source"),
     _named_approver(),
 )
+
+# One row per trace (docs/discovery.md, "Trace summaries"): what the scoring needs of it —
+# its variant and the bar's conditions — so a candidate's scores add up summaries instead
+# of re-reading the ledger. A pure function of the live and archive tables: retention moves
+# rows, it never changes a summary, so archived runs keep counting. No foreign key, and
+# retention leaves the table alone.
+discovery_trace_summary = sa.Table(
+    "discovery_trace_summary",
+    metadata,
+    sa.Column("trace_id", sa.Uuid, primary_key=True),
+    sa.Column("origin", sa.Text, primary_key=True),
+    sa.Column("candidate_code", sa.Text, primary_key=True),
+    sa.Column("correlation_id", sa.Text),
+    sa.Column("header_status", sa.Text),
+    sa.Column("dry_run", sa.SmallInteger, nullable=False),
+    sa.Column("completed", sa.SmallInteger, nullable=False),
+    sa.Column("timed", sa.SmallInteger, nullable=False),
+    sa.Column("n_steps", sa.Integer, nullable=False),
+    sa.Column("n_evidence", sa.Integer),
+    # The step activities in step order, as a JSON list; NULL for a trace without steps.
+    sa.Column("variant", sa.Text),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(sql_in("origin", PROOF_SOURCES), name="origin"),
+    sa.CheckConstraint(
+        "dry_run IN (0, 1) AND completed IN (0, 1) AND timed IN (0, 1)", name="flags"
+    ),
+    sa.CheckConstraint(
+        "n_steps >= 0 AND (n_evidence IS NULL OR n_evidence BETWEEN 0 AND n_steps)",
+        name="counts",
+    ),
+    # A changed correlation_id re-summarises the ledger traces sharing it.
+    sa.Index(None, "correlation_id"),
+    sa.Index(None, "candidate_code"),
+)
+
+# The queue of ledger keys whose traces changed since they were summarised, filled by
+# triggers on the ledger and job_queue (store/triggers.py) whoever writes, emptied by
+# the refresh that re-summarises them (discovery/summaries.py).
+discovery_trace_change = sa.Table(
+    "discovery_trace_change",
+    metadata,
+    sa.Column("change_id", BigSerial, primary_key=True, autoincrement=True),
+    # A ledger run's or component's correlation_id: re-summarise the runs sharing it.
+    sa.Column("correlation_id", sa.Text),
+    # A ledger run's id or a job_queue run_id: re-summarise the job traces of that run.
+    sa.Column("run_id", sa.Uuid),
+    sa.CheckConstraint("correlation_id IS NOT NULL OR run_id IS NOT NULL", name="has_key"),
+)
+
+# One row: what the summaries were built against. ``job_coverage`` is the catalog's job
+# kinds per job-backed candidate when the job traces were summarised (they depend on it);
+# NULL until a first full build.
+discovery_summary_state = sa.Table(
+    "discovery_summary_state",
+    metadata,
+    sa.Column("state_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("job_coverage", sa.Text),
+    sa.Column("built_at", UTCDateTime),
+    sa.Column("refreshed_at", UTCDateTime),
+    sa.CheckConstraint("state_id = 1", name="singleton"),
+)
+
+# The trace summaries grouped into classes (candidate, origin, variant, the gate's
+# conditions: discovery/evidence.py ``classes``), kept current with them in the same
+# transaction by adding and subtracting what each changed summary contributes, so the
+# scoring reads classes instead of grouping every summary (docs/discovery.md, "Trace
+# classes"). Empty until the summaries' first build.
+discovery_trace_class = sa.Table(
+    "discovery_trace_class",
+    metadata,
+    # A digest of the class's key columns: the variant is unbounded text, too long to
+    # index as it stands.
+    sa.Column("class_key", sa.Text, primary_key=True),
+    sa.Column("candidate_code", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("variant", sa.Text),
+    sa.Column("dry_run", sa.SmallInteger, nullable=False),
+    sa.Column("completed", sa.SmallInteger, nullable=False),
+    sa.Column("timed", sa.SmallInteger, nullable=False),
+    sa.Column("enough_steps", sa.SmallInteger, nullable=False),
+    sa.Column("traces", sa.BigInteger, nullable=False),
+    sa.Column("components", sa.BigInteger, nullable=False),
+    sa.Column("components_with_evidence", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # The greatest trace id of the class, as text (bytewise order).
+    sa.Column("representative", sa.Text, nullable=False),
+    sa.CheckConstraint(sql_in("origin", PROOF_SOURCES), name="origin"),
+    sa.CheckConstraint(
+        "traces > 0 AND components >= 0 AND components_with_evidence BETWEEN 0 AND components",
+        name="counts",
+    ),
+    sa.Index(None, "candidate_code"),
+)

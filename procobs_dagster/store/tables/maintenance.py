@@ -36,8 +36,13 @@ def _archive_of(live: sa.Table, *indexed: str) -> sa.Table:
 
 
 # An archived run is looked up with its components and history, as a live one is.
-process_run_observation_archive = _archive_of(process_run_observation, "process_run_id")
-process_component_observation_archive = _archive_of(process_component_observation, "process_run_id")
+# Discovery re-summarises the traces of a changed correlation_id from live and archive.
+process_run_observation_archive = _archive_of(
+    process_run_observation, "process_run_id", "correlation_id"
+)
+process_component_observation_archive = _archive_of(
+    process_component_observation, "process_run_id", "correlation_id"
+)
 process_status_history_archive = _archive_of(process_status_history, "process_run_id")
 # Append-only like audit_log; an audit row leaves audit_log only into here (the trigger
 # of store/triggers.py, audit_log_leaves_only_archived, checks the copy).

@@ -16,13 +16,13 @@ other questions is then planned as the one-row lookup it is, not as a thousand-r
 worth compiling with JIT.
 
 Revision ID: 0012_ledger_functions
-Revises: 0010_retention_all
+Revises: 0011_trace_summary
 """
 
 from alembic import op
 
 revision = "0012_ledger_functions"
-down_revision = "0010_retention_all"
+down_revision = "0011_trace_summary"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,199 @@
+"""Trace classes, stored: the summaries grouped as the scoring groups them (``evidence.classes``),
+kept current in the summaries' own transaction (docs/discovery.md, "Trace classes").
+
+A changed summary subtracts its old row from its old class and adds its new row to its
+new one, so a refresh costs time in the changed summaries and the classes they touch,
+not in every summary. Counts and sums add and subtract; the two maxima of a class (last
+seen, representative trace) only grow by adding: when a removed summary held one of them,
+that class alone is grouped again from its summaries (through the candidate index). A full
+rebuild groups every summary once.
+"""
+
+import collections
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from procobs_dagster.discovery.evidence import LEDGER, classes
+from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.tables import discovery_trace_class, discovery_trace_summary
+
+stored = discovery_trace_class
+summary = discovery_trace_summary
+KEY = ("candidate_code", "origin", "variant", "dry_run", "completed", "timed", "enough_steps")
+SUMS = ("traces", "components", "components_with_evidence")
+
+
+def class_key(values: Sequence) -> str:
+    """The digest naming the class of ``values`` (the ``KEY`` columns, in order)."""
+    text = json.dumps([None if v is None else str(v) for v in values], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _uuid_text(conn: Connection, value: uuid.UUID) -> str:
+    # How ``CAST(trace_id AS TEXT)`` spells the id on each dialect (SQLite stores 32 hex
+    # digits), so that Python and SQL order representatives alike.
+    return str(value) if is_postgres(conn) else value.hex
+
+
+def _key_of(row) -> tuple:
+    return (
+        row.candidate_code,
+        row.origin,
+        row.variant,
+        int(row.dry_run),
+        int(row.completed),
+        int(row.timed),
+        int(row.n_steps >= 2),
+    )
+
+
+def _contribution(row) -> tuple[int, int, int]:
+    components = row.n_steps if row.origin == LEDGER else 0
+    return 1, components, (row.n_evidence or 0) if row.origin == LEDGER else 0
+
+
+def _is_class(key: tuple):
+    c = stored.c
+    return sa.and_(
+        *[
+            c[name] == value if name != "variant" else c.variant.is_not_distinct_from(value)
+            for name, value in zip(KEY, key, strict=True)
+        ]
+    )
+
+
+def _row(values) -> dict:
+    row = {name: values[name] for name in (*KEY, "last_seen_at", "representative")}
+    row["components"] = int(values["components"] or 0)
+    row["components_with_evidence"] = int(values["components_with_evidence"] or 0)
+    row["traces"] = int(values["traces"])
+    row["class_key"] = class_key([row[name] for name in KEY])
+    return row
+
+
+def _summaries_of(key: tuple) -> sa.Subquery:
+    s = summary.c
+    candidate, origin, variant, dry_run, completed, timed, enough = key
+    return (
+        sa.select(summary)
+        .where(
+            s.candidate_code == candidate,
+            s.origin == origin,
+            s.variant.is_not_distinct_from(variant),
+            s.dry_run == dry_run,
+            s.completed == completed,
+            s.timed == timed,
+            (s.n_steps >= 2) if enough else (s.n_steps < 2),
+        )
+        .subquery("class_summary")
+    )
+
+
+def _regroup(conn: Connection, keys: Iterable[tuple]) -> None:
+    """Group the classes ``keys`` again from their summaries (after the summaries changed)."""
+    for key in keys:
+        conn.execute(stored.delete().where(stored.c.class_key == class_key(key)))
+        rows = [_row(r) for r in conn.execute(classes(_summaries_of(key))).mappings()]
+        if rows:
+            conn.execute(stored.insert(), rows)
+
+
+def rebuild_classes(conn: Connection) -> int:
+    """Group every summary into its class, replacing the stored classes; how many."""
+    conn.execute(stored.delete())
+    rows = [_row(r) for r in conn.execute(classes(summary)).mappings()]
+    if rows:
+        conn.execute(stored.insert(), rows)
+    return len(rows)
+
+
+def apply_changes(conn: Connection, removed: Sequence, added: Sequence) -> int:
+    """Subtract the ``removed`` summary rows from their classes and add the ``added`` ones
+    (rows with ``TRACE_COLUMNS``), after the summaries were changed; how many classes
+    changed. A summary removed and written again unchanged cancels out."""
+    both = collections.Counter(tuple(r) for r in removed) & collections.Counter(
+        tuple(r) for r in added
+    )
+    removed, added = _without(removed, both), _without(added, both)
+    delta: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    newest: dict[tuple, tuple] = {}
+    for row in added:
+        key, part = _key_of(row), _contribution(row)
+        delta[key] = [a + b for a, b in zip(delta[key], part, strict=True)]
+        seen, rep = newest.get(key, (row.seen_at, _uuid_text(conn, row.trace_id)))
+        newest[key] = (max(seen, row.seen_at), max(rep, _uuid_text(conn, row.trace_id)))
+    lost: dict[tuple, list] = collections.defaultdict(list)
+    for row in removed:
+        key, part = _key_of(row), _contribution(row)
+        delta[key] = [a - b for a, b in zip(delta[key], part, strict=True)]
+        lost[key].append(row)
+    regroup = set()
+    for key, (traces, components, with_evidence) in delta.items():
+        current = conn.execute(
+            sa.select(stored.c.last_seen_at, stored.c.representative).where(
+                stored.c.class_key == class_key(key)
+            )
+        ).one_or_none()
+        if any(
+            current is None
+            or row.seen_at >= current.last_seen_at
+            or _uuid_text(conn, row.trace_id) >= current.representative
+            for row in lost.get(key, ())
+        ):
+            # A removed summary may have held a maximum, which subtraction cannot undo.
+            regroup.add(key)
+        elif current is None:
+            seen, rep = newest[key]
+            conn.execute(
+                stored.insert().values(
+                    class_key=class_key(key),
+                    **dict(zip(KEY, key, strict=True)),
+                    traces=traces,
+                    components=components,
+                    components_with_evidence=with_evidence,
+                    last_seen_at=seen,
+                    representative=rep,
+                )
+            )
+        else:
+            values = {
+                "traces": stored.c.traces + traces,
+                "components": stored.c.components + components,
+                "components_with_evidence": stored.c.components_with_evidence + with_evidence,
+            }
+            if key in newest:
+                seen, rep = newest[key]
+                values["last_seen_at"] = max(seen, current.last_seen_at)
+                values["representative"] = max(rep, current.representative)
+            conn.execute(
+                stored.update().where(stored.c.class_key == class_key(key)).values(**values)
+            )
+    _regroup(conn, regroup)
+    return len(delta)
+
+
+def _without(rows: Sequence, common: collections.Counter) -> list:
+    left = collections.Counter(common)
+    kept = []
+    for row in rows:
+        if left[tuple(row)]:
+            left[tuple(row)] -= 1
+        else:
+            kept.append(row)
+    return kept
+
+
+def stored_classes(codes: Sequence[str] | None) -> sa.Select:
+    """The stored classes (of ``codes``), as ``evidence.classes`` computes them."""
+    c = stored.c
+    return sa.select(
+        *[c[name] for name in KEY],
+        *[c[name] for name in SUMS],
+        c.last_seen_at,
+        c.representative,
+    ).where(sa.true() if codes is None else c.candidate_code.in_(codes))
