@@ -114,6 +114,9 @@ def dag_run(
 def ledger_snapshot(conn) -> dict[str, Any]:
     """What the ledger says about reported workflow runs, keyed by their run keys, without
     what legitimately differs between two recordings: minted ids and when rows were written."""
+    # Read first: a run placed by a concurrent writer (the receiver's settler) commits with
+    # its ledger rows, so statements after this one see those rows too.
+    reported = list(conn.execute(sa.select(workflow_run)))
     runs = {
         r.process_run_id: r
         for r in conn.execute(
@@ -130,7 +133,6 @@ def ledger_snapshot(conn) -> dict[str, Any]:
             )
         )
     }
-    reported = list(conn.execute(sa.select(workflow_run)))
     key_of_run = {r.process_run_id: r.run_key for r in reported if r.placement == "run"}
     snapshot = {}
     for r in reported:
