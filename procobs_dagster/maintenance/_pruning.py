@@ -36,9 +36,6 @@ from procobs_dagster.store.types import UTCDateTime
 
 MAX_KEPT = limits.MAX_ROWS_SHOWN
 
-_Days = pydantic.Field(ge=0, le=limits.MAX_DAYS)
-_Kept = pydantic.Field(ge=1, le=MAX_KEPT)
-
 
 class TablePolicy(pydantic.BaseModel):
     """How long each growing table keeps its rows; None keeps them forever.
