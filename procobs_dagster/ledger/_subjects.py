@@ -35,6 +35,7 @@ from procobs_dagster.store.tables import (
     process_status_history,
 )
 from procobs_dagster.store.types import UTCDateTime
+from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
 _HISTORY_COLUMNS = (
     "subject_kind",
@@ -221,14 +222,50 @@ def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) 
     """``SELECT * FROM function(...)`` with its parameters cast to the function's types
     (so it resolves whatever the driver says a value is) and its result typed as the
     subject's table, so rows read back exactly as ``select(table)`` reads them."""
+    return _typed(subject, f"SELECT * FROM {function}({_arguments(parameters)})", parameters)
+
+
+def _arguments(parameters: list[tuple[str, Any]], given: dict[str, str] | None = None) -> str:
+    """The parameters, each cast to its type, as a function's arguments; those named in
+    ``given`` are SQL expressions instead."""
     pg = postgresql.dialect()
-    arguments = ", ".join(
-        f"CAST(:{name} AS {type_.compile(dialect=pg)})" for name, type_ in parameters
+    return ", ".join(
+        (given or {}).get(name) or f"CAST(:{name} AS {type_.compile(dialect=pg)})"
+        for name, type_ in parameters
     )
+
+
+def _typed(subject: "Subject", sql: str, parameters: list[tuple[str, Any]]) -> sa.TextualSelect:
     return (
-        sa.text(f"SELECT * FROM {function}({arguments})")
+        sa.text(sql)
         .bindparams(*(sa.bindparam(name, type_=type_) for name, type_ in parameters))
         .columns(*subject.table.c)
+    )
+
+
+@functools.cache
+def _insert_then_under_run(subject: "Subject") -> sa.TextualSelect:
+    """``insert_then_call`` under its run's header: the header is locked first (before the
+    new row's foreign key takes its key-share lock: see ``tracking.open_step``) and the
+    row written only if the header still has ``:h_correlation_id`` and
+    ``:h_source_system`` and is in none of ``:h_ended``; the header's key is the row's."""
+    header = [
+        ("h_id", RUN.key_column.type),
+        ("h_correlation_id", sa.Text()),
+        ("h_source_system", sa.Text()),
+        ("h_ended", postgresql.ARRAY(sa.Text)),
+    ]
+    call = [*subject.insert_call_parameters, *_then_parameters()]
+    arguments = _arguments(call, {"p_process_run_id": "header.process_run_id"})
+    h = [_arguments([parameter]) for parameter in header]
+    return _typed(
+        subject,
+        "SELECT inserted.* FROM (SELECT process_run_id FROM process_run_observation"
+        f" WHERE process_run_id = {h[0]} AND correlation_id = {h[1]}"
+        f" AND source_system = {h[2]} AND NOT status = ANY ({h[3]})"
+        f" FOR NO KEY UPDATE) AS header,"
+        f" LATERAL procobs_insert_{subject.kind}_then({arguments}) AS inserted",
+        [*header, *(p for p in call if p[0] != "p_process_run_id")],
     )
 
 
@@ -433,22 +470,36 @@ def insert_then(
     gate: str | None = None,
     also: tuple[Also, ...] = (),
     also_params: dict[str, Any] | None = None,
-) -> tuple[Any, bool, dict[str, Any]]:
+    under: RunRecord | None = None,
+) -> tuple[Any, bool, dict[str, Any]] | None:
     """Postgres: :func:`insert_once` and the move of the new row to ``to_status`` (at
     ``at``, by ``actor``) in one statement, with the answers of ``also`` about the moved
     row (see :func:`transition_answering`). Returns (record, created, answers): the row
     as moved, or — its idempotency key taken — the earlier row, unmoved, and no answers.
-    ``gate``: the event type the caller emits about the move."""
+    ``gate``: the event type the caller emits about the move.
+
+    ``under``: the component's run as the caller last saw it, its header not yet locked
+    in this transaction. The statement locks it first and writes only if the run still
+    has that correlation_id and source_system (those ``values`` were judged against) and
+    has not ended; if not — or the idempotency key is taken — it writes nothing and
+    returns None, and the caller records the component the usual way, which says why."""
     check_status(to_status)
     check_transition(f"{subject.kind} {values[subject.key]}", values["status"], to_status)
     check_values({**values, "reason": reason, "actor": actor})
     params = {f"p_{c.name}": values.get(c.name) for c in subject.table.c}
     params.update(p_reason=reason, p_actor=actor, **_then_params(to_status, resolve_time(at)))
-    written = _written(
-        conn, subject.insert_then_call, {**params, **(also_params or {})}, gate, also
-    )
+    call = subject.insert_then_call
+    if under is not None:
+        call = _insert_then_under_run(subject)
+        params.update(
+            h_id=under.process_run_id,
+            h_correlation_id=under.correlation_id,
+            h_source_system=under.source_system,
+            h_ended=list(TERMINAL_STATUSES),
+        )
+    written = _written(conn, call, {**params, **(also_params or {})}, gate, also)
     if written is None:
-        return _holding_key(conn, subject, values), False, {}
+        return None if under is not None else (_holding_key(conn, subject, values), False, {})
     answers = {q.__name__: written[q.__name__] for q in also}
     return subject.record.from_row(written), True, answers
 

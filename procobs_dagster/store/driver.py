@@ -20,7 +20,9 @@ Only for fixed statements executed very often; everything else goes through SQLA
 
 import functools
 import itertools
+import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +42,15 @@ def _result_processor(type_: TypeEngine, dialect: Dialect):
 _NAMES = (f"procobs_statement_{n}" for n in itertools.count(1))
 _PREPARED = "procobs_prepared"  # connection info: the names prepared in its session
 _PYFORMAT = re.compile(r"%\(([^)]+)\)s")
+
+
+def _values_in(order: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """The values of ``order``'s parameters, as a tuple in that order."""
+    if not order:
+        return lambda _params: ()
+    if len(order) == 1:
+        return lambda params: (params[order[0]],)
+    return operator.itemgetter(*order)
 
 
 def _prepared(name: str, sql: str) -> tuple[str, str, tuple[str, ...]]:
@@ -68,7 +79,7 @@ class DriverStatement:
         self.name = next(_NAMES)
 
     @functools.cache  # noqa: B019 — statements live as long as the program, like dialects
-    def _compiled(self, dialect: Dialect) -> tuple[str, str, tuple, dict, tuple, tuple]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, str, Callable, dict, tuple, tuple]:
         compiled = self.statement.compile(dialect=dialect)
         if dialect.paramstyle != "pyformat":
             raise ValueError(f"a driver statement needs pyformat, not {dialect.paramstyle}")
@@ -84,17 +95,18 @@ class DriverStatement:
         defaults = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
-        return (*_prepared(self.name, compiled.string), defaults, binds, results)
+        prepare, execute, order = _prepared(self.name, compiled.string)
+        return prepare, execute, _values_in(order), defaults, binds, results
 
     def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns, by column name, or None."""
-        prepare, execute, order, defaults, binds, results = self._compiled(conn.dialect)
+        prepare, execute, values_in, defaults, binds, results = self._compiled(conn.dialect)
         params = {**defaults, **params}
         for name, process in binds:
             params[name] = process(params[name])
-        values = tuple(params[name] for name in order)
-        prepared = conn.connection.info.setdefault(_PREPARED, set())
-        dbapi_connection = conn.connection.dbapi_connection
+        pooled = conn.connection
+        prepared = pooled.info.setdefault(_PREPARED, set())
+        dbapi_connection = pooled.dbapi_connection
         cursor = dbapi_connection.cursor()
         sql = prepare
         try:
@@ -102,7 +114,7 @@ class DriverStatement:
                 cursor.execute(prepare)
                 prepared.add(self.name)
             sql = execute
-            cursor.execute(execute, values)
+            cursor.execute(execute, values_in(params))
             row = cursor.fetchone()
         except conn.dialect.loaded_dbapi.Error as exc:
             _raise_wrapped(conn, exc, sql, params, dbapi_connection, cursor)
