@@ -287,8 +287,10 @@ def _statement(call: sa.TextualSelect, gated: bool, also: tuple[Also, ...]) -> D
     source = written
     if gated:
         # One row (a registry key, the runtime's one row), said so: the planner then
-        # asks the follow-up questions as the one-row probes they are.
-        gate = outbox.GATE.limit(1).subquery("gate")
+        # asks the follow-up questions as the one-row probes they are. A literal, not a
+        # bound LIMIT: a prepared statement's generic plan would not know it, estimate a
+        # hundred rows, and the server would plan the statement anew on every call.
+        gate = outbox.GATE.limit(sa.literal_column("1")).subquery("gate")
         columns.extend(gate.c)
         source = source.outerjoin(gate, sa.true())
     columns.extend(question(written).label(question.__name__) for question in also)
