@@ -53,8 +53,20 @@ def _values_in(order: tuple[str, ...]) -> Callable[[dict], tuple]:
     return operator.itemgetter(*order)
 
 
-def _prepared(name: str, sql: str) -> tuple[str, str, tuple[str, ...]]:
-    """``sql`` (pyformat) as ``PREPARE name AS …`` with ``$n`` parameters, the
+def _server_type(bind: sa.BindParameter, dialect: Dialect) -> str:
+    """The type a parameter is declared with in ``PREPARE``: its column type's, as an
+    interpolated value would have been read in context; ``unknown`` (the server infers
+    it) for a value of no particular type."""
+    try:
+        return bind.type.compile(dialect=dialect)
+    except sa.exc.CompileError:
+        return "unknown"
+
+
+def _prepared(
+    name: str, sql: str, server_type: Callable[[str], str]
+) -> tuple[str, str, tuple[str, ...]]:
+    """``sql`` (pyformat) as ``PREPARE name (types) AS …`` with ``$n`` parameters, the
     ``EXECUTE`` that runs it, and the parameter names in ``$n`` order."""
     order: list[str] = []
 
@@ -65,8 +77,11 @@ def _prepared(name: str, sql: str) -> tuple[str, str, tuple[str, ...]]:
 
     # Sent without values, so the driver leaves it alone: %% is a plain % again.
     body = _PYFORMAT.sub(number, sql).replace("%%", "%")
-    arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
-    return f"PREPARE {name} AS {body}", f"EXECUTE {name}{arguments}", tuple(order)
+    if not order:
+        return f"PREPARE {name} AS {body}", f"EXECUTE {name}", ()
+    types = ", ".join(server_type(parameter) for parameter in order)
+    arguments = ", ".join(["%s"] * len(order))
+    return f"PREPARE {name} ({types}) AS {body}", f"EXECUTE {name}({arguments})", tuple(order)
 
 
 class DriverStatement:
@@ -95,7 +110,9 @@ class DriverStatement:
         defaults = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
-        prepare, execute, order = _prepared(self.name, compiled.string)
+        prepare, execute, order = _prepared(
+            self.name, compiled.string, lambda name: _server_type(compiled.binds[name], dialect)
+        )
         return prepare, execute, _values_in(order), defaults, binds, results
 
     def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -254,6 +254,17 @@ def test_the_header_follows_the_last_step_at_work_only(db):
     ]
 
 
+def test_a_step_of_a_run_that_ended_meanwhile_is_refused_and_writes_nothing(db):
+    refused = pytest.raises(IllegalTransition, match="takes no new components")
+    with refused, ledger.observe_run(db, CANDIDATE) as run:
+        with db.begin() as conn:
+            tracking.close_run(conn, run.process_run_id, tracking.Outcome(status="cancelled"))
+        with run.step("DOT_LATE"):
+            pass
+    assert _components(db, run.process_run_id) == []
+    assert _history(db, run.process_run_id, run.process_run_id) == ["started", "cancelled"]
+
+
 def test_context_propagation_and_nested_runs(db):
     with ledger.observe_run(db, CANDIDATE) as outer:
         assert ledger.current_run() is outer
