@@ -1056,5 +1056,131 @@ UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_ver
 
 UPDATE alembic_version SET version_num='0013_sqlite_autoincrement' WHERE alembic_version.version_num = '0012_ledger_functions';
 
+-- Running upgrade 0013_sqlite_autoincrement -> 0014_ledger_compound_moves
+
+CREATE FUNCTION procobs_insert_run_then(p_process_run_id uuid, p_process_candidate_code text, p_process_definition_code text, p_correlation_id text, p_parent_run_id uuid, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text)
+RETURNS SETOF process_run_observation LANGUAGE plpgsql ROWS 1 AS $$
+DECLARE
+    written process_run_observation;
+BEGIN
+    IF NOT p_status = ANY (t_allowed) THEN
+        RAISE EXCEPTION 'procobs_insert_run_then: %% → %% is not a lifecycle step', p_status, t_to;
+    END IF;
+    -- procobs_insert_run and a move of the row it inserted: the row is new, so no one
+    -- can see or move it before this transaction commits, and writing it once in the
+    -- status it moves to is the same as writing it twice. Idempotent as the insert is.
+    INSERT INTO process_run_observation (process_run_id, process_candidate_code, process_definition_code, correlation_id, parent_run_id, status, source_system, idempotency_key, input_ref, output_ref, error_ref, evidence_ref, started_at, ended_at, created_at) VALUES (p_process_run_id, p_process_candidate_code, p_process_definition_code, p_correlation_id, p_parent_run_id, t_to, p_source_system, p_idempotency_key, p_input_ref, p_output_ref, p_error_ref, p_evidence_ref, coalesce(p_started_at, t_started_at), t_ended_at, p_created_at)
+    ON CONFLICT DO NOTHING
+    RETURNING * INTO written;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO process_status_history (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor) VALUES
+        ('run', written.process_run_id, written.process_run_id, NULL, p_status, written.created_at,
+         p_reason, p_actor),
+        ('run', written.process_run_id, written.process_run_id, p_status, t_to, t_at, t_reason,
+         p_actor);
+    RETURN NEXT written;
+END
+$$;
+
+CREATE FUNCTION procobs_move_run_through(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text)
+RETURNS SETOF process_run_observation LANGUAGE plpgsql ROWS 1 AS $$
+DECLARE
+    prior text;
+    moved process_run_observation;
+BEGIN
+    IF NOT p_to = ANY (t_allowed) THEN
+        RAISE EXCEPTION 'procobs_move_run_through: %% → %% is not a lifecycle step', p_to, t_to;
+    END IF;
+    -- procobs_move_run to p_to, then on to t_to: the same compare-and-set on the
+    -- status read, one UPDATE writing the row as the second move leaves it.
+    LOOP
+        SELECT status INTO prior FROM process_run_observation WHERE process_run_id = p_id;
+        IF NOT FOUND OR NOT prior = ANY (p_allowed)
+           OR prior IS DISTINCT FROM coalesce(p_expect, prior) THEN
+            RETURN;
+        END IF;
+        UPDATE process_run_observation SET
+            status = t_to,
+            ended_at = t_ended_at,
+            started_at = coalesce(started_at, p_started_at, t_started_at),
+            error_ref = coalesce(p_error_ref, error_ref),
+            output_ref = coalesce(p_output_ref, output_ref),
+            evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
+        WHERE process_run_id = p_id AND status = prior
+        RETURNING * INTO moved;
+        EXIT WHEN FOUND;
+    END LOOP;
+    INSERT INTO process_status_history (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor) VALUES
+        ('run', p_id, moved.process_run_id, prior, p_to, p_at, p_reason, p_actor),
+        ('run', p_id, moved.process_run_id, p_to, t_to, t_at, t_reason, p_actor);
+    RETURN NEXT moved;
+END
+$$;
+
+CREATE FUNCTION procobs_insert_component_then(p_component_run_id uuid, p_process_run_id uuid, p_parent_run_id uuid, p_correlation_id text, p_dot_code text, p_component_role text, p_event_code text, p_queue_job_id uuid, p_standalone boolean, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text)
+RETURNS SETOF process_component_observation LANGUAGE plpgsql ROWS 1 AS $$
+DECLARE
+    written process_component_observation;
+BEGIN
+    IF NOT p_status = ANY (t_allowed) THEN
+        RAISE EXCEPTION 'procobs_insert_component_then: %% → %% is not a lifecycle step', p_status, t_to;
+    END IF;
+    -- procobs_insert_component and a move of the row it inserted: the row is new, so no one
+    -- can see or move it before this transaction commits, and writing it once in the
+    -- status it moves to is the same as writing it twice. Idempotent as the insert is.
+    INSERT INTO process_component_observation (component_run_id, process_run_id, parent_run_id, correlation_id, dot_code, component_role, event_code, queue_job_id, standalone, status, source_system, idempotency_key, input_ref, output_ref, error_ref, evidence_ref, started_at, ended_at, created_at) VALUES (p_component_run_id, p_process_run_id, p_parent_run_id, p_correlation_id, p_dot_code, p_component_role, p_event_code, p_queue_job_id, p_standalone, t_to, p_source_system, p_idempotency_key, p_input_ref, p_output_ref, p_error_ref, p_evidence_ref, coalesce(p_started_at, t_started_at), t_ended_at, p_created_at)
+    ON CONFLICT DO NOTHING
+    RETURNING * INTO written;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO process_status_history (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor) VALUES
+        ('component', written.component_run_id, written.process_run_id, NULL, p_status, written.created_at,
+         p_reason, p_actor),
+        ('component', written.component_run_id, written.process_run_id, p_status, t_to, t_at, t_reason,
+         p_actor);
+    RETURN NEXT written;
+END
+$$;
+
+CREATE FUNCTION procobs_move_component_through(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text)
+RETURNS SETOF process_component_observation LANGUAGE plpgsql ROWS 1 AS $$
+DECLARE
+    prior text;
+    moved process_component_observation;
+BEGIN
+    IF NOT p_to = ANY (t_allowed) THEN
+        RAISE EXCEPTION 'procobs_move_component_through: %% → %% is not a lifecycle step', p_to, t_to;
+    END IF;
+    -- procobs_move_component to p_to, then on to t_to: the same compare-and-set on the
+    -- status read, one UPDATE writing the row as the second move leaves it.
+    LOOP
+        SELECT status INTO prior FROM process_component_observation WHERE component_run_id = p_id;
+        IF NOT FOUND OR NOT prior = ANY (p_allowed)
+           OR prior IS DISTINCT FROM coalesce(p_expect, prior) THEN
+            RETURN;
+        END IF;
+        UPDATE process_component_observation SET
+            status = t_to,
+            ended_at = t_ended_at,
+            started_at = coalesce(started_at, p_started_at, t_started_at),
+            error_ref = coalesce(p_error_ref, error_ref),
+            output_ref = coalesce(p_output_ref, output_ref),
+            evidence_ref = coalesce(coalesce(evidence_ref, '{}'::jsonb) || p_evidence, evidence_ref)
+        WHERE component_run_id = p_id AND status = prior
+        RETURNING * INTO moved;
+        EXIT WHEN FOUND;
+    END LOOP;
+    INSERT INTO process_status_history (subject_kind, subject_id, process_run_id, from_status, to_status, changed_at, reason, actor) VALUES
+        ('component', p_id, moved.process_run_id, prior, p_to, p_at, p_reason, p_actor),
+        ('component', p_id, moved.process_run_id, p_to, t_to, t_at, t_reason, p_actor);
+    RETURN NEXT moved;
+END
+$$;
+
+UPDATE alembic_version SET version_num='0014_ledger_compound_moves' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';
+
 COMMIT;
 

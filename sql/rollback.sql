@@ -1,5 +1,17 @@
 BEGIN;
 
+-- Running downgrade 0014_ledger_compound_moves -> 0013_sqlite_autoincrement
+
+DROP FUNCTION procobs_move_component_through(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text);
+
+DROP FUNCTION procobs_insert_component_then(p_component_run_id uuid, p_process_run_id uuid, p_parent_run_id uuid, p_correlation_id text, p_dot_code text, p_component_role text, p_event_code text, p_queue_job_id uuid, p_standalone boolean, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text);
+
+DROP FUNCTION procobs_move_run_through(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text);
+
+DROP FUNCTION procobs_insert_run_then(p_process_run_id uuid, p_process_candidate_code text, p_process_definition_code text, p_correlation_id text, p_parent_run_id uuid, p_status text, p_source_system text, p_idempotency_key text, p_input_ref text, p_output_ref text, p_error_ref text, p_evidence_ref jsonb, p_started_at timestamptz, p_ended_at timestamptz, p_created_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text);
+
+UPDATE alembic_version SET version_num='0013_sqlite_autoincrement' WHERE alembic_version.version_num = '0014_ledger_compound_moves';
+
 -- Running downgrade 0013_sqlite_autoincrement -> 0012_ledger_functions
 
 UPDATE alembic_version SET version_num='0012_ledger_functions' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection
 from procobs_dagster.clock import utcnow
 from procobs_dagster.events import audit
 from procobs_dagster.events.outbox import forget_gates
+from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.driver import DriverStatement
 from procobs_dagster.store.tables import piece_event_runtime, process_dot_runtime
 
 
@@ -77,8 +79,18 @@ def emission_enabled(conn: Connection) -> bool:
     return read(conn, EMISSION).value
 
 
+# Read by every run the DOT wrapper opens: on Postgres through the driver, as the
+# ledger's own writes are (store/driver.py).
+_DRY_RUN_ONLY = DriverStatement(sa.select(process_dot_runtime.c.dry_run_only))
+
+
 def dry_run_only(conn: Connection) -> bool:
-    return read(conn, DRY_RUN_ONLY).value
+    if not is_postgres(conn):
+        return read(conn, DRY_RUN_ONLY).value
+    row = _DRY_RUN_ONLY.first(conn, {})
+    if row is None:
+        raise sa.exc.NoResultFound(f"{DRY_RUN_ONLY.name} has no row")
+    return bool(row["dry_run_only"])
 
 
 def set_switch(conn: Connection, switch: Switch, value: bool, *, approved_by: str) -> SwitchChange:

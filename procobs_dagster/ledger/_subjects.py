@@ -35,6 +35,7 @@ from procobs_dagster.store.tables import (
     process_status_history,
 )
 from procobs_dagster.store.types import UTCDateTime
+from procobs_dagster.store.vocabulary import TERMINAL_STATUSES
 
 _HISTORY_COLUMNS = (
     "subject_kind",
@@ -134,9 +135,34 @@ class Subject:
         """Postgres, one round trip: ``procobs_insert_<kind>`` (migration 0012) inserts the
         row unless its key or idempotency key is taken, with its first history entry; it
         returns the inserted row, or nothing."""
-        parameters = [(f"p_{c.name}", c.type) for c in self.table.c]
-        parameters += [("p_reason", sa.Text()), ("p_actor", sa.Text())]
-        return _call(self, f"procobs_insert_{self.kind}", parameters)
+        return _call(self, f"procobs_insert_{self.kind}", self.insert_call_parameters)
+
+    @functools.cached_property
+    def insert_then_call(self) -> sa.TextualSelect:
+        """Postgres, one round trip: ``procobs_insert_<kind>_then`` (migration 0014) is
+        ``insert_call`` and a move of the new row (the ``t_*`` arguments), the row written
+        once in the status it moves to, with both history rows."""
+        return _call(
+            self,
+            f"procobs_insert_{self.kind}_then",
+            self.insert_call_parameters + _then_parameters(),
+        )
+
+    @functools.cached_property
+    def insert_call_parameters(self) -> list[tuple[str, Any]]:
+        columns = [(f"p_{c.name}", c.type) for c in self.table.c]
+        return [*columns, ("p_reason", sa.Text()), ("p_actor", sa.Text())]
+
+    @functools.cached_property
+    def through_call(self) -> sa.TextualSelect:
+        """Postgres, one round trip: ``procobs_move_<kind>_through`` (migration 0014)
+        makes ``move_call``'s move and then the ``t_*`` one, as one compare-and-set
+        writing the row once, with both history rows."""
+        return _call(
+            self,
+            f"procobs_move_{self.kind}_through",
+            _move_parameters(self.table) + _then_parameters(),
+        )
 
     def insert_once(self, dialect: str, columns: tuple[str, ...]) -> sa.Insert:
         return _insert_once(self, dialect, columns)
@@ -168,18 +194,78 @@ def _move_parameters(table: sa.Table) -> list[tuple[str, Any]]:
     ]
 
 
+def _then_parameters() -> list[tuple[str, Any]]:
+    """The second move of a ``procobs_*_then``/``procobs_move_*_through`` call."""
+    return [
+        ("t_to", sa.Text()),
+        ("t_allowed", postgresql.ARRAY(sa.Text)),
+        ("t_ended_at", UTCDateTime()),
+        ("t_started_at", UTCDateTime()),
+        ("t_at", UTCDateTime()),
+        ("t_reason", sa.Text()),
+    ]
+
+
+def _then_params(to_status: str, at: dt.datetime, reason: str | None = None) -> dict[str, Any]:
+    """The values of :func:`_then_parameters` for a move to ``to_status`` at ``at``."""
+    return {
+        "t_to": to_status,
+        "t_allowed": list(allowed_from(to_status)),
+        "t_ended_at": at if is_terminal(to_status) else None,
+        "t_started_at": at if to_status in _WORK_BEGUN else None,
+        "t_at": at,
+        "t_reason": reason,
+    }
+
+
 def _call(subject: "Subject", function: str, parameters: list[tuple[str, Any]]) -> sa.TextualSelect:
     """``SELECT * FROM function(...)`` with its parameters cast to the function's types
     (so it resolves whatever the driver says a value is) and its result typed as the
     subject's table, so rows read back exactly as ``select(table)`` reads them."""
+    return _typed(subject, f"SELECT * FROM {function}({_arguments(parameters)})", parameters)
+
+
+def _arguments(parameters: list[tuple[str, Any]], given: dict[str, str] | None = None) -> str:
+    """The parameters, each cast to its type, as a function's arguments; those named in
+    ``given`` are SQL expressions instead."""
     pg = postgresql.dialect()
-    arguments = ", ".join(
-        f"CAST(:{name} AS {type_.compile(dialect=pg)})" for name, type_ in parameters
+    return ", ".join(
+        (given or {}).get(name) or f"CAST(:{name} AS {type_.compile(dialect=pg)})"
+        for name, type_ in parameters
     )
+
+
+def _typed(subject: "Subject", sql: str, parameters: list[tuple[str, Any]]) -> sa.TextualSelect:
     return (
-        sa.text(f"SELECT * FROM {function}({arguments})")
+        sa.text(sql)
         .bindparams(*(sa.bindparam(name, type_=type_) for name, type_ in parameters))
         .columns(*subject.table.c)
+    )
+
+
+@functools.cache
+def _insert_then_under_run(subject: "Subject") -> sa.TextualSelect:
+    """``insert_then_call`` under its run's header: the header is locked first (before the
+    new row's foreign key takes its key-share lock: see ``tracking.open_step``) and the
+    row written only if the header still has ``:h_correlation_id`` and
+    ``:h_source_system`` and is in none of ``:h_ended``; the header's key is the row's."""
+    header = [
+        ("h_id", RUN.key_column.type),
+        ("h_correlation_id", sa.Text()),
+        ("h_source_system", sa.Text()),
+        ("h_ended", postgresql.ARRAY(sa.Text)),
+    ]
+    call = [*subject.insert_call_parameters, *_then_parameters()]
+    arguments = _arguments(call, {"p_process_run_id": "header.process_run_id"})
+    h = [_arguments([parameter]) for parameter in header]
+    return _typed(
+        subject,
+        "SELECT inserted.* FROM (SELECT process_run_id FROM process_run_observation"
+        f" WHERE process_run_id = {h[0]} AND correlation_id = {h[1]}"
+        f" AND source_system = {h[2]} AND NOT status = ANY ({h[3]})"
+        f" FOR NO KEY UPDATE) AS header,"
+        f" LATERAL procobs_insert_{subject.kind}_then({arguments}) AS inserted",
+        [*header, *(p for p in call if p[0] != "p_process_run_id")],
     )
 
 
@@ -200,7 +286,11 @@ def _statement(call: sa.TextualSelect, gated: bool, also: tuple[Also, ...]) -> D
     columns: list = [written]
     source = written
     if gated:
-        gate = outbox.GATE.subquery("gate")
+        # One row (a registry key, the runtime's one row), said so: the planner then
+        # asks the follow-up questions as the one-row probes they are. A literal, not a
+        # bound LIMIT: a prepared statement's generic plan would not know it, estimate a
+        # hundred rows, and the server would plan the statement anew on every call.
+        gate = outbox.GATE.limit(sa.literal_column("1")).subquery("gate")
         columns.extend(gate.c)
         source = source.outerjoin(gate, sa.true())
     columns.extend(question(written).label(question.__name__) for question in also)
@@ -356,12 +446,64 @@ def insert_once(
         )
     if inserted is not None:
         return subject.record.from_row(inserted), True
+    return _holding_key(conn, subject, values), False
+
+
+def _holding_key(conn: Connection, subject: Subject, values: dict[str, Any]):
+    """The record an insert that wrote nothing ran into: the one holding its idempotency
+    key. Without one, its own key was taken: refused."""
     key = values.get("idempotency_key")
     if key is not None:
         existing = conn.execute(subject.select_by_idempotency_key, {"key": key}).mappings().first()
         if existing is not None:
-            return subject.record.from_row(existing), False
+            return subject.record.from_row(existing)
     raise InvalidInput(f"{subject.kind} {values[subject.key]} already exists")
+
+
+def insert_then(
+    conn: Connection,
+    subject: Subject,
+    values: dict[str, Any],
+    to_status: str,
+    *,
+    reason: str | None = None,
+    actor: str | None = None,
+    at: dt.datetime | None = None,
+    gate: str | None = None,
+    also: tuple[Also, ...] = (),
+    also_params: dict[str, Any] | None = None,
+    under: RunRecord | None = None,
+) -> tuple[Any, bool, dict[str, Any]] | None:
+    """Postgres: :func:`insert_once` and the move of the new row to ``to_status`` (at
+    ``at``, by ``actor``) in one statement, with the answers of ``also`` about the moved
+    row (see :func:`transition_answering`). Returns (record, created, answers): the row
+    as moved, or — its idempotency key taken — the earlier row, unmoved, and no answers.
+    ``gate``: the event type the caller emits about the move.
+
+    ``under``: the component's run as the caller last saw it, its header not yet locked
+    in this transaction. The statement locks it first and writes only if the run still
+    has that correlation_id and source_system (those ``values`` were judged against) and
+    has not ended; if not — or the idempotency key is taken — it writes nothing and
+    returns None, and the caller records the component the usual way, which says why."""
+    check_status(to_status)
+    check_transition(f"{subject.kind} {values[subject.key]}", values["status"], to_status)
+    check_values({**values, "reason": reason, "actor": actor})
+    params = {f"p_{c.name}": values.get(c.name) for c in subject.table.c}
+    params.update(p_reason=reason, p_actor=actor, **_then_params(to_status, resolve_time(at)))
+    call = subject.insert_then_call
+    if under is not None:
+        call = _insert_then_under_run(subject)
+        params.update(
+            h_id=under.process_run_id,
+            h_correlation_id=under.correlation_id,
+            h_source_system=under.source_system,
+            h_ended=list(TERMINAL_STATUSES),
+        )
+    written = _written(conn, call, {**params, **(also_params or {})}, gate, also)
+    if written is None:
+        return None if under is not None else (_holding_key(conn, subject, values), False, {})
+    answers = {q.__name__: written[q.__name__] for q in also}
+    return subject.record.from_row(written), True, answers
 
 
 def transition(
@@ -493,9 +635,8 @@ def _move_params(
     evidence: dict | None = None,
     reason: str | None = None,
     actor: str | None = None,
-    prefix: str = "p_",
 ) -> dict[str, Any]:
-    """The arguments of ``procobs_move_<kind>`` for one move, named ``<prefix><argument>``."""
+    """The arguments of ``procobs_move_<kind>`` for one move."""
     values = {
         "id": subject_id,
         "to": to_status,
@@ -511,24 +652,7 @@ def _move_params(
         "reason": reason,
         "actor": actor,
     }
-    return {prefix + name: value for name, value in values.items()}
-
-
-@functools.cache
-def _through_call(subject: Subject) -> sa.Select:
-    """Postgres: two moves of one row in one statement, the second (``then_*`` arguments)
-    made from the row the first returns (``LATERAL``: only after it, only if it moved)."""
-    first = subject.move_call.subquery("first")
-    arguments = [first.c[subject.key]] + [
-        sa.cast(sa.bindparam("then_" + name.removeprefix("p_"), type_=type_), type_)
-        for name, type_ in _move_parameters(subject.table)[1:]
-    ]
-    second = (
-        getattr(sa.func, f"procobs_move_{subject.kind}")(*arguments)
-        .table_valued(*(sa.column(c.name, c.type) for c in subject.table.c))
-        .lateral("then")
-    )
-    return sa.select(second).select_from(first.join(second, sa.true()))
+    return {"p_" + name: value for name, value in values.items()}
 
 
 def transition_through(
@@ -551,18 +675,17 @@ def transition_through(
     ``also`` about it), or None when the first move was refused and nothing was written:
     the caller then makes its moves one by one and learns why."""
     check_status(via_status)
-    check_status(to_status)
+    check_transition(f"{subject.kind} {subject_id}", via_status, to_status)
     check_values({"output_ref": output_ref, "evidence_ref": evidence, "actor": actor})
     at = utcnow()
     params = {
         **_move_params(
             subject_id, via_status, None, at, output_ref=output_ref, evidence=evidence, actor=actor
         ),
-        **_move_params(subject_id, to_status, via_status, at, actor=actor, prefix="then_"),
+        **_then_params(to_status, at),
         **(also_params or {}),
     }
-    del params["then_id"]
-    written = _written(conn, _through_call(subject), params, gate, also)
+    written = _written(conn, subject.through_call, params, gate, also)
     if written is None:
         return None
     moved = subject.record.from_row(written)

@@ -30,6 +30,9 @@ def check_role(role: str | None) -> None:
         )
 
 
+RECORD_REASON = "record"  # the reason of a recorded component's first history row
+
+
 def record_component(
     conn: Connection,
     *,
@@ -61,6 +64,55 @@ def record_component(
     ``run``: the record of the run ``process_run_id`` names, read by the caller in this
     transaction with its row locked (``tracking.open_step``), so it is not read again.
     """
+    values = component_values(
+        conn,
+        process_run_id=process_run_id,
+        standalone=standalone,
+        correlation_id=correlation_id,
+        dot_code=dot_code,
+        role=role,
+        event_code=event_code,
+        queue_job_id=queue_job_id,
+        component_run_id=component_run_id,
+        parent_run_id=parent_run_id,
+        source_system=source_system,
+        idempotency_key=idempotency_key,
+        input_ref=input_ref,
+        evidence=evidence,
+        status=status,
+        at=at,
+        late_report=late_report,
+        run=run,
+    )
+    record, created = _subjects.insert_once(
+        conn, COMPONENT, values, reason=RECORD_REASON, actor=actor
+    )
+    return RecordedComponent(record, created)
+
+
+def component_values(
+    conn: Connection,
+    *,
+    process_run_id: "uuid.UUID | str | None" = None,
+    standalone: bool = False,
+    correlation_id: str | None = None,
+    dot_code: str | None = None,
+    role: str | None = None,
+    event_code: str | None = None,
+    queue_job_id: "uuid.UUID | str | None" = None,
+    component_run_id: "uuid.UUID | str | None" = None,
+    parent_run_id: "uuid.UUID | str | None" = None,
+    source_system: str | None = None,
+    idempotency_key: str | None = None,
+    input_ref: str | None = None,
+    evidence: dict | None = None,
+    status: str = "started",
+    at: dt.datetime | None = None,
+    late_report: bool = False,
+    run: RunRecord | None = None,
+) -> dict:
+    """The row :func:`record_component` inserts (same arguments), judged against its run;
+    raises what it raises."""
     component_id = optional_uuid(component_run_id, "component_run_id") or uuid7()
     label = f"component {component_id}"
     check_role(role)
@@ -92,31 +144,24 @@ def record_component(
             raise InvalidInput(f"{label}: source_system {source_system!r} contradicts run {run_id}")
         source_system = source_system or run.source_system
     check_source(source_system)
-    record, created = _subjects.insert_once(
-        conn,
-        COMPONENT,
-        {
-            "component_run_id": component_id,
-            "process_run_id": run_id,
-            "parent_run_id": optional_uuid(parent_run_id, "parent_run_id"),
-            "correlation_id": correlation_id,
-            "dot_code": dot_code,
-            "component_role": role,
-            "event_code": event_code,
-            "queue_job_id": optional_uuid(queue_job_id, "queue_job_id"),
-            "standalone": standalone,
-            "status": status,
-            "source_system": source_system,
-            "idempotency_key": idempotency_key,
-            "input_ref": input_ref,
-            "evidence_ref": evidence_for(source_system, evidence, label),
-            "started_at": at if status == "started" else None,
-            "created_at": at,
-        },
-        reason="record",
-        actor=actor,
-    )
-    return RecordedComponent(record, created)
+    return {
+        "component_run_id": component_id,
+        "process_run_id": run_id,
+        "parent_run_id": optional_uuid(parent_run_id, "parent_run_id"),
+        "correlation_id": correlation_id,
+        "dot_code": dot_code,
+        "component_role": role,
+        "event_code": event_code,
+        "queue_job_id": optional_uuid(queue_job_id, "queue_job_id"),
+        "standalone": standalone,
+        "status": status,
+        "source_system": source_system,
+        "idempotency_key": idempotency_key,
+        "input_ref": input_ref,
+        "evidence_ref": evidence_for(source_system, evidence, label),
+        "started_at": at if status == "started" else None,
+        "created_at": at,
+    }
 
 
 def transition_component(

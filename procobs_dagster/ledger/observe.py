@@ -123,6 +123,9 @@ class RunScope(_Observed):
     process_run_id: uuid.UUID
     candidate_code: str
     owned: bool  # opened here, so closed here; False for a run joined from the environment
+    # The header as opened or joined: a step is recorded against it in one statement
+    # while the run still has its correlation and source (tracking.open_step).
+    header: RunRecord | None = dataclasses.field(default=None, kw_only=True, repr=False)
 
     def step(self, dot_code: str, **options: Any) -> contextlib.AbstractContextManager["StepScope"]:
         """A step of this run (see :func:`observe_step` for the options)."""
@@ -214,6 +217,7 @@ def observe_run(
         run.dry_run,
         candidate_code=run.process_candidate_code,
         owned=True,
+        header=run,
     )
     finish = _finisher(db, tracking.close_run, scope.process_run_id)
     with _observing(scope, f"run {scope.process_run_id}", finish, run=scope):
@@ -270,6 +274,7 @@ def observe_step(
             joined.dry_run,
             candidate_code=joined.process_candidate_code,
             owned=False,
+            header=joined,
         )
         with _step(scope, dot_code, **options) as step:
             yield step
@@ -303,6 +308,7 @@ def _step(
             role=role,
             event_code=event_code,
             input_ref=input_ref,
+            known_run=run.header,
         ).component
     step = StepScope(
         run.db,

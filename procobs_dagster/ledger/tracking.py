@@ -51,7 +51,9 @@ from procobs_dagster.ids import parse_uuid
 from procobs_dagster.ledger import _subjects
 from procobs_dagster.ledger._subjects import COMPONENT, RUN
 from procobs_dagster.ledger.components import (
+    RECORD_REASON,
     RecordedComponent,
+    component_values,
     record_component,
     transition_component,
 )
@@ -162,44 +164,91 @@ def open_step(
     at: dt.datetime | None = None,
     actor: str | None = None,
     late_report: bool = False,
+    known_run: RunRecord | None = None,
 ) -> RecordedComponent:
     """Record a component of the run and move it to step_started (process.step.started).
 
     A repeated idempotency key returns the earlier component unchanged. ``late_report``:
-    see ``ledger.record_component`` (a run that has ended is then left as it is)."""
+    see ``ledger.record_component`` (a run that has ended is then left as it is).
+    ``known_run``: the run as the caller last saw it (the wrapper's scope); on Postgres
+    the step is then recorded in one statement, if the run is still as it was."""
+    options = {
+        "process_run_id": process_run_id,
+        "dot_code": dot_code,
+        "role": role,
+        "event_code": check_event_code(event_code),
+        "input_ref": input_ref,
+        "idempotency_key": idempotency_key,
+        "at": at,
+        "late_report": late_report,
+    }
+    if known_run is not None and not late_report and is_postgres(conn):
+        opened = _open_step_at_once(conn, known_run, options, actor)
+        if opened is not None:
+            return opened
     # Lock the header before the component's foreign key takes its key-share lock on it:
     # two steps opening at once would otherwise each hold that lock and wait for the
     # other's to move the header — a deadlock on Postgres. Now the second simply waits.
     header = _subjects.fetch(conn, RUN, process_run_id, lock="update")
-    recorded = record_component(
-        conn,
-        process_run_id=process_run_id,
-        run=header,
-        dot_code=dot_code,
-        role=role,
-        event_code=check_event_code(event_code),
-        input_ref=input_ref,
-        idempotency_key=idempotency_key,
-        at=at,
-        actor=actor,
-        late_report=late_report,
-    )
-    if not recorded.created:
-        return recorded
+    options["run"] = header
     follow = header.status in ("started", "step_completed")
-    component, answers = _subjects.transition_answering(
-        conn,
-        COMPONENT,
-        recorded.component.component_run_id,
-        "step_started",
-        at=at,
-        actor=actor,
-        gate=_gate(ProcessEventType.STEP_STARTED),
+    move = {
+        "actor": actor,
+        "gate": _gate(ProcessEventType.STEP_STARTED),
         **(_following(header.status, "step_started", at, alone=False) if follow else {}),
-    )
+    }
+    if is_postgres(conn):
+        # Recorded and moved to step_started in one statement (the row written once).
+        component, created, answers = _subjects.insert_then(
+            conn,
+            COMPONENT,
+            component_values(conn, **options),
+            "step_started",
+            reason=RECORD_REASON,
+            at=at,
+            **move,
+        )
+        if not created:
+            return RecordedComponent(component, False)
+    else:
+        recorded = record_component(conn, actor=actor, **options)
+        if not recorded.created:
+            return recorded
+        component, answers = _subjects.transition_answering(
+            conn, COMPONENT, recorded.component.component_run_id, "step_started", at=at, **move
+        )
     announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
     if follow and "header_follows" not in answers:
         _follow(conn, process_run_id, header.status, "step_started", at)
+    return RecordedComponent(component, True)
+
+
+def _open_step_at_once(
+    conn: Connection, known_run: RunRecord, options: dict, actor: str | None
+) -> RecordedComponent | None:
+    """Postgres: :func:`open_step` in one statement — the header locked, the component
+    judged against ``known_run`` recorded in step_started, the header following — when
+    the header still has the correlation and source it was judged against and has not
+    ended. None when nothing was written: the caller then goes the usual way."""
+    at = options["at"]
+    opened = _subjects.insert_then(
+        conn,
+        COMPONENT,
+        component_values(conn, **options, run=known_run),
+        "step_started",
+        reason=RECORD_REASON,
+        actor=actor,
+        at=at,
+        gate=_gate(ProcessEventType.STEP_STARTED),
+        under=known_run,
+        # The header follows from whichever status a step may start from (it is locked:
+        # the status the function reads is the one it moves from).
+        **_following(None, "step_started", at, alone=False),
+    )
+    if opened is None:
+        return None
+    component, _, _ = opened
+    announce(conn, ProcessEventType.STEP_STARTED, component, at=at)
     return RecordedComponent(component, True)
 
 
@@ -304,10 +353,16 @@ def others_at_work(written: sa.Subquery) -> sa.ColumnElement:
     """Whether another component of the written component's run is still at work (asked
     with the move that ends a step, see ``_subjects.transition_answering``)."""
     c = components.c
-    return sa.exists().where(
-        c.process_run_id == written.c.process_run_id,
-        c.component_run_id != written.c.component_run_id,
-        c.status == sa.any_(sa.literal(list(_AT_WORK), postgresql.ARRAY(sa.Text))),
+    # Correlated by name: nested two selects deep (in ``header_follows``), it would
+    # otherwise get ``written`` as a FROM of its own — a second call of the write.
+    return (
+        sa.exists()
+        .where(
+            c.process_run_id == written.c.process_run_id,
+            c.component_run_id != written.c.component_run_id,
+            c.status == sa.any_(sa.literal(list(_AT_WORK), postgresql.ARRAY(sa.Text))),
+        )
+        .correlate(written)
     )
 
 
@@ -341,7 +396,7 @@ def header_follows(written: sa.Subquery) -> sa.ColumnElement:
     return sa.select(move.c.process_run_id).scalar_subquery()
 
 
-def _following(expect: str, to_status: str, at: dt.datetime | None, *, alone: bool) -> dict:
+def _following(expect: str | None, to_status: str, at: dt.datetime | None, *, alone: bool) -> dict:
     """The options of ``transition_answering`` that make the run header follow the step
     it moves (Postgres; see :func:`header_follows`)."""
     return {
@@ -360,10 +415,18 @@ def component_evidence(written: sa.Subquery) -> sa.ColumnElement:
     """Whether a component of the written run has evidence (see :func:`has_evidence`:
     anything beyond the dry-run flag), asked with the move that ends the run."""
     c = components.c
-    return sa.exists().where(
-        c.process_run_id == written.c.process_run_id,
-        c.evidence_ref.op("-")(sa.literal("dry_run", sa.Text)) != sa.cast("{}", postgresql.JSONB),
+    return (
+        sa.exists()
+        .where(
+            c.process_run_id == written.c.process_run_id,
+            c.evidence_ref.op("-")(sa.literal("dry_run", sa.Text)) != _EMPTY_OBJECT,
+        )
+        .correlate(written)
     )
+
+
+# The empty JSON object itself: a '{}' bound as JSONB would be the JSON *string* "{}".
+_EMPTY_OBJECT = sa.cast(sa.literal_column("'{}'"), postgresql.JSONB)
 
 
 def _end_step(conn: Connection, component_run_id: uuid.UUID, to_status: str, **options):

@@ -206,7 +206,8 @@ class Database:
         Callbacks registered with :func:`after_commit` run once it has committed."""
         hooks: list[Callable[[], object]] = []
         with self.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             conn.info[_AFTER_COMMIT] = hooks
             try:
                 with conn.begin():

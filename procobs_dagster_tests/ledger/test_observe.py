@@ -211,6 +211,60 @@ def test_completing_without_evidence_raises_the_evidence_missing_alert(db):
     assert {r["safe_payload"]["evidence_type"] for r in rows} == {"MISSING"}
 
 
+def test_a_component_whose_evidence_is_only_the_dry_run_flag_has_none(db):
+    """Asked in SQL on Postgres, in Python on SQLite: the same answer."""
+    set_active(db, "process.evidence.missing")
+    with db.begin() as conn:
+        run = tracking.open_run(conn, candidate_code=CANDIDATE).run
+        ledger.record_component(
+            conn,
+            process_run_id=run.process_run_id,
+            dot_code="DOT_FLAG",
+            evidence={"dry_run": False},
+        )
+    with db.begin() as conn:
+        tracking.close_run(conn, run.process_run_id)
+    assert [(r["event_type"], r["subject"]) for r in outbox_rows(db)] == [
+        ("process.evidence.missing", f"run/{run.process_run_id}")
+    ]
+
+
+def test_the_header_follows_the_last_step_at_work_only(db):
+    """A step ending (failed or completed) while another is at work leaves the header in
+    step_started; the last one moves it to step_completed."""
+    with db.begin() as conn:
+        run = tracking.open_run(conn, candidate_code=CANDIDATE).run
+        first = tracking.open_step(conn, run.process_run_id, dot_code="DOT_FIRST").component
+        second = tracking.open_step(conn, run.process_run_id, dot_code="DOT_SECOND").component
+    with db.begin() as conn:
+        tracking.close_step(conn, first.component_run_id, tracking.Outcome(status="failed"))
+    with db.begin() as conn:
+        assert ledger.get_run(conn, run.process_run_id).status == "step_started"
+        tracking.close_step(conn, second.component_run_id, tracking.Outcome(evidence={"n": 1}))
+    assert _history(db, run.process_run_id, run.process_run_id) == [
+        "started",
+        "step_started",
+        "step_completed",
+    ]
+    assert _history(db, run.process_run_id, second.component_run_id) == [
+        "started",
+        "step_started",
+        "step_completed",
+        "completed",
+    ]
+
+
+def test_a_step_of_a_run_that_ended_meanwhile_is_refused_and_writes_nothing(db):
+    refused = pytest.raises(IllegalTransition, match="takes no new components")
+    with refused, ledger.observe_run(db, CANDIDATE) as run:
+        with db.begin() as conn:
+            tracking.close_run(conn, run.process_run_id, tracking.Outcome(status="cancelled"))
+        with run.step("DOT_LATE"):
+            pass
+    assert _components(db, run.process_run_id) == []
+    assert _history(db, run.process_run_id, run.process_run_id) == ["started", "cancelled"]
+
+
 def test_context_propagation_and_nested_runs(db):
     with ledger.observe_run(db, CANDIDATE) as outer:
         assert ledger.current_run() is outer

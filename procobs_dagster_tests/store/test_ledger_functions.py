@@ -1,6 +1,6 @@
-"""The ledger's PostgreSQL functions (migration 0012) take one argument per column of the
-run and component tables, frozen in the migration; a column added later must come with a
-migration that replaces them (docs/ledger.md, "The write path")."""
+"""The ledger's PostgreSQL functions (migrations 0012 and 0014) take one argument per
+column of the run and component tables, frozen in the migration; a column added later
+must come with a migration that replaces them (docs/ledger.md, "The write path")."""
 
 import importlib.util
 from pathlib import Path
@@ -9,18 +9,18 @@ import pytest
 
 from procobs_dagster.store import tables
 
-MIGRATION = (
-    Path(tables.__file__).parent.parent / "migrations" / "versions" / "0012_ledger_functions.py"
-)
+VERSIONS = Path(tables.__file__).parent.parent / "migrations" / "versions"
+MIGRATIONS = ("0012_ledger_functions", "0014_ledger_compound_moves")
 
 
-def _migration():
-    spec = importlib.util.spec_from_file_location("ledger_functions_migration", MIGRATION)
+def _migration(name: str):
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", VERSIONS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.mark.parametrize("name", MIGRATIONS)
 @pytest.mark.parametrize(
     ("table", "frozen"),
     [
@@ -28,9 +28,9 @@ def _migration():
         ("process_component_observation", ("_COMPONENT_COLUMNS", "_LIFECYCLE_COLUMNS")),
     ],
 )
-def test_functions_take_every_column_of_their_table(table, frozen):
-    migration = _migration()
-    names = [name for part in frozen for name, _ in getattr(migration, part)]
+def test_functions_take_every_column_of_their_table(name, table, frozen):
+    migration = _migration(name)
+    names = [column for part in frozen for column, _ in getattr(migration, part)]
     assert sorted(names) == sorted(c.name for c in tables.metadata.tables[table].columns), (
-        f"{table}'s columns changed: replace procobs_insert_*/procobs_move_* in a new migration"
+        f"{table}'s columns changed: replace the functions of {name} in a new migration"
     )
