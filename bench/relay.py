@@ -360,12 +360,17 @@ def main() -> None:
             # Warm caches and the connection pool on both paths.
             raw_loop(db, "warmup", batch, 5)
             relay_cycles(warmup, batch, 5)
+        cpu = {"raw": 0.0, "relay": 0.0}  # this process's CPU: the client side alone
         with Relay(db, [sinks["relay"]]) as relay:
             for round_ in range(rounds):
+                started = time.process_time()
                 with timed(results, f"raw{round_}"):
                     done["raw"] += raw_loop(db, "raw", batch, batches_per_round)
+                cpu["raw"] += time.process_time() - started
+                started = time.process_time()
                 with timed(results, f"relay{round_}"):
                     done["relay"] += relay_cycles(relay, batch, batches_per_round)
+                cpu["relay"] += time.process_time() - started
         for path in ("raw", "relay"):
             results[path] = sum(results[f"{path}{r}"] for r in range(rounds))
         webhook_done, webhook_seconds = webhook_rate(db, batch)
@@ -380,6 +385,11 @@ def main() -> None:
             (
                 "ratio",
                 f"{ratio:8.2f} of raw  (goal >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})",
+            ),
+            (
+                "client CPU per batch",
+                f"raw {cpu['raw'] / done['raw'] * batch * 1000:.2f} ms, "
+                f"relay {cpu['relay'] / done['relay'] * batch * 1000:.2f} ms",
             ),
             (
                 "relay, local webhook",
