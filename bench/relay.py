@@ -301,7 +301,7 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
             ),
             (
                 # The same for the raw loop: what the tables' growth and any change in the
-                # machine's load between the two sizes did to a path with no client work.
+                # machine's load between the two sizes did to the path with the least client work.
                 f"ratio raw loop @{backlog} / @{SMALL_BACKLOG}",
                 f"{rate(large, 'raw') / rate(small, 'raw'):8.2f}  (for comparison)",
             ),
