@@ -300,8 +300,8 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
                 f"{held:8.2f}  (goal >= 0.70: {'met' if held >= 0.7 else 'NOT met'})",
             ),
             (
-                # The same for the raw loop: what the tables' growth and any change in the
-                # machine's load between the two sizes did to the path with the least client work.
+                # The same for the raw loop: what the tables' growth and any change in
+                # the machine's load between the two sizes did to the leanest client.
                 f"ratio raw loop @{backlog} / @{SMALL_BACKLOG}",
                 f"{rate(large, 'raw') / rate(small, 'raw'):8.2f}  (for comparison)",
             ),
