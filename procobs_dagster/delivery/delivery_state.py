@@ -413,7 +413,8 @@ _HELD = sa.and_(ds.c.sink == _SINK, ds.c.lock_token == _TOKEN, ds.c.state == "de
 
 @functools.cache
 def _settle_statement(excluding: bool) -> DriverStatement:
-    """Settle the claim's rows as delivered; with ``excluding``, all but ``p_others``."""
+    """Settle the claim's rows as delivered; with ``excluding``, all but ``p_others``
+    (that form runs through SQLAlchemy, which expands the list; the driver does not)."""
     guard = _HELD
     if excluding:
         others = sa.bindparam("p_others", type_=sa.Uuid, expanding=True)
