@@ -1,12 +1,15 @@
-"""Statements sent straight through the driver's cursor, for the ledger's hot path.
+"""Statements sent straight through the driver's cursor, for the ledger's and the relay's
+hot paths.
 
 SQLAlchemy spends about 100 µs of Python on each execution (cache key, parameter
 processing, result metadata, the row and mapping objects): as much as a round trip to a
 local server, and more than the ledger's short function calls cost the server
-(docs/ledger.md, "The write path"). A :class:`DriverStatement` keeps what matters of
-that — the column types' own bind and result processing, and SQLAlchemy's exception
-classes — and skips the rest. It runs on the connection's DBAPI connection, inside the
-transaction the caller opened, so it commits or rolls back with everything else.
+(docs/ledger.md, "The write path"); the relay's claim and acknowledgement, run every
+cycle, are sent this way too (docs/delivery.md, "How the relay stays fast"). A
+:class:`DriverStatement` keeps what matters of that — the column types' own bind and
+result processing, and SQLAlchemy's exception classes — and skips the rest. It runs on
+the connection's DBAPI connection, inside the transaction the caller opened, so it
+commits or rolls back with everything else.
 
 Only for fixed statements executed very often; everything else goes through SQLAlchemy.
 """
