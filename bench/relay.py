@@ -171,45 +171,29 @@ def fan_out(db, config: SinkConfig, count: int) -> None:
         count -= done
 
 
-def raw_batches(db, sink: str, batch: int, batches: int) -> int:
+def raw_loop(db, sink: str, batch: int, cycles: int | None, fanout: int | None = None) -> int:
+    """The raw loop: claim, commit, acknowledge, commit, for ``cycles`` cycles (None: until
+    a claim comes back empty). With ``fanout`` it works an outbox backlog as a relay cycle
+    does: when the claim comes back short, it fans out one page of ``fanout`` events and
+    claims the rest before committing."""
     raw = db.engine.raw_connection()
     done = 0
     try:
         cur = raw.cursor()
-        for _ in range(batches):
-            cur.execute(RAW_CLAIM, {"sink": sink, "batch": batch, "token": str(uuid.uuid4())})
-            ids = [row[0] for row in cur.fetchall()]
+        if fanout:
+            cur.execute(
+                "INSERT INTO delivery_cursor (sink, updated_at) VALUES (%(sink)s, now()) "
+                "ON CONFLICT DO NOTHING",
+                {"sink": sink},
+            )
             raw.commit()
-            if not ids:
-                break
-            cur.execute(RAW_ACK, {"sink": sink, "ids": ids})
-            raw.commit()
-            done += len(ids)
-    finally:
-        raw.close()
-    return done
-
-
-def raw_drain(db, sink: str, batch: int, cycles: int | None, fanout: int) -> int:
-    """The raw loop with fan-out, shaped like a relay cycle: claim; when the claim comes
-    back short, fan out one page and claim the rest; commit; acknowledge; commit."""
-    raw = db.engine.raw_connection()
-    done = 0
-    try:
-        cur = raw.cursor()
-        cur.execute(
-            "INSERT INTO delivery_cursor (sink, updated_at) VALUES (%(sink)s, now()) "
-            "ON CONFLICT DO NOTHING",
-            {"sink": sink},
-        )
-        raw.commit()
         cycle = 0
         while cycles is None or cycle < cycles:
             cycle += 1
             claim = {"sink": sink, "batch": batch, "token": str(uuid.uuid4())}
             cur.execute(RAW_CLAIM, claim)
             ids = [row[0] for row in cur.fetchall()]
-            if len(ids) < batch:
+            if fanout and len(ids) < batch:
                 cur.execute(RAW_FAN_OUT, {"sink": sink, "event_type": EVENT_TYPE, "limit": fanout})
                 if cur.rowcount:
                     cur.execute(RAW_CLAIM, claim | {"batch": batch - len(ids)})
@@ -251,7 +235,7 @@ def drain_both(db, backlog: int, batch: int, rounds: int = 10) -> dict:
         for round_ in range(rounds):
             cycles = per_round if round_ < rounds - 1 else None  # the last one to the end
             start = time.perf_counter()
-            done["raw"] += raw_drain(db, f"raw-{tag}", batch, cycles, relay.fanout_limit)
+            done["raw"] += raw_loop(db, f"raw-{tag}", batch, cycles, relay.fanout_limit)
             seconds["raw"] += time.perf_counter() - start
             start = time.perf_counter()
             delivered = relay_cycles(relay, batch, cycles)
@@ -283,7 +267,7 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
         warmup = SinkConfig(name="warmup", kind="null", event_types=(EVENT_TYPE,))
         with Relay(db, [warmup]) as relay:
             relay_cycles(relay, batch, 20)
-        raw_drain(db, "warmup-raw", batch, 20, DEFAULT_FANOUT_LIMIT)
+        raw_loop(db, "warmup-raw", batch, 20, DEFAULT_FANOUT_LIMIT)
         vacuum_analyze(db, "event_outbox", "delivery_state", "delivery_cursor")
         small = drain_both(db, SMALL_BACKLOG, batch)
         started = time.perf_counter()
@@ -314,6 +298,12 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
             (
                 f"ratio relay @{backlog} / @{SMALL_BACKLOG}",
                 f"{held:8.2f}  (goal >= 0.70: {'met' if held >= 0.7 else 'NOT met'})",
+            ),
+            (
+                # The same for the raw loop: what the tables' growth and any change in
+                # the machine's load between the two sizes did to the leanest client.
+                f"ratio raw loop @{backlog} / @{SMALL_BACKLOG}",
+                f"{rate(large, 'raw') / rate(small, 'raw'):8.2f}  (for comparison)",
             ),
             (
                 f"ratio relay / raw @{backlog}",
@@ -374,14 +364,19 @@ def main() -> None:
             fan_out(db, config, count)  # the same outbox events, one row per sink
         with Relay(db, [sinks["warmup"]]) as warmup:
             # Warm caches and the connection pool on both paths.
-            raw_batches(db, "warmup", batch, 5)
+            raw_loop(db, "warmup", batch, 5)
             relay_cycles(warmup, batch, 5)
+        cpu = {"raw": 0.0, "relay": 0.0}  # this process's CPU: the client side alone
         with Relay(db, [sinks["relay"]]) as relay:
             for round_ in range(rounds):
+                started = time.process_time()
                 with timed(results, f"raw{round_}"):
-                    done["raw"] += raw_batches(db, "raw", batch, batches_per_round)
+                    done["raw"] += raw_loop(db, "raw", batch, batches_per_round)
+                cpu["raw"] += time.process_time() - started
+                started = time.process_time()
                 with timed(results, f"relay{round_}"):
                     done["relay"] += relay_cycles(relay, batch, batches_per_round)
+                cpu["relay"] += time.process_time() - started
         for path in ("raw", "relay"):
             results[path] = sum(results[f"{path}{r}"] for r in range(rounds))
         webhook_done, webhook_seconds = webhook_rate(db, batch)
@@ -396,6 +391,11 @@ def main() -> None:
             (
                 "ratio",
                 f"{ratio:8.2f} of raw  (goal >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})",
+            ),
+            (
+                "client CPU per batch",
+                f"raw {cpu['raw'] / done['raw'] * batch * 1000:.2f} ms, "
+                f"relay {cpu['relay'] / done['relay'] * batch * 1000:.2f} ms",
             ),
             (
                 "relay, local webhook",

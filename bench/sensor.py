@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 from _common import fresh_postgres, parser, report, timed, vacuum_analyze
-from relay import build_backlog, fan_out, raw_batches
+from relay import build_backlog, fan_out, raw_loop
 
 from procobs_dagster.definitions import build_definitions
 from procobs_dagster.defs.in_process import QUIET
@@ -99,7 +99,7 @@ def main() -> None:
         fan_out(db, sinks["raw"], count)
         vacuum_analyze(db, *TABLES)
         with timed(results, "raw"):
-            raw_done = raw_batches(db, "raw", batch, count // batch + 1)
+            raw_done = raw_loop(db, "raw", batch, None)
         vacuum_analyze(db, *TABLES)
         with Relay(db, [sinks["relay"]]) as relay, timed(results, "relay"):
             relay_done = relay.drain(batch).total("delivered")

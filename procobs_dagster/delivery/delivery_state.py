@@ -24,6 +24,7 @@ equivalent, also across processes.
 
 import dataclasses
 import datetime as dt
+import functools
 import operator
 import uuid
 from collections.abc import Iterable, Sequence
@@ -36,8 +37,10 @@ from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
 from procobs_dagster.events.feed import OutboxPosition, outbox_span
 from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
+from procobs_dagster.store.driver import DriverStatement
 from procobs_dagster.store.sql import json_append_bounded, json_object
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
+from procobs_dagster.store.types import UTCDateTime
 
 CLAIMABLE = ("pending", "retry")
 UNDELIVERED = ("pending", "retry", "delivering")
@@ -47,17 +50,12 @@ ERRORS_KEPT = 20
 ds = delivery_state
 
 
-def _error_entry(
-    at: dt.datetime,
-    kind: str,
-    error: str,
-    *,
-    status: int | None = None,
-) -> json_object:
-    """One element of ``errors``, built in SQL so it can name the row's own attempt."""
+def _error_entry(at: Any, kind: Any, error: Any, *, status: Any = None) -> json_object:
+    """One element of ``errors``, built in SQL so it can name the row's own attempt: the
+    time (ISO 8601 text), kind, error and status, as values or placeholders."""
     return json_object(
         "at",
-        at.isoformat(),
+        at,
         "attempt",
         ds.c.attempts,
         "kind",
@@ -200,6 +198,96 @@ class Claim:
 
 _OUTBOX_PREFIX = "outbox_"
 _CLAIMED = (ds.c.event_id, ds.c.seq, ds.c.correlation_id, ds.c.attempts, ds.c.rejections)
+_OUTBOX_NAMES = tuple(c.name for c in event_outbox.c)
+
+# What a statement of the cycle is given at execution. The claim and the acknowledgement
+# run every cycle, so each is built once per form with these placeholders (not once per
+# call with its values), and on Postgres sent through the driver's cursor: SQLAlchemy's
+# work per execution — building the statement, its cache key, the result objects — cost
+# the relay several times what the statements cost the server.
+_SINK = sa.bindparam("p_sink", type_=sa.Text)
+_NOW = sa.bindparam("p_now", type_=UTCDateTime)
+_TOKEN = sa.bindparam("p_token", type_=sa.Uuid)
+
+
+@functools.cache
+def _claim_statement(ordered: bool, postgres: bool, with_outbox: bool) -> DriverStatement:
+    """The claim: lock up to ``p_batch`` due rows of ``p_sink``, oldest due first, and
+    make them ``delivering`` under ``p_token`` until ``p_until``; returns ``_CLAIMED``
+    (and, with ``with_outbox``, the events' outbox rows, Postgres only)."""
+    due = (
+        sa.select(ds.c.event_id)
+        .where(ds.c.sink == _SINK, ds.c.state.in_(CLAIMABLE), ds.c.next_attempt_at <= _NOW)
+        .order_by(ds.c.next_attempt_at, ds.c.seq)
+        .limit(sa.bindparam("p_batch", type_=sa.Integer))
+    )
+    if ordered:
+        earlier = ds.alias("earlier")
+        due = due.where(
+            ~sa.exists().where(
+                earlier.c.sink == ds.c.sink,
+                earlier.c.correlation_id == ds.c.correlation_id,
+                earlier.c.seq < ds.c.seq,
+                earlier.c.state.in_(UNDELIVERED),
+            )
+        )
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=ds)
+    # Materialised, so the locking subquery runs exactly once whatever plan is chosen.
+    due_cte = due.cte("due").prefix_with("MATERIALIZED")
+    update = (
+        ds.update()
+        .where(
+            # No state guard here: the rows were re-checked against CLAIMABLE when
+            # ``due`` locked them (SQLite: no other writer), and a guard matching the
+            # claimable index's predicate lures the planner into scanning that index
+            # for every row of the sink instead of looking the claimed rows up by key.
+            ds.c.event_id == due_cte.c.event_id,
+            ds.c.sink == _SINK,
+        )
+        .values(
+            state="delivering",
+            attempts=ds.c.attempts + 1,
+            locked_until=sa.bindparam("p_until", type_=UTCDateTime),
+            locked_by=sa.bindparam("p_relay", type_=sa.Text),
+            lock_token=_TOKEN,
+            updated_at=_NOW,
+        )
+    )
+    if with_outbox:
+        # Postgres returns the claimed events' outbox rows from the same statement.
+        labels = (event_outbox.c[name].label(_OUTBOX_PREFIX + name) for name in _OUTBOX_NAMES)
+        update = update.where(event_outbox.c.event_id == ds.c.event_id).returning(
+            *_CLAIMED, *labels
+        )
+    else:
+        update = update.returning(*_CLAIMED)
+    return DriverStatement(update)
+
+
+# Delivery's fields, in the order _deliveries gives their values.
+_DELIVERY_FIELDS = tuple(f.name for f in dataclasses.fields(Delivery))
+
+
+def _deliveries(sink: str, claimed: Sequence[tuple], outbox: dict) -> tuple[Delivery, ...]:
+    """The claimed rows as deliveries, in seq order.
+
+    Each is filled in directly rather than through the frozen dataclass's ``__init__``
+    (an ``object.__setattr__`` per field): a claim builds a hundred per cycle, and that
+    cost more than the rest of the claim's client side. Nothing is skipped by it —
+    Delivery has no defaults and no ``__post_init__``, and a test holds it to that. The
+    rows are unpacked by position: named access on result rows costs more again."""
+    new = object.__new__
+    deliveries = []
+    for event_id, seq, correlation_id, attempts, rejections, *_ in sorted(
+        claimed, key=operator.itemgetter(1)
+    ):
+        delivery = new(Delivery)
+        row = outbox.get(event_id) if outbox else None
+        values = (event_id, sink, seq, correlation_id, attempts, rejections, row)
+        delivery.__dict__.update(zip(_DELIVERY_FIELDS, values, strict=True))
+        deliveries.append(delivery)
+    return tuple(deliveries)
 
 
 def claim(
@@ -220,82 +308,32 @@ def claim(
     a dead predecessor no longer holds its successors back. ``token`` lets a second
     claim in the same cycle join the first (one acknowledgement for both). Without
     ``with_events`` the deliveries carry no outbox row (for a sink that reads none)."""
-    due = (
-        sa.select(ds.c.event_id)
-        .where(ds.c.sink == config.name, ds.c.state.in_(CLAIMABLE), ds.c.next_attempt_at <= now)
-        .order_by(ds.c.next_attempt_at, ds.c.seq)
-        .limit(batch)
-    )
-    if config.ordered:
-        earlier = ds.alias("earlier")
-        due = due.where(
-            ~sa.exists().where(
-                earlier.c.sink == ds.c.sink,
-                earlier.c.correlation_id == ds.c.correlation_id,
-                earlier.c.seq < ds.c.seq,
-                earlier.c.state.in_(UNDELIVERED),
-            )
-        )
     postgres = is_postgres(conn)
-    if postgres:
-        due = due.with_for_update(skip_locked=True, of=ds)
-    # Materialised, so the locking subquery runs exactly once whatever plan is chosen.
-    due_cte = due.cte("due").prefix_with("MATERIALIZED")
     token = token or uuid.uuid4()
     locked_until = now + lease
-    update = (
-        ds.update()
-        .where(
-            # No state guard here: the rows were re-checked against CLAIMABLE when
-            # ``due`` locked them (SQLite: no other writer), and a guard matching the
-            # claimable index's predicate lures the planner into scanning that index
-            # for every row of the sink instead of looking the claimed rows up by key.
-            ds.c.event_id == due_cte.c.event_id,
-            ds.c.sink == config.name,
-        )
-        .values(
-            state="delivering",
-            attempts=ds.c.attempts + 1,
-            locked_until=locked_until,
-            locked_by=relay_id,
-            lock_token=token,
-            updated_at=now,
-        )
-    )
+    params = {
+        "p_sink": config.name,
+        "p_now": now,
+        "p_batch": batch,
+        "p_until": locked_until,
+        "p_relay": relay_id,
+        "p_token": token,
+    }
+    statement = _claim_statement(config.ordered, postgres, with_events and postgres)
     outbox: dict[uuid.UUID, Any] = {}
-    if with_events and postgres:
-        # Postgres returns the claimed events' outbox rows from the same statement.
-        labels = [(c.name, _OUTBOX_PREFIX + c.name) for c in event_outbox.c]
-        claimed = conn.execute(
-            update.where(event_outbox.c.event_id == ds.c.event_id).returning(
-                *_CLAIMED, *(event_outbox.c[name].label(label) for name, label in labels)
-            )
-        ).all()
-        for row in claimed:
-            values = row._mapping
-            outbox[row.event_id] = {name: values[label] for name, label in labels}
+    if postgres:
+        claimed = statement.all(conn, params)
+        if with_events:
+            start = len(_CLAIMED)
+            for row in claimed:
+                outbox[row[0]] = dict(zip(_OUTBOX_NAMES, row[start:], strict=True))
     else:
-        claimed = conn.execute(update.returning(*_CLAIMED)).all()
+        claimed = conn.execute(statement.statement, params).all()
         if with_events and claimed:
             ids = [c.event_id for c in claimed]
             rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
             outbox = {row["event_id"]: row for row in rows.mappings()}
-    # Unpacked by position: a claim builds a hundred of these per cycle, and named
-    # access on result rows costs more than the rest of the loop.
-    deliveries = tuple(
-        Delivery(
-            event_id=event_id,
-            sink=config.name,
-            seq=seq,
-            correlation_id=correlation_id,
-            attempt=attempts,
-            rejections=rejections,
-            outbox_row=outbox.get(event_id) if outbox else None,
-        )
-        for event_id, seq, correlation_id, attempts, rejections, *_ in sorted(
-            claimed, key=operator.itemgetter(1)
-        )
-    )
+    deliveries = _deliveries(config.name, claimed, outbox)
     return Claim(config.name, token, locked_until, deliveries)
 
 
@@ -369,6 +407,52 @@ class Acknowledged:
         )
 
 
+# The guard of an acknowledgement: the claim's own rows (by its token), still delivering.
+_HELD = sa.and_(ds.c.sink == _SINK, ds.c.lock_token == _TOKEN, ds.c.state == "delivering")
+
+
+@functools.cache
+def _settle_statement(excluding: bool) -> DriverStatement:
+    """Settle the claim's rows as delivered; with ``excluding``, all but ``p_others``
+    (that form runs through SQLAlchemy, which expands the list; the driver does not)."""
+    guard = _HELD
+    if excluding:
+        others = sa.bindparam("p_others", type_=sa.Uuid, expanding=True)
+        guard = sa.and_(guard, ds.c.event_id.not_in(others))
+    return DriverStatement(
+        ds.update()
+        .where(guard)
+        .values(state="delivered", delivered_at=_NOW, updated_at=_NOW, **_RELEASED_LOCK)
+    )
+
+
+@functools.cache
+def _failure_statement() -> sa.Update:
+    """Record one failed attempt of the claim's row ``p_event``: ``p_state`` (retry or
+    dead), due at ``p_due``, the error appended to the row's bounded history."""
+    error = sa.bindparam("p_error", type_=sa.Text)
+    entry = _error_entry(
+        sa.bindparam("p_at", type_=sa.Text),
+        sa.bindparam("p_kind", type_=sa.Text),
+        error,
+        status=sa.bindparam("p_status", type_=sa.Integer),
+    )
+    return (
+        ds.update()
+        .where(_HELD, ds.c.event_id == sa.bindparam("p_event", type_=sa.Uuid))
+        .values(
+            state=sa.bindparam("p_state", type_=sa.Text),
+            rejections=sa.bindparam("p_rejections", type_=sa.Integer),
+            next_attempt_at=sa.bindparam("p_due", type_=UTCDateTime),
+            last_error=error,
+            errors=json_append_bounded(ds.c.errors, entry, ERRORS_KEPT),
+            updated_at=_NOW,
+            **_RELEASED_LOCK,
+        )
+        .returning(ds.c.event_id)
+    )
+
+
 def _delay(seconds: float) -> dt.timedelta:
     """A retry's delay as a timedelta: whatever number it is, within [0, BACKOFF_MAX], so
     the due time it gives is always a valid datetime."""
@@ -393,18 +477,19 @@ def acknowledge(
     (``dead_after_rejections`` rejections, or ``dead_after_attempts`` attempts)."""
     delivered_ids = {d.event_id for d, o in outcomes if o.kind is OutcomeKind.DELIVERED}
     delivered = 0
+    held = {"p_sink": claim_.sink, "p_token": claim_.token, "p_now": now}
     if delivered_ids:
         # Named by what is NOT delivered: when a whole batch went through (the usual
-        # case) the statement carries no id list at all.
+        # case) the statement carries no id list at all, and on Postgres goes through
+        # the driver.
         others = [d.event_id for d in claim_.deliveries if d.event_id not in delivered_ids]
-        guard = _held_by(claim_)
         if others:
-            guard = sa.and_(guard, ds.c.event_id.not_in(others))
-        delivered = conn.execute(
-            ds.update()
-            .where(guard)
-            .values(state="delivered", delivered_at=now, updated_at=now, **_RELEASED_LOCK)
-        ).rowcount
+            settle = _settle_statement(excluding=True).statement
+            delivered = conn.execute(settle, {**held, "p_others": others}).rowcount
+        elif is_postgres(conn):
+            delivered = _settle_statement(excluding=False).rowcount(conn, held)
+        else:
+            delivered = conn.execute(_settle_statement(excluding=False).statement, held).rowcount
     counts = {"retried": 0, "rejected": 0, "dead": 0}
     lost = len(delivered_ids) - delivered
     for delivery, outcome in outcomes:
@@ -419,22 +504,18 @@ def acknowledge(
         error = outcome.error or outcome.kind.value
         due = now if dead else now + _delay(delays[delivery.event_id])
         changed = conn.execute(
-            ds.update()
-            .where(_held(claim_, [delivery.event_id]))
-            .values(
-                state="dead" if dead else "retry",
-                rejections=rejections,
-                next_attempt_at=due,
-                last_error=error,
-                errors=json_append_bounded(
-                    ds.c.errors,
-                    _error_entry(now, outcome.kind.value, error, status=outcome.status_code),
-                    ERRORS_KEPT,
-                ),
-                updated_at=now,
-                **_RELEASED_LOCK,
-            )
-            .returning(ds.c.event_id)
+            _failure_statement(),
+            {
+                **held,
+                "p_event": delivery.event_id,
+                "p_state": "dead" if dead else "retry",
+                "p_rejections": rejections,
+                "p_due": due,
+                "p_error": error,
+                "p_at": now.isoformat(),
+                "p_kind": outcome.kind.value,
+                "p_status": outcome.status_code,
+            },
         ).first()
         if changed is None:
             lost += 1
@@ -461,7 +542,7 @@ def expire_leases(conn: Connection, config: SinkConfig, *, now: dt.datetime) -> 
             next_attempt_at=now,
             last_error=message,
             errors=json_append_bounded(
-                ds.c.errors, _error_entry(now, "lease_expired", message), ERRORS_KEPT
+                ds.c.errors, _error_entry(now.isoformat(), "lease_expired", message), ERRORS_KEPT
             ),
             updated_at=now,
             **_RELEASED_LOCK,

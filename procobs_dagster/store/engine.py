@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.store.driver import PREPARE_OPTION
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,24 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+PREPARED_STATEMENTS_ENV = "PROCOBS_PREPARED_STATEMENTS"
+
+
+def prepared_statements() -> bool:
+    """Whether the hot paths' statements are prepared on the server (store/driver.py):
+    ``on`` unless the environment says ``off`` — behind a pooler that lends a session per
+    transaction, which would lose them."""
+    raw = os.environ.get(PREPARED_STATEMENTS_ENV) or "on"
+    if raw not in ("on", "off"):
+        raise ConfigurationError(
+            f"{PREPARED_STATEMENTS_ENV} must be on or off, not {raw[:20]!r}"
+            + ("…" if len(raw) > 20 else "")
+        )
+    return raw == "on"
+
+
 def make_engine(url: URL) -> Engine:
+    prepare = prepared_statements()  # checked on SQLite too, where nothing is prepared
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     return sa.create_engine(
@@ -151,6 +169,7 @@ def make_engine(url: URL) -> Engine:
         # server restart fails once, invalidates the pool, and the next checkout is fresh.
         pool_recycle=600,
         connect_args={"connect_timeout": 5, "application_name": "procobs"},
+        execution_options={PREPARE_OPTION: prepare},
     )
 
 
