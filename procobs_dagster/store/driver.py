@@ -216,6 +216,7 @@ class DriverStatement:
         count, _ = self._execute(conn, params, lambda cursor: cursor.rowcount)
         return count
 
+
 def _raise_wrapped(conn, exc, sql, params, dbapi_connection, cursor):
     """Raise ``exc`` as SQLAlchemy would have (IntegrityError, OperationalError…); a lost
     connection is invalidated first, so the pool does not hand it out again."""
