@@ -80,21 +80,21 @@ def analytical_settings(
 
     The settings are local to the caller's transaction and restored on success, so the
     rest of that transaction runs as it would have; on failure the transaction is lost
-    anyway, and the settings with it. Two round trips before the block, one after."""
+    anyway, and the settings with it. One round trip before the block, one after."""
     if not is_postgres(conn):
         yield
         return
     names = {f"name{i}": name for i, name in enumerate(settings)}
-    read = ", ".join(f"current_setting(:{key})" for key in names)
-    previous = conn.execute(sa.text(f"SELECT {read}"), names).one()
-    write = ", ".join(f"set_config(:{key}, :value{i}, true)" for i, key in enumerate(names))
+    assign = ", ".join(f"set_config(:{key}, :value{i}, true)" for i, key in enumerate(names))
 
-    def apply(values) -> None:
-        conn.execute(
-            sa.text(f"SELECT {write}"),
-            {**names, **{f"value{i}": value for i, value in enumerate(values)}},
-        )
+    def parameters(values) -> dict:
+        return {**names, **{f"value{i}": value for i, value in enumerate(values)}}
 
-    apply(settings.values())
+    # The fenced subquery reads the caller's values before the outer select changes them.
+    read = ", ".join(f"current_setting(:{key}) AS {key}" for key in names)
+    previous = conn.execute(
+        sa.text(f"SELECT previous.*, {assign} FROM (SELECT {read} OFFSET 0) AS previous"),
+        parameters(settings.values()),
+    ).one()[: len(names)]
     yield
-    apply(previous)
+    conn.execute(sa.text(f"SELECT {assign}"), parameters(previous))
