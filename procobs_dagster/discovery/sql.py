@@ -60,9 +60,11 @@ def _bytewise_sqlite(element, compiler, **kw):
 #   ``jit_*_above_cost``; compiling (seconds of CPU) costs more than it saves here;
 # * work_mem 64MB — the default 4MB sends the sort of the components, the hash of the
 #   sequences and the grouping to temporary files from about 100k component rows on (the
-#   sort alone spilled 84MB at 1M rows); 64MB keeps them in memory up to a few million
-#   rows, and beyond that they spill as they would have anyway. It bounds each sort or
-#   hash of the one statement (a parallel worker has its own), not the session.
+#   sort alone spilled 84MB at 1M rows). 64MB keeps the hashes in memory up to a few
+#   million rows; the sort of 1M components still spills when one process sorts them all,
+#   not when two parallel workers share it (each sorts its share in about 48MB). It
+#   bounds each sort or hash of the one statement (a parallel worker has its own), not
+#   the session.
 ANALYTICAL_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 # Settings for the statements that read only some keys (an incremental refresh): the keys
 # come as one array parameter, whose selectivity the planner cannot see, and up to about

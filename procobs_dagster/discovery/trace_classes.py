@@ -6,7 +6,7 @@ new one, so a refresh costs time in the changed summaries and the classes they t
 not in every summary. Counts and sums add and subtract; the two maxima of a class (last
 seen, representative trace) only grow by adding: when a removed summary held one of them,
 that class alone is grouped again from its summaries (through the candidate index). A full
-rebuild groups every summary once.
+rebuild that changes summaries groups every summary once.
 """
 
 import collections
