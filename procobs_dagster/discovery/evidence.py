@@ -108,10 +108,18 @@ def among(column: sa.ColumnElement, keys: Keys, dialect: str) -> sa.ColumnElemen
 
 
 def _live_and_archived(
-    live: sa.Table, archive: sa.Table, columns: Sequence[str], where, name: str
+    live: sa.Table, archive: sa.Table, columns: Sequence[str], where, name: str, dialect: str
 ) -> sa.Subquery:
-    """The rows of ``live`` and of its archive matching ``where(table)``, as one relation.
-    The condition is applied in each branch, so each reads through its own indexes."""
+    """The rows of ``live`` and of its archive matching ``where(relation)``, as one
+    relation; each branch reads through its own indexes. Postgres applies the condition
+    to the union and pushes it into each branch itself: a branch with a WHERE of its own
+    cannot become a plain scan of the union, and passes every row through one more node
+    (about 6% of a full scoring). SQLite gets the condition in each branch."""
+    if dialect == "postgresql":
+        union = sa.union_all(
+            *[sa.select(*[t.c[col] for col in columns]) for t in (live, archive)]
+        ).subquery(f"{name}_row")
+        return sa.select(union).where(*where(union)).subquery(name)
     return sa.union_all(
         *[sa.select(*[t.c[col] for col in columns]).where(*where(t)) for t in (live, archive)]
     ).subquery(name)
@@ -220,7 +228,12 @@ class EvidenceQuery:
             return found
 
         return _live_and_archived(
-            process_run_observation, process_run_observation_archive, RUN_COLUMNS, where, name
+            process_run_observation,
+            process_run_observation_archive,
+            RUN_COLUMNS,
+            where,
+            name,
+            self.dialect,
         )
 
     def job_kinds(self) -> sa.CTE:
@@ -255,6 +268,7 @@ class EvidenceQuery:
             COMPONENT_COLUMNS,
             where,
             "component",
+            self.dialect,
         )
         steps = sa.select(
             bytewise(c.c.correlation_id).label("correlation_id"),
