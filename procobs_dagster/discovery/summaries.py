@@ -232,7 +232,8 @@ def _rebuild(
     queued += conn.execute(change.delete()).rowcount
     query = EvidenceQuery(conn.dialect.name, catalog)
     if is_postgres(conn) and not expect_changes:
-        differences = conn.execute(_differences(query)).all()
+        # A row past the bound says there are too many; no more is read into memory.
+        differences = conn.execute(_differences(query).limit(MAX_DIFFERENCES + 1)).all()
         if len(differences) <= MAX_DIFFERENCES:
             return _write_differences(conn, differences, queued)
     result = _rebuild_summaries(conn, query, queued)
