@@ -3,10 +3,11 @@ kept current in the summaries' own transaction (docs/discovery.md, "Trace classe
 
 A changed summary subtracts its old row from its old class and adds its new row to its
 new one, so a refresh costs time in the changed summaries and the classes they touch,
-not in every summary: one read of the touched classes and one multi-row write. Counts and sums add and subtract; the two maxima of a class (last
-seen, representative trace) only grow by adding: when a removed summary held one of them,
-that class alone is grouped again from its summaries (through the candidate index). A full
-rebuild that changes summaries groups every summary once.
+not in every summary: one read of the touched classes and one multi-row write. Counts
+and sums add and subtract; the two maxima of a class (last seen, representative trace)
+only grow by adding: when a removed summary held one of them, that class alone is
+grouped again from its summaries (through the candidate index). A full rebuild that
+changes summaries groups every summary once.
 """
 
 import collections
@@ -116,17 +117,19 @@ def apply_changes(conn: Connection, removed: Sequence, added: Sequence) -> int:
     """Subtract the ``removed`` summary rows from their classes and add the ``added`` ones
     (rows with ``TRACE_COLUMNS``), after the summaries were changed; how many classes
     changed. A summary removed and written again unchanged cancels out."""
-    both = collections.Counter(tuple(r) for r in removed) & collections.Counter(
-        tuple(r) for r in added
-    )
-    removed, added = _without(removed, both), _without(added, both)
+    if removed and added:  # new runs only (the common refresh) have nothing to cancel
+        both = collections.Counter(tuple(r) for r in removed) & collections.Counter(
+            tuple(r) for r in added
+        )
+        removed, added = _without(removed, both), _without(added, both)
     delta: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     newest: dict[tuple, tuple] = {}
     for row in added:
         key, part = _key_of(row), _contribution(row)
         delta[key] = [a + b for a, b in zip(delta[key], part, strict=True)]
-        seen, rep = newest.get(key, (row.seen_at, _uuid_text(conn, row.trace_id)))
-        newest[key] = (max(seen, row.seen_at), max(rep, _uuid_text(conn, row.trace_id)))
+        candidate = (row.seen_at, _uuid_text(conn, row.trace_id))
+        seen, rep = newest.get(key, candidate)
+        newest[key] = (max(seen, candidate[0]), max(rep, candidate[1]))
     lost: dict[tuple, list] = collections.defaultdict(list)
     for row in removed:
         key, part = _key_of(row), _contribution(row)
