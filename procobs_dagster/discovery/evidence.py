@@ -169,13 +169,26 @@ def _sequenced(
     the window form, whose order is defined: every function over the whole partition in
     step order, one row kept per partition."""
     if dialect == "postgresql":
-        ordered = steps.order_by(*keys, "step_at", "step_id").offset(0).subquery(f"{name}_step")
+        # Each activity is quoted as JSON below the sort — in the parallel workers when
+        # there are some — and the grouping, in the one process that aggregates, only
+        # joins the quoted texts: exactly json_agg's text ('["a", "b"]'), for less work
+        # in that process (about 5% of a full scoring at 100k and 1M).
+        quoted = steps.with_only_columns(
+            *[
+                sa.cast(sa.func.to_json(c.element), sa.Text).label(c.name)
+                if c.name == "activity"
+                else c
+                for c in steps.selected_columns
+            ]
+        )
+        ordered = quoted.order_by(*keys, "step_at", "step_id").offset(0).subquery(f"{name}_step")
         group = [ordered.c[key] for key in keys]
+        variant = "[" + sa.func.string_agg(ordered.c.activity, sa.literal(", ")) + "]"
         return (
             sa.select(
                 *group,
                 sa.func.count().label("n_steps"),
-                sa.cast(json_list(ordered.c.activity), sa.Text).label("variant"),
+                sa.type_coerce(variant, sa.Text).label("variant"),
                 *[
                     getattr(sa.func, fn)(ordered.c[col]).label(label)
                     for label, (fn, col) in extra.items()
