@@ -162,12 +162,12 @@ def _sequenced(
     ``{label: (function, column)}``. Either way the steps are sorted once.
 
     Postgres aggregates the sorted steps directly: an ORDER BY subquery, kept whole by
-    OFFSET 0, feeds the grouping, and json_agg — which has no partial (parallel) form —
-    receives each group's rows in that order. Computing the flags in the fenced subquery
-    also lets the sort carry them instead of the columns they come from (evidence
-    documents may be large). SQLite has no such promise for its aggregates, so it takes
-    the window form, whose order is defined: every function over the whole partition in
-    step order, one row kept per partition."""
+    OFFSET 0, feeds the grouping, and string_agg — like json_agg, it has no partial
+    (parallel) form — receives each group's rows in that order. Computing the flags in
+    the fenced subquery also lets the sort carry them instead of the columns they come
+    from (evidence documents may be large). SQLite has no such promise for its
+    aggregates, so it takes the window form, whose order is defined: every function over
+    the whole partition in step order, one row kept per partition."""
     if dialect == "postgresql":
         # Each activity is quoted as JSON below the sort — in the parallel workers when
         # there are some — and the grouping, in the one process that aggregates, only

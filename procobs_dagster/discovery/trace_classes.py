@@ -58,16 +58,6 @@ def _contribution(row) -> tuple[int, int, int]:
     return 1, components, (row.n_evidence or 0) if row.origin == LEDGER else 0
 
 
-def _is_class(key: tuple):
-    c = stored.c
-    return sa.and_(
-        *[
-            c[name] == value if name != "variant" else c.variant.is_not_distinct_from(value)
-            for name, value in zip(KEY, key, strict=True)
-        ]
-    )
-
-
 def _row(values) -> dict:
     row = {name: values[name] for name in (*KEY, "last_seen_at", "representative")}
     row["components"] = int(values["components"] or 0)
