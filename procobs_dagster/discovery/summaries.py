@@ -270,10 +270,10 @@ def _differences(query: EvidenceQuery) -> sa.Select:
 
 def _write_differences(conn: Connection, differences: Sequence, queued: int) -> SummaryRefresh:
     """Write the ``differences`` a full pass found (``_differences``): remove the summaries
-    of traces gone, write the new and changed ones, and — only if there was any — group
-    every summary into its class again. When every summary was right nothing is written:
-    the classes, which every refresh changes with the summaries in one transaction, are
-    then the grouping of these very summaries."""
+    of traces gone, write the new and changed ones, and group every summary into its
+    class again — if there was any difference by rewriting them all, else by checking the
+    classes the refreshes kept against the grouping and rewriting only those that differ
+    (none, unless something other than procobs changed them)."""
     rows = [row._mapping for row in differences]
     gone = [tuple(row[f"stored_{k}"] for k in KEY) for row in rows if row["trace_id"] is None]
     fresh = [
@@ -283,7 +283,10 @@ def _write_differences(conn: Connection, differences: Sequence, queued: int) -> 
         conn.execute(summary.delete().where(sa.tuple_(*[summary.c[k] for k in KEY]).in_(gone)))
     if fresh:
         conn.execute(upsert(conn.dialect.name, summary, fresh, key=list(KEY)))
-    changed = trace_classes.rebuild_classes(conn) if differences else 0
+    if differences:
+        changed = trace_classes.rebuild_classes(conn)
+    else:
+        changed = trace_classes.repair_classes(conn)
     return SummaryRefresh(True, queued, 0, 0, True, len(differences), changed)
 
 

@@ -103,6 +103,28 @@ def rebuild_classes(conn: Connection) -> int:
     return len(rows)
 
 
+def repair_classes(conn: Connection) -> int:
+    """Group every summary into its class and rewrite only the stored classes that
+    differ from that grouping (or are left over); how many. A full pass's check of the
+    classes the refreshes kept by adding and subtracting: the grouping is one read
+    (parallel on Postgres), the classes are few, and when all agree nothing is written."""
+    grouped = {
+        row["class_key"]: row for row in map(_row, conn.execute(classes(summary)).mappings())
+    }
+    # Held under the key they are stored with, which must be their key columns' digest.
+    held = {
+        row["class_key"]: {**_row(row), "class_key": row["class_key"]}
+        for row in conn.execute(sa.select(stored)).mappings()
+    }
+    wrong = [key for key in grouped.keys() | held.keys() if grouped.get(key) != held.get(key)]
+    if wrong:
+        conn.execute(stored.delete().where(stored.c.class_key.in_(wrong)))
+        rows = [grouped[key] for key in wrong if key in grouped]
+        if rows:
+            conn.execute(stored.insert(), rows)
+    return len(wrong)
+
+
 def apply_changes(conn: Connection, removed: Sequence, added: Sequence) -> int:
     """Subtract the ``removed`` summary rows from their classes and add the ``added`` ones
     (rows with ``TRACE_COLUMNS``), after the summaries were changed; how many classes
