@@ -22,6 +22,7 @@ in the number of classes, not of rows.
 """
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -46,7 +47,12 @@ from procobs_dagster.discovery.results import (
     Variant,
 )
 from procobs_dagster.discovery.sql import analytical_settings
-from procobs_dagster.discovery.summaries import current_traces, trace_class_rows
+from procobs_dagster.discovery.summaries import (
+    current_traces,
+    scoring_state,
+    stored_are_current,
+    trace_class_rows,
+)
 from procobs_dagster.errors import UnknownCandidate
 from procobs_dagster.store.tables import process_candidate, process_definition
 
@@ -154,9 +160,16 @@ def compute_scores(
     from the stored trace summaries and, for what changed since, the ledger."""
     scope = None if codes is None else tuple(codes)
     tallies: dict[str, _Tally] = collections.defaultdict(_Tally)
-    traces = current_traces(conn, catalog, scope)
-    with analytical_settings(conn):
-        for row in conn.execute(trace_class_rows(conn, catalog, traces, scope)).mappings():
+    current = scoring_state(conn)
+    traces = current_traces(conn, catalog, scope, current)
+    # The stored classes are a few rows: only grouping the traces needs the settings.
+    grouping = (
+        contextlib.nullcontext()
+        if stored_are_current(current, catalog)
+        else analytical_settings(conn)
+    )
+    with grouping:
+        for row in conn.execute(trace_class_rows(catalog, traces, current, scope)).mappings():
             tallies[row["candidate_code"]].add(row)
     wanted = sorted(
         {c.code for c in catalog.candidates} | set(tallies) if scope is None else set(scope)

@@ -60,9 +60,11 @@ def _bytewise_sqlite(element, compiler, **kw):
 #   ``jit_*_above_cost``; compiling (seconds of CPU) costs more than it saves here;
 # * work_mem 64MB — the default 4MB sends the sort of the components, the hash of the
 #   sequences and the grouping to temporary files from about 100k component rows on (the
-#   sort alone spilled 84MB at 1M rows); 64MB keeps them in memory up to a few million
-#   rows, and beyond that they spill as they would have anyway. It bounds each sort or
-#   hash of the one statement (a parallel worker has its own), not the session.
+#   sort alone spilled 84MB at 1M rows). 64MB keeps the hashes in memory up to a few
+#   million rows; the sort of 1M components still spills when one process sorts them all,
+#   not when two parallel workers share it (each sorts its share in about 48MB). It
+#   bounds each sort or hash of the one statement (a parallel worker has its own), not
+#   the session.
 ANALYTICAL_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 # Settings for the statements that read only some keys (an incremental refresh): the keys
 # come as one array parameter, whose selectivity the planner cannot see, and up to about
@@ -80,21 +82,21 @@ def analytical_settings(
 
     The settings are local to the caller's transaction and restored on success, so the
     rest of that transaction runs as it would have; on failure the transaction is lost
-    anyway, and the settings with it. Two round trips before the block, one after."""
+    anyway, and the settings with it. One round trip before the block, one after."""
     if not is_postgres(conn):
         yield
         return
     names = {f"name{i}": name for i, name in enumerate(settings)}
-    read = ", ".join(f"current_setting(:{key})" for key in names)
-    previous = conn.execute(sa.text(f"SELECT {read}"), names).one()
-    write = ", ".join(f"set_config(:{key}, :value{i}, true)" for i, key in enumerate(names))
+    assign = ", ".join(f"set_config(:{key}, :value{i}, true)" for i, key in enumerate(names))
 
-    def apply(values) -> None:
-        conn.execute(
-            sa.text(f"SELECT {write}"),
-            {**names, **{f"value{i}": value for i, value in enumerate(values)}},
-        )
+    def parameters(values) -> dict:
+        return {**names, **{f"value{i}": value for i, value in enumerate(values)}}
 
-    apply(settings.values())
+    # The fenced subquery reads the caller's values before the outer select changes them.
+    read = ", ".join(f"current_setting(:{key}) AS {key}" for key in names)
+    previous = conn.execute(
+        sa.text(f"SELECT previous.*, {assign} FROM (SELECT {read} OFFSET 0) AS previous"),
+        parameters(settings.values()),
+    ).one()[: len(names)]
     yield
-    apply(previous)
+    conn.execute(sa.text(f"SELECT {assign}"), parameters(previous))

@@ -47,7 +47,7 @@ from procobs_dagster.discovery.evidence import (
     classes,
 )
 from procobs_dagster.discovery.sql import KEYED_SETTINGS, analytical_settings
-from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.dialect import is_postgres, upsert
 from procobs_dagster.store.tables import (
     discovery_summary_state,
     discovery_trace_change,
@@ -57,6 +57,9 @@ from procobs_dagster.store.tables import (
 # Queued change rows (a run writes a few: start, steps, end) beyond which a refresh rebuilds
 # every summary: past this, one sequential pass beats as many index lookups.
 MAX_QUEUED = 100_000
+# Differences a full pass writes from Python (one multi-row statement); beyond them, the
+# statement that computes and writes every summary in SQL runs instead.
+MAX_DIFFERENCES = 10_000
 
 summary = discovery_trace_summary
 KEY = ("trace_id", "origin", "candidate_code")
@@ -96,28 +99,50 @@ def _state(conn: Connection, *, lock: bool = False):
     return conn.execute(query).one()
 
 
+def scoring_state(conn: Connection):
+    """What a read-only scoring needs to know of the summaries, in one read: the job
+    coverage they were built with, when they were built, and whether changes are queued."""
+    queued = sa.exists().select_from(change).label("queued")
+    return conn.execute(
+        sa.select(state.c.job_coverage, state.c.built_at, queued).where(state.c.state_id == 1)
+    ).one()
+
+
+def stored_are_current(current, catalog: Catalog) -> bool:
+    """The stored summaries and classes are exact (``current``: ``scoring_state``): built,
+    nothing queued, the job traces built with this catalog."""
+    return (
+        current.built_at is not None
+        and not current.queued
+        and current.job_coverage == job_coverage(catalog)
+    )
+
+
 def current_traces(
-    conn: Connection, catalog: Catalog, codes: Sequence[str] | None = None
+    conn: Connection, catalog: Catalog, codes: Sequence[str] | None = None, current=None
 ) -> sa.Subquery:
     """Every trace (of ``codes``) as the scoring sees it, read-only and exact: the stored
     summaries, except those a queued change may have changed, which are computed from the
-    ledger as it stands (every trace, before the first build)."""
+    ledger as it stands (every trace, before the first build). ``current`` is the
+    ``scoring_state`` if the caller read it already."""
     scope = None if codes is None else tuple(codes)
     dialect = conn.dialect.name
-    current = _state(conn)
+    current = current or scoring_state(conn)
+    s = summary.c
+    in_scope = sa.true() if scope is None else s.candidate_code.in_(scope)
     if current.built_at is None:
         return EvidenceQuery(dialect, catalog, scope).traces().subquery("trace")
+    if stored_are_current(current, catalog):
+        return sa.select(*[s[name] for name in TRACE_COLUMNS]).where(in_scope).subquery("trace")
     queued_correlations = sa.select(change.c.correlation_id).where(
         change.c.correlation_id.is_not(None)
     )
     queued_runs = sa.select(change.c.run_id).where(change.c.run_id.is_not(None))
     jobs_stale = current.job_coverage != job_coverage(catalog)
-    s = summary.c
     fresh_ledger = sa.and_(s.origin == LEDGER, s.correlation_id.not_in(queued_correlations))
     fresh_jobs = sa.and_(s.origin == JOBS, s.trace_id.not_in(queued_runs))
     stored = sa.select(*[s[name] for name in TRACE_COLUMNS]).where(
-        sa.or_(fresh_ledger, fresh_jobs) if not jobs_stale else fresh_ledger,
-        sa.true() if scope is None else s.candidate_code.in_(scope),
+        sa.or_(fresh_ledger, fresh_jobs) if not jobs_stale else fresh_ledger, in_scope
     )
     ledger = EvidenceQuery(
         dialect, catalog, scope, correlation_ids=queued_correlations, jobs=False
@@ -129,16 +154,14 @@ def current_traces(
 
 
 def trace_class_rows(
-    conn: Connection, catalog: Catalog, traces: sa.FromClause, codes: Sequence[str] | None = None
+    catalog: Catalog, traces: sa.FromClause, current, codes: Sequence[str] | None = None
 ) -> sa.Select:
     """The trace classes (of ``codes``) the scoring adds up: the stored ones when they are
-    current — built, nothing queued, the job traces built with this catalog — else
-    ``traces`` (``current_traces``) grouped, which stays exact but reads every summary."""
-    current = _state(conn)
-    queued = conn.execute(sa.select(sa.exists().select_from(change))).scalar_one()
-    if current.built_at is None or queued or current.job_coverage != job_coverage(catalog):
-        return classes(traces)
-    return trace_classes.stored_classes(codes)
+    current (``stored_are_current``), else ``traces`` (``current_traces``) grouped, which
+    stays exact but reads every summary."""
+    if stored_are_current(current, catalog):
+        return trace_classes.stored_classes(codes)
+    return classes(traces)
 
 
 def _consume(conn: Connection) -> tuple[int, set, set]:
@@ -196,25 +219,34 @@ def _rebuild_jobs(conn: Connection, catalog: Catalog) -> int:
     return _insert_traces(conn, EvidenceQuery(conn.dialect.name, catalog, ledger=False))
 
 
-def _rebuild(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
-    result = _rebuild_summaries(conn, catalog, queued)
-    return dataclasses.replace(result, classes=trace_classes.rebuild_classes(conn))
-
-
-def _rebuild_summaries(conn: Connection, catalog: Catalog, queued: int) -> SummaryRefresh:
+def _rebuild(
+    conn: Connection, catalog: Catalog, queued: int, *, expect_changes: bool
+) -> SummaryRefresh:
+    """Re-summarise every trace. On Postgres, unless most summaries are expected to change
+    (the first build, a bulk load), the differences are found by a read-only statement
+    first: a statement that writes runs without parallel workers, and a repair usually
+    finds few differences (none, when the summaries are right), which are then written
+    from here. Past ``MAX_DIFFERENCES`` the one statement that computes and writes runs
+    instead."""
     # Everything queued and visible now is covered by the rebuild, which reads later.
     queued += conn.execute(change.delete()).rowcount
     query = EvidenceQuery(conn.dialect.name, catalog)
-    if not is_postgres(conn):
-        conn.execute(summary.delete())
-        return SummaryRefresh(True, queued, 0, 0, True, _insert_traces(conn, query))
-    # One statement: every trace computed once and matched to its stored summary in one
-    # full join; only the differences are kept (few, for a repair that finds the summaries
-    # right), and from them the summaries of traces no longer there are removed and the
-    # new or changed ones written. Nothing is written when nothing differs.
+    if is_postgres(conn) and not expect_changes:
+        # A row past the bound says there are too many; no more is read into memory.
+        differences = conn.execute(_differences(query).limit(MAX_DIFFERENCES + 1)).all()
+        if len(differences) <= MAX_DIFFERENCES:
+            return _write_differences(conn, differences, queued)
+    result = _rebuild_summaries(conn, query, queued)
+    return dataclasses.replace(result, classes=trace_classes.rebuild_classes(conn))
+
+
+def _differences(query: EvidenceQuery) -> sa.Select:
+    """Every trace ``query`` computes, matched to its stored summary in one full join:
+    only the traces whose summary is missing or differs (their computed columns) and the
+    summaries of traces no longer there (``stored_*``: their key, the rest NULL)."""
     computed = query.traces().subquery("computed")
     stored = summary.alias("stored")
-    diff = (
+    return (
         sa.select(
             *[computed.c[name] for name in TRACE_COLUMNS],
             *[stored.c[k].label(f"stored_{k}") for k in KEY],
@@ -233,8 +265,41 @@ def _rebuild_summaries(conn: Connection, catalog: Catalog, queued: int) -> Summa
                 ),
             )
         )
-        .cte("diff")
     )
+
+
+def _write_differences(conn: Connection, differences: Sequence, queued: int) -> SummaryRefresh:
+    """Write the ``differences`` a full pass found (``_differences``): remove the summaries
+    of traces gone, write the new and changed ones, and group every summary into its
+    class again — if there was any difference by rewriting them all, else by checking the
+    classes the refreshes kept against the grouping and rewriting only those that differ
+    (none, unless something other than procobs changed them)."""
+    rows = [row._mapping for row in differences]
+    gone = [tuple(row[f"stored_{k}"] for k in KEY) for row in rows if row["trace_id"] is None]
+    fresh = [
+        {name: row[name] for name in TRACE_COLUMNS} for row in rows if row["trace_id"] is not None
+    ]
+    if gone:
+        conn.execute(summary.delete().where(sa.tuple_(*[summary.c[k] for k in KEY]).in_(gone)))
+    if fresh:
+        conn.execute(upsert(conn.dialect.name, summary, fresh, key=list(KEY)))
+    if differences:
+        changed = trace_classes.rebuild_classes(conn)
+    else:
+        changed = trace_classes.repair_classes(conn)
+    return SummaryRefresh(True, queued, 0, 0, True, len(differences), changed)
+
+
+def _rebuild_summaries(conn: Connection, query: EvidenceQuery, queued: int) -> SummaryRefresh:
+    """Recompute every summary and write them, in SQL: the first build, a bulk load, a
+    repair that finds many differences."""
+    if not is_postgres(conn):
+        conn.execute(summary.delete())
+        return SummaryRefresh(True, queued, 0, 0, True, _insert_traces(conn, query))
+    # One statement: every trace computed once and matched to its stored summary in one
+    # full join; only the differences are kept, and from them the summaries of traces no
+    # longer there are removed and the new or changed ones written.
+    diff = _differences(query).cte("diff")
     stale = (
         summary.delete()
         .where(diff.c.trace_id.is_(None), *[summary.c[k] == diff.c[f"stored_{k}"] for k in KEY])
@@ -319,11 +384,11 @@ def refresh_summaries(
     coverage = job_coverage(catalog)
     with analytical_settings(conn):
         if full or current.built_at is None:
-            result = _rebuild(conn, catalog, 0)
+            result = _rebuild(conn, catalog, 0, expect_changes=current.built_at is None)
         else:
             queued, correlations, runs = _consume(conn)
             if queued >= MAX_QUEUED:
-                result = _rebuild(conn, catalog, queued)
+                result = _rebuild(conn, catalog, queued, expect_changes=True)
             else:
                 result = _refresh_keys(conn, catalog, current, queued, correlations, runs)
     values = {"job_coverage": coverage, "refreshed_at": at}

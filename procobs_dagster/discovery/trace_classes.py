@@ -3,10 +3,11 @@ kept current in the summaries' own transaction (docs/discovery.md, "Trace classe
 
 A changed summary subtracts its old row from its old class and adds its new row to its
 new one, so a refresh costs time in the changed summaries and the classes they touch,
-not in every summary. Counts and sums add and subtract; the two maxima of a class (last
-seen, representative trace) only grow by adding: when a removed summary held one of them,
-that class alone is grouped again from its summaries (through the candidate index). A full
-rebuild groups every summary once.
+not in every summary: one read of the touched classes and one multi-row write. Counts
+and sums add and subtract; the two maxima of a class (last seen, representative trace)
+only grow by adding: when a removed summary held one of them, that class alone is
+grouped again from its summaries (through the candidate index). A full rebuild that
+changes summaries groups every summary once.
 """
 
 import collections
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.discovery.evidence import LEDGER, classes
-from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.dialect import is_postgres, upsert
 from procobs_dagster.store.tables import discovery_trace_class, discovery_trace_summary
 
 stored = discovery_trace_class
@@ -55,16 +56,6 @@ def _key_of(row) -> tuple:
 def _contribution(row) -> tuple[int, int, int]:
     components = row.n_steps if row.origin == LEDGER else 0
     return 1, components, (row.n_evidence or 0) if row.origin == LEDGER else 0
-
-
-def _is_class(key: tuple):
-    c = stored.c
-    return sa.and_(
-        *[
-            c[name] == value if name != "variant" else c.variant.is_not_distinct_from(value)
-            for name, value in zip(KEY, key, strict=True)
-        ]
-    )
 
 
 def _row(values) -> dict:
@@ -112,33 +103,65 @@ def rebuild_classes(conn: Connection) -> int:
     return len(rows)
 
 
+def repair_classes(conn: Connection) -> int:
+    """Group every summary into its class and rewrite only the stored classes that
+    differ from that grouping (or are left over); how many. A full pass's check of the
+    classes the refreshes kept by adding and subtracting: the grouping is one read
+    (parallel on Postgres), the classes are few, and when all agree nothing is written."""
+    grouped = {
+        row["class_key"]: row for row in map(_row, conn.execute(classes(summary)).mappings())
+    }
+    # Held under the key they are stored with, which must be their key columns' digest.
+    held = {
+        row["class_key"]: {**_row(row), "class_key": row["class_key"]}
+        for row in conn.execute(sa.select(stored)).mappings()
+    }
+    wrong = [key for key in grouped.keys() | held.keys() if grouped.get(key) != held.get(key)]
+    if wrong:
+        conn.execute(stored.delete().where(stored.c.class_key.in_(wrong)))
+        rows = [grouped[key] for key in wrong if key in grouped]
+        if rows:
+            conn.execute(stored.insert(), rows)
+    return len(wrong)
+
+
 def apply_changes(conn: Connection, removed: Sequence, added: Sequence) -> int:
     """Subtract the ``removed`` summary rows from their classes and add the ``added`` ones
     (rows with ``TRACE_COLUMNS``), after the summaries were changed; how many classes
     changed. A summary removed and written again unchanged cancels out."""
-    both = collections.Counter(tuple(r) for r in removed) & collections.Counter(
-        tuple(r) for r in added
-    )
-    removed, added = _without(removed, both), _without(added, both)
+    if removed and added:  # new runs only (the common refresh) have nothing to cancel
+        both = collections.Counter(tuple(r) for r in removed) & collections.Counter(
+            tuple(r) for r in added
+        )
+        removed, added = _without(removed, both), _without(added, both)
     delta: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     newest: dict[tuple, tuple] = {}
     for row in added:
         key, part = _key_of(row), _contribution(row)
         delta[key] = [a + b for a, b in zip(delta[key], part, strict=True)]
-        seen, rep = newest.get(key, (row.seen_at, _uuid_text(conn, row.trace_id)))
-        newest[key] = (max(seen, row.seen_at), max(rep, _uuid_text(conn, row.trace_id)))
+        candidate = (row.seen_at, _uuid_text(conn, row.trace_id))
+        seen, rep = newest.get(key, candidate)
+        newest[key] = (max(seen, candidate[0]), max(rep, candidate[1]))
     lost: dict[tuple, list] = collections.defaultdict(list)
     for row in removed:
         key, part = _key_of(row), _contribution(row)
         delta[key] = [a - b for a, b in zip(delta[key], part, strict=True)]
         lost[key].append(row)
-    regroup = set()
-    for key, (traces, components, with_evidence) in delta.items():
-        current = conn.execute(
-            sa.select(stored.c.last_seen_at, stored.c.representative).where(
-                stored.c.class_key == class_key(key)
-            )
-        ).one_or_none()
+    # One read of every touched class and one write of all of them: the refresh holds the
+    # summary state's lock, so no other writer changes a class in between.
+    names = {key: class_key(key) for key in delta}
+    c = stored.c
+    found = {
+        row.class_key: row
+        for row in conn.execute(
+            sa.select(
+                c.class_key, *[c[name] for name in SUMS], c.last_seen_at, c.representative
+            ).where(c.class_key.in_(list(names.values())))
+        )
+    }
+    regroup, rows = set(), []
+    for key, part in delta.items():
+        current = found.get(names[key])
         if any(
             current is None
             or row.seen_at >= current.last_seen_at
@@ -147,32 +170,25 @@ def apply_changes(conn: Connection, removed: Sequence, added: Sequence) -> int:
         ):
             # A removed summary may have held a maximum, which subtraction cannot undo.
             regroup.add(key)
-        elif current is None:
-            seen, rep = newest[key]
-            conn.execute(
-                stored.insert().values(
-                    class_key=class_key(key),
-                    **dict(zip(KEY, key, strict=True)),
-                    traces=traces,
-                    components=components,
-                    components_with_evidence=with_evidence,
-                    last_seen_at=seen,
-                    representative=rep,
-                )
-            )
+            continue
+        if current is None:  # a new class: only added rows, so newest holds its maxima
+            sums, (seen, rep) = part, newest[key]
         else:
-            values = {
-                "traces": stored.c.traces + traces,
-                "components": stored.c.components + components,
-                "components_with_evidence": stored.c.components_with_evidence + with_evidence,
-            }
+            sums = [getattr(current, name) + d for name, d in zip(SUMS, part, strict=True)]
+            seen, rep = current.last_seen_at, current.representative
             if key in newest:
-                seen, rep = newest[key]
-                values["last_seen_at"] = max(seen, current.last_seen_at)
-                values["representative"] = max(rep, current.representative)
-            conn.execute(
-                stored.update().where(stored.c.class_key == class_key(key)).values(**values)
-            )
+                seen, rep = max(seen, newest[key][0]), max(rep, newest[key][1])
+        rows.append(
+            {
+                "class_key": names[key],
+                **dict(zip(KEY, key, strict=True)),
+                **dict(zip(SUMS, sums, strict=True)),
+                "last_seen_at": seen,
+                "representative": rep,
+            }
+        )
+    if rows:
+        conn.execute(upsert(conn.dialect.name, stored, rows, key=["class_key"]))
     _regroup(conn, regroup)
     return len(delta)
 

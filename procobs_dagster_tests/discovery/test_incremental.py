@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 import hypothesis.strategies as st
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
@@ -429,3 +430,67 @@ def test_the_stored_classes_add_and_subtract_changed_summaries(db):
         (1, len(KG_STEPS) + 1),
         (2, 2 * len(KG_STEPS)),
     ]
+
+
+@pytest.mark.parametrize("differences", [summaries.MAX_DIFFERENCES, 0])
+def test_a_full_pass_repairs_only_the_summaries_it_finds_wrong(
+    db, backend, monkeypatch, differences
+):
+    """A full pass that finds every summary right writes nothing; one that finds some
+    wrong, missing or left over writes exactly those (on Postgres: past
+    ``MAX_DIFFERENCES``, in the one statement that computes and writes) and groups the
+    classes again."""
+    monkeypatch.setattr(summaries, "MAX_DIFFERENCES", differences)
+    for i in range(4):
+        observe(db, at=T0 + seconds(10 * i))
+    s = discovery_trace_summary
+    with db.begin() as conn:
+        assert summaries.refresh_summaries(conn, CATALOG).full  # the first build
+        right = (_summary_rows(conn), _class_rows(conn))
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG, full=True)
+        assert (_summary_rows(conn), _class_rows(conn)) == right
+    if backend == "postgresql" and differences:
+        assert (refresh.summaries, refresh.classes) == (0, 0)
+    with db.begin() as conn:  # one summary wrong, one missing, one of a trace never run
+        first, second, third = conn.execute(sa.select(s).order_by(s.c.trace_id).limit(3)).all()
+        conn.execute(s.update().where(s.c.trace_id == first.trace_id).values(completed=0))
+        conn.execute(s.delete().where(s.c.trace_id == second.trace_id))
+        conn.execute(s.insert().values(**{**third._asdict(), "trace_id": uuid.uuid4()}))
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG, full=True)
+        assert (_summary_rows(conn), _class_rows(conn)) == right
+    if backend == "postgresql":
+        assert refresh.summaries == 3
+
+
+def test_a_full_pass_repairs_the_classes_when_every_summary_is_right(db, backend):
+    """The summaries right but a class wrong and one left over, then every class gone: a
+    full pass writes no summary and (on Postgres) rewrites exactly the classes that
+    differ; on SQLite it groups them all again."""
+    for i in range(4):
+        observe(db, at=T0 + seconds(10 * i))
+    c = discovery_trace_class
+    with db.begin() as conn:
+        summaries.refresh_summaries(conn, CATALOG)  # the first build
+        right = (_summary_rows(conn), _class_rows(conn))
+        count = len(right[1])
+        check = summaries.refresh_summaries(conn, CATALOG, full=True)
+    # SQLite rewrites every summary and class in a full pass; Postgres only what differs.
+    postgres = backend == "postgresql"
+    assert not postgres or (check.summaries, check.classes) == (0, 0)
+    with db.begin() as conn:
+        first = conn.execute(sa.select(c).order_by(c.c.class_key).limit(1)).one()
+        conn.execute(c.update().where(c.c.class_key == first.class_key).values(traces=99))
+        conn.execute(c.insert().values(**{**first._asdict(), "class_key": "0" * 64}))
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG, full=True)
+        assert not postgres or (refresh.summaries, refresh.classes) == (0, 2)
+        assert (_summary_rows(conn), _class_rows(conn)) == right
+    with db.begin() as conn:
+        conn.execute(c.delete())
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG, full=True)
+        assert refresh.classes == count
+        assert not postgres or refresh.summaries == 0
+        assert (_summary_rows(conn), _class_rows(conn)) == right
