@@ -296,6 +296,9 @@ def drain_both(db, backlog: int, batch: int, rounds: int = 10) -> dict:
 
 
 SMALL_BACKLOG = 10_000
+# The server's settings the drain depends on (docs/operations/sizing.md, "Settings a DBA
+# keeps"), printed with the figures.
+SETTINGS = ("shared_buffers", "autovacuum_naptime")
 VACUUMED = """
 SELECT relname, autovacuum_count FROM pg_stat_user_tables
 WHERE relname IN ('delivery_state', 'event_outbox')
@@ -329,6 +332,9 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
         passes = {name: count - before.get(name, 0) for name, count in autovacuums(db).items()}
         with db.begin() as conn:
             rows = conn.exec_driver_sql("SELECT count(*) FROM delivery_state").scalar_one()
+            settings = ", ".join(
+                f"{name} {conn.exec_driver_sql(f'SHOW {name}').scalar_one()}" for name in SETTINGS
+            )
 
     def rate(result: dict, path: str) -> float:
         return result["done"][path] / result["seconds"][path]
@@ -338,7 +344,7 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
     report(
         f"relay at a backlog: {SMALL_BACKLOG} then {backlog} outbox events drained to the "
         f"end, fan-out included, batches of {batch} (PostgreSQL; built in {built:.1f} s; "
-        f"delivery_state ends with {rows} rows)",
+        f"delivery_state ends with {rows} rows; server: {settings})",
         [
             (f"raw loop @{SMALL_BACKLOG}", f"{rate(small, 'raw'):8.0f} events/s"),
             (f"relay @{SMALL_BACKLOG}", f"{rate(small, 'relay'):8.0f} events/s"),
