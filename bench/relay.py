@@ -171,13 +171,24 @@ def fan_out(db, config: SinkConfig, count: int) -> None:
         count -= done
 
 
-def raw_loop(db, sink: str, batch: int, cycles: int | None, fanout: int | None = None) -> int:
+def raw_loop(
+    db,
+    sink: str,
+    batch: int,
+    cycles: int | None,
+    fanout: int | None = None,
+    split: dict[str, float] | None = None,
+) -> int:
     """The raw loop: claim, commit, acknowledge, commit, for ``cycles`` cycles (None: until
     a claim comes back empty). With ``fanout`` it works an outbox backlog as a relay cycle
     does: when the claim comes back short, it fans out one page of ``fanout`` events and
-    claims the rest before committing."""
+    claims the rest before committing. With ``split`` it adds the seconds spent in each
+    step (claim, fan-out, ack, commit) and the cycles to it: where a cycle's time goes on
+    the server, the client's share being the same at every size."""
     raw = db.engine.raw_connection()
     done = 0
+    clock = time.perf_counter
+    spent = dict.fromkeys(SPLIT_STEPS, 0.0)
     try:
         cur = raw.cursor()
         if fanout:
@@ -191,22 +202,49 @@ def raw_loop(db, sink: str, batch: int, cycles: int | None, fanout: int | None =
         while cycles is None or cycle < cycles:
             cycle += 1
             claim = {"sink": sink, "batch": batch, "token": str(uuid.uuid4())}
+            start = clock()
             cur.execute(RAW_CLAIM, claim)
             ids = [row[0] for row in cur.fetchall()]
+            claimed = clock()
+            spent["claim"] += claimed - start
             if fanout and len(ids) < batch:
                 cur.execute(RAW_FAN_OUT, {"sink": sink, "event_type": EVENT_TYPE, "limit": fanout})
+                fanned = clock()
+                spent["fan-out"] += fanned - claimed
                 if cur.rowcount:
                     cur.execute(RAW_CLAIM, claim | {"batch": batch - len(ids)})
                     ids += [row[0] for row in cur.fetchall()]
+                claimed = clock()
+                spent["claim"] += claimed - fanned
             raw.commit()
+            committed = clock()
+            spent["commit"] += committed - claimed
             if not ids:
                 break
             cur.execute(RAW_ACK, {"sink": sink, "ids": ids})
+            acknowledged = clock()
             raw.commit()
+            spent["ack"] += acknowledged - committed
+            spent["commit"] += clock() - acknowledged
+            spent["cycles"] += 1
             done += len(ids)
     finally:
         raw.close()
+    if split is not None:
+        for step, seconds in spent.items():
+            split[step] = split.get(step, 0.0) + seconds
     return done
+
+
+# The steps of a raw cycle timed apart ("cycles" counts the cycles that delivered).
+SPLIT_STEPS = ("claim", "fan-out", "ack", "commit", "cycles")
+
+
+def split_text(split: dict[str, float]) -> str:
+    """Milliseconds per cycle of each step of the raw loop."""
+    cycles = split["cycles"] or 1
+    steps = (step for step in SPLIT_STEPS if step != "cycles")
+    return ", ".join(f"{step} {split[step] / cycles * 1000:.2f}" for step in steps) + " ms"
 
 
 def relay_cycles(relay: Relay, batch: int, cycles: int | None) -> int:
@@ -224,18 +262,20 @@ def relay_cycles(relay: Relay, batch: int, cycles: int | None) -> int:
 def drain_both(db, backlog: int, batch: int, rounds: int = 10) -> dict:
     """Drain ``backlog`` outbox events to the end, by the raw loop and by the relay (each
     to its own null sink), in alternating rounds. Returns per path the events, the
-    seconds, and the relay's rate in the last round (the largest tables)."""
+    seconds, the relay's rate in the last round (the largest tables) and the raw loop's
+    time per step (``raw_loop``'s split)."""
     tag = f"{backlog}"
     config = SinkConfig(name=f"relay-{tag}", kind="null", event_types=(EVENT_TYPE,))
     per_round = max(1, backlog // rounds // batch)
     done = {"raw": 0, "relay": 0}
     seconds = {"raw": 0.0, "relay": 0.0}
+    split: dict[str, float] = {}
     last_round = 0.0
     with Relay(db, [config]) as relay:
         for round_ in range(rounds):
             cycles = per_round if round_ < rounds - 1 else None  # the last one to the end
             start = time.perf_counter()
-            done["raw"] += raw_loop(db, f"raw-{tag}", batch, cycles, relay.fanout_limit)
+            done["raw"] += raw_loop(db, f"raw-{tag}", batch, cycles, relay.fanout_limit, split)
             seconds["raw"] += time.perf_counter() - start
             start = time.perf_counter()
             delivered = relay_cycles(relay, batch, cycles)
@@ -252,10 +292,23 @@ def drain_both(db, backlog: int, batch: int, rounds: int = 10) -> dict:
             )
     for path, events_done in done.items():
         assert events_done == backlog, f"{path} delivered {events_done} of {backlog} events"
-    return {"done": done, "seconds": seconds, "relay_last_round": last_round}
+    return {"done": done, "seconds": seconds, "relay_last_round": last_round, "split": split}
 
 
 SMALL_BACKLOG = 10_000
+# The server's settings the drain depends on (docs/operations/sizing.md, "Settings a DBA
+# keeps"), printed with the figures.
+SETTINGS = ("shared_buffers", "autovacuum_naptime")
+VACUUMED = """
+SELECT relname, autovacuum_count FROM pg_stat_user_tables
+WHERE relname IN ('delivery_state', 'event_outbox')
+"""
+
+
+def autovacuums(db) -> dict[str, int]:
+    """Autovacuum passes so far of the two tables a drain works."""
+    with db.begin() as conn:
+        return dict(conn.exec_driver_sql(VACUUMED).all())
 
 
 def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
@@ -273,9 +326,15 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
         started = time.perf_counter()
         build_backlog(db, EVENT_TYPE, backlog - SMALL_BACKLOG)
         built = time.perf_counter() - started
+        before = autovacuums(db)
         large = drain_both(db, backlog, batch)
+        time.sleep(1)  # the statistics collector's flush
+        passes = {name: count - before.get(name, 0) for name, count in autovacuums(db).items()}
         with db.begin() as conn:
             rows = conn.exec_driver_sql("SELECT count(*) FROM delivery_state").scalar_one()
+            settings = ", ".join(
+                f"{name} {conn.exec_driver_sql(f'SHOW {name}').scalar_one()}" for name in SETTINGS
+            )
 
     def rate(result: dict, path: str) -> float:
         return result["done"][path] / result["seconds"][path]
@@ -285,7 +344,7 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
     report(
         f"relay at a backlog: {SMALL_BACKLOG} then {backlog} outbox events drained to the "
         f"end, fan-out included, batches of {batch} (PostgreSQL; built in {built:.1f} s; "
-        f"delivery_state ends with {rows} rows)",
+        f"delivery_state ends with {rows} rows; server: {settings})",
         [
             (f"raw loop @{SMALL_BACKLOG}", f"{rate(small, 'raw'):8.0f} events/s"),
             (f"relay @{SMALL_BACKLOG}", f"{rate(small, 'relay'):8.0f} events/s"),
@@ -308,6 +367,14 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
             (
                 f"ratio relay / raw @{backlog}",
                 f"{of_raw:8.2f}  (goal >= 0.50: {'met' if of_raw >= 0.5 else 'NOT met'})",
+            ),
+            # Where the raw loop's time per cycle of the batch goes at each size: the same
+            # statements as the relay's, so what grows here grows on the server for both.
+            (f"raw loop per cycle @{SMALL_BACKLOG}", split_text(small["split"])),
+            (f"raw loop per cycle @{backlog}", split_text(large["split"])),
+            (
+                f"autovacuum passes during the drain @{backlog}",
+                ", ".join(f"{name} {count}" for name, count in sorted(passes.items())),
             ),
         ],
     )
