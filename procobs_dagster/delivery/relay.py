@@ -268,11 +268,12 @@ class Relay:
         """Claim first; fan out when the claim came back short (the sink is catching up)
         or once per HOUSEKEEPING_SECONDS, then claim the rest of the batch. Expired
         leases are taken back when the previous claim was short, or as often, and that
-        claim starts at the oldest due row; the others start after the previous claim's
-        last row, so they do not walk the index entries claimed rows leave behind until
-        vacuum. A relay draining a backlog thus spends two statements per batch, like a
-        raw queue, and a due row the bounded claims pass over (another relay held it, or
-        it committed late) waits at most HOUSEKEEPING_SECONDS. An ordered sink's claims
+        claim starts at the oldest due row; the others (the claim after a fan-out too)
+        start after the last row claimed, so they do not walk the index entries claimed
+        rows leave behind until vacuum. A relay draining a backlog thus spends two
+        statements per batch, like a raw queue, and a due row the bounded claims pass
+        over (another relay held it, or it committed late) waits at most
+        HOUSEKEEPING_SECONDS. An ordered sink's claims
         always start at the oldest due row: a successor freed by its predecessor's
         delivery is due in the next cycle, wherever it lies."""
         config = sink.config
@@ -312,6 +313,8 @@ class Relay:
                         relay_id=self.relay_id,
                         token=claim.token,
                         with_events=sink.reads_events,
+                        # The rows just fanned out come after what was claimed.
+                        after=None if config.ordered else claim.last_taken or after,
                     )
                     claim = dataclasses.replace(
                         claim,
