@@ -186,6 +186,10 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
 # --- claims ------------------------------------------------------------------------------
 
 
+# A place in the claim order (``next_attempt_at``, ``seq``): where a claim may start.
+ClaimPosition = tuple[dt.datetime, int]
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """Rows one relay holds until ``locked_until``; only ``token`` can acknowledge them."""
@@ -197,10 +201,6 @@ class Claim:
     # The claim's place in the claim order: the greatest (next_attempt_at, seq) it took
     # (None: it took nothing). The next claim may start after it (``claim``'s ``after``).
     last_taken: "ClaimPosition | None" = None
-
-
-# A place in the claim order (``next_attempt_at``, ``seq``): where a claim may start.
-ClaimPosition = tuple[dt.datetime, int]
 
 
 _OUTBOX_PREFIX = "outbox_"
@@ -372,6 +372,7 @@ def claim(
             rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
             outbox = {row["event_id"]: row for row in rows.mappings()}
     deliveries = _deliveries(config.name, claimed, outbox)
+    # next_attempt_at and seq, by their place in _CLAIMED (rows are read by position).
     taken = max(((row[5], row[1]) for row in claimed), default=None)
     return Claim(config.name, token, locked_until, deliveries, taken)
 

@@ -273,9 +273,9 @@ class Relay:
         rows leave behind until vacuum. A relay draining a backlog thus spends two
         statements per batch, like a raw queue, and a due row the bounded claims pass
         over (another relay held it, or it committed late) waits at most
-        HOUSEKEEPING_SECONDS. An ordered sink's claims
-        always start at the oldest due row: a successor freed by its predecessor's
-        delivery is due in the next cycle, wherever it lies."""
+        HOUSEKEEPING_SECONDS. An ordered sink's claims always start at the oldest due
+        row: a successor freed by its predecessor's delivery is due in the next cycle,
+        wherever it lies."""
         config = sink.config
         counts = SinkCounts(sink.name)
         now = self.clock()
