@@ -21,9 +21,15 @@ transaction horizon, the ``SKIP LOCKED`` claim, the acknowledgement — over the
 outbox rows, in alternating rounds. Both paths are warmed up and the small backlog
 starts on freshly vacuumed tables; from then on only autovacuum runs, as in production. Goals: the relay's rate at N at least 0.7 of its rate at 10,000,
 and at least 0.5 of the raw loop's at N.
+
+With ``--held-snapshot N`` it drains N events while a transaction holds the xmin horizon
+back, so vacuum can remove nothing: the relay, whose claims start where its previous
+claim ended, against the same relay claiming every batch from the oldest due row, in
+alternating rounds.
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -380,6 +386,82 @@ def backlog_rates(database_url: str, backlog: int, batch: int) -> None:
     )
 
 
+class OldestFirstRelay(Relay):
+    """The relay with every claim starting at the oldest due row: what each claim did
+    before the relay remembered where its last claim ended (``Claim.last_taken``)."""
+
+    def _cycle(self, sink, batch):
+        self._last_taken.clear()
+        return super()._cycle(sink, batch)
+
+
+def held_snapshot_rates(database_url: str, backlog: int, batch: int) -> None:
+    """The relay draining ``backlog`` events while a transaction holds the xmin horizon
+    back (a session idle in transaction, a lagging replica's feedback): vacuum can remove
+    nothing, and no index entry of a claimed row can be marked dead, so a claim from the
+    oldest due row visits the heap for every row claimed since the snapshot was taken.
+    Against the same relay with every claim from the oldest due row, in alternating
+    rounds over the same outbox rows (one sink each)."""
+    rounds = 10
+    per_round = max(1, backlog // rounds // batch)
+    rates: dict[str, list[float]] = {"relay": [], "oldest-first": []}
+    with fresh_postgres(database_url, "relay_held") as db:
+        build_backlog(db, EVENT_TYPE, backlog)
+        vacuum_analyze(db, "event_outbox")
+        paths = {
+            "relay": Relay(db, [SinkConfig(name="relay", kind="null", event_types=(EVENT_TYPE,))]),
+            "oldest-first": OldestFirstRelay(
+                db, [SinkConfig(name="oldest-first", kind="null", event_types=(EVENT_TYPE,))]
+            ),
+        }
+        holder = db.engine.raw_connection()
+        try:
+            cursor = holder.cursor()
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT count(*) FROM delivery_state")  # takes the snapshot
+            for round_ in range(rounds):
+                cycles = per_round if round_ < rounds - 1 else None
+                for path, relay in paths.items():
+                    start = time.perf_counter()
+                    delivered = relay_cycles(relay, batch, cycles)
+                    rates[path].append(delivered / (time.perf_counter() - start))
+                print(
+                    f"  held snapshot: round {round_ + 1}/{rounds}, "
+                    + ", ".join(f"{path} {rates[path][-1]:.0f}" for path in paths)
+                    + " events/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            holder.rollback()
+        finally:
+            holder.close()
+            for relay in paths.values():
+                relay.close()
+    # Every round drains the same number of events per path, so the drain's rate is the
+    # harmonic mean of the rounds' rates.
+    whole = {path: statistics.harmonic_mean(values) for path, values in rates.items()}
+    last = {path: values[-1] for path, values in rates.items()}
+    report(
+        f"relay with the xmin horizon held: {backlog} outbox events drained to the end, "
+        f"batches of {batch}, against the relay claiming from the oldest due row every time "
+        f"(PostgreSQL)",
+        [
+            *(
+                (
+                    f"{path}: whole drain, last round",
+                    f"{whole[path]:8.0f}, {last[path]:8.0f} events/s",
+                )
+                for path in rates
+            ),
+            (
+                "ratio relay / oldest-first: whole drain, last round",
+                f"{whole['relay'] / whole['oldest-first']:8.2f}, "
+                f"{last['relay'] / last['oldest-first']:8.2f}  (no goal: the claim's walk)",
+            ),
+        ],
+    )
+
+
 def webhook_rate(db, batch: int) -> tuple[int, float]:
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
@@ -412,7 +494,15 @@ def main() -> None:
         default=50_000,
         help=f"the large backlog (0: skip; at least {SMALL_BACKLOG}); the goal is set at 1000000",
     )
+    cli.add_argument(
+        "--held-snapshot",
+        type=int,
+        default=0,
+        help="a backlog drained while a transaction holds vacuum back (0: skip)",
+    )
     args = cli.parse_args()
+    if args.held_snapshot < 0:
+        cli.error("--held-snapshot must be 0 or more")
     if args.backlog and args.backlog < SMALL_BACKLOG:
         cli.error(f"--backlog must be 0 or at least {SMALL_BACKLOG}")
     count, batch = args.events, args.batch
@@ -473,6 +563,8 @@ def main() -> None:
     )
     if args.backlog:
         backlog_rates(args.database_url, args.backlog, batch)
+    if args.held_snapshot:
+        held_snapshot_rates(args.database_url, args.held_snapshot, batch)
 
 
 if __name__ == "__main__":

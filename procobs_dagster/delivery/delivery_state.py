@@ -186,6 +186,10 @@ def fan_out(conn: Connection, config: SinkConfig, *, now: dt.datetime, limit: in
 # --- claims ------------------------------------------------------------------------------
 
 
+# A place in the claim order (``next_attempt_at``, ``seq``): where a claim may start.
+ClaimPosition = tuple[dt.datetime, int]
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """Rows one relay holds until ``locked_until``; only ``token`` can acknowledge them."""
@@ -194,10 +198,20 @@ class Claim:
     token: uuid.UUID
     locked_until: dt.datetime
     deliveries: tuple[Delivery, ...]
+    # The claim's place in the claim order: the greatest (next_attempt_at, seq) it took
+    # (None: it took nothing). The next claim may start after it (``claim``'s ``after``).
+    last_taken: "ClaimPosition | None" = None
 
 
 _OUTBOX_PREFIX = "outbox_"
-_CLAIMED = (ds.c.event_id, ds.c.seq, ds.c.correlation_id, ds.c.attempts, ds.c.rejections)
+_CLAIMED = (
+    ds.c.event_id,
+    ds.c.seq,
+    ds.c.correlation_id,
+    ds.c.attempts,
+    ds.c.rejections,
+    ds.c.next_attempt_at,
+)
 _OUTBOX_NAMES = tuple(c.name for c in event_outbox.c)
 
 # What a statement of the cycle is given at execution. The claim and the acknowledgement
@@ -211,16 +225,29 @@ _TOKEN = sa.bindparam("p_token", type_=sa.Uuid)
 
 
 @functools.cache
-def _claim_statement(ordered: bool, postgres: bool, with_outbox: bool) -> DriverStatement:
+def _claim_statement(
+    ordered: bool, postgres: bool, with_outbox: bool, bounded: bool
+) -> DriverStatement:
     """The claim: lock up to ``p_batch`` due rows of ``p_sink``, oldest due first, and
     make them ``delivering`` under ``p_token`` until ``p_until``; returns ``_CLAIMED``
-    (and, with ``with_outbox``, the events' outbox rows, Postgres only)."""
+    (and, with ``with_outbox``, the events' outbox rows, Postgres only). ``bounded``
+    takes only rows after (``p_after_at``, ``p_after_seq``) in that order."""
     due = (
         sa.select(ds.c.event_id)
         .where(ds.c.sink == _SINK, ds.c.state.in_(CLAIMABLE), ds.c.next_attempt_at <= _NOW)
         .order_by(ds.c.next_attempt_at, ds.c.seq)
         .limit(sa.bindparam("p_batch", type_=sa.Integer))
     )
+    if bounded:
+        # A row comparison on the claimable index's own columns: the scan starts at the
+        # bound, past the entries earlier claims left behind until vacuum removes them.
+        due = due.where(
+            sa.tuple_(ds.c.next_attempt_at, ds.c.seq)
+            > sa.tuple_(
+                sa.bindparam("p_after_at", type_=UTCDateTime),
+                sa.bindparam("p_after_seq", type_=sa.BigInteger),
+            )
+        )
     if ordered:
         earlier = ds.alias("earlier")
         due = due.where(
@@ -300,6 +327,7 @@ def claim(
     relay_id: str,
     token: uuid.UUID | None = None,
     with_events: bool = True,
+    after: ClaimPosition | None = None,
 ) -> Claim:
     """Take up to ``batch`` due rows of the sink: oldest due first, each attempt counted.
 
@@ -307,7 +335,13 @@ def claim(
     same correlation_id is still undelivered (pending, retry or delivering) for the sink;
     a dead predecessor no longer holds its successors back. ``token`` lets a second
     claim in the same cycle join the first (one acknowledgement for both). Without
-    ``with_events`` the deliveries carry no outbox row (for a sink that reads none)."""
+    ``with_events`` the deliveries carry no outbox row (for a sink that reads none).
+
+    With ``after`` (an earlier claim's ``last_taken``) only rows after it in the claim
+    order are taken. Rows before it that are due — skipped while another relay held
+    them, or committed after that claim with an earlier time — wait for a claim without
+    it, so a caller that passes ``after`` must also claim without it regularly (the
+    relay does whenever a claim comes back short, and at least once a second)."""
     postgres = is_postgres(conn)
     token = token or uuid.uuid4()
     locked_until = now + lease
@@ -319,7 +353,11 @@ def claim(
         "p_relay": relay_id,
         "p_token": token,
     }
-    statement = _claim_statement(config.ordered, postgres, with_events and postgres)
+    if after is not None:
+        params["p_after_at"], params["p_after_seq"] = after
+    statement = _claim_statement(
+        config.ordered, postgres, with_events and postgres, after is not None
+    )
     outbox: dict[uuid.UUID, Any] = {}
     if postgres:
         claimed = statement.all(conn, params)
@@ -334,7 +372,9 @@ def claim(
             rows = conn.execute(sa.select(event_outbox).where(event_outbox.c.event_id.in_(ids)))
             outbox = {row["event_id"]: row for row in rows.mappings()}
     deliveries = _deliveries(config.name, claimed, outbox)
-    return Claim(config.name, token, locked_until, deliveries)
+    # next_attempt_at and seq, by their place in _CLAIMED (rows are read by position).
+    taken = max(((row[5], row[1]) for row in claimed), default=None)
+    return Claim(config.name, token, locked_until, deliveries, taken)
 
 
 def _held_by(claim_: Claim):

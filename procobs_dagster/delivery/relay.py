@@ -180,10 +180,12 @@ class Relay:
         self.rng = rng or random.Random()
         self.fanout_limit = fanout_limit
         self._stop = threading.Event()
-        # Per sink: when expiry and fan-out last ran, and whether the last claim was short.
+        # Per sink: when expiry and fan-out last ran, whether the last claim was short,
+        # and where the last claim ended in the claim order.
         self._last_expiry: dict[str, dt.datetime] = {}
         self._last_fanout: dict[str, dt.datetime] = {}
         self._short: dict[str, bool] = {}
+        self._last_taken: dict[str, delivery_state.ClaimPosition | None] = {}
 
     # --- control --------------------------------------------------------------------
 
@@ -265,18 +267,27 @@ class Relay:
     def _cycle(self, sink: Sink, batch: int) -> SinkCounts:
         """Claim first; fan out when the claim came back short (the sink is catching up)
         or once per HOUSEKEEPING_SECONDS, then claim the rest of the batch. Expired
-        leases are taken back when the previous claim was short, or as often. A relay
-        draining a backlog thus spends two statements per batch, like a raw queue."""
+        leases are taken back when the previous claim was short, or as often, and that
+        claim starts at the oldest due row; the others (the claim after a fan-out too)
+        start after the last row claimed, so they do not walk the index entries claimed
+        rows leave behind until vacuum. A relay draining a backlog thus spends two
+        statements per batch, like a raw queue, and a due row the bounded claims pass
+        over (another relay held it, or it committed late) waits at most
+        HOUSEKEEPING_SECONDS. An ordered sink's claims always start at the oldest due
+        row: a successor freed by its predecessor's delivery is due in the next cycle,
+        wherever it lies."""
         config = sink.config
         counts = SinkCounts(sink.name)
         now = self.clock()
         expired = delivery_state.Acknowledged()
+        after = None if config.ordered else self._last_taken.get(sink.name)
+        from_oldest = self._short.get(sink.name, True) or self._housekeeping_due(
+            self._last_expiry, sink.name, now
+        )
         with self.db.begin() as conn:
-            if self._short.get(sink.name, True) or self._housekeeping_due(
-                self._last_expiry, sink.name, now
-            ):
+            if from_oldest:
                 expired = delivery_state.expire_leases(conn, config, now=now)
-                self._last_expiry[sink.name] = now
+                after = None
             claim = delivery_state.claim(
                 conn,
                 config,
@@ -285,6 +296,7 @@ class Relay:
                 lease=self.lease,
                 relay_id=self.relay_id,
                 with_events=sink.reads_events,
+                after=after,
             )
             short = len(claim.deliveries) < batch
             if short or self._housekeeping_due(self._last_fanout, sink.name, now):
@@ -301,11 +313,22 @@ class Relay:
                         relay_id=self.relay_id,
                         token=claim.token,
                         with_events=sink.reads_events,
+                        # The rows just fanned out come after what was claimed.
+                        after=None if config.ordered else claim.last_taken or after,
                     )
                     claim = dataclasses.replace(
-                        claim, deliveries=claim.deliveries + more.deliveries
+                        claim,
+                        deliveries=claim.deliveries + more.deliveries,
+                        last_taken=max(
+                            filter(None, (claim.last_taken, more.last_taken)), default=None
+                        ),
                     )
+        if from_oldest:
+            # Counted from its end: when vacuum is held back and such a claim grows slow,
+            # the bounded claims still get the time between two of them.
+            self._last_expiry[sink.name] = self.clock()
         self._short[sink.name] = len(claim.deliveries) < batch
+        self._last_taken[sink.name] = claim.last_taken
         counts.expired = expired.retried + expired.dead
         counts.dead += expired.dead
         counts.claimed = len(claim.deliveries)
