@@ -377,15 +377,18 @@ def claim(
     return Claim(config.name, token, locked_until, deliveries, taken)
 
 
-def _held_by(claim_: Claim):
-    """The guard of every change to a claimed row: still ours, still delivering."""
-    return sa.and_(
-        ds.c.sink == claim_.sink, ds.c.lock_token == claim_.token, ds.c.state == "delivering"
-    )
+# The guard of every change to a claimed row: the claim's own rows (by its token), still
+# delivering. Its values are the claim's (``_held_by``), given at execution.
+_HELD = sa.and_(ds.c.sink == _SINK, ds.c.lock_token == _TOKEN, ds.c.state == "delivering")
 
 
-def _held(claim_: Claim, event_ids: Iterable[uuid.UUID]):
-    return sa.and_(_held_by(claim_), ds.c.event_id.in_(list(event_ids)))
+def _held_by(claim_: Claim) -> dict[str, Any]:
+    """The values of ``_HELD`` for the rows of ``claim_``."""
+    return {"p_sink": claim_.sink, "p_token": claim_.token}
+
+
+def _held(event_ids: Iterable[uuid.UUID]):
+    return sa.and_(_HELD, ds.c.event_id.in_(list(event_ids)))
 
 
 def renew(
@@ -400,9 +403,10 @@ def renew(
     locked_until = now + lease
     held = conn.execute(
         ds.update()
-        .where(_held(claim_, event_ids))
+        .where(_held(event_ids))
         .values(locked_until=locked_until, updated_at=now)
-        .returning(ds.c.event_id)
+        .returning(ds.c.event_id),
+        _held_by(claim_),
     ).scalars()
     return dataclasses.replace(claim_, locked_until=locked_until), set(held)
 
@@ -416,7 +420,7 @@ def release(
         return 0
     released = conn.execute(
         ds.update()
-        .where(_held(claim_, event_ids))
+        .where(_held(event_ids))
         .values(
             state=sa.case((ds.c.attempts == 1, "pending"), else_="retry"),
             attempts=ds.c.attempts - 1,
@@ -424,7 +428,8 @@ def release(
             updated_at=now,
             **_RELEASED_LOCK,
         )
-        .returning(ds.c.event_id)
+        .returning(ds.c.event_id),
+        _held_by(claim_),
     ).all()
     return len(released)
 
@@ -445,10 +450,6 @@ class Acknowledged:
                 for f in dataclasses.fields(self)
             }
         )
-
-
-# The guard of an acknowledgement: the claim's own rows (by its token), still delivering.
-_HELD = sa.and_(ds.c.sink == _SINK, ds.c.lock_token == _TOKEN, ds.c.state == "delivering")
 
 
 @functools.cache
@@ -517,7 +518,7 @@ def acknowledge(
     (``dead_after_rejections`` rejections, or ``dead_after_attempts`` attempts)."""
     delivered_ids = {d.event_id for d, o in outcomes if o.kind is OutcomeKind.DELIVERED}
     delivered = 0
-    held = {"p_sink": claim_.sink, "p_token": claim_.token, "p_now": now}
+    held = {**_held_by(claim_), "p_now": now}
     if delivered_ids:
         # Named by what is NOT delivered: when a whole batch went through (the usual
         # case) the statement carries no id list at all, and on Postgres goes through
