@@ -85,11 +85,16 @@ def _summaries_of(key: tuple) -> sa.Subquery:
     )
 
 
+def _grouped(conn: Connection, summaries: sa.FromClause) -> list[dict]:
+    """``summaries`` grouped into their classes, as stored class rows."""
+    return [_row(r) for r in conn.execute(classes(summaries)).mappings()]
+
+
 def _regroup(conn: Connection, keys: Iterable[tuple]) -> None:
     """Group the classes ``keys`` again from their summaries (after the summaries changed)."""
     for key in keys:
         conn.execute(stored.delete().where(stored.c.class_key == class_key(key)))
-        rows = [_row(r) for r in conn.execute(classes(_summaries_of(key))).mappings()]
+        rows = _grouped(conn, _summaries_of(key))
         if rows:
             conn.execute(stored.insert(), rows)
 
@@ -97,7 +102,7 @@ def _regroup(conn: Connection, keys: Iterable[tuple]) -> None:
 def rebuild_classes(conn: Connection) -> int:
     """Group every summary into its class, replacing the stored classes; how many."""
     conn.execute(stored.delete())
-    rows = [_row(r) for r in conn.execute(classes(summary)).mappings()]
+    rows = _grouped(conn, summary)
     if rows:
         conn.execute(stored.insert(), rows)
     return len(rows)
@@ -108,9 +113,7 @@ def repair_classes(conn: Connection) -> int:
     differ from that grouping (or are left over); how many. A full pass's check of the
     classes the refreshes kept by adding and subtracting: the grouping is one read
     (parallel on Postgres), the classes are few, and when all agree nothing is written."""
-    grouped = {
-        row["class_key"]: row for row in map(_row, conn.execute(classes(summary)).mappings())
-    }
+    grouped = {row["class_key"]: row for row in _grouped(conn, summary)}
     # Held under the key they are stored with, which must be their key columns' digest.
     held = {
         row["class_key"]: {**_row(row), "class_key": row["class_key"]}
