@@ -107,7 +107,7 @@ def among(column: sa.ColumnElement, keys: Keys, dialect: str) -> sa.ColumnElemen
     return column.in_(keys)
 
 
-def _live_and_archived(
+def live_and_archived(
     live: sa.Table, archive: sa.Table, columns: Sequence[str], where, name: str, dialect: str
 ) -> sa.Subquery:
     """The rows of ``live`` and of its archive matching ``where(relation)``, as one
@@ -240,7 +240,7 @@ class EvidenceQuery:
                 found.append(t.c.process_candidate_code.in_(self.codes))
             return found
 
-        return _live_and_archived(
+        return live_and_archived(
             process_run_observation,
             process_run_observation_archive,
             RUN_COLUMNS,
@@ -275,7 +275,7 @@ class EvidenceQuery:
                 found.append(c.c.correlation_id.in_(sa.select(runs.c.correlation_id)))
             return found
 
-        c = _live_and_archived(
+        c = live_and_archived(
             process_component_observation,
             process_component_observation_archive,
             COMPONENT_COLUMNS,

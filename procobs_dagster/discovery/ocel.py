@@ -12,6 +12,10 @@ the ledger's real runtime evidence. The mapping:
 * object-to-object links (O2O): component ``part_of`` run, run ``child_of`` parent run,
   run ``instance_of`` candidate, run and component ``correlated_by`` correlation.
 
+Runs, components and transitions are read from the live and archive tables together:
+retention moves old runs into the archive, and they stay part of the log (as they stay
+evidence for the scoring), so an export is the same before and after retention.
+
 Ids are deterministic — ``run:<uuid>``, ``component:<uuid>``, ``correlation:<id>``,
 ``candidate:<code>``, ``event:<history_id>`` — so exporting twice gives the same log.
 Dry runs are left out unless asked for. A run's ancestors are exported as objects (their
@@ -37,14 +41,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster.discovery.evidence import live_and_archived
 from procobs_dagster.discovery.sql import has_content
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.output_files import check_target, replace_atomically
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import (
     process_component_observation,
+    process_component_observation_archive,
     process_run_observation,
+    process_run_observation_archive,
     process_status_history,
+    process_status_history_archive,
 )
 
 RUN, COMPONENT, CORRELATION, CANDIDATE = "process_run", "component", "correlation", "candidate"
@@ -139,10 +147,27 @@ class _Scope:
 
     candidate: str | None
     include_dry_run: bool
+    dialect: str
+
+    def _ledger(self, live: sa.Table, archive: sa.Table, name: str) -> sa.Subquery:
+        """``live`` and its archive as one relation of the live table's columns."""
+        columns = [column.name for column in live.columns]
+        return live_and_archived(live, archive, columns, lambda _: (), name, self.dialect)
+
+    def run_rows(self, name: str = "run") -> sa.Subquery:
+        return self._ledger(process_run_observation, process_run_observation_archive, name)
+
+    def component_rows(self, name: str = "component") -> sa.Subquery:
+        return self._ledger(
+            process_component_observation, process_component_observation_archive, name
+        )
+
+    def history_rows(self) -> sa.Subquery:
+        return self._ledger(process_status_history, process_status_history_archive, "history")
 
     def runs(self) -> sa.CTE:
         """The runs whose events are exported."""
-        r = process_run_observation
+        r = self.run_rows()
         where = []
         if self.candidate is not None:
             where.append(r.c.process_candidate_code == self.candidate)
@@ -152,7 +177,7 @@ class _Scope:
 
     def run_objects(self, scoped: sa.CTE) -> sa.CTE:
         """The scoped runs and every ancestor of one, so child_of links stay inside."""
-        r = process_run_observation
+        r = self.run_rows()
         ancestry = (
             sa.select(r.c.parent_run_id.label("process_run_id"))
             .where(
@@ -161,7 +186,7 @@ class _Scope:
             )
             .cte("ancestor", recursive=True)
         )
-        up = r.alias("up")
+        up = self.run_rows("up")
         ancestry = ancestry.union(
             sa.select(up.c.parent_run_id).where(
                 up.c.process_run_id == ancestry.c.process_run_id, up.c.parent_run_id.is_not(None)
@@ -173,7 +198,7 @@ class _Scope:
 
     def components(self, scoped: sa.CTE) -> sa.CTE:
         """Components of the scoped runs; without a candidate, the run-less ones too."""
-        c = process_component_observation
+        c = self.component_rows()
         belongs = c.c.process_run_id.in_(sa.select(scoped.c.process_run_id))
         if self.candidate is None:
             belongs = sa.or_(belongs, c.c.process_run_id.is_(None))
@@ -184,10 +209,10 @@ class _Scope:
 
 
 def _with_status(
-    conn: Connection, table: sa.Table, kind: str, key: str, where, *extra
+    conn: Connection, scope: _Scope, table: sa.Subquery, kind: str, key: str, where, *extra
 ) -> Iterator[tuple[Any, tuple[tuple[str, str, Any], ...]]]:
     """Each row of ``table`` matching ``where``, with its status changes from the history."""
-    h, key_column = process_status_history, table.c[key]
+    h, key_column = scope.history_rows(), table.c[key]
     rows = conn.execute(
         sa.select(table, *extra, h.c.to_status, h.c.changed_at)
         .select_from(
@@ -208,10 +233,10 @@ def _with_status(
 
 
 def _run_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
-    r = process_run_observation
+    r = scope.run_rows()
     exported = scope.run_objects(scope.runs())
     in_scope = r.c.process_run_id.in_(sa.select(exported.c.process_run_id))
-    for run, changes in _with_status(conn, r, "run", "process_run_id", in_scope):
+    for run, changes in _with_status(conn, scope, r, "run", "process_run_id", in_scope):
         links = [
             (candidate_oid(run["process_candidate_code"]), "instance_of"),
             (correlation_oid(run["correlation_id"]), "correlated_by"),
@@ -229,12 +254,12 @@ def _run_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
 
 
 def _component_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
-    c = process_component_observation
+    c = scope.component_rows()
     scoped = scope.components(scope.runs())
     in_scope = c.c.component_run_id.in_(sa.select(scoped.c.component_run_id))
     evidence = has_content(c.c.evidence_ref).label("has_evidence")
     for component, changes in _with_status(
-        conn, c, "component", "component_run_id", in_scope, evidence
+        conn, scope, c, "component", "component_run_id", in_scope, evidence
     ):
         links = [(correlation_oid(component["correlation_id"]), "correlated_by")]
         if component["process_run_id"] is not None:
@@ -252,7 +277,7 @@ def _component_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
 
 def _plain_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
     """The correlation and candidate objects every exported run or component names."""
-    r, c = process_run_observation, process_component_observation
+    r, c = scope.run_rows(), scope.component_rows()
     scoped = scope.runs()
     exported = scope.run_objects(scoped)
     components = scope.components(scoped)
@@ -280,7 +305,7 @@ def _plain_objects(conn: Connection, scope: _Scope) -> Iterator[OcelObject]:
 
 def _event_rows(scope: _Scope) -> sa.Select:
     """Every transition of a scoped run or component, with what its links need."""
-    h, r, c = process_status_history, process_run_observation, process_component_observation
+    h, r, c = scope.history_rows(), scope.run_rows(), scope.component_rows()
     scoped = scope.runs()
     components = scope.components(scoped)
     transition = (
@@ -583,7 +608,7 @@ def export_ocel(
         )
     check_target(path, "OCEL log")
     counts = dict.fromkeys(OBJECT_ATTRIBUTES, 0)
-    scope = _Scope(candidate, include_dry_run)
+    scope = _Scope(candidate, include_dry_run, db.dialect)
     with _snapshot(db) as conn:
         events, event_types = replace_atomically(
             path, lambda temporary: writer(conn, scope, temporary, counts)

@@ -1,6 +1,7 @@
 """The OCEL 2.0 export, read back with PM4Py (the optional `ocel` extra)."""
 
 import collections
+import datetime as dt
 import itertools
 import json
 import sqlite3
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from pm4py.objects.ocel.validation import ocel20_rel_validation
 
-from procobs_dagster import discovery
+from procobs_dagster import discovery, maintenance
 from procobs_dagster.discovery.ocel import event_type_of
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.store.tables import (
@@ -164,6 +165,28 @@ def test_scope_candidate_and_dry_runs(db, ledger_rows, tmp_path):
     assert with_dry.objects["process_run"] == 5
     ocel = pm4py.read_ocel2_sqlite(str(tmp_path / "all.sqlite"))
     assert f"run:{dry.process_run_id}" in set(ocel.objects["ocel:oid"])
+
+
+def test_retention_leaves_the_log_unchanged(db, ledger_rows, tmp_path):
+    """Archived runs stay in the log, with their components, transitions and ancestors."""
+    scopes = {"all": {"include_dry_run": True}, "sub": {"candidate": SUB}}
+    for name, scope in scopes.items():
+        discovery.export_ocel(db, tmp_path / f"before-{name}.json", **scope)
+    everything_expires = maintenance.RetentionPolicy(
+        completed=0, failed=0, cancelled=0, stuck=0, orphan=0
+    )
+    report = maintenance.run_retention(db, everything_expires, now=T0 + dt.timedelta(days=1))
+    assert report.runs == 5 and report.components > 0 and report.history > 0
+    with db.read() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(process_run_observation)).scalar()
+            == 0
+        )
+    for name, scope in scopes.items():
+        after = discovery.export_ocel(db, tmp_path / f"after-{name}.json", **scope)
+        assert after.events > 0
+        before = (tmp_path / f"before-{name}.json").read_bytes()
+        assert (tmp_path / f"after-{name}.json").read_bytes() == before
 
 
 def test_bad_paths_are_one_line_errors(db, tmp_path):
