@@ -1182,5 +1182,20 @@ $$;
 
 UPDATE alembic_version SET version_num='0014_ledger_compound_moves' WHERE alembic_version.version_num = '0013_sqlite_autoincrement';
 
+-- Running upgrade 0014_ledger_compound_moves -> 0015_job_delete_changes
+
+CREATE OR REPLACE FUNCTION job_queue_trace_change_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO discovery_trace_change (correlation_id, run_id)
+    SELECT DISTINCT NULL::text, o.run_id FROM old_rows o WHERE (o.run_id IS NOT NULL);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER job_queue_trace_change_delete AFTER DELETE ON job_queue REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION job_queue_trace_change_delete();
+
+UPDATE alembic_version SET version_num='0015_job_delete_changes' WHERE alembic_version.version_num = '0014_ledger_compound_moves';
+
 COMMIT;
 

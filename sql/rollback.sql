@@ -1,5 +1,13 @@
 BEGIN;
 
+-- Running downgrade 0015_job_delete_changes -> 0014_ledger_compound_moves
+
+DROP TRIGGER IF EXISTS job_queue_trace_change_delete ON job_queue;
+
+DROP FUNCTION IF EXISTS job_queue_trace_change_delete();
+
+UPDATE alembic_version SET version_num='0014_ledger_compound_moves' WHERE alembic_version.version_num = '0015_job_delete_changes';
+
 -- Running downgrade 0014_ledger_compound_moves -> 0013_sqlite_autoincrement
 
 DROP FUNCTION procobs_move_component_through(p_id uuid, p_to text, p_allowed text[], p_expect text, p_ended_at timestamptz, p_started_at timestamptz, p_error_ref text, p_output_ref text, p_evidence jsonb, p_at timestamptz, p_reason text, p_actor text, t_to text, t_allowed text[], t_ended_at timestamptz, t_started_at timestamptz, t_at timestamptz, t_reason text);

@@ -101,9 +101,12 @@ def drop_leaves_only_archived(table: str, dialect: str) -> list[str]:
 
 # Discovery's change queue (docs/discovery.md, "Trace summaries"): every insert or update
 # of a ledger run, a component or a job_queue row queues the keys whose traces it may
-# change — the old keys too, when an update moves a row. Deletes queue nothing: retention
-# moves rows into the archive in the same transaction, and a summary is computed from the
-# live and archive tables together, so a move changes none.
+# change — the old keys too, when an update moves a row. A delete of ledger rows queues
+# nothing: retention moves them into the archive in the same transaction (the guard
+# above), and a summary is computed from the live and archive tables together, so a move
+# changes none. job_queue is the platform's own table, which it may prune: a delete there
+# takes steps out of a job trace, or the whole trace, so it queues its run_ids
+# (``trace_delete_triggers``).
 TRACE_CHANGE_TABLE = "discovery_trace_change"
 # table -> (correlation_id expression or NULL, run_id expression or NULL), per row.
 TRACE_KEYS = {
@@ -188,4 +191,52 @@ def drop_trace_change_triggers(dialect: str) -> list[str]:
             statements.append(f"DROP TRIGGER IF EXISTS {_trace_change_name(table, op)}{suffix}")
         if dialect == "postgresql":
             statements.append(f"DROP FUNCTION IF EXISTS {_trace_change_name(table)}()")
+    return statements
+
+
+# Tables whose deletes change traces: job_queue has no archive.
+DELETE_CHANGES = ("job_queue",)
+
+
+def trace_delete_triggers(dialect: str) -> list[str]:
+    """Triggers queueing the keys of deleted ``DELETE_CHANGES`` rows."""
+    statements = []
+    for table in DELETE_CHANGES:
+        name = _trace_change_name(table, "DELETE")
+        insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
+        if dialect == "postgresql":
+            old_c, old_r, old_has = _keys_sql(table, "o", dialect)
+            statements.append(
+                f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    {insert}
+    SELECT DISTINCT {old_c}, {old_r} FROM old_rows o WHERE {old_has};
+    RETURN NULL;
+END
+$$"""
+            )
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER DELETE ON {table} "
+                f"REFERENCING OLD TABLE AS old_rows "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+            )
+            continue
+        old_c, old_r, old_has = _keys_sql(table, "OLD", dialect)
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER DELETE ON {table} "
+            f"WHEN {old_has} BEGIN {insert} VALUES ({old_c}, {old_r}); END"
+        )
+    return statements
+
+
+def drop_trace_delete_triggers(dialect: str) -> list[str]:
+    statements = []
+    for table in DELETE_CHANGES:
+        name = _trace_change_name(table, "DELETE")
+        if dialect == "postgresql":
+            statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            statements.append(f"DROP FUNCTION IF EXISTS {name}()")
+        else:
+            statements.append(f"DROP TRIGGER IF EXISTS {name}")
     return statements

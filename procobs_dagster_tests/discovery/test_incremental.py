@@ -1,7 +1,8 @@
 """Incremental discovery: refreshing the trace summaries from the change queue ends exactly
 where a full rebuild ends, whatever the history — runs started, stepped and ended out of
 order, late components, runs swept to stuck then completing, amendments, dry runs, job
-runs, retention archiving in between — and archived runs keep counting."""
+runs and the platform pruning its job queue, retention archiving in between — and
+archived runs keep counting."""
 
 import datetime as dt
 import uuid
@@ -260,6 +261,20 @@ def test_incremental_refresh_equals_full_rebuild(db, backend):
                     .values(status="completed", started_at=at, finished_at=at)
                 )
 
+        @precondition(lambda self: self.job_runs)
+        @rule(pick=st.integers(0, 99), whole=st.booleans())
+        def prune_jobs(self, pick, whole):
+            # The platform prunes its own queue: a job trace loses a step, or goes.
+            run_id = self.job_runs[pick % len(self.job_runs)]
+            j = job_queue.c
+            with db.begin() as conn:
+                oldest = sa.select(j.job_id).where(j.run_id == run_id).order_by(j.job_id).limit(1)
+                conn.execute(
+                    job_queue.delete().where(
+                        j.run_id == run_id if whole else j.job_id.in_(oldest.scalar_subquery())
+                    )
+                )
+
         @rule()
         def retention(self):
             if backend == "sqlite":
@@ -384,6 +399,33 @@ def test_a_changed_catalog_re_summarises_the_job_traces(db):
         assert refresh.jobs_rebuilt and not refresh.full
         assert _scored(conn, wider)[CUT].status == "verified_candidate"
     incremental, full = incremental_and_full(db, wider)
+    assert incremental == full
+
+
+def test_a_pruned_job_queue_is_re_summarised(db):
+    """The platform deleting job rows queues their run: the refresh takes the step out of
+    the trace, or the trace away, as a full pass would."""
+    from procobs_dagster_tests.discovery.helpers import enqueue
+
+    kept, pruned = uuid7(), uuid7()
+    for run_id in (kept, pruned):
+        enqueue(db, run_id, ("cut.segment", "completed", 0, 1), ("cut.encode", "completed", 1, 2))
+    with db.begin() as conn:
+        summaries.refresh_summaries(conn, CATALOG)
+        assert _scored(conn)[CUT].support == 2
+    with db.begin() as conn:
+        conn.execute(job_queue.delete().where(job_queue.c.run_id == pruned))
+        conn.execute(
+            job_queue.delete().where(
+                job_queue.c.run_id == kept, job_queue.c.job_kind == "cut.encode"
+            )
+        )
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG)
+        assert not refresh.full and refresh.run_ids == 2
+        score = _scored(conn)[CUT]
+        assert score.support == 1 and score.verified_runs == 0  # one step left: below the bar
+    incremental, full = incremental_and_full(db)
     assert incremental == full
 
 
