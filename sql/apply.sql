@@ -133,7 +133,7 @@ CREATE UNIQUE INDEX uq_process_component_observation_idempotency_key ON process_
 CREATE OR REPLACE FUNCTION procobs_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'restrict_violation';
 END
 $$;
@@ -562,7 +562,7 @@ CREATE TABLE dossier_snapshot (
     computed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
     CONSTRAINT pk_dossier_snapshot PRIMARY KEY (snapshot_id), 
     CONSTRAINT ck_dossier_snapshot_completeness CHECK (completeness IN ('complete', 'incomplete', 'unknown')), 
-    CONSTRAINT ck_dossier_snapshot_parity_hash CHECK (parity_hash LIKE 'sha256:%%' AND length(parity_hash) = 71), 
+    CONSTRAINT ck_dossier_snapshot_parity_hash CHECK (parity_hash LIKE 'sha256:%' AND length(parity_hash) = 71), 
     CONSTRAINT ck_dossier_snapshot_manifest_digest CHECK ((manifest_digest IS NULL AND mission_type = '(none)') OR (length(manifest_digest) = 64 AND mission_type <> '(none)')), 
     CONSTRAINT ck_dossier_snapshot_scan_fingerprint CHECK (scan_fingerprint IS NULL OR length(scan_fingerprint) = 64), 
     CONSTRAINT ck_dossier_snapshot_computed_after_start CHECK (computed_at >= started_at), 
@@ -1064,7 +1064,7 @@ DECLARE
     written process_run_observation;
 BEGIN
     IF NOT p_status = ANY (t_allowed) THEN
-        RAISE EXCEPTION 'procobs_insert_run_then: %% → %% is not a lifecycle step', p_status, t_to;
+        RAISE EXCEPTION 'procobs_insert_run_then: % → % is not a lifecycle step', p_status, t_to;
     END IF;
     -- procobs_insert_run and a move of the row it inserted: the row is new, so no one
     -- can see or move it before this transaction commits, and writing it once in the
@@ -1091,7 +1091,7 @@ DECLARE
     moved process_run_observation;
 BEGIN
     IF NOT p_to = ANY (t_allowed) THEN
-        RAISE EXCEPTION 'procobs_move_run_through: %% → %% is not a lifecycle step', p_to, t_to;
+        RAISE EXCEPTION 'procobs_move_run_through: % → % is not a lifecycle step', p_to, t_to;
     END IF;
     -- procobs_move_run to p_to, then on to t_to: the same compare-and-set on the
     -- status read, one UPDATE writing the row as the second move leaves it.
@@ -1125,7 +1125,7 @@ DECLARE
     written process_component_observation;
 BEGIN
     IF NOT p_status = ANY (t_allowed) THEN
-        RAISE EXCEPTION 'procobs_insert_component_then: %% → %% is not a lifecycle step', p_status, t_to;
+        RAISE EXCEPTION 'procobs_insert_component_then: % → % is not a lifecycle step', p_status, t_to;
     END IF;
     -- procobs_insert_component and a move of the row it inserted: the row is new, so no one
     -- can see or move it before this transaction commits, and writing it once in the
@@ -1152,7 +1152,7 @@ DECLARE
     moved process_component_observation;
 BEGIN
     IF NOT p_to = ANY (t_allowed) THEN
-        RAISE EXCEPTION 'procobs_move_component_through: %% → %% is not a lifecycle step', p_to, t_to;
+        RAISE EXCEPTION 'procobs_move_component_through: % → % is not a lifecycle step', p_to, t_to;
     END IF;
     -- procobs_move_component to p_to, then on to t_to: the same compare-and-set on the
     -- status read, one UPDATE writing the row as the second move leaves it.

@@ -147,6 +147,40 @@ def test_sql_packet_matches_the_migrations():
         )
 
 
+def _run_script(db, path: Path) -> None:
+    """Run a SQL file as psql would: one simple query, no bound parameters."""
+    with (
+        db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        conn.connection.dbapi_connection.cursor() as cursor,
+    ):
+        cursor.execute(path.read_text())
+
+
+def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
+    """What a DBA runs with psql: apply.sql on an empty database builds the schema the
+    migrations build, its functions work, and rollback.sql takes it all away again."""
+    packet = postgres_databases.create(migrated=False)
+    try:
+        _run_script(packet, SQL_DIR / "apply.sql")
+        with packet.read() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision()
+        assert schema_snapshot(packet) == schema_snapshot(postgres_db)
+        with packet.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO process_status_history (subject_kind, subject_id, to_status,"
+                    " changed_at, actor) VALUES ('run', gen_random_uuid(), 'started', now(), 'a')"
+                )
+            )
+        refused = pytest.raises(sa.exc.DBAPIError, match="process_status_history is append-only")
+        with refused, packet.begin() as conn:
+            conn.execute(sa.text("UPDATE process_status_history SET actor = 'b'"))
+        _run_script(packet, SQL_DIR / "rollback.sql")
+        assert set(schema_snapshot(packet)) <= {"alembic_version"}
+    finally:
+        postgres_databases.drop(packet)
+
+
 def test_unknown_revision_is_refused(db):
     with pytest.raises(InvalidInput, match="unknown migration revision"):
         migrate.upgrade(db, "9999_nope")

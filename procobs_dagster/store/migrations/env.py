@@ -11,6 +11,9 @@ config = context.config
 def run_offline() -> None:
     context.configure(
         dialect_name=config.attributes.get("dialect_name", "postgresql"),
+        # A psql script has no bound parameters: with the driver's pyformat style every
+        # literal % would be written doubled (RAISE '%%' then fails in psql).
+        dialect_opts={"paramstyle": "named"},
         target_metadata=metadata,
         literal_binds=True,
         transaction_per_migration=False,
