@@ -107,10 +107,24 @@ def _check_revision(revision: str) -> None:
         raise InvalidInput(f"unknown migration revision: {shown(revision)}")
 
 
+def _below(revision: str, current: str | None) -> bool:
+    """``revision`` (a known revision id) lies before ``current`` in the history."""
+    return (
+        current is not None and revision != current and revision not in pending_revisions(current)
+    )
+
+
 def upgrade_on(conn: Connection, revision: str = "head") -> None:
     _check_revision(revision)
-    check_known(current_revision(conn))
+    current = current_revision(conn)
+    check_known(current)
     _check_not_unversioned(conn)
+    named = revision not in ("head", "base") and not _RELATIVE.fullmatch(revision)
+    if named and _below(revision, current):
+        raise InvalidInput(
+            f"the database is at {current}, above {shown(revision)}: an upgrade goes up"
+            " (`procobs db downgrade` goes down)"
+        )
     with _alembic_errors(revision):
         command.upgrade(_config(connection=conn), revision)
 
@@ -149,9 +163,14 @@ def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
     before = _row_counts(conn)
     with _alembic_errors(revision):
         command.downgrade(_config(connection=conn), revision)
+    target = current_revision(conn)
+    if target == current:
+        raise InvalidInput(
+            f"the database is at {current}, not above {shown(revision)}: a downgrade goes down"
+        )
     after = set(sa.inspect(conn).get_table_names())
     dropped = {t: n for t, n in before.items() if t not in after}
-    return Downgrade(current, current_revision(conn), dropped)
+    return Downgrade(current, target, dropped)
 
 
 def plan_downgrade(db: Database, revision: str = "-1") -> Downgrade:

@@ -181,6 +181,18 @@ def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
         postgres_databases.drop(packet)
 
 
+def test_a_downgrade_goes_down_and_an_upgrade_up(db):
+    head = migrate.head_revision()
+    first = migrate.pending_revisions(None)[0]
+    with pytest.raises(InvalidInput, match="a downgrade goes down"):
+        migrate.downgrade(db, head)
+    with pytest.raises(InvalidInput, match="an upgrade goes up"):
+        migrate.upgrade(db, first)
+    migrate.upgrade(db, head)  # where it is: nothing to do, no refusal
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == head
+
+
 def test_unknown_revision_is_refused(db):
     with pytest.raises(InvalidInput, match="unknown migration revision"):
         migrate.upgrade(db, "9999_nope")
