@@ -50,6 +50,11 @@ class ProcobsGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:
     """procobs: observe processes — the run ledger, events, dossier and discovery."""
+    if database_url is not None and not database_url.strip():
+        # An unset shell variable ("$URL") must not quietly mean the SQLite default.
+        raise click.BadParameter(
+            "is empty: leave the option out for the SQLite default", param_hint="'--database-url'"
+        )
     ctx.obj = CliContext(database_url)
 
 

@@ -78,8 +78,9 @@ def scrub_secrets(text: str, url: URL) -> str:
 def _malformed(raw: str, problem: str) -> ConfigurationError:
     # The URL itself is never repeated: it may hold a password where the parser did not
     # expect one. Its scheme alone says which URL is meant.
-    scheme = raw.strip().partition(":")[0]
-    shown = f" ({scheme}://…)" if _SCHEME.fullmatch(scheme) else ""
+    scheme, colon, rest = raw.strip().partition(":")
+    typed = colon and rest.startswith("/")  # not `localhost`, not `user:password@host`
+    shown = f" ({scheme}://…)" if typed and _SCHEME.fullmatch(scheme) else ""
     return ConfigurationError(f"malformed database URL{shown}: {problem}")
 
 
@@ -161,16 +162,26 @@ def prepared_statements() -> bool:
 
 def make_engine(url: URL) -> Engine:
     prepare = prepared_statements()  # checked on SQLite too, where nothing is prepared
-    if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    return sa.create_engine(
-        url,
-        # No pre-ping: it costs a round trip per transaction. A connection broken by a
-        # server restart fails once, invalidates the pool, and the next checkout is fresh.
-        pool_recycle=600,
-        connect_args={"connect_timeout": 5, "application_name": "procobs"},
-        execution_options={PREPARE_OPTION: prepare},
-    )
+    try:
+        if url.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return sa.create_engine(
+            url,
+            # No pre-ping: it costs a round trip per transaction. A connection broken by a
+            # server restart fails once, invalidates the pool, and the next checkout is fresh.
+            pool_recycle=600,
+            connect_args={"connect_timeout": 5, "application_name": "procobs"},
+            execution_options={PREPARE_OPTION: prepare},
+        )
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"the database driver of {url.drivername}:// needs the Python module "
+            f"{exc.name!r}, which is not installed: install it, or use postgresql+psycopg2://"
+        ) from None
+    except sa.exc.NoSuchModuleError:
+        raise ConfigurationError(
+            f"unknown database driver {url.drivername!r}: use postgresql+psycopg2:// or sqlite:///"
+        ) from None
 
 
 _AFTER_COMMIT = "procobs_after_commit"

@@ -9,8 +9,10 @@ import sqlite3
 import zlib
 
 import pytest
+from click.testing import CliRunner
 
-from procobs_dagster.errors import EXIT_DATABASE, EXIT_REFUSED
+from procobs_dagster.cli import main
+from procobs_dagster.errors import EXIT_DATABASE, EXIT_REFUSED, EXIT_USAGE
 from procobs_dagster.store.engine import Database
 from procobs_dagster_tests.databases import every_value
 from procobs_dagster_tests.delivery.helpers import (
@@ -64,6 +66,13 @@ def test_a_malformed_database_url_is_one_line_without_its_password(raw):
     outcome = run_cli(raw, "db", "status")
     assert assert_refused(outcome, EXIT_REFUSED).startswith("malformed database URL ")
     assert_no_secret(outcome.stderr, outcome.stdout)
+
+
+def test_an_empty_database_url_is_a_usage_error():
+    # `--database-url "$URL"` with URL unset must not quietly mean the SQLite default.
+    outcome = CliRunner().invoke(main, ["--database-url", " ", "db", "status"])
+    assert outcome.exit_code == EXIT_USAGE and "is empty" in outcome.stderr
+    assert "Traceback" not in outcome.stderr + outcome.stdout
 
 
 def with_secrets(db: Database) -> str:

@@ -1,3 +1,5 @@
+import importlib.util
+
 import pytest
 
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
@@ -99,6 +101,28 @@ def test_a_malformed_url_is_refused_by_its_scheme_alone(raw, problem):
     message = str(caught.value)
     assert message.startswith("malformed database URL (postgresql+psycopg2://…): ")
     assert problem in message and "Secret" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("raw", ["localhost", "procobs:TopSecretR@127.0.0.1:1/p", "garbage"])
+def test_a_url_without_a_scheme_names_none(raw):
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_url(raw)
+    message = str(caught.value)
+    assert message.startswith("malformed database URL: ") and "://…" not in message
+    assert "Secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("postgresql+pg8000://u@127.0.0.1:1/d", "needs the Python module 'pg8000'"),
+        ("postgresql+nosuchdriver://u@127.0.0.1:1/d", "unknown database driver"),
+    ],
+)
+def test_a_driver_that_is_not_installed_is_a_refusal(raw, problem):
+    assert importlib.util.find_spec("pg8000") is None  # the premise: procobs does not use it
+    with pytest.raises(ConfigurationError, match=problem):
+        Database(raw)
 
 
 def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
