@@ -148,6 +148,30 @@ def test_delivery_and_alert_runs_report_unusable_sinks_and_deliver_to_the_rest(
     assert all(f"| delivery_sink | '{name}' |" in unusable for name in BAD_SINKS)
 
 
+@pytest.mark.parametrize(
+    ("job", "run_config"),
+    [
+        ("delivery_job", {}),
+        ("alert_job", {"ops": {"raise_alerts": {"config": {"event_ids": []}}}}),
+    ],
+)
+def test_delivery_and_alert_runs_fail_when_every_stored_sink_is_unusable(db, job, run_config):
+    for name, (columns, _) in BAD_SINKS.items():
+        insert_sink(db, name, **columns)
+    emit_events(db, 2)
+    before = row_counts(db)
+    defs = build_definitions(resource_for(db))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "delivery_sink row '" in message and FIX_SINK in message
+    assert row_counts(db) == before  # nothing fanned out or claimed: the events wait
+
+
 def insert_sla(db, candidate: str, seconds) -> None:
     with db.begin() as conn:
         conn.execute(

@@ -70,6 +70,10 @@ def deliver_outbox(
     for row in configured.unusable:  # left aside: the other sinks are still delivered to
         context.log.warning(str(row))
     sinks = delivery.select_sinks(configured.configs, ())
+    if not sinks and configured.unusable:
+        # Sinks are stored but none can be used: the events wait, so the run says so by
+        # failing, as `procobs relay run` refuses, rather than succeeding with a warning.
+        raise dg.Failure(description=str(configured.unusable[0]))
     if not sinks:
         context.log.info(
             "no enabled sink: events wait in the outbox until one is configured "
