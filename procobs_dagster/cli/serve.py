@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+import socket
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import uvicorn
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
 from procobs_dagster.cli.output import say
+from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.sources.openlineage import receiver
 from procobs_dagster.sources.workflow_ledger import DEFAULT_PARENT_GRACE
 
@@ -57,17 +59,33 @@ def serve(
         max_body_bytes=max_body_bytes,
         parent_grace=dt.timedelta(seconds=parent_grace),
     )
+    listening = _listen(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # /healthz reads the schema revision: Alembic's "Context impl" line on every probe.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     say(
         f"procobs serve: {db.display_url}, {len(keys)} API key(s), "
         f"POST http://{host}:{port}{receiver.ENDPOINT}",
         err=True,
     )
-    uvicorn.run(
-        receiver.create_app(db, config),
-        host=host,
-        port=port,
-        access_log=False,  # the receiver logs one line per request itself
-        log_level="info",
-        server_header=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            receiver.create_app(db, config),
+            host=host,
+            port=port,
+            access_log=False,  # the receiver logs one line per request itself
+            log_level="info",
+            server_header=False,
+        )
     )
+    server.run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here: a port in use is a one-line refusal (exit 1), not
+    uvicorn's startup failure (its exit 3 reads as "database unreachable")."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

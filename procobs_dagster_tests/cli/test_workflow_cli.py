@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -53,6 +54,15 @@ def test_serve_refuses_a_database_not_at_the_schema(procobs_empty, monkeypatch):
     monkeypatch.delenv("PROCOBS_API_KEYS", raising=False)
     result = procobs_empty("serve", expect_exit=3)
     assert "run `procobs db upgrade`" in result.stderr
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(procobs, monkeypatch):
+    monkeypatch.delenv("PROCOBS_API_KEYS", raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = procobs("serve", "--port", str(port), expect_exit=1)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"procobs: error: cannot listen on 127.0.0.1:{port}: ")
 
 
 def test_ingest_a_file_then_again(procobs, db, tmp_path):
