@@ -70,7 +70,7 @@ def check_known(current: str | None, where: str = "the database") -> None:
         )
 
 
-def _check_not_unversioned(conn: Connection, where: str = "the database") -> None:
+def check_versioned(conn: Connection, where: str = "the database") -> None:
     """Tables without a recorded revision: someone removed alembic_version, or created
     the tables by hand. Migrating would fail half-way on the first existing table."""
     if current_revision(conn) is None:
@@ -79,7 +79,7 @@ def _check_not_unversioned(conn: Connection, where: str = "the database") -> Non
             raise SchemaNotReady(
                 f"{where} holds procobs tables ({', '.join(found[:3])}"
                 f"{', …' if len(found) > 3 else ''}) but records no schema revision "
-                "(alembic_version is missing): restore it from a backup, or stamp it"
+                "(alembic_version is missing): restore it from a backup"
             )
 
 
@@ -118,7 +118,7 @@ def upgrade_on(conn: Connection, revision: str = "head") -> None:
     _check_revision(revision)
     current = current_revision(conn)
     check_known(current)
-    _check_not_unversioned(conn)
+    check_versioned(conn)
     named = revision not in ("head", "base") and not _RELATIVE.fullmatch(revision)
     if named and _below(revision, current):
         raise InvalidInput(
@@ -155,6 +155,7 @@ def _row_counts(conn: Connection) -> dict[str, int]:
 
 def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
     current = current_revision(conn)
+    check_versioned(conn)
     if current is None:
         raise InvalidInput("the database has no procobs schema: nothing to downgrade")
     check_known(current)
@@ -203,6 +204,7 @@ def ensure_current(db: Database) -> None:
     """Refuse to work on a database that is not at the schema this code expects."""
     with db.read() as conn:
         current = current_revision(conn)
+        check_versioned(conn, f"database {db.display_url}")
     check_known(current, f"database {db.display_url}")
     head = head_revision()
     if current != head:

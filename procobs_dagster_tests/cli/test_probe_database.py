@@ -79,10 +79,13 @@ def test_c3_a_database_a_newer_procobs_migrated_is_one_line(hostile, db, args):
     assert "db upgrade" not in message
 
 
-def test_c3_tables_without_a_recorded_revision_are_one_line(hostile, db):
+@pytest.mark.parametrize(
+    "args", [("db", "status"), ("db", "upgrade"), ("db", "downgrade", "--yes"), ("runs", "list")]
+)
+def test_c3_tables_without_a_recorded_revision_are_one_line(hostile, db, args):
     with db.begin() as conn:
         conn.execute(sa.text("DROP TABLE alembic_version"))
-    message = hostile.refused("db", "upgrade", exit_code=EXIT_DATABASE)
+    message = hostile.refused(*args, exit_code=EXIT_DATABASE)
     assert "holds procobs tables" in message and "records no schema revision" in message
 
 
