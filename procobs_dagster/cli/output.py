@@ -61,6 +61,11 @@ def echo_table(rows: Iterable[dict[str, Any]], columns: Sequence[str], empty: st
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
+def batches(count: int) -> str:
+    """``count`` batches, in words: "1 batch", "3 batches"."""
+    return f"{count} batch" if count == 1 else f"{count} batches"
+
+
 def batch_progress(as_json: bool):
     """A progress callback printing one line per batch to stderr, when a person watches
     (stderr is a terminal and no --json was asked for); otherwise None."""

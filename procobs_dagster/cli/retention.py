@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import batch_progress, emit_json, json_option, say
+from procobs_dagster.cli.output import batch_progress, batches, emit_json, json_option, say
 from procobs_dagster.cli.params import (
     BATCH,
     DAYS_OR_FOREVER,
@@ -183,7 +183,7 @@ def _say_runs(report: RetentionReport, dry_run: bool) -> None:
     say(
         f"{'would archive' if dry_run else 'archived'}: {report.runs} runs"
         f"{f' ({by_status})' if by_status else ''}, {report.components} components, "
-        f"{report.history} history rows in {report.batches} batches "
+        f"{report.history} history rows in {batches(report.batches)} "
         f"({report.seconds:.2f} s, longest batch {report.longest_batch_seconds:.2f} s)"
     )
     if report.families_kept_back:
@@ -201,7 +201,7 @@ def _say_tables(name: str, report: PruneReport) -> None:
     parts += [f"{would}archive {n} {t}" for t, n in report.archived.items()]
     kept = ", ".join(f"{n} {t}" for t, n in report.kept_back.items() if n)
     say(
-        f"{name}: {', '.join(parts)} in {report.batches} batches ({report.seconds:.2f} s, "
+        f"{name}: {', '.join(parts)} in {batches(report.batches)} ({report.seconds:.2f} s, "
         f"longest batch {report.longest_batch_seconds:.2f} s)"
         + (f"; kept back: {kept}" if kept else "")
     )

@@ -3,7 +3,14 @@
 import click
 
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import batch_progress, echo_table, emit_json, json_option, say
+from procobs_dagster.cli.output import (
+    batch_progress,
+    batches,
+    echo_table,
+    emit_json,
+    json_option,
+    say,
+)
 from procobs_dagster.cli.params import BATCH, FREE_TEXT, IDENTIFIER, NAME, whole_seconds
 from procobs_dagster.maintenance import (
     DEFAULT_BATCH,
@@ -24,7 +31,7 @@ batch_option = click.option(
     type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
-    help="Candidates per transaction.",
+    help="Runs or components judged per transaction.",
 )
 
 
@@ -51,7 +58,7 @@ def _print(report: SweepReport, as_json: bool) -> None:
     say(
         f"{report.verdict} sweep {report.sweep_id}: {len(report.verdicts)} marked "
         f"{report.verdict}, {report.left_alone} left alone (changed meanwhile), "
-        f"{report.batches} batches"
+        f"{batches(report.batches)}"
     )
 
 

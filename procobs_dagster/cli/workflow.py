@@ -10,6 +10,7 @@ from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
 from procobs_dagster.cli.output import (
     batch_progress,
+    batches,
     echo_problems,
     echo_table,
     emit_json,
@@ -90,7 +91,7 @@ def replay(
         return
     unreadable = f", {report.unreadable} left as they were (unreadable)"
     say(
-        f"replayed {report.events} events of {report.runs} runs in {report.batches} batch(es)"
+        f"replayed {report.events} events of {report.runs} runs in {batches(report.batches)}"
         + (unreadable if report.unreadable else "")
     )
     for name, value in report.recorded.as_dict().items():

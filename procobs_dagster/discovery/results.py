@@ -18,7 +18,8 @@ SCORE_DEFINITIONS = {
     "of real runs (job_queue rows carry no evidence)",
     "fitness": "real runs whose steps, ordered by started_at, are exactly the declared step "
     "codes in the declared order / real runs (declared candidates only)",
-    "last_seen_at": "latest ended_at (else started_at) of a real run; never last_executed",
+    "last_seen_at": "latest end (else start, else recorded) time of a real trace; "
+    "never last_executed",
     "variants": "distinct step sequences of real runs, with how many runs followed each",
     "directly_follows": "times step b directly followed step a within a real run",
 }
