@@ -1,7 +1,9 @@
 """`procobs serve`: the OpenLineage receiver over HTTP."""
 
+import contextlib
 import datetime as dt
 import logging
+import signal
 import socket
 from pathlib import Path
 
@@ -65,7 +67,7 @@ def serve(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     say(
         f"procobs serve: {db.display_url}, {len(keys)} API key(s), "
-        f"POST http://{host}:{port}{receiver.ENDPOINT}",
+        f"POST http://{_address(host, port)}{receiver.ENDPOINT}",
         err=True,
     )
     server = uvicorn.Server(
@@ -78,14 +80,40 @@ def serve(
             server_header=False,
         )
     )
-    server.run(sockets=[listening])
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound here: a port in use is a one-line refusal (exit 1), not
-    uvicorn's startup failure (its exit 3 reads as "database unreachable")."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # uvicorn shuts down on Ctrl-C or SIGTERM, then raises the signal again: stopping is
+    # how serve ends, so both end it cleanly (exit 0), not as interrupted or killed.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=listening)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to (``localhost``: 127.0.0.1
+    and ::1), as asyncio would bind them, but bound here: a port in use is a one-line
+    refusal (exit 1), not uvicorn's startup failure (its exit 3 reads as "database
+    unreachable")."""
+    sockets: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, protocol, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, protocol)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(socket.SOMAXCONN)
     except OSError as exc:
-        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        for sock in sockets:
+            sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
+        ) from None
+    return sockets

@@ -4,6 +4,7 @@ process of its own (``served``)."""
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -65,8 +66,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(db: Database, *args: str, api_keys: str = KEY) -> Iterator[str]:
-    """``procobs serve`` itself, in a process of its own; yields its base URL."""
+def served(
+    db: Database, *args: str, api_keys: str = KEY, stop: int = signal.SIGINT
+) -> Iterator[subprocess.Popen]:
+    """``procobs serve`` itself, in a process of its own, stopped by ``stop`` (Ctrl-C, or
+    a service manager's SIGTERM); yields the process, its base URL as ``process.url``."""
     port = free_port()
     env = {**os.environ, receiver.API_KEYS_ENV: api_keys}
     url = db.url.render_as_string(hide_password=False)
@@ -90,7 +94,8 @@ def served(db: Database, *args: str, api_keys: str = KEY) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("procobs serve did not answer /healthz")
             time.sleep(0.1)
-        yield base
+        process.url = base
+        yield process
     finally:
-        process.terminate()
+        process.send_signal(stop)
         process.wait(timeout=STARTUP_SECONDS)

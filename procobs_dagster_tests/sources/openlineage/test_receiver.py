@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import json
 import logging
+import signal
 import time
 
 import httpx
@@ -44,10 +45,11 @@ def snapshot(db) -> dict:
 
 def test_the_client_puts_a_dag_run_into_the_ledger_through_procobs_serve(db):
     dag, events = dag_with_two_tasks()
-    with served(db) as url:
-        sender = client(url, KEY)
+    with served(db) as server:
+        sender = client(server.url, KEY)
         for event in events:
             sender.emit(event)
+    assert server.returncode == 0  # Ctrl-C is how serve stops: a clean exit
     runs = snapshot(db)
     assert runs[dag]["status"] == "completed"
     assert sorted(r["dot_code"] for k, r in runs.items() if k != dag) == ["etl.extract", "etl.load"]
@@ -55,6 +57,12 @@ def test_the_client_puts_a_dag_run_into_the_ledger_through_procobs_serve(db):
         score = discovery.score_of(conn, EMPTY_CATALOG, f"PROC-CAND:workflow:{NS}/etl")
     assert score.status == "verified_candidate"
     assert score.proving_run_id is not None
+
+
+def test_procobs_serve_stopped_by_a_service_manager_exits_cleanly(db):
+    with served(db, stop=signal.SIGTERM) as server:
+        assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+    assert server.returncode == 0
 
 
 @pytest.mark.parametrize(
