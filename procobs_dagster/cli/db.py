@@ -74,7 +74,7 @@ def status(cli: CliContext, as_json: bool) -> None:
     else:
         with cli.database.read() as conn:
             current = migrate.current_revision(conn)
-            migrate.check_versioned(conn, f"database {cli.database.display_url}")
+            migrate.check_versioned(conn, current, f"database {cli.database.display_url}")
     pending = migrate.pending_revisions(current)
     result = {
         "database": cli.database.display_url,

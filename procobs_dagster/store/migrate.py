@@ -70,10 +70,11 @@ def check_known(current: str | None, where: str = "the database") -> None:
         )
 
 
-def check_versioned(conn: Connection, where: str = "the database") -> None:
-    """Tables without a recorded revision: someone removed alembic_version, or created
-    the tables by hand. Migrating would fail half-way on the first existing table."""
-    if current_revision(conn) is None:
+def check_versioned(conn: Connection, current: str | None, where: str = "the database") -> None:
+    """Refuse tables without a recorded revision (``current``, as read): someone removed
+    alembic_version, or created the tables by hand. Nothing can tell which schema they
+    are at, and migrating would fail half-way on the first existing table."""
+    if current is None:
         found = sorted(set(sa.inspect(conn).get_table_names()) & set(metadata.tables))
         if found:
             raise SchemaNotReady(
@@ -107,20 +108,30 @@ def _check_revision(revision: str) -> None:
         raise InvalidInput(f"unknown migration revision: {shown(revision)}")
 
 
+def _named(revision: str) -> str | None:
+    """The revision id ``revision`` names (an id or a unique prefix of one); None for
+    the symbols (head, heads, base) and relative steps."""
+    if revision in ("head", "heads", "base") or _RELATIVE.fullmatch(revision):
+        return None
+    return script().get_revision(revision).revision
+
+
 def _below(revision: str, current: str | None) -> bool:
-    """``revision`` (a known revision id) lies before ``current`` in the history."""
-    return (
-        current is not None and revision != current and revision not in pending_revisions(current)
-    )
+    """``revision`` (as given) lies before ``current`` in the history."""
+    if current is None:
+        return False
+    if revision == "base":
+        return True
+    target = _named(revision)
+    return target is not None and target != current and target not in pending_revisions(current)
 
 
 def upgrade_on(conn: Connection, revision: str = "head") -> None:
     _check_revision(revision)
     current = current_revision(conn)
     check_known(current)
-    check_versioned(conn)
-    named = revision not in ("head", "base") and not _RELATIVE.fullmatch(revision)
-    if named and _below(revision, current):
+    check_versioned(conn, current)
+    if _below(revision, current):
         raise InvalidInput(
             f"the database is at {current}, above {shown(revision)}: an upgrade goes up"
             " (`procobs db downgrade` goes down)"
@@ -155,20 +166,22 @@ def _row_counts(conn: Connection) -> dict[str, int]:
 
 def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
     current = current_revision(conn)
-    check_versioned(conn)
+    check_versioned(conn, current)
     if current is None:
         raise InvalidInput("the database has no procobs schema: nothing to downgrade")
     check_known(current)
-    if revision in ("head",) or revision.startswith("+"):
-        raise InvalidInput(f"cannot downgrade to {shown(revision)}: a downgrade goes down")
+    not_down = InvalidInput(
+        f"the database is at {current}, not above {shown(revision)}: a downgrade goes down"
+    )
+    upward = revision in ("head", "heads") or revision.startswith("+")
+    if upward or (_named(revision) is not None and not _below(revision, current)):
+        raise not_down
     before = _row_counts(conn)
     with _alembic_errors(revision):
         command.downgrade(_config(connection=conn), revision)
     target = current_revision(conn)
-    if target == current:
-        raise InvalidInput(
-            f"the database is at {current}, not above {shown(revision)}: a downgrade goes down"
-        )
+    if target == current:  # a step of -0
+        raise not_down
     after = set(sa.inspect(conn).get_table_names())
     dropped = {t: n for t, n in before.items() if t not in after}
     return Downgrade(current, target, dropped)
@@ -204,7 +217,7 @@ def ensure_current(db: Database) -> None:
     """Refuse to work on a database that is not at the schema this code expects."""
     with db.read() as conn:
         current = current_revision(conn)
-        check_versioned(conn, f"database {db.display_url}")
+        check_versioned(conn, current, f"database {db.display_url}")
     check_known(current, f"database {db.display_url}")
     head = head_revision()
     if current != head:

@@ -181,16 +181,23 @@ def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
         postgres_databases.drop(packet)
 
 
-def test_a_downgrade_goes_down_and_an_upgrade_up(db):
-    head = migrate.head_revision()
-    first = migrate.pending_revisions(None)[0]
-    with pytest.raises(InvalidInput, match="a downgrade goes down"):
-        migrate.downgrade(db, head)
-    with pytest.raises(InvalidInput, match="an upgrade goes up"):
-        migrate.upgrade(db, first)
-    migrate.upgrade(db, head)  # where it is: nothing to do, no refusal
-    with db.read() as conn:
-        assert migrate.current_revision(conn) == head
+def test_a_downgrade_goes_down_and_an_upgrade_up(empty_db):
+    """Revisions as Alembic takes them — full ids, unique prefixes, symbols — in the
+    direction of the command; where the database already is, an upgrade does nothing."""
+    first, second, third = migrate.pending_revisions(None)[:3]
+    migrate.upgrade(empty_db, second[:4])  # a unique prefix, up
+    for revision in (first, first[:4], "base"):
+        with pytest.raises(InvalidInput, match="an upgrade goes up"):
+            migrate.upgrade(empty_db, revision)
+    for revision in (second, second[:4], third):
+        with pytest.raises(InvalidInput, match="a downgrade goes down"):
+            migrate.downgrade(empty_db, revision)
+    migrate.upgrade(empty_db, second[:4])
+    with empty_db.read() as conn:
+        assert migrate.current_revision(conn) == second
+    migrate.upgrade(empty_db, "heads")
+    with empty_db.read() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
 
 
 def test_unknown_revision_is_refused(db):
