@@ -84,8 +84,20 @@ def _malformed(raw: str, problem: str) -> ConfigurationError:
     return ConfigurationError(f"malformed database URL{shown}: {problem}")
 
 
+# Per database, the drivers procobs works through.
+DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "sqlite": ("pysqlite",)}
+
+
 def resolve_url(explicit: str | None = None) -> URL:
-    raw = explicit or os.environ.get("PROCOBS_DATABASE_URL")
+    environment = os.environ.get("PROCOBS_DATABASE_URL")
+    if not explicit and environment is not None and not environment.strip():
+        # Set but empty: a deployment's `${DB_URL}` left unset. Taken as unset, the
+        # webserver and the daemon would each write to a SQLite file of their own.
+        raise ConfigurationError(
+            "PROCOBS_DATABASE_URL is set but empty: unset it for the SQLite default, "
+            "or set it to the database's URL"
+        )
+    raw = explicit or environment
     if not raw:
         return make_url(f"sqlite:///{procobs_home() / 'procobs.db'}")
     try:
@@ -103,6 +115,13 @@ def resolve_url(explicit: str | None = None) -> URL:
     if url.get_backend_name() not in ("postgresql", "sqlite"):
         raise ConfigurationError(
             f"unsupported database {url.get_backend_name()!r}: use postgresql+psycopg2:// or sqlite:///"
+        )
+    if url.get_driver_name() not in DRIVERS[url.get_backend_name()]:
+        # The hot paths bind parameters in the pyformat style (store/driver.py), which
+        # these drivers take; pg8000 and asyncpg would fail there, not here.
+        raise ConfigurationError(
+            f"unsupported database driver {url.drivername!r}: use postgresql+psycopg2:// "
+            "(or postgresql+psycopg:// with psycopg 3), or sqlite:///"
         )
     return url
 
@@ -177,10 +196,6 @@ def make_engine(url: URL) -> Engine:
         raise ConfigurationError(
             f"the database driver of {url.drivername}:// needs the Python module "
             f"{exc.name!r}, which is not installed: install it, or use postgresql+psycopg2://"
-        ) from None
-    except sa.exc.NoSuchModuleError:
-        raise ConfigurationError(
-            f"unknown database driver {url.drivername!r}: use postgresql+psycopg2:// or sqlite:///"
         ) from None
 
 
