@@ -172,6 +172,18 @@ def test_delivery_and_alert_runs_fail_when_every_stored_sink_is_unusable(db, job
     assert row_counts(db) == before  # nothing fanned out or claimed: the events wait
 
 
+def test_a_delivery_run_with_only_disabled_sinks_beside_an_unusable_one_succeeds(db, tmp_path):
+    """Sinks switched off on purpose: the events wait by choice, nothing is wrong."""
+    insert_sink(db, "capless", **BAD_SINKS["capless"][0])
+    off = tmp_path / "off.jsonl"
+    insert_sink(db, "off", kind="file", url=None, secret_env=None, path=str(off), enabled=False)
+    emit_events(db, 1)
+    defs = build_definitions(resource_for(db))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("delivery_job").execute_in_process(instance=instance)
+    assert result.success and not off.exists()
+
+
 def insert_sla(db, candidate: str, seconds) -> None:
     with db.begin() as conn:
         conn.execute(

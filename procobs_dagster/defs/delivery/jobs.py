@@ -70,7 +70,7 @@ def deliver_outbox(
     for row in configured.unusable:  # left aside: the other sinks are still delivered to
         context.log.warning(str(row))
     sinks = delivery.select_sinks(configured.configs, ())
-    if not sinks and configured.unusable:
+    if configured.unusable and not configured.configs:
         # Sinks are stored but none can be used: the events wait, so the run says so by
         # failing, as `procobs relay run` refuses, rather than succeeding with a warning.
         raise dg.Failure(description=str(configured.unusable[0]))
