@@ -1195,6 +1195,16 @@ $$;
 
 CREATE TRIGGER job_queue_trace_change_delete AFTER DELETE ON job_queue REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION job_queue_trace_change_delete();
 
+CREATE OR REPLACE FUNCTION job_queue_trace_change_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE discovery_summary_state SET job_coverage = NULL;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER job_queue_trace_change_truncate AFTER TRUNCATE ON job_queue FOR EACH STATEMENT EXECUTE FUNCTION job_queue_trace_change_truncate();
+
 UPDATE alembic_version SET version_num='0015_job_delete_changes' WHERE alembic_version.version_num = '0014_ledger_compound_moves';
 
 COMMIT;

@@ -6,6 +6,10 @@ DROP TRIGGER IF EXISTS job_queue_trace_change_delete ON job_queue;
 
 DROP FUNCTION IF EXISTS job_queue_trace_change_delete();
 
+DROP TRIGGER IF EXISTS job_queue_trace_change_truncate ON job_queue;
+
+DROP FUNCTION IF EXISTS job_queue_trace_change_truncate();
+
 UPDATE alembic_version SET version_num='0014_ledger_compound_moves' WHERE alembic_version.version_num = '0015_job_delete_changes';
 
 -- Running downgrade 0014_ledger_compound_moves -> 0013_sqlite_autoincrement

@@ -106,7 +106,7 @@ def drop_leaves_only_archived(table: str, dialect: str) -> list[str]:
 # above), and a summary is computed from the live and archive tables together, so a move
 # changes none. job_queue is the platform's own table, which it may prune: a delete there
 # takes steps out of a job trace, or the whole trace, so it queues its run_ids
-# (``trace_delete_triggers``).
+# (``job_queue_removal_triggers``).
 TRACE_CHANGE_TABLE = "discovery_trace_change"
 # table -> (correlation_id expression or NULL, run_id expression or NULL), per row.
 TRACE_KEYS = {
@@ -194,49 +194,52 @@ def drop_trace_change_triggers(dialect: str) -> list[str]:
     return statements
 
 
-# Tables whose deletes change traces: job_queue has no archive.
-DELETE_CHANGES = ("job_queue",)
+JOB_QUEUE = "job_queue"
 
 
-def trace_delete_triggers(dialect: str) -> list[str]:
-    """Triggers queueing the keys of deleted ``DELETE_CHANGES`` rows."""
-    statements = []
-    for table in DELETE_CHANGES:
-        name = _trace_change_name(table, "DELETE")
-        insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
-        if dialect == "postgresql":
-            old_c, old_r, old_has = _keys_sql(table, "o", dialect)
-            statements.append(
-                f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+def job_queue_removal_triggers(dialect: str) -> list[str]:
+    """Triggers telling discovery's refresh that job_queue rows went: a DELETE queues
+    their run ids; a TRUNCATE (Postgres) names no rows, so it clears the job coverage the
+    summaries were built with, and the next refresh re-summarises every job trace."""
+    name = _trace_change_name(JOB_QUEUE, "DELETE")
+    insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
+    if dialect != "postgresql":
+        old_c, old_r, old_has = _keys_sql(JOB_QUEUE, "OLD", dialect)
+        return [
+            f"CREATE TRIGGER {name} AFTER DELETE ON {JOB_QUEUE} "
+            f"WHEN {old_has} BEGIN {insert} VALUES ({old_c}, {old_r}); END"
+        ]
+    old_c, old_r, old_has = _keys_sql(JOB_QUEUE, "o", dialect)
+    truncated = _trace_change_name(JOB_QUEUE, "TRUNCATE")
+    return [
+        f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     {insert}
     SELECT DISTINCT {old_c}, {old_r} FROM old_rows o WHERE {old_has};
     RETURN NULL;
 END
-$$"""
-            )
-            statements.append(
-                f"CREATE TRIGGER {name} AFTER DELETE ON {table} "
-                f"REFERENCING OLD TABLE AS old_rows "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
-            )
-            continue
-        old_c, old_r, old_has = _keys_sql(table, "OLD", dialect)
-        statements.append(
-            f"CREATE TRIGGER {name} AFTER DELETE ON {table} "
-            f"WHEN {old_has} BEGIN {insert} VALUES ({old_c}, {old_r}); END"
-        )
-    return statements
+$$""",
+        f"CREATE TRIGGER {name} AFTER DELETE ON {JOB_QUEUE} REFERENCING OLD TABLE AS old_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+        f"""CREATE OR REPLACE FUNCTION {truncated}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE discovery_summary_state SET job_coverage = NULL;
+    RETURN NULL;
+END
+$$""",
+        f"CREATE TRIGGER {truncated} AFTER TRUNCATE ON {JOB_QUEUE} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {truncated}()",
+    ]
 
 
-def drop_trace_delete_triggers(dialect: str) -> list[str]:
+def drop_job_queue_removal_triggers(dialect: str) -> list[str]:
+    if dialect != "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {_trace_change_name(JOB_QUEUE, 'DELETE')}"]
     statements = []
-    for table in DELETE_CHANGES:
-        name = _trace_change_name(table, "DELETE")
-        if dialect == "postgresql":
-            statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-            statements.append(f"DROP FUNCTION IF EXISTS {name}()")
-        else:
-            statements.append(f"DROP TRIGGER IF EXISTS {name}")
+    for op in ("DELETE", "TRUNCATE"):
+        name = _trace_change_name(JOB_QUEUE, op)
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {JOB_QUEUE}")
+        statements.append(f"DROP FUNCTION IF EXISTS {name}()")
     return statements

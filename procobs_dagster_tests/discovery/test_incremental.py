@@ -429,6 +429,27 @@ def test_a_pruned_job_queue_is_re_summarised(db):
     assert incremental == full
 
 
+def test_a_truncated_job_queue_is_re_summarised(postgres_db):
+    """TRUNCATE names no rows: the next refresh re-summarises every job trace."""
+    from procobs_dagster_tests.discovery.helpers import enqueue
+
+    db = postgres_db
+    enqueue(db, uuid7(), ("cut.segment", "completed", 0, 1), ("cut.encode", "completed", 1, 2))
+    with db.begin() as conn:
+        summaries.refresh_summaries(conn, CATALOG)
+        assert _scored(conn)[CUT].support == 1
+    with db.begin() as conn:
+        conn.execute(sa.text("TRUNCATE job_queue"))
+    with db.read() as conn:  # read-only: the job traces are computed, not trusted
+        assert _scored(conn)[CUT].support == 0
+    with db.begin() as conn:
+        refresh = summaries.refresh_summaries(conn, CATALOG)
+        assert refresh.jobs_rebuilt and not refresh.full
+        assert _scored(conn)[CUT].support == 0
+    incremental, full = incremental_and_full(db)
+    assert incremental == full
+
+
 def test_a_long_queue_is_rebuilt_in_full(db, monkeypatch):
     monkeypatch.setattr(summaries, "MAX_QUEUED", 3)
     with db.begin() as conn:

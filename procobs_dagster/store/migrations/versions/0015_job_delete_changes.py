@@ -1,5 +1,6 @@
-"""A delete of ``job_queue`` rows queues their run_ids for discovery's refresh
-(docs/discovery.md, "Trace summaries").
+"""A delete of ``job_queue`` rows queues their run_ids for discovery's refresh, and on
+PostgreSQL a TRUNCATE has every job trace re-summarised (docs/discovery.md, "Trace
+summaries").
 
 ``job_queue`` is the platform's own table and has no archive: when the platform prunes it,
 the job traces of the deleted rows lose steps or vanish. A full scoring computes them from
@@ -13,7 +14,10 @@ Revises: 0014_ledger_compound_moves
 
 from alembic import op
 
-from procobs_dagster.store.triggers import drop_trace_delete_triggers, trace_delete_triggers
+from procobs_dagster.store.triggers import (
+    drop_job_queue_removal_triggers,
+    job_queue_removal_triggers,
+)
 
 revision = "0015_job_delete_changes"
 down_revision = "0014_ledger_compound_moves"
@@ -22,10 +26,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for statement in trace_delete_triggers(op.get_context().dialect.name):
+    for statement in job_queue_removal_triggers(op.get_context().dialect.name):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in drop_trace_delete_triggers(op.get_context().dialect.name):
+    for statement in drop_job_queue_removal_triggers(op.get_context().dialect.name):
         op.execute(statement)
