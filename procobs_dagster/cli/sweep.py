@@ -31,7 +31,7 @@ batch_option = click.option(
     type=BATCH,
     default=DEFAULT_BATCH,
     show_default=True,
-    help="Runs or components judged per transaction.",
+    help="Runs (orphans: runs and components) judged per transaction.",
 )
 
 

@@ -156,6 +156,24 @@ def _run_script(db, path: Path) -> None:
         cursor.execute(path.read_text())
 
 
+def _routines(db) -> tuple[set[str], set[str]]:
+    """The triggers and functions of the public schema, which the inspector does not see."""
+    with db.read() as conn:
+        triggers = conn.execute(
+            sa.text(
+                "SELECT tgrelid::regclass::text || '.' || tgname FROM pg_trigger"
+                " WHERE NOT tgisinternal"
+            )
+        ).scalars()
+        functions = conn.execute(
+            sa.text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p"
+                " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+            )
+        ).scalars()
+        return set(triggers), set(functions)
+
+
 def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
     """What a DBA runs with psql: apply.sql on an empty database builds the schema the
     migrations build, its functions work, and rollback.sql takes it all away again."""
@@ -165,6 +183,7 @@ def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
         with packet.read() as conn:
             assert migrate.current_revision(conn) == migrate.head_revision()
         assert schema_snapshot(packet) == schema_snapshot(postgres_db)
+        assert _routines(packet) == _routines(postgres_db)
         with packet.begin() as conn:
             conn.execute(
                 sa.text(
@@ -177,6 +196,7 @@ def test_the_sql_packet_applies_and_rolls_back(postgres_databases, postgres_db):
             conn.execute(sa.text("UPDATE process_status_history SET actor = 'b'"))
         _run_script(packet, SQL_DIR / "rollback.sql")
         assert set(schema_snapshot(packet)) <= {"alembic_version"}
+        assert _routines(packet) == (set(), set())
     finally:
         postgres_databases.drop(packet)
 
