@@ -79,8 +79,8 @@ def _configured(
     with cli.ready_database().read() as conn:
         stored = delivery.load_sinks_table(conn)
     stored.check_names(names)
-    if stored.unusable and not stored.configs and not listing:
-        raise ConfigurationError(str(stored.unusable[0]))
+    if not listing:
+        stored.check_usable()
     for row in stored.unusable:
         say(f"procobs: warning: {row}", err=True)
     return stored.configs

@@ -211,6 +211,12 @@ class StoredSinks:
             if row.key in names:
                 raise ConfigurationError(str(row))
 
+    def check_usable(self) -> None:
+        """Refuse, naming the first one's problem, rows stored when none is usable: the
+        events would wait with nothing said but a warning."""
+        if self.unusable and not self.configs:
+            raise ConfigurationError(str(self.unusable[0]))
+
 
 _FIX_SINK = (
     "fix it with `procobs relay import-sinks FILE` (a sink of the same name replaces it); "

@@ -12,6 +12,7 @@ from procobs_dagster import delivery, limits
 from procobs_dagster.defs.conventions import DELIVERY_TAG
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
+from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.records import UnusableRow
 
 OUTBOX_KEY = dg.AssetKey("event_outbox")
@@ -70,10 +71,11 @@ def deliver_outbox(
     for row in configured.unusable:  # left aside: the other sinks are still delivered to
         context.log.warning(str(row))
     sinks = delivery.select_sinks(configured.configs, ())
-    if configured.unusable and not configured.configs:
-        # Sinks are stored but none can be used: the events wait, so the run says so by
-        # failing, as `procobs relay run` refuses, rather than succeeding with a warning.
-        raise dg.Failure(description=str(configured.unusable[0]))
+    try:
+        configured.check_usable()
+    except ConfigurationError as exc:
+        # The run says so by failing, as `procobs relay run` refuses.
+        raise dg.Failure(description=str(exc)) from None
     if not sinks:
         context.log.info(
             "no enabled sink: events wait in the outbox until one is configured "
