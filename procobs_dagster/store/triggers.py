@@ -108,6 +108,7 @@ def drop_leaves_only_archived(table: str, dialect: str) -> list[str]:
 # takes steps out of a job trace, or the whole trace, so it queues its run_ids
 # (``job_queue_removal_triggers``).
 TRACE_CHANGE_TABLE = "discovery_trace_change"
+_QUEUE = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
 # table -> (correlation_id expression or NULL, run_id expression or NULL), per row.
 TRACE_KEYS = {
     "process_run_observation": ("correlation_id", "process_run_id"),
@@ -144,12 +145,12 @@ def trace_change_triggers(dialect: str) -> list[str]:
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)
+        {_QUEUE}
         SELECT {new_c}, {new_r} FROM new_rows n WHERE {new_has}
         UNION
         SELECT {old_c}, {old_r} FROM old_rows o WHERE {old_has};
     ELSE
-        INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)
+        {_QUEUE}
         SELECT DISTINCT {new_c}, {new_r} FROM new_rows n WHERE {new_has};
     END IF;
     RETURN NULL;
@@ -169,15 +170,14 @@ $$"""
             continue
         new_c, new_r, new_has = _keys_sql(table, "NEW", dialect)
         old_c, old_r, old_has = _keys_sql(table, "OLD", dialect)
-        insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
         statements.append(
             f"CREATE TRIGGER {_trace_change_name(table, 'INSERT')} AFTER INSERT ON {table} "
-            f"WHEN {new_has} BEGIN {insert} VALUES ({new_c}, {new_r}); END"
+            f"WHEN {new_has} BEGIN {_QUEUE} VALUES ({new_c}, {new_r}); END"
         )
         statements.append(
             f"CREATE TRIGGER {_trace_change_name(table, 'UPDATE')} AFTER UPDATE ON {table} "
-            f"BEGIN {insert} SELECT {new_c}, {new_r} WHERE {new_has}; "
-            f"{insert} SELECT {old_c}, {old_r} WHERE {old_has} "
+            f"BEGIN {_QUEUE} SELECT {new_c}, {new_r} WHERE {new_has}; "
+            f"{_QUEUE} SELECT {old_c}, {old_r} WHERE {old_has} "
             f"AND ({old_c} IS NOT {new_c} OR {old_r} IS NOT {new_r}); END"
         )
     return statements
@@ -202,12 +202,11 @@ def job_queue_removal_triggers(dialect: str) -> list[str]:
     their run ids; a TRUNCATE (Postgres) names no rows, so it clears the job coverage the
     summaries were built with, and the next refresh re-summarises every job trace."""
     name = _trace_change_name(JOB_QUEUE, "DELETE")
-    insert = f"INSERT INTO {TRACE_CHANGE_TABLE} (correlation_id, run_id)"
     if dialect != "postgresql":
         old_c, old_r, old_has = _keys_sql(JOB_QUEUE, "OLD", dialect)
         return [
             f"CREATE TRIGGER {name} AFTER DELETE ON {JOB_QUEUE} "
-            f"WHEN {old_has} BEGIN {insert} VALUES ({old_c}, {old_r}); END"
+            f"WHEN {old_has} BEGIN {_QUEUE} VALUES ({old_c}, {old_r}); END"
         ]
     old_c, old_r, old_has = _keys_sql(JOB_QUEUE, "o", dialect)
     truncated = _trace_change_name(JOB_QUEUE, "TRUNCATE")
@@ -215,7 +214,7 @@ def job_queue_removal_triggers(dialect: str) -> list[str]:
         f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    {insert}
+    {_QUEUE}
     SELECT DISTINCT {old_c}, {old_r} FROM old_rows o WHERE {old_has};
     RETURN NULL;
 END
