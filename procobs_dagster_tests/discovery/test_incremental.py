@@ -41,6 +41,7 @@ from procobs_dagster_tests.discovery.helpers import (
     KG,
     KG_STEPS,
     T0,
+    enqueue,
     observe,
     seconds,
 )
@@ -374,8 +375,6 @@ def test_a_refresh_rereads_only_the_changed_keys(db):
 
 
 def test_a_changed_catalog_re_summarises_the_job_traces(db):
-    from procobs_dagster_tests.discovery.helpers import enqueue
-
     enqueue(db, uuid7(), ("cut.segment", "completed", 0, 1), ("other.kind", "completed", 1, 2))
     with db.begin() as conn:
         summaries.refresh_summaries(conn, CATALOG)
@@ -405,8 +404,6 @@ def test_a_changed_catalog_re_summarises_the_job_traces(db):
 def test_a_pruned_job_queue_is_re_summarised(db):
     """The platform deleting job rows queues their run: the refresh takes the step out of
     the trace, or the trace away, as a full pass would."""
-    from procobs_dagster_tests.discovery.helpers import enqueue
-
     kept, pruned = uuid7(), uuid7()
     for run_id in (kept, pruned):
         enqueue(db, run_id, ("cut.segment", "completed", 0, 1), ("cut.encode", "completed", 1, 2))
@@ -431,8 +428,6 @@ def test_a_pruned_job_queue_is_re_summarised(db):
 
 def test_a_truncated_job_queue_is_re_summarised(postgres_db):
     """TRUNCATE names no rows: the next refresh re-summarises every job trace."""
-    from procobs_dagster_tests.discovery.helpers import enqueue
-
     db = postgres_db
     enqueue(db, uuid7(), ("cut.segment", "completed", 0, 1), ("cut.encode", "completed", 1, 2))
     with db.begin() as conn:
