@@ -82,7 +82,7 @@ def _echo_ledger(result: DemoResult, workflows) -> None:
         say(f"           {line}")
     say(f"observed:  {run.process_candidate_code} run {run.process_run_id}  {run.status}")
     say(f"           {_steps(result.kg_components)}")
-    say(f"job queue: {JOB_CANDIDATE} run {result.job_run_id}  {' → '.join(JOB_KINDS)}")
+    say(f"job queue: {JOB_CANDIDATE} run {result.job_run_id} (job_queue)  {' → '.join(JOB_KINDS)}")
     say(
         f"dry run:   {result.dry_run.process_candidate_code} run {result.dry_run.process_run_id}"
         "  (source_system=dry_run: proves wiring, never a process)"
