@@ -110,8 +110,8 @@ def ingest(cli: CliContext, jsonl_file: Path, as_json: bool) -> None:
         emit_json(report.as_dict())
         return
     say(
-        f"ingested {report.events} events from {jsonl_file} "
-        f"({report.already_ingested} already ingested)"
+        f"read {report.events} events from {jsonl_file}: "
+        f"{report.events - report.already_ingested} new, {report.already_ingested} already ingested"
     )
     for name, value in report.as_dict().items():
         if name not in ("events", "already_ingested"):

@@ -51,11 +51,11 @@ def ingest(cli: CliContext, jsonl_file: Path, catalog_path: Path | None, as_json
         emit_json(counts)
         return
     say(
-        f"ingested {counts['received']} events from {jsonl_file} "
-        f"({counts['duplicates']} already ingested, {counts['ignored']} without a run)"
+        f"read {counts['received']} events from {jsonl_file}: {counts['events']} new, "
+        f"{counts['duplicates']} already ingested, {counts['ignored']} without a run"
     )
     for name, value in counts.items():
-        if name not in ("received", "duplicates", "ignored"):
+        if name not in ("received", "events", "duplicates", "ignored"):
             say(f"  {name.replace('_', ' ')}: {value}")
 
 

@@ -133,7 +133,8 @@ def test_ingest_reports_what_it_wrote_and_lists_every_bad_line(procobs, tmp_path
     )
     report = procobs.json("events", "ingest", good)
     assert (report["events"], report["runs_started"], report["runs_ended"]) == (2, 1, 1)
-    assert "ingested 2 events" in procobs("events", "ingest", good).stdout
+    again = procobs("events", "ingest", good).stdout
+    assert f"read 2 events from {good}: 0 new, 2 already ingested" in again
     (run,) = procobs.json("runs", "list")
     assert run["status"] == "completed" and run["source_system"] == "domain_event"
 

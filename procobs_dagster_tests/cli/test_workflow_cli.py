@@ -75,8 +75,10 @@ def test_ingest_a_file_then_again(procobs, db, tmp_path):
         1,
     )
     again = procobs("workflow", "ingest", path)
-    assert f"ingested {len(events)} events" in again.stdout
-    assert f"({len(events)} already ingested, 0 without a run)" in again.stdout
+    assert (
+        f"read {len(events)} events from {path}: 0 new, {len(events)} already ingested, "
+        "0 without a run"
+    ) in again.stdout
     assert _snapshot(db)[dag]["status"] == "completed"
 
 
