@@ -21,13 +21,15 @@ from procobs_dagster.demo.pipeline import (
     write_sinks_file,
 )
 from procobs_dagster.errors import ProcobsError
-from procobs_dagster.store.engine import DEFAULT_HOME, procobs_home, resolve_url
+from procobs_dagster.store.engine import DEFAULT_HOME, masked_url, procobs_home, resolve_url
 
 # Where `make ui` keeps its instance (the root dagster.yaml's storage).
 DEFAULT_INSTANCE = Path(DEFAULT_HOME) / "dagster"
 # Ticks the demo gives dagster_runs_sensor to read the instance's history (a tick reads up
 # to its budget of records; the demo's history grows by a few runs per demo).
 MAX_SENSOR_TICKS = 1000
+# The candidate the demo's last line suggests explaining: the Dagster job of another location.
+EXPLAINED_CANDIDATE = "PROC-CAND:workflow:kg-graph-job"
 
 
 def _steps(components) -> str:
@@ -100,23 +102,40 @@ def _echo_ledger(result: DemoResult, workflows) -> None:
         say(f"discovery: {score.candidate_code} is {score.status}: {score.summary}")
 
 
+def _with_url(cli: CliContext, command: str, before: str = "") -> str:
+    """``command`` given the demo's database in PROCOBS_DATABASE_URL, shown masked: a
+    password never reaches the terminal or its scrollback."""
+    shown = masked_url(cli.url)
+    masked = shown != cli.url.render_as_string(hide_password=False)
+    line = f"{before}PROCOBS_DATABASE_URL='{shown}' {command}"
+    return line + ("  (with your password for ***)" if masked else "")
+
+
+def _reads_the_demos_database(cli: CliContext) -> bool:
+    """Whether a later command in the same shell (or the code location) reads the database
+    the demo ran on: PROCOBS_DATABASE_URL, else the embedded default, not --database-url."""
+    return resolve_url() == cli.url
+
+
 def _ui_command(cli: CliContext, instance_dir: str) -> str:
     """`make ui` when it shows what the demo did: the same instance, and the same database
     (the code location reads PROCOBS_DATABASE_URL, else the embedded default); otherwise
     the dagster dev command that does."""
-    if Path(instance_dir).resolve() == DEFAULT_INSTANCE.resolve() and (
-        resolve_url() == cli.database.url
+    if Path(instance_dir).resolve() == DEFAULT_INSTANCE.resolve() and _reads_the_demos_database(
+        cli
     ):
         return "make ui"
     home = os.environ.get("DAGSTER_HOME") or instance_dir
-    shown = cli.database.display_url
-    # The URL is shown masked: a password never reaches the terminal or its scrollback.
-    masked = shown != cli.database.url.render_as_string(hide_password=False)
-    command = (
-        f"DAGSTER_HOME={home} PROCOBS_DATABASE_URL='{shown}' "
-        "dagster dev -w workspace.yaml -w demo-workspace.yaml"
+    return _with_url(
+        cli, "dagster dev -w workspace.yaml -w demo-workspace.yaml", f"DAGSTER_HOME={home} "
     )
-    return command + ("  (with your password for ***)" if masked else "")
+
+
+def explain_command(cli: CliContext) -> str:
+    """The explain command to try next, naming the demo's database when the demo was given
+    it with --database-url: a bare `procobs` would read another one and explain that."""
+    command = f"procobs discovery explain {EXPLAINED_CANDIDATE}"
+    return command if _reads_the_demos_database(cli) else _with_url(cli, command)
 
 
 def _echo_workflow(engine: str, what: str, run: WorkflowRun) -> None:
@@ -227,4 +246,4 @@ def demo(cli: CliContext) -> None:
     say(f"next:      {_ui_command(cli, where)}")
     say("           → http://127.0.0.1:3000: the assets with their metadata, the checks,")
     say("           sensors and schedules, the demo location's kg_graph_job;")
-    say("           procobs discovery explain PROC-CAND:workflow:kg-graph-job")
+    say(f"           {explain_command(cli)}")

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from procobs_dagster.cli import main
+from procobs_dagster.cli.context import CliContext
+from procobs_dagster.cli.demo import explain_command
 from procobs_dagster.store.tables import event_outbox, workflow_event
 
 KG_EVENTS = {
@@ -188,3 +190,26 @@ def test_make_demo_in_a_fresh_clone_uses_the_embedded_default_and_points_at_make
     assert "next:      make ui" in result.output
     # The instance `make ui` opens (DAGSTER_HOME=.procobs/dagster) holds the demo's runs.
     assert (tmp_path / ".procobs" / "dagster" / "history").is_dir()
+
+
+def test_the_explain_hint_names_a_database_given_on_the_command_line(monkeypatch):
+    """After `procobs --database-url URL demo`, a bare `procobs discovery explain` in the same
+    shell would read PROCOBS_DATABASE_URL or the embedded default — another database — so
+    the hint names the demo's (its password masked); without the option it is the bare
+    command."""
+    monkeypatch.delenv("PROCOBS_DATABASE_URL", raising=False)
+    bare = "procobs discovery explain PROC-CAND:workflow:kg-graph-job"
+    assert explain_command(CliContext(None)) == bare
+
+    url = "postgresql+psycopg2://procobs:Zq9Secret@db.internal:5432/procobs"
+    hint = explain_command(CliContext(url))
+    assert hint == (
+        "PROCOBS_DATABASE_URL='postgresql+psycopg2://procobs:***@db.internal:5432/procobs' "
+        f"{bare}  (with your password for ***)"
+    )
+    other = "sqlite:///elsewhere/procobs.db"
+    assert explain_command(CliContext(other)) == (f"PROCOBS_DATABASE_URL='{other}' {bare}")
+
+    monkeypatch.setenv("PROCOBS_DATABASE_URL", url)  # the shell names it already
+    assert explain_command(CliContext(None)) == bare
+    assert explain_command(CliContext(url)) == bare
