@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from procobs_dagster import delivery
 from procobs_dagster.clock import utcnow
 from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
-from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
+from procobs_dagster.defs.conventions import DATABASE_KINDS, OUTBOX_KEY, OWNERS
 from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import summary as events_summary
@@ -29,7 +29,7 @@ registry_spec = dg.AssetSpec(
     ),
 )
 outbox_spec = dg.AssetSpec(
-    "event_outbox",
+    OUTBOX_KEY,
     group_name=GROUP,
     kinds=DATABASE_KINDS,
     owners=OWNERS,

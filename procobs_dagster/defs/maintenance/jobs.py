@@ -13,10 +13,10 @@ from pydantic import Field
 
 from procobs_dagster import limits, maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster.defs.ledger.assets import runs_spec
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import ProcobsDatabase
 
-RUNS_KEY = dg.AssetKey("process_run_observation")
 MAX_RUNTIME_SECONDS = 3600
 # A sweep's observation lists at most this many verdicts; the run log has them all.
 VERDICTS_SHOWN = 50
@@ -60,7 +60,7 @@ def archive_expired_runs(
     )
     context.log_event(
         dg.AssetObservation(
-            asset_key=RUNS_KEY,
+            asset_key=runs_spec.key,
             description=(
                 f"retention {'dry run: would archive' if report.dry_run else 'archived'} "
                 f"{report.runs} run(s), {report.components} component(s), "
@@ -95,7 +95,7 @@ def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) 
         )
     context.log_event(
         dg.AssetObservation(
-            asset_key=RUNS_KEY,
+            asset_key=runs_spec.key,
             description=f"{report.verdict} sweep: {len(report.verdicts)} verdict(s)",
             metadata={
                 "sweep": dg.MetadataValue.text(report.verdict),
