@@ -154,11 +154,18 @@ class PruneBatch:
     kept_back: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {
-            **{f"{t} deleted": n for t, n in self.deleted.items()},
-            **{f"{t} archived": n for t, n in self.archived.items()},
-            **{f"{t} kept back": n for t, n in self.kept_back.items()},
-        }
+        return _counts(self.deleted, self.archived, self.kept_back)
+
+
+def _counts(
+    deleted: dict[str, int], archived: dict[str, int], kept_back: dict[str, int]
+) -> dict[str, int]:
+    """Every count by "<table> deleted", "<table> archived", "<table> kept back"."""
+    return {
+        **{f"{t} deleted": n for t, n in deleted.items()},
+        **{f"{t} archived": n for t, n in archived.items()},
+        **{f"{t} kept back": n for t, n in kept_back.items()},
+    }
 
 
 def _add(into: dict[str, int], counts: dict[str, int]) -> None:
@@ -185,6 +192,9 @@ class PruneReport:
         _add(self.deleted, batch.deleted)
         _add(self.archived, batch.archived)
         _add(self.kept_back, batch.kept_back)
+
+    def counts(self) -> dict[str, int]:
+        return _counts(self.deleted, self.archived, self.kept_back)
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "now": self.now.isoformat()}

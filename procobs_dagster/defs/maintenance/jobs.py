@@ -258,13 +258,8 @@ def _table_retention_op(
             progress=_progress(context),
         )
         verb = "would remove" if report.dry_run else "removed"
-        totals = {
-            **{f"{t} deleted": n for t, n in report.deleted.items()},
-            **{f"{t} archived": n for t, n in report.archived.items()},
-            **{f"{t} kept back": n for t, n in report.kept_back.items()},
-        }
         context.log.info(
-            f"{report.job}: {verb} {totals} in {report.batches} batch(es), longest "
+            f"{report.job}: {verb} {report.counts()} in {report.batches} batch(es), longest "
             f"{report.longest_batch_seconds:.3f} s; settings {report.settings}"
         )
 
