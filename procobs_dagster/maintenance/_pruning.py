@@ -26,6 +26,7 @@ from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
+    DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
     check_batch,
@@ -203,42 +204,51 @@ class PruneReport:
 Step = Callable[..., PruneBatch]
 
 
-def run_prune_job(
-    db: Database,
-    job_name: str,
-    step: Step,
-    *,
-    deletes: tuple[str, ...] = (),
-    archives: tuple[str, ...] = (),
-    policy: TablePolicy,
-    settings: dict[str, int | None],
-    now: dt.datetime | None,
-    batch: int,
-    dry_run: bool,
-    progress: Progress | None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Run ``step(conn, policy=, now=, after=, limit=, dry_run=)`` one committed batch at
-    a time until it finds nothing left to examine. Every table it ``deletes`` from or
-    ``archives`` is reported, with 0 when nothing went; a job whose settings are all None
-    (forever) does nothing."""
-    now = resolve_time(now, "now")
-    check_batch(batch)
-    report = PruneReport(job=job_name, dry_run=dry_run, now=now, settings=settings)
-    report.deleted.update(dict.fromkeys(deletes, 0))
-    report.archived.update(dict.fromkeys(archives, 0))
-    began = time.perf_counter()
-    if any(value is not None for value in settings.values()):
-        with open_job(
-            db, job_name, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
-        ) as job:
-            for result in job.run_batches(
-                functools.partial(step, policy=policy, now=now, limit=batch, dry_run=dry_run),
-                write=not dry_run,
-                progress=progress,
-            ):
-                report.add(result)
-            report.batches = job.batches
-            report.longest_batch_seconds = job.longest_batch_seconds
-    report.seconds = time.perf_counter() - began
-    return report
+@dataclasses.dataclass(frozen=True)
+class PruneJob:
+    """A table retention job: ``step(conn, policy=, now=, after=, limit=, dry_run=)`` run
+    one committed batch at a time until it finds nothing left to examine. Every table it
+    ``deletes`` from or ``archives`` is reported, with 0 when nothing went; a job whose
+    ``settings`` (the TablePolicy fields it reads) are all None (forever) does nothing."""
+
+    name: str
+    step: Step
+    settings: tuple[str, ...]
+    deletes: tuple[str, ...] = ()
+    archives: tuple[str, ...] = ()
+
+    def __call__(
+        self,
+        db: Database,
+        policy: TablePolicy | None = None,
+        *,
+        now: dt.datetime | None = None,
+        batch: int = DEFAULT_BATCH,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    ) -> PruneReport:
+        policy = policy or TablePolicy()
+        settings = {name: getattr(policy, name) for name in self.settings}
+        now = resolve_time(now, "now")
+        check_batch(batch)
+        report = PruneReport(job=self.name, dry_run=dry_run, now=now, settings=settings)
+        report.deleted.update(dict.fromkeys(self.deletes, 0))
+        report.archived.update(dict.fromkeys(self.archives, 0))
+        began = time.perf_counter()
+        if any(value is not None for value in settings.values()):
+            with open_job(
+                db, self.name, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
+            ) as job:
+                for result in job.run_batches(
+                    functools.partial(
+                        self.step, policy=policy, now=now, limit=batch, dry_run=dry_run
+                    ),
+                    write=not dry_run,
+                    progress=progress,
+                ):
+                    report.add(result)
+                report.batches = job.batches
+                report.longest_batch_seconds = job.longest_batch_seconds
+        report.seconds = time.perf_counter() - began
+        return report
