@@ -19,7 +19,6 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
@@ -32,6 +31,7 @@ from procobs_dagster.maintenance._jobs import (
     check_batch,
     open_job,
 )
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.types import UTCDateTime
 
@@ -78,13 +78,6 @@ class TablePolicy(pydantic.BaseModel):
 
 def cutoff(now: dt.datetime, days: int) -> dt.datetime:
     return now - dt.timedelta(days=days)
-
-
-def among(column: sa.ColumnElement, values: list, dialect: str) -> sa.ColumnElement:
-    """``column IN values``: on Postgres one array parameter (``= ANY(:values)``)."""
-    if dialect == "postgresql":
-        return column == sa.any_(sa.literal(values, postgresql.ARRAY(column.type)))
-    return column.in_(values)
 
 
 def among_pairs(

@@ -22,11 +22,11 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among,
     cutoff,
     lock,
     walk,
 )
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import audit_log, audit_log_archive
 from procobs_dagster.store.types import UTCDateTime
 

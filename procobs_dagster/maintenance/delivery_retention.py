@@ -37,14 +37,13 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among,
     among_pairs,
     cutoff,
     is_older,
     lock,
     walk,
 )
-from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.dialect import among, is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 
 JOB = "retention: delivery"

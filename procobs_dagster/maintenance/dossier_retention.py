@@ -31,10 +31,10 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among,
     lock,
     walk,
 )
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import (
     dossier_artifact,
     dossier_artifact_set,

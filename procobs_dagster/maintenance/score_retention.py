@@ -24,10 +24,10 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among,
     lock,
     walk,
 )
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import discovery_score
 
 JOB = "retention: discovery scores"
