@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
@@ -71,9 +71,7 @@ class TablePolicy(pydantic.BaseModel):
         try:
             return TablePolicy.model_validate({**self.settings(), **overrides})
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"retention policy: {where}: {first['msg']}") from None
+            raise InvalidInput(f"retention policy: {first_problem(exc)}") from None
 
 
 def cutoff(now: dt.datetime, days: int) -> dt.datetime:

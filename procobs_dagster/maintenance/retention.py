@@ -44,7 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
@@ -101,9 +101,7 @@ class RetentionPolicy(pydantic.BaseModel):
         try:
             return RetentionPolicy.model_validate({**self.keep_days(), **overrides})
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"retention policy: {where}: {first['msg']}") from None
+            raise InvalidInput(f"retention policy: {first_problem(exc)}") from None
 
     def with_keep_options(self, options: "tuple[str, ...] | list[str]") -> "RetentionPolicy":
         """Apply ``STATUS=DAYS`` (or ``STATUS=forever``) strings, as the CLI takes them."""
