@@ -20,6 +20,9 @@ from procobs_dagster.defs.resources import ProcobsDatabase
 MAX_RUNTIME_SECONDS = 3600
 # A sweep's observation lists at most this many verdicts; the run log has them all.
 VERDICTS_SHOWN = 50
+# The defaults the job descriptions quote, read from the policies so the two cannot differ.
+RUNS_KEPT = maintenance.RetentionPolicy()
+TABLES_KEPT = maintenance.TablePolicy()
 
 
 def maintenance_tags(name: str) -> dict[str, str]:
@@ -165,7 +168,10 @@ sweep_orphaned_work = _sweep_op(
 
 
 @dg.job(
-    description="Retention: archive runs past the policy (completed 90 days, failed/stuck 180).",
+    description=(
+        f"Retention: archive runs past the policy (completed {RUNS_KEPT.completed} days, "
+        f"failed {RUNS_KEPT.failed}, stuck {RUNS_KEPT.stuck})."
+    ),
     tags=maintenance_tags("retention"),
 )
 def retention_job():
@@ -299,7 +305,10 @@ prune_workflow_events = _table_retention_op(
 
 
 @dg.job(
-    description="Retention of delivery_state and event_outbox (delivered 7 days, dead 30).",
+    description=(
+        f"Retention of delivery_state and event_outbox (delivered {TABLES_KEPT.delivered_days} "
+        f"days, dead {TABLES_KEPT.dead_days})."
+    ),
     tags=maintenance_tags("delivery_retention"),
 )
 def delivery_retention_job():
@@ -307,7 +316,10 @@ def delivery_retention_job():
 
 
 @dg.job(
-    description="Retention of the audit log: rows older than 365 days move to the archive.",
+    description=(
+        f"Retention of the audit log: rows older than {TABLES_KEPT.audit_days} days move to "
+        "the archive."
+    ),
     tags=maintenance_tags("audit_retention"),
 )
 def audit_retention_job():
@@ -315,7 +327,10 @@ def audit_retention_job():
 
 
 @dg.job(
-    description="Retention of dossier snapshots: the newest 100 per feature and baselines stay.",
+    description=(
+        f"Retention of dossier snapshots: the newest {TABLES_KEPT.snapshots_per_feature} per "
+        "feature and baselines stay."
+    ),
     tags=maintenance_tags("dossier_retention"),
 )
 def dossier_retention_job():
@@ -323,7 +338,10 @@ def dossier_retention_job():
 
 
 @dg.job(
-    description="Retention of discovery scores: the newest 672 scorings per candidate stay.",
+    description=(
+        f"Retention of discovery scores: the newest {TABLES_KEPT.scores_per_candidate} "
+        "scorings per candidate stay."
+    ),
     tags=maintenance_tags("score_retention"),
 )
 def score_retention_job():
@@ -331,7 +349,10 @@ def score_retention_job():
 
 
 @dg.job(
-    description="Retention of raw workflow events: a run's reports go 7 days after its newest.",
+    description=(
+        "Retention of raw workflow events: a run's reports go "
+        f"{TABLES_KEPT.workflow_event_days} days after its newest."
+    ),
     tags=maintenance_tags("workflow_event_retention"),
 )
 def workflow_event_retention_job():
