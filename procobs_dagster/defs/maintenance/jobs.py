@@ -247,16 +247,19 @@ class WorkflowEventRetentionConfig(_TableRetentionConfig):
 
 
 def _table_retention_op(
-    name: str, description: str, config_type: type[_TableRetentionConfig], job
+    name: str,
+    description: str,
+    config_type: type[_TableRetentionConfig],
+    prune: maintenance.PruneJob,
 ) -> dg.OpDefinition:
-    """An op running the table retention ``job`` with its config's settings."""
+    """An op running the table retention ``prune`` with its config's settings."""
 
     @dg.op(name=name, description=description)
     def _retain(
         context: dg.OpExecutionContext, config: config_type, procobs_db: ProcobsDatabase
     ) -> None:
         settings = config.model_dump(exclude={"dry_run", "batch"})
-        report = job(
+        report = prune(
             procobs_db.current(),
             maintenance.TablePolicy().with_settings(settings),
             batch=config.batch,
