@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import age_metadata
 from procobs_dagster.errors import ConfigurationError
 
@@ -134,6 +135,24 @@ OUTBOX_BACKLOG_MINUTES = int_setting(
 NEWEST_RUN_HOURS = int_setting(
     os.environ, NEWEST_RUN_HOURS_ENV, DEFAULT_NEWEST_RUN_HOURS, range(1, 8_761)
 )
+
+
+def refreshed_table(
+    key: str | dg.AssetKey, group: str, description: str, deps: Sequence[dg.AssetKey] = ()
+) -> dg.AssetSpec:
+    """A procobs table as an asset: re-read on the refresh cron, Fresh while the refreshes
+    keep up."""
+    return dg.AssetSpec(
+        key,
+        group_name=group,
+        kinds=DATABASE_KINDS,
+        owners=OWNERS,
+        automation_condition=ON_REFRESH_CRON,
+        freshness_policy=REFRESH_FRESHNESS,
+        deps=deps,
+        description=description,
+    )
+
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "procobs_automation",

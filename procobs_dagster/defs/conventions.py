@@ -8,6 +8,9 @@ OWNERS = ["team:procobs"]
 LOCATION_NAME = "procobs_dagster"
 # The procobs database is SQLite by default and Postgres in production; the UI shows both.
 DATABASE_KINDS = {"sqlalchemy", "sqlite", "postgres"}
+# The outbox asset (defs/events), which the delivery and alert runs report on too; named
+# here because defs/events imports defs/delivery.
+OUTBOX_KEY = dg.AssetKey("event_outbox")
 
 # Run tags the instance's concurrency limits key on (dagster.yaml `concurrency.runs`).
 MAINTENANCE_TAG = "procobs/maintenance"

@@ -33,10 +33,10 @@ import dataclasses
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.sql import bytewise, has_content
+from procobs_dagster.store import dialect as dialects
 from procobs_dagster.store.sql import json_list
 from procobs_dagster.store.tables import (
     job_queue,
@@ -101,10 +101,7 @@ def among(column: sa.ColumnElement, keys: Keys, dialect: str) -> sa.ColumnElemen
         return sa.true()
     if isinstance(keys, sa.Select):
         return column.in_(keys)
-    keys = list(keys)
-    if dialect == "postgresql":
-        return column == sa.any_(sa.literal(keys, postgresql.ARRAY(column.type)))
-    return column.in_(keys)
+    return dialects.among(column, list(keys), dialect)
 
 
 def live_and_archived(

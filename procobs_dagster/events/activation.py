@@ -64,7 +64,7 @@ class TypeChange(BaseModel):
 class Packet(BaseModel):
     """What an activation would change. Written by ``stage``, applied by ``apply``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     format: Literal["procobs.activation-packet/1"]
     packet_id: uuid.UUID

@@ -14,7 +14,7 @@ from procobs_dagster.maintenance._jobs import (
     BatchProgress,
     MaintenanceTimeout,
 )
-from procobs_dagster.maintenance._pruning import PruneBatch, PruneReport, TablePolicy
+from procobs_dagster.maintenance._pruning import PruneBatch, PruneJob, PruneReport, TablePolicy
 from procobs_dagster.maintenance._sweep import SweepReport, SweepVerdict
 from procobs_dagster.maintenance.audit_retention import archive_audit_batch, archive_audit_log
 from procobs_dagster.maintenance.delivery_retention import prune_delivery, prune_delivery_batch
@@ -58,6 +58,7 @@ __all__ = [
     "BatchProgress",
     "MaintenanceTimeout",
     "PruneBatch",
+    "PruneJob",
     "PruneReport",
     "RetentionBatch",
     "RetentionPolicy",

@@ -19,18 +19,19 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
+    DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
     check_batch,
     open_job,
 )
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.types import UTCDateTime
 
@@ -70,20 +71,11 @@ class TablePolicy(pydantic.BaseModel):
         try:
             return TablePolicy.model_validate({**self.settings(), **overrides})
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"retention policy: {where}: {first['msg']}") from None
+            raise InvalidInput(f"retention policy: {first_problem(exc)}") from None
 
 
 def cutoff(now: dt.datetime, days: int) -> dt.datetime:
     return now - dt.timedelta(days=days)
-
-
-def among(column: sa.ColumnElement, values: list, dialect: str) -> sa.ColumnElement:
-    """``column IN values``: on Postgres one array parameter (``= ANY(:values)``)."""
-    if dialect == "postgresql":
-        return column == sa.any_(sa.literal(values, postgresql.ARRAY(column.type)))
-    return column.in_(values)
 
 
 def among_pairs(
@@ -154,11 +146,18 @@ class PruneBatch:
     kept_back: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {
-            **{f"{t} deleted": n for t, n in self.deleted.items()},
-            **{f"{t} archived": n for t, n in self.archived.items()},
-            **{f"{t} kept back": n for t, n in self.kept_back.items()},
-        }
+        return _counts(self.deleted, self.archived, self.kept_back)
+
+
+def _counts(
+    deleted: dict[str, int], archived: dict[str, int], kept_back: dict[str, int]
+) -> dict[str, int]:
+    """Every count by "<table> deleted", "<table> archived", "<table> kept back"."""
+    return {
+        **{f"{t} deleted": n for t, n in deleted.items()},
+        **{f"{t} archived": n for t, n in archived.items()},
+        **{f"{t} kept back": n for t, n in kept_back.items()},
+    }
 
 
 def _add(into: dict[str, int], counts: dict[str, int]) -> None:
@@ -186,6 +185,9 @@ class PruneReport:
         _add(self.archived, batch.archived)
         _add(self.kept_back, batch.kept_back)
 
+    def counts(self) -> dict[str, int]:
+        return _counts(self.deleted, self.archived, self.kept_back)
+
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "now": self.now.isoformat()}
 
@@ -193,42 +195,51 @@ class PruneReport:
 Step = Callable[..., PruneBatch]
 
 
-def run_prune_job(
-    db: Database,
-    job_name: str,
-    step: Step,
-    *,
-    deletes: tuple[str, ...] = (),
-    archives: tuple[str, ...] = (),
-    policy: TablePolicy,
-    settings: dict[str, int | None],
-    now: dt.datetime | None,
-    batch: int,
-    dry_run: bool,
-    progress: Progress | None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Run ``step(conn, policy=, now=, after=, limit=, dry_run=)`` one committed batch at
-    a time until it finds nothing left to examine. Every table it ``deletes`` from or
-    ``archives`` is reported, with 0 when nothing went; a job whose settings are all None
-    (forever) does nothing."""
-    now = resolve_time(now, "now")
-    check_batch(batch)
-    report = PruneReport(job=job_name, dry_run=dry_run, now=now, settings=settings)
-    report.deleted.update(dict.fromkeys(deletes, 0))
-    report.archived.update(dict.fromkeys(archives, 0))
-    began = time.perf_counter()
-    if any(value is not None for value in settings.values()):
-        with open_job(
-            db, job_name, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
-        ) as job:
-            for result in job.run_batches(
-                functools.partial(step, policy=policy, now=now, limit=batch, dry_run=dry_run),
-                write=not dry_run,
-                progress=progress,
-            ):
-                report.add(result)
-            report.batches = job.batches
-            report.longest_batch_seconds = job.longest_batch_seconds
-    report.seconds = time.perf_counter() - began
-    return report
+@dataclasses.dataclass(frozen=True)
+class PruneJob:
+    """A table retention job: ``step(conn, policy=, now=, after=, limit=, dry_run=)`` run
+    one committed batch at a time until it finds nothing left to examine. Every table it
+    ``deletes`` from or ``archives`` is reported, with 0 when nothing went; a job whose
+    ``settings`` (the TablePolicy fields it reads) are all None (forever) does nothing."""
+
+    name: str
+    step: Step
+    settings: tuple[str, ...]
+    deletes: tuple[str, ...] = ()
+    archives: tuple[str, ...] = ()
+
+    def __call__(
+        self,
+        db: Database,
+        policy: TablePolicy | None = None,
+        *,
+        now: dt.datetime | None = None,
+        batch: int = DEFAULT_BATCH,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    ) -> PruneReport:
+        policy = policy or TablePolicy()
+        settings = {name: getattr(policy, name) for name in self.settings}
+        now = resolve_time(now, "now")
+        check_batch(batch)
+        report = PruneReport(job=self.name, dry_run=dry_run, now=now, settings=settings)
+        report.deleted.update(dict.fromkeys(self.deletes, 0))
+        report.archived.update(dict.fromkeys(self.archives, 0))
+        began = time.perf_counter()
+        if any(value is not None for value in settings.values()):
+            with open_job(
+                db, self.name, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
+            ) as job:
+                for result in job.run_batches(
+                    functools.partial(
+                        self.step, policy=policy, now=now, limit=batch, dry_run=dry_run
+                    ),
+                    write=not dry_run,
+                    progress=progress,
+                ):
+                    report.add(result)
+                report.batches = job.batches
+                report.longest_batch_seconds = job.longest_batch_seconds
+        report.seconds = time.perf_counter() - began
+        return report

@@ -17,22 +17,16 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
+from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
-    PruneReport,
+    PruneJob,
     TablePolicy,
-    among,
     cutoff,
     lock,
-    run_prune_job,
     walk,
 )
-from procobs_dagster.store.engine import Database
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import audit_log, audit_log_archive
 from procobs_dagster.store.types import UTCDateTime
 
@@ -88,28 +82,10 @@ def archive_audit_batch(
     return PruneBatch(last_key=last_key, archived={"audit_log": archived})
 
 
-def archive_audit_log(
-    db: Database,
-    policy: TablePolicy | None = None,
-    *,
-    now: dt.datetime | None = None,
-    batch: int = DEFAULT_BATCH,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Move audit rows older than ``policy.audit_days`` into ``audit_log_archive``."""
-    policy = policy or TablePolicy()
-    return run_prune_job(
-        db,
-        JOB,
-        archive_audit_batch,
-        archives=("audit_log",),
-        policy=policy,
-        settings={"audit_days": policy.audit_days},
-        now=now,
-        batch=batch,
-        dry_run=dry_run,
-        progress=progress,
-        statement_timeout_seconds=statement_timeout_seconds,
-    )
+archive_audit_log = PruneJob(
+    JOB,
+    archive_audit_batch,
+    settings=("audit_days",),
+    archives=("audit_log",),
+)
+"""Move audit rows older than ``policy.audit_days`` into ``audit_log_archive``."""

@@ -32,25 +32,18 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
+from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
-    PruneReport,
+    PruneJob,
     TablePolicy,
-    among,
     among_pairs,
     cutoff,
     is_older,
     lock,
-    run_prune_job,
     walk,
 )
-from procobs_dagster.store.dialect import is_postgres
-from procobs_dagster.store.engine import Database
+from procobs_dagster.store.dialect import among, is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 
 JOB = "retention: delivery"
@@ -170,29 +163,11 @@ def prune_delivery_batch(
     return PruneBatch(last_key=last_key, deleted=deleted, kept_back=kept_back)
 
 
-def prune_delivery(
-    db: Database,
-    policy: TablePolicy | None = None,
-    *,
-    now: dt.datetime | None = None,
-    batch: int = DEFAULT_BATCH,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Delete settled delivery rows and the outbox rows every sink has settled, one
-    committed batch at a time (see the module's docstring for what stays)."""
-    policy = policy or TablePolicy()
-    return run_prune_job(
-        db,
-        JOB,
-        prune_delivery_batch,
-        deletes=("delivery_state", "event_outbox"),
-        policy=policy,
-        settings={name: getattr(policy, name) for name in SETTINGS},
-        now=now,
-        batch=batch,
-        dry_run=dry_run,
-        progress=progress,
-        statement_timeout_seconds=statement_timeout_seconds,
-    )
+prune_delivery = PruneJob(
+    JOB,
+    prune_delivery_batch,
+    settings=SETTINGS,
+    deletes=("delivery_state", "event_outbox"),
+)
+"""Delete settled delivery rows and the outbox rows every sink has settled, one
+committed batch at a time (see the module's docstring for what stays)."""

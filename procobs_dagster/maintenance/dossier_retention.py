@@ -26,21 +26,15 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
+from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
-    PruneReport,
+    PruneJob,
     TablePolicy,
-    among,
     lock,
-    run_prune_job,
     walk,
 )
-from procobs_dagster.store.engine import Database
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import (
     dossier_artifact,
     dossier_artifact_set,
@@ -166,29 +160,11 @@ def prune_snapshot_batch(
     return PruneBatch(last_key=last_key, deleted=deleted, kept_back=kept_back)
 
 
-def prune_dossier_snapshots(
-    db: Database,
-    policy: TablePolicy | None = None,
-    *,
-    now: dt.datetime | None = None,
-    batch: int = DEFAULT_BATCH,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Delete snapshots beyond each feature's newest ``policy.snapshots_per_feature``
-    (baselines and each folder's newest stay), and the artifact sets left unreferenced."""
-    policy = policy or TablePolicy()
-    return run_prune_job(
-        db,
-        JOB,
-        prune_snapshot_batch,
-        deletes=("dossier_snapshot", "dossier_artifact_set", "dossier_artifact"),
-        policy=policy,
-        settings={"snapshots_per_feature": policy.snapshots_per_feature},
-        now=now,
-        batch=batch,
-        dry_run=dry_run,
-        progress=progress,
-        statement_timeout_seconds=statement_timeout_seconds,
-    )
+prune_dossier_snapshots = PruneJob(
+    JOB,
+    prune_snapshot_batch,
+    settings=("snapshots_per_feature",),
+    deletes=("dossier_snapshot", "dossier_artifact_set", "dossier_artifact"),
+)
+"""Delete snapshots beyond each feature's newest ``policy.snapshots_per_feature``
+(baselines and each folder's newest stay), and the artifact sets left unreferenced."""

@@ -41,11 +41,10 @@ from typing import Any
 
 import pydantic
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
-from procobs_dagster.errors import InvalidInput
+from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
@@ -55,7 +54,7 @@ from procobs_dagster.maintenance._jobs import (
     claim,
     open_job,
 )
-from procobs_dagster.store.dialect import is_postgres
+from procobs_dagster.store.dialect import among, is_postgres
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import (
     process_component_observation,
@@ -102,9 +101,7 @@ class RetentionPolicy(pydantic.BaseModel):
         try:
             return RetentionPolicy.model_validate({**self.keep_days(), **overrides})
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"retention policy: {where}: {first['msg']}") from None
+            raise InvalidInput(f"retention policy: {first_problem(exc)}") from None
 
     def with_keep_options(self, options: "tuple[str, ...] | list[str]") -> "RetentionPolicy":
         """Apply ``STATUS=DAYS`` (or ``STATUS=forever``) strings, as the CLI takes them."""
@@ -192,14 +189,6 @@ class RetentionBatch:
         return {"runs": self.runs, "components": self.components, "history": self.history}
 
 
-def _among(column: sa.ColumnElement, ids: list[uuid.UUID], dialect: str) -> sa.ColumnElement:
-    """``column IN ids``: on Postgres one array parameter (``= ANY(:ids)``), so a batch's
-    ids are sent once per statement instead of rendered as hundreds of parameters."""
-    if dialect == "postgresql":
-        return column == sa.any_(sa.literal(ids, postgresql.ARRAY(column.type)))
-    return column.in_(ids)
-
-
 def _is_root() -> sa.ColumnElement:
     parent = runs.alias("parent")
     present = sa.select(1).where(parent.c.process_run_id == runs.c.parent_run_id).exists()
@@ -217,7 +206,7 @@ def _descendants(conn: Connection, roots: list[uuid.UUID]) -> dict[uuid.UUID, uu
     dialect = conn.dialect.name
     tree = (
         sa.select(runs.c.process_run_id, runs.c.process_run_id.label("root_id"))
-        .where(_among(runs.c.process_run_id, roots, dialect))
+        .where(among(runs.c.process_run_id, roots, dialect))
         .cte("tree", recursive=True)
     )
     child = runs.alias("child")
@@ -309,7 +298,7 @@ def archive_run_batch(
         # from the answer) or one not yet expired keeps its whole family back.
         query = sa.select(
             runs.c.process_run_id, runs.c.status, expired(runs, policy, now).label("expired")
-        ).where(_among(runs.c.process_run_id, list(descendants), dialect))
+        ).where(among(runs.c.process_run_id, list(descendants), dialect))
         if lock:
             query = query.with_for_update(of=runs, skip_locked=True)
         judged = conn.execute(query).all()
@@ -326,9 +315,9 @@ def archive_run_batch(
     moved = _move_or_count(
         conn,
         [
-            ("components", components, _among(components.c.process_run_id, moving, dialect)),
-            ("history", history, _among(history.c.process_run_id, moving, dialect)),
-            ("runs", runs, _among(runs.c.process_run_id, moving, dialect)),
+            ("components", components, among(components.c.process_run_id, moving, dialect)),
+            ("history", history, among(history.c.process_run_id, moving, dialect)),
+            ("runs", runs, among(runs.c.process_run_id, moving, dialect)),
         ],
         now,
         dry_run,
@@ -377,10 +366,10 @@ def archive_runless_component_batch(
                 history,
                 sa.and_(
                     history.c.subject_kind == "component",
-                    _among(history.c.subject_id, claimed, conn.dialect.name),
+                    among(history.c.subject_id, claimed, conn.dialect.name),
                 ),
             ),
-            ("components", components, _among(key, claimed, conn.dialect.name)),
+            ("components", components, among(key, claimed, conn.dialect.name)),
         ],
         now,
         dry_run,

@@ -19,21 +19,15 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
+from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
-    PruneReport,
+    PruneJob,
     TablePolicy,
-    among,
     lock,
-    run_prune_job,
     walk,
 )
-from procobs_dagster.store.engine import Database
+from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import discovery_score
 
 JOB = "retention: discovery scores"
@@ -123,28 +117,10 @@ def prune_score_batch(
     )
 
 
-def prune_discovery_scores(
-    db: Database,
-    policy: TablePolicy | None = None,
-    *,
-    now: dt.datetime | None = None,
-    batch: int = DEFAULT_BATCH,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Delete score rows beyond each candidate's newest ``policy.scores_per_candidate``."""
-    policy = policy or TablePolicy()
-    return run_prune_job(
-        db,
-        JOB,
-        prune_score_batch,
-        deletes=("discovery_score",),
-        policy=policy,
-        settings={"scores_per_candidate": policy.scores_per_candidate},
-        now=now,
-        batch=batch,
-        dry_run=dry_run,
-        progress=progress,
-        statement_timeout_seconds=statement_timeout_seconds,
-    )
+prune_discovery_scores = PruneJob(
+    JOB,
+    prune_score_batch,
+    settings=("scores_per_candidate",),
+    deletes=("discovery_score",),
+)
+"""Delete score rows beyond each candidate's newest ``policy.scores_per_candidate``."""

@@ -22,23 +22,17 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
+from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
-    PruneReport,
+    PruneJob,
     TablePolicy,
     among_pairs,
     cutoff,
     is_older,
     lock,
-    run_prune_job,
     walk,
 )
-from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import workflow_event, workflow_run
 from procobs_dagster.store.types import UTCDateTime
 
@@ -149,29 +143,11 @@ def _first_seen(
     return set(runs) - {tuple(row) for row in seen}
 
 
-def prune_workflow_events(
-    db: Database,
-    policy: TablePolicy | None = None,
-    *,
-    now: dt.datetime | None = None,
-    batch: int = DEFAULT_BATCH,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-) -> PruneReport:
-    """Delete the raw reports of runs whose newest report is older than
-    ``policy.workflow_event_days`` (the runs' folded facts stay in workflow_run)."""
-    policy = policy or TablePolicy()
-    return run_prune_job(
-        db,
-        JOB,
-        prune_workflow_event_batch,
-        deletes=("workflow_event",),
-        policy=policy,
-        settings={"workflow_event_days": policy.workflow_event_days},
-        now=now,
-        batch=batch,
-        dry_run=dry_run,
-        progress=progress,
-        statement_timeout_seconds=statement_timeout_seconds,
-    )
+prune_workflow_events = PruneJob(
+    JOB,
+    prune_workflow_event_batch,
+    settings=("workflow_event_days",),
+    deletes=("workflow_event",),
+)
+"""Delete the raw reports of runs whose newest report is older than
+``policy.workflow_event_days`` (the runs' folded facts stay in workflow_run)."""

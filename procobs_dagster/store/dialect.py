@@ -14,6 +14,14 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def among(column: sa.ColumnElement, values: Sequence, dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN values``: on Postgres one array parameter (``= ANY(:values)``), so a
+    batch of a thousand keys is one parameter, not a thousand."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _dialect_module(dialect: str):
     return postgresql if dialect == "postgresql" else sqlite
 

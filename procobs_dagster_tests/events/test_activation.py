@@ -145,6 +145,15 @@ def test_malformed_packets_are_refused(text, problem):
         activation.Packet.from_json(text)
 
 
+def test_a_packet_is_read_strictly_not_coerced(db):
+    # A hand-edited packet says exactly what was staged: "yes" or 1 is no boolean.
+    document = _stage(db).model_dump(mode="json")
+    for forged in ("yes", 1):
+        with pytest.raises(InvalidPacket, match="emit_enabled: Input should be a valid boolean"):
+            activation.Packet.from_json(json.dumps({**document, "emit_enabled": forged}))
+    assert activation.Packet.from_json(json.dumps(document)).model_dump(mode="json") == document
+
+
 def test_a_packet_listing_a_type_twice_is_refused(db):
     document = _stage(db).model_dump(mode="json")
     document["changes"].append(document["changes"][0])

@@ -15,6 +15,7 @@ from procobs_dagster import ledger
 from procobs_dagster.errors import InvalidInput, UnknownRun
 from procobs_dagster.maintenance import (
     RetentionPolicy,
+    TablePolicy,
     archive_run_batch,
     run_retention,
 )
@@ -113,6 +114,15 @@ def test_policy_is_configurable_per_status(db):
 def test_bad_policy_options_are_refused(option, message):
     with pytest.raises(InvalidInput, match=message):
         RetentionPolicy().with_keep_options([option])
+
+
+def test_policies_out_of_bounds_are_refused_naming_the_setting():
+    with pytest.raises(InvalidInput, match=r"^retention policy: failed: Input should be less"):
+        RetentionPolicy().with_keep({"failed": 10**9})
+    with pytest.raises(
+        InvalidInput, match=r"^retention policy: outbox_days: Input should be great"
+    ):
+        TablePolicy().with_settings({"outbox_days": 0})
 
 
 def test_bad_arguments_write_nothing(db):

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres, upsert
+from procobs_dagster.store.dialect import among, insert_ignoring_conflicts, is_postgres, upsert
 
 probe = sa.Table(
     "dialect_probe",
@@ -60,3 +60,16 @@ def test_insert_ignoring_conflicts_keeps_the_first_row(db):
         conn.execute(statement.values(name="a", value=1))
         conn.execute(statement.values(name="a", value=2))
         assert _rows(conn) == {"a": (1, None)}
+
+
+def test_among_matches_the_values_given_and_nothing_when_empty(db, backend):
+    with db.begin() as conn:
+        probe.create(conn)
+        conn.execute(probe.insert(), [{"name": n, "value": i} for i, n in enumerate("abcd")])
+        dialect = conn.dialect.name
+        for values, expected in ((["b", "d", "z"], {"b", "d"}), ([], set())):
+            query = sa.select(probe.c.name).where(among(probe.c.name, values, dialect))
+            assert set(conn.scalars(query)) == expected
+            # Postgres sends the values as one array parameter, however many there are.
+            sql = str(query.compile(dialect=conn.dialect))
+            assert ("= ANY (" in sql) is (backend == "postgres")

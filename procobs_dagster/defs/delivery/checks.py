@@ -12,7 +12,8 @@ from procobs_dagster.defs.automation import (
     OUTBOX_BACKLOG_MINUTES_ENV,
     age_within,
 )
-from procobs_dagster.defs.delivery.jobs import OUTBOX_KEY, STATE_COLUMNS
+from procobs_dagster.defs.conventions import OUTBOX_KEY
+from procobs_dagster.defs.delivery.jobs import STATE_COLUMNS
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 

@@ -9,13 +9,12 @@ import dagster as dg
 from pydantic import Field
 
 from procobs_dagster import delivery, limits
-from procobs_dagster.defs.conventions import DELIVERY_TAG
+from procobs_dagster.defs.conventions import DELIVERY_TAG, OUTBOX_KEY
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import DeliverySinks, ProcobsDatabase
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.records import UnusableRow
 
-OUTBOX_KEY = dg.AssetKey("event_outbox")
 SINK_COUNTERS = ("fanned_out", "claimed", "delivered", "retried", "rejected", "dead", "expired")
 STATE_COLUMNS = ("pending", "delivering", "delivered", "retry", "dead")
 # A run is bounded in time by its cycles: a million cycles of one idle second is 11 days.

@@ -3,16 +3,15 @@
 import dagster as dg
 
 from procobs_dagster.defs.automation import AFTER_A_SCAN
+from procobs_dagster.defs.dossier.assets import dossier_snapshot
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.dossier import DivergenceKind, ParityVerdict, storage
 from procobs_dagster.dossier.reconcile import reconcile_snapshot
 
-SNAPSHOT_KEY = dg.AssetKey("dossier_snapshot")
-
 
 @dg.asset_check(
-    asset=SNAPSHOT_KEY,
+    asset=dossier_snapshot,
     automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot is complete: no blocking artifact of the manifest "
@@ -63,7 +62,7 @@ def _paths(reconciliation, kind: DivergenceKind) -> str:
 
 
 @dg.asset_check(
-    asset=SNAPSHOT_KEY,
+    asset=dossier_snapshot,
     automation_condition=AFTER_A_SCAN,
     description=(
         "Every feature's newest snapshot has the parity hash of its baseline. Drift warns and "

@@ -20,7 +20,6 @@ from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.dossier import storage
 from procobs_dagster.dossier.reconcile import reconcile_snapshot
 
-SNAPSHOT_KEY = dossier_snapshot.key
 # Scans recorded per tick: each is reconciled with its baseline, which reads its artifacts.
 SCANS_PER_TICK = 20
 
@@ -29,12 +28,12 @@ def materialised_at(instance: dg.DagsterInstance) -> dict[str, float]:
     """When each partition of dossier_snapshot was last materialised, by feature (two
     queries, whatever the number of features)."""
     latest = instance.get_latest_storage_id_by_partition(
-        SNAPSHOT_KEY, dg.DagsterEventType.ASSET_MATERIALIZATION
+        dossier_snapshot.key, dg.DagsterEventType.ASSET_MATERIALIZATION
     )
     if not latest:
         return {}
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=SNAPSHOT_KEY, storage_ids=list(latest.values())),
+        dg.AssetRecordsFilter(asset_key=dossier_snapshot.key, storage_ids=list(latest.values())),
         limit=len(latest),
     ).records
     return {record.partition_key: record.timestamp for record in records}
@@ -65,7 +64,7 @@ def dossier_features_sensor(
             return dg.SensorResult(skip_reason="no scan since the last materialisation")
         events = [
             dg.AssetMaterialization(
-                asset_key=SNAPSHOT_KEY,
+                asset_key=dossier_snapshot.key,
                 partition=snapshot.feature_slug,
                 description=f"scanned outside Dagster at {snapshot.computed_at.isoformat()}",
                 metadata=snapshot_metadata(snapshot, reconcile_snapshot(conn, snapshot)),

@@ -7,41 +7,33 @@ import sqlalchemy as sa
 
 from procobs_dagster import delivery
 from procobs_dagster.clock import utcnow
-from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
-from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
+from procobs_dagster.defs.automation import refreshed_table
+from procobs_dagster.defs.conventions import OUTBOX_KEY
 from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.events import summary as events_summary
 
 GROUP = "events"
 
-registry_spec = dg.AssetSpec(
+registry_spec = refreshed_table(
     "event_type_registry",
-    group_name=GROUP,
-    kinds=DATABASE_KINDS,
-    owners=OWNERS,
-    automation_condition=ON_REFRESH_CRON,
-    freshness_policy=REFRESH_FRESHNESS,
-    description=(
+    GROUP,
+    (
         "Every event type procobs knows (process, dossier and domain families) with its "
         "stream, lane and severity, and whether it is active. Types start inactive; an owner "
         "activates them. Also reports the emission kill switch and dry-run-only mode."
     ),
 )
-outbox_spec = dg.AssetSpec(
-    "event_outbox",
-    group_name=GROUP,
-    kinds=DATABASE_KINDS,
-    owners=OWNERS,
-    automation_condition=ON_REFRESH_CRON,
-    freshness_policy=REFRESH_FRESHNESS,
-    deps=[registry_spec.key],
-    description=(
+outbox_spec = refreshed_table(
+    OUTBOX_KEY,
+    GROUP,
+    (
         "Insert-only event facts, written in the same transaction as the ledger change that "
         "caused them; the sensors read it in commit order. Reports rows per event type and "
         "what delivery still owes the sinks: undelivered, dead and "
         "oldest_undelivered_age_seconds plot the backlog."
     ),
+    deps=[registry_spec.key],
 )
 
 

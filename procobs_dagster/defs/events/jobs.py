@@ -5,6 +5,7 @@ from typing import Annotated
 import dagster as dg
 from pydantic import Field
 
+from procobs_dagster.defs.conventions import OUTBOX_KEY
 from procobs_dagster.defs.delivery.jobs import deliver_outbox
 from procobs_dagster.defs.markdown import markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -13,8 +14,6 @@ from procobs_dagster.limits import MAX_BATCH
 
 # A UUID's text, with room for the braces and prefixes parse_uuid also reads.
 EVENT_ID_MAX_LENGTH = 64
-
-OUTBOX_KEY = dg.AssetKey("event_outbox")
 
 
 class AlertBatch(dg.Config):

@@ -11,6 +11,7 @@ position of the page, so a tick replayed after a crash requests nothing twice.
 import dagster as dg
 
 from procobs_dagster.defs.delivery.jobs import delivery_job
+from procobs_dagster.defs.discovery.assets import discovery_scores
 from procobs_dagster.defs.discovery.jobs import discovery_refresh_job
 from procobs_dagster.defs.events.jobs import AlertBatch, alert_job
 from procobs_dagster.defs.resources import ProcobsDatabase
@@ -21,7 +22,6 @@ ALERT_PAGE = 500
 OUTBOX_PAGE = 10_000
 # Waiting runs a tick looks at, newest first: past that many, one more request is harmless.
 WAITING_RUNS_READ = 100
-SCORES_KEY = dg.AssetKey("discovery_scores")
 RUN_OUTCOMES = frozenset({ProcessEventType.RUN_COMPLETED, ProcessEventType.RUN_FAILED})
 # A run in these states has not started reading yet: it will see the new rows too.
 NOT_YET_READING = [
@@ -69,7 +69,7 @@ def scores_waiting(context: dg.SensorEvaluationContext) -> bool:
     )
     return any(
         run.job_name == discovery_refresh_job.name
-        or (run.asset_selection and SCORES_KEY in run.asset_selection)
+        or (run.asset_selection and discovery_scores.key in run.asset_selection)
         for run in runs
     )
 

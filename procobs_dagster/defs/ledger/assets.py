@@ -6,8 +6,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from procobs_dagster.clock import seconds_since, utcnow
-from procobs_dagster.defs.automation import ON_REFRESH_CRON, REFRESH_FRESHNESS
-from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
+from procobs_dagster.defs.automation import refreshed_table
 from procobs_dagster.defs.markdown import age_metadata, markdown_table
 from procobs_dagster.defs.resources import ProcobsDatabase
 from procobs_dagster.ledger import summary as ledger_summary
@@ -16,28 +15,20 @@ from procobs_dagster.store.vocabulary import RUN_STATUSES
 
 GROUP = "observation"
 
-runs_spec = dg.AssetSpec(
+runs_spec = refreshed_table(
     "process_run_observation",
-    group_name=GROUP,
-    kinds=DATABASE_KINDS,
-    owners=OWNERS,
-    automation_condition=ON_REFRESH_CRON,
-    freshness_policy=REFRESH_FRESHNESS,
-    description=(
+    GROUP,
+    (
         "One row per process run (the ledger header), stitched to its components by "
         "correlation_id. Materialising brings the schema to head and reports runs by "
         "status and by process candidate; dry runs are counted apart, they prove wiring only. "
         "Numbers to plot: real_runs_<status> and newest_real_run_age_seconds."
     ),
 )
-components_spec = dg.AssetSpec(
+components_spec = refreshed_table(
     "process_component_observation",
-    group_name=GROUP,
-    kinds=DATABASE_KINDS,
-    owners=OWNERS,
-    automation_condition=ON_REFRESH_CRON,
-    freshness_policy=REFRESH_FRESHNESS,
-    description=(
+    GROUP,
+    (
         "One row per component execution (producer, verifier or step) of a run. "
         "Materialising reports components by status and role, and how many carry evidence; "
         "components_<status> plot the counts."

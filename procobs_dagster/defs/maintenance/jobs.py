@@ -13,13 +13,16 @@ from pydantic import Field
 
 from procobs_dagster import limits, maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster.defs.ledger.assets import runs_spec
 from procobs_dagster.defs.markdown import markdown_table, unusable_metadata
 from procobs_dagster.defs.resources import ProcobsDatabase
 
-RUNS_KEY = dg.AssetKey("process_run_observation")
 MAX_RUNTIME_SECONDS = 3600
 # A sweep's observation lists at most this many verdicts; the run log has them all.
 VERDICTS_SHOWN = 50
+# The defaults the job descriptions quote, read from the policies so the two cannot differ.
+RUNS_KEPT = maintenance.RetentionPolicy()
+TABLES_KEPT = maintenance.TablePolicy()
 
 
 def maintenance_tags(name: str) -> dict[str, str]:
@@ -60,7 +63,7 @@ def archive_expired_runs(
     )
     context.log_event(
         dg.AssetObservation(
-            asset_key=RUNS_KEY,
+            asset_key=runs_spec.key,
             description=(
                 f"retention {'dry run: would archive' if report.dry_run else 'archived'} "
                 f"{report.runs} run(s), {report.components} component(s), "
@@ -95,7 +98,7 @@ def _log_sweep(context: dg.OpExecutionContext, report: maintenance.SweepReport) 
         )
     context.log_event(
         dg.AssetObservation(
-            asset_key=RUNS_KEY,
+            asset_key=runs_spec.key,
             description=f"{report.verdict} sweep: {len(report.verdicts)} verdict(s)",
             metadata={
                 "sweep": dg.MetadataValue.text(report.verdict),
@@ -165,7 +168,10 @@ sweep_orphaned_work = _sweep_op(
 
 
 @dg.job(
-    description="Retention: archive runs past the policy (completed 90 days, failed/stuck 180).",
+    description=(
+        f"Retention: archive runs past the policy (completed {RUNS_KEPT.completed} days, "
+        f"failed {RUNS_KEPT.failed}, stuck {RUNS_KEPT.stuck})."
+    ),
     tags=maintenance_tags("retention"),
 )
 def retention_job():
@@ -241,16 +247,19 @@ class WorkflowEventRetentionConfig(_TableRetentionConfig):
 
 
 def _table_retention_op(
-    name: str, description: str, config_type: type[_TableRetentionConfig], job
+    name: str,
+    description: str,
+    config_type: type[_TableRetentionConfig],
+    prune: maintenance.PruneJob,
 ) -> dg.OpDefinition:
-    """An op running the table retention ``job`` with its config's settings."""
+    """An op running the table retention ``prune`` with its config's settings."""
 
     @dg.op(name=name, description=description)
     def _retain(
         context: dg.OpExecutionContext, config: config_type, procobs_db: ProcobsDatabase
     ) -> None:
         settings = config.model_dump(exclude={"dry_run", "batch"})
-        report = job(
+        report = prune(
             procobs_db.current(),
             maintenance.TablePolicy().with_settings(settings),
             batch=config.batch,
@@ -258,13 +267,8 @@ def _table_retention_op(
             progress=_progress(context),
         )
         verb = "would remove" if report.dry_run else "removed"
-        totals = {
-            **{f"{t} deleted": n for t, n in report.deleted.items()},
-            **{f"{t} archived": n for t, n in report.archived.items()},
-            **{f"{t} kept back": n for t, n in report.kept_back.items()},
-        }
         context.log.info(
-            f"{report.job}: {verb} {totals} in {report.batches} batch(es), longest "
+            f"{report.job}: {verb} {report.counts()} in {report.batches} batch(es), longest "
             f"{report.longest_batch_seconds:.3f} s; settings {report.settings}"
         )
 
@@ -304,7 +308,10 @@ prune_workflow_events = _table_retention_op(
 
 
 @dg.job(
-    description="Retention of delivery_state and event_outbox (delivered 7 days, dead 30).",
+    description=(
+        f"Retention of delivery_state and event_outbox (delivered {TABLES_KEPT.delivered_days} "
+        f"days, dead {TABLES_KEPT.dead_days})."
+    ),
     tags=maintenance_tags("delivery_retention"),
 )
 def delivery_retention_job():
@@ -312,7 +319,10 @@ def delivery_retention_job():
 
 
 @dg.job(
-    description="Retention of the audit log: rows older than 365 days move to the archive.",
+    description=(
+        f"Retention of the audit log: rows older than {TABLES_KEPT.audit_days} days move to "
+        "the archive."
+    ),
     tags=maintenance_tags("audit_retention"),
 )
 def audit_retention_job():
@@ -320,7 +330,10 @@ def audit_retention_job():
 
 
 @dg.job(
-    description="Retention of dossier snapshots: the newest 100 per feature and baselines stay.",
+    description=(
+        f"Retention of dossier snapshots: the newest {TABLES_KEPT.snapshots_per_feature} per "
+        "feature and baselines stay."
+    ),
     tags=maintenance_tags("dossier_retention"),
 )
 def dossier_retention_job():
@@ -328,7 +341,10 @@ def dossier_retention_job():
 
 
 @dg.job(
-    description="Retention of discovery scores: the newest 672 scorings per candidate stay.",
+    description=(
+        f"Retention of discovery scores: the newest {TABLES_KEPT.scores_per_candidate} "
+        "scorings per candidate stay."
+    ),
     tags=maintenance_tags("score_retention"),
 )
 def score_retention_job():
@@ -336,7 +352,10 @@ def score_retention_job():
 
 
 @dg.job(
-    description="Retention of raw workflow events: a run's reports go 7 days after its newest.",
+    description=(
+        "Retention of raw workflow events: a run's reports go "
+        f"{TABLES_KEPT.workflow_event_days} days after its newest."
+    ),
     tags=maintenance_tags("workflow_event_retention"),
 )
 def workflow_event_retention_job():
