@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import json
 import re
-import unicodedata
 import uuid
 from importlib import resources
 from typing import Any
@@ -22,6 +21,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import is_control
 
 # Spec version → (schema file, the definition a run event is checked against).
 SPEC_VERSIONS = {
@@ -106,7 +106,9 @@ def _check_names(where: str, named: dict, limits: tuple[int, int]) -> None:
             raise InvalidEvent(f"{where}.{field}: must not be empty")
         if len(value) > limit:
             raise InvalidEvent(f"{where}.{field}: longer than {limit} characters")
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
+        # Every control character of the limits (a bidi override, a surrogate too): the
+        # job's name becomes a candidate code, an identifier.
+        if any(is_control(ch) for ch in value):
             raise InvalidEvent(f"{where}.{field}: {_shown(value)} contains a control character")
 
 
@@ -144,8 +146,9 @@ def _is_date_time(value: object) -> bool:
     if not _RFC3339.match(value):
         return False
     try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC too: year 1 at +14:00 is a valid date-time no datetime can hold in UTC.
+        dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return False
     return True
 
@@ -196,7 +199,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 def _shown(value: Any, limit: int = MAX_SHOWN) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = repr(text) if isinstance(value, str) else text
-    text = "".join(ch if unicodedata.category(ch) != "Cc" else "?" for ch in text)
+    text = "".join("?" if is_control(ch) else ch for ch in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
