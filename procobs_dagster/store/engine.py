@@ -192,6 +192,12 @@ def make_engine(url: URL) -> Engine:
             connect_args={"connect_timeout": 5, "application_name": "procobs"},
             execution_options={PREPARE_OPTION: prepare},
         )
+    except (ValueError, TypeError) as exc:
+        # A query parameter the dialect converts when the engine is made (?timeout=abc).
+        problem = scrub_secrets(" ".join(str(exc).split()), url)
+        raise _malformed(
+            url.render_as_string(hide_password=True), f"a query parameter cannot be used: {problem}"
+        ) from None
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"the database driver of {url.drivername}:// needs the Python module "

@@ -1,7 +1,8 @@
 import pytest
 
-from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.errors import EXIT_REFUSED, ConfigurationError, DatabaseUnreachable
 from procobs_dagster.store.engine import Database, after_commit, resolve_url
+from procobs_dagster_tests.hostile import assert_refused, run_cli
 
 
 @pytest.mark.parametrize("raw", ["postgresql://u@h/d", "postgres://u@h/d"])
@@ -99,6 +100,20 @@ def test_a_malformed_url_is_refused_by_its_scheme_alone(raw, problem):
     message = str(caught.value)
     assert message.startswith("malformed database URL (postgresql+psycopg2://…): ")
     assert problem in message and "Secret" not in message and "\n" not in message
+
+
+def test_a_query_parameter_the_dialect_cannot_convert_is_a_malformed_url(tmp_path):
+    # ?timeout=abc was an internal error (exit 4): sqlite converts it making the engine.
+    url = resolve_url(f"sqlite:///{tmp_path / 'x.db'}?timeout=abc")
+    with pytest.raises(ConfigurationError) as caught:
+        Database(url)
+    assert str(caught.value) == (
+        "malformed database URL (sqlite://…): a query parameter cannot be used: "
+        "could not convert string to float: 'abc'"
+    )
+    outcome = run_cli(url.render_as_string(), "db", "status")
+    assert_refused(outcome, EXIT_REFUSED)
+    assert not (tmp_path / "x.db").exists()
 
 
 @pytest.mark.parametrize("value", ["", "  "])
