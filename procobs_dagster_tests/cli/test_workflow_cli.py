@@ -96,9 +96,7 @@ def test_a_file_with_bad_lines_is_refused_whole(procobs, db, tmp_path):
     assert _snapshot(db) == {}
 
 
-def test_lines_no_datetime_or_identifier_can_hold_are_bad_lines_not_internal_errors(
-    procobs, db, tmp_path
-):
+def test_lines_no_datetime_identifier_or_database_can_hold_are_bad_lines(procobs, db, tmp_path):
     # Year 1 at +14:00 has no UTC datetime; a surrogate cannot be encoded; a bidi override
     # would make a candidate code read differently from what is stored.
     _, events = dag_run()
@@ -107,12 +105,17 @@ def test_lines_no_datetime_or_identifier_can_hold_are_bad_lines_not_internal_err
     surrogate = json.dumps(events[1]).replace(f'"{job}"', '"\\udc00"')
     override = json.dumps({**events[2], "job": {**events[2]["job"], "name": "etl\u202e"}})
     path = tmp_path / "hostile.jsonl"
-    path.write_text("\n".join([first, surrogate, override]) + "\n")
+    # Kept as it came: PostgreSQL's jsonb refused a NUL anywhere in it, SQLite stored it.
+    nul = json.dumps({**events[3], "x": "a\x00b"})
+    path.write_text("\n".join([first, surrogate, override, nul]) + "\n")
     result = procobs("workflow", "ingest", str(path), expect_exit=1)
     assert "line 1: eventTime: '0001-01-01T00:00:00+14:00' is not an RFC 3339" in result.stderr
-    assert "line 2: job.name: '\\udc00' contains a control character" in result.stderr
+    assert "line 2: the event has a NUL or surrogate character in its text at job.name" in (
+        result.stderr
+    )
     assert "line 3: job.name: " in result.stderr
-    assert "3 bad line(s), nothing ingested" in result.stderr
+    assert "line 4: the event has a NUL or surrogate character in its text at x" in result.stderr
+    assert "4 bad line(s), nothing ingested" in result.stderr
     assert _snapshot(db) == {}
 
 

@@ -21,7 +21,12 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from procobs_dagster.errors import InvalidInput
-from procobs_dagster.limits import is_control
+from procobs_dagster.limits import (
+    MAX_INGEST_FILE_BYTES,
+    clipped,
+    is_control,
+    json_document_problem,
+)
 
 # Spec version → (schema file, the definition a run event is checked against).
 SPEC_VERSIONS = {
@@ -57,6 +62,12 @@ def validate(document: Any) -> str:
     Raises InvalidEvent naming the first problem found."""
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event is a JSON object, not {_json_kind(document)}")
+    # The event is kept as it came (workflow_event.document): what one database's JSON
+    # cannot hold (a NUL, a surrogate) is refused on both. Its size is the body's or the
+    # line's limit.
+    problem = json_document_problem(document, maximum_bytes=MAX_INGEST_FILE_BYTES)
+    if problem is not None:
+        raise InvalidEvent(f"the event {clipped(problem, MAX_SHOWN * 2)}")  # keys are quoted
     version = _spec_version(document.get("schemaURL"))
     schema_file, run_definition = SPEC_VERSIONS[version]
     if "run" in document:

@@ -155,9 +155,22 @@ LIMIT = 64 * 1024
             json.dumps(_with("job.name", "etl")).replace('"etl"', '"et\\udc00l"'),
             {},
             400,
-            "job.name: 'et\\udc00l' contains a control character",
+            "the event has a NUL or surrogate character in its text at job.name",
         ),
         (json.dumps(_with("job.name", "etl\u202e")), {}, 400, "contains a control character"),
+        # Kept as it came: what PostgreSQL's jsonb refuses is refused on SQLite too.
+        (
+            json.dumps({**_good(), "x": "a\x00b"}),
+            {},
+            400,
+            "a NUL or surrogate character in its text at x",
+        ),
+        (
+            json.dumps({**_good(), "x": {"k": 1}}).replace('"k"', '"\\ud800"'),
+            {},
+            400,
+            "a NUL or surrogate character in its text at x.\\ud800",
+        ),
         ("[]", {}, 400, "the batch is empty"),
         ('"START"', {}, 400, "one event (a JSON object) or an array"),
         (
