@@ -168,3 +168,15 @@ def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
         "cannot reach database postgresql+psycopg2://u@127.0.0.1:1/d?password=***&"
         'sslmode=***: invalid sslmode value: "***"'
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", [("runs", "list"), ("runs", "list", "--json")])
+def test_text_that_is_not_json_in_a_json_column_is_named_not_an_internal_error(hostile, args):
+    # Only SQLite keeps such text (jsonb refuses it): a hand edit, another program.
+    with hostile.db.begin() as conn:
+        conn.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
+        conn.exec_driver_sql("UPDATE process_run_observation SET evidence_ref = '{oops'")
+    message = hostile.refused(*args, exit_code=EXIT_REFUSED)
+    assert message.startswith("the database holds text that is not JSON in a JSON column (")
+    assert message.endswith("): correct or delete that row")
