@@ -65,6 +65,24 @@ def test_serve_refuses_a_port_in_use_in_one_line(procobs, monkeypatch):
     assert line.startswith(f"procobs: error: cannot listen on 127.0.0.1:{port}: ")
 
 
+@pytest.mark.parametrize(
+    ("host", "exit_code", "message"),
+    [
+        ("h" * 201, 2, "Invalid value for '--host': the value is 201 characters long"),
+        ("a\x1bb", 2, "Invalid value for '--host': the value contains the control character"),
+        # A label past 63 characters: the IDNA codec's UnicodeError was an internal error.
+        ("h" * 64 + ".example", 1, "cannot listen on " + "h" * 64 + ".example:"),
+    ],
+)
+def test_serve_refuses_a_host_it_cannot_name_in_one_line(
+    procobs, monkeypatch, host, exit_code, message
+):
+    monkeypatch.setenv("PROCOBS_API_KEYS", "a-long-enough-key-0123")
+    result = procobs("serve", "--host", host, expect_exit=exit_code)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"procobs: error: {message}")
+
+
 def test_ingest_a_file_then_again(procobs, db, tmp_path):
     dag, events = dag_run()
     path = _jsonl(tmp_path / "lineage.jsonl", events)
