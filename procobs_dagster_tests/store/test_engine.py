@@ -172,11 +172,21 @@ def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("args", [("runs", "list"), ("runs", "list", "--json")])
-def test_text_that_is_not_json_in_a_json_column_is_named_not_an_internal_error(hostile, args):
-    # Only SQLite keeps such text (jsonb refuses it): a hand edit, another program.
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("evidence_ref", "{oops", "the database holds text that is not JSON in a JSON column ("),
+        ("started_at", "garbage", "the database holds 'garbage' in a timestamp column"),
+    ],
+)
+def test_a_stored_value_its_column_cannot_hold_is_named_not_an_internal_error(
+    hostile, args, column, value, problem
+):
+    # Only SQLite keeps such values (jsonb and timestamptz refuse them): a hand edit,
+    # another program. Both were an internal error (exit 4).
     with hostile.db.begin() as conn:
         conn.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
-        conn.exec_driver_sql("UPDATE process_run_observation SET evidence_ref = '{oops'")
+        conn.exec_driver_sql(f"UPDATE process_run_observation SET {column} = ?", (value,))
     message = hostile.refused(*args, exit_code=EXIT_REFUSED)
-    assert message.startswith("the database holds text that is not JSON in a JSON column (")
-    assert message.endswith("): correct or delete that row")
+    assert message.startswith(problem)
+    assert message.endswith(": correct or delete that row")
