@@ -18,6 +18,9 @@ The bounds
         characters of at most 4 bytes stay below that index entry limit too.
     ``MAX_TEXT_LENGTH`` (4 000) — free text, where line breaks and tabs are allowed:
         reasons, titles, input/output/error refs, a mission folder's root path.
+    ``MAX_ROOT_PATH_LENGTH`` (500) — a mission folder's root path: free text, but it
+        shares an index entry with the feature slug (200), and 500 characters of 4 bytes
+        beside it stay below PostgreSQL's 2 704 bytes (640 do not).
     ``MAX_ROWS_SHOWN`` (100 000) — ``--limit``, ``--runs``: rows a listing returns.
     ``MAX_BATCH`` (10 000) — ``--batch``: rows or run families per transaction.
     ``MAX_SECONDS`` (2 147 483 647, about 68 years) — every duration (an SLA, a grace,
@@ -71,6 +74,7 @@ MAX_IDENTIFIER_LENGTH = 200
 MAX_NAME_LENGTH = 200
 MAX_KEY_LENGTH = 640
 MAX_TEXT_LENGTH = 4_000
+MAX_ROOT_PATH_LENGTH = 500
 MAX_ROWS_SHOWN = 100_000
 MAX_BATCH = 10_000
 MAX_SECONDS = 2**31 - 1

@@ -40,13 +40,23 @@ class CliContext:
         _ = self.sqlite_file  # refuses an in-memory database before it is made
         return Database(self.url)
 
+    def sqlite_file_missing(self) -> bool:
+        """Whether the SQLite file is not there yet (never, for PostgreSQL)."""
+        path = self.sqlite_file
+        try:
+            return path is not None and not path.exists()
+        except OSError as exc:  # a name longer than the file system takes
+            raise ConfigurationError(
+                f"cannot use {describe(path)} as the SQLite database: {exc.strerror}"
+            ) from None
+
     def existing_database(self) -> Database:
         """The database, refusing an SQLite file that is not there: only `db upgrade`
         (and the demo) create one, so a mistyped PROCOBS_HOME is named, not filled."""
-        path = self.sqlite_file
-        if path is not None and not path.exists():
+        if self.sqlite_file_missing():
             raise SchemaNotReady(
-                f"no procobs database at {describe(path)}: run `procobs db upgrade` to create it"
+                f"no procobs database at {describe(self.sqlite_file)}: run `procobs db upgrade`"
+                " to create it"
             )
         return self.database
 

@@ -69,7 +69,7 @@ def downgrade(cli: CliContext, revision: str, yes: bool, drop_births: bool) -> N
 @pass_cli
 def status(cli: CliContext, as_json: bool) -> None:
     """Show the database's schema revision and the migrations still to apply."""
-    if cli.sqlite_file is not None and not cli.sqlite_file.exists():
+    if cli.sqlite_file_missing():
         current = None  # looked at, not created: `db upgrade` creates it
     else:
         with cli.database.read() as conn:

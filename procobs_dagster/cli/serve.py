@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import uvicorn
 
+from procobs_dagster.cli import params
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
 from procobs_dagster.cli.output import say
@@ -22,7 +23,13 @@ MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    type=params.IDENTIFIER,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on.",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 @click.option(
     "--max-body-bytes",
@@ -110,10 +117,9 @@ def _listen(host: str, port: int) -> list[socket.socket]:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
             sock.listen(socket.SOMAXCONN)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
         for sock in sockets:
             sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {_address(host, port)}: {exc.strerror or exc}"
-        ) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigurationError(f"cannot listen on {_address(host, port)}: {reason}") from None
     return sockets

@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,38 +61,62 @@ class UnknownStep(InvalidInput):
     pass
 
 
+# Marks a wildcard run among the regex parts of a glob: `**` among segments, `*` in one.
+_WILDCARD = object()
+
+
 def glob_to_regex(pattern: str) -> str:
     """The regular expression (to be full-matched) of a manifest glob."""
-    segments = pattern.split("/")
-    parts = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            # Trailing: one or more segments (a file below). Inner: zero or more directories.
-            parts.append("(?:[^/]+/)*[^/]+" if last else "(?:[^/]+/)*")
+    *inner, last = pattern.split("/")
+    parts = [_WILDCARD if s == "**" else _segment_regex(s) + "/" for s in inner]
+    # Trailing `**`: one or more segments (a file below). Inner: zero or more directories.
+    parts += [_WILDCARD, "[^/]+"] if last == "**" else [_segment_regex(last)]
+    return _first_fits(parts, "(?:[^/]+/)")
+
+
+def _first_fits(parts: list, unit: str) -> str:
+    """``parts`` joined, each wildcard a run of ``unit``s. A part between two wildcards is
+    taken at its first fit, atomically: for a glob the first fit is as good as any, and a
+    regex free to try every split (``*a*a*a…b`` on a long name, ``**/**/…/x`` on a deep
+    path) would take exponential time on a manifest anyone can write."""
+    groups: list[list[str]] = [[]]
+    for part in parts:
+        if part is _WILDCARD:
+            groups.append([])
         else:
-            parts.append(_segment_regex(segment) + ("" if last else "/"))
-    return "".join(parts)
+            groups[-1].append(part)
+    head, *tails = ["".join(group) for group in groups]
+    out = [head]
+    for index, tail in enumerate(tails):
+        if index < len(tails) - 1:
+            if tail:  # wildcards in a row are one
+                out.append(f"(?>{unit}*?{tail})")
+        else:
+            out.append(f"{unit}*{tail}")
+    return "".join(out)
 
 
 def _segment_regex(segment: str) -> str:
-    out, i = [], 0
+    parts, i = [], 0
     while i < len(segment):
         char = segment[i]
         if char == "*":
-            out.append("[^/]*")
+            parts.append(_WILDCARD)
         elif char == "?":
-            out.append("[^/]")
+            parts.append("[^/]")
         elif char == "[" and (end := segment.find("]", i + 2)) != -1:
             body = segment[i + 1 : end]
             negate = body.startswith("!")
             body = body[1:] if negate else body
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            # Literal inside a class, as in fnmatch: `[` would open a nested set, `&&`,
+            # `~~` and `||` are set operations to come (re warns of them).
+            body = re.sub(r"([\\\[&~|])", r"\\\1", body)
+            parts.append("[" + ("^" if negate else "") + body + "]")
             i = end
         else:
-            out.append(re.escape(char))
+            parts.append(re.escape(char))
         i += 1
-    return "".join(out)
+    return _first_fits(parts, "[^/]")
 
 
 def is_literal(pattern: str) -> bool:
@@ -108,7 +133,12 @@ def _check_pattern(value: str) -> str:
             raise ValueError(f"{value!r} points into a dot-folder or dot-file, which scans skip")
         if "**" in segment and segment != "**":
             raise ValueError(f"{value!r}: '**' must be a whole path segment")
-    re.compile(glob_to_regex(value))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # `--` in a class: ambiguous
+            re.compile(glob_to_regex(value))
+    except (re.error, FutureWarning) as exc:  # a range such as [z-a]
+        raise ValueError(f"{value!r} is not a glob procobs can read: {exc}") from None
     return value
 
 

@@ -237,7 +237,7 @@ def resolve_root(root: "str | Path") -> str:
         ) from None
     if not resolved.is_dir():
         raise InvalidMissionFolder(f"mission folder {limits.shown(str(path))} is not a directory")
-    return limits.check_text(str(resolved), "mission folder path")
+    return limits.check_text(str(resolved), "mission folder path", limits.MAX_ROOT_PATH_LENGTH)
 
 
 def check_feature_slug(feature_slug: str) -> str:

@@ -12,6 +12,7 @@ psycopg 3, which is not installed; such URLs, and ``postgres://``, are therefore
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable, InvalidInput
 from procobs_dagster.store.driver import PREPARE_OPTION
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,24 @@ def resolve_url(explicit: str | None = None) -> URL:
     return url
 
 
+def _stored_json(text: str):
+    """A JSON column read back from SQLite, which (unlike jsonb) keeps any text there: a
+    value written by hand or by another program is named, not an internal error."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"the database holds text that is not JSON in a JSON column ({exc}): "
+            "correct or delete that row"
+        ) from None
+
+
 def _sqlite_engine(url: URL) -> Engine:
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        json_deserializer=_stored_json,
+    )
 
     @sa.event.listens_for(engine, "do_connect")
     def _make_folder(_dialect, _record, _args, _kwargs):
@@ -192,6 +209,12 @@ def make_engine(url: URL) -> Engine:
             connect_args={"connect_timeout": 5, "application_name": "procobs"},
             execution_options={PREPARE_OPTION: prepare},
         )
+    except (ValueError, TypeError) as exc:
+        # A query parameter the dialect converts when the engine is made (?timeout=abc).
+        problem = scrub_secrets(" ".join(str(exc).split()), url)
+        raise _malformed(
+            url.render_as_string(hide_password=True), f"a query parameter cannot be used: {problem}"
+        ) from None
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             f"the database driver of {url.drivername}:// needs the Python module "

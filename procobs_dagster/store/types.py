@@ -5,6 +5,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import shown
+
 
 class UTCDateTime(sa.types.TypeDecorator):
     """``timestamptz`` on Postgres; on SQLite, UTC text that reads back timezone-aware.
@@ -30,6 +33,23 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+    def result_processor(self, dialect, coltype):
+        process = super().result_processor(dialect, coltype)
+        if process is None or dialect.name != "sqlite":
+            return process
+
+        def checked(value):
+            try:
+                return process(value)
+            except (ValueError, TypeError):
+                # SQLite keeps any text in any column (a hand edit): named, not a crash.
+                raise InvalidInput(
+                    f"the database holds {shown(value)} in a timestamp column: "
+                    "correct or delete that row"
+                ) from None
+
+        return checked
 
 
 # jsonb on Postgres (indexable, compact), JSON text on SQLite. Python None is SQL NULL.

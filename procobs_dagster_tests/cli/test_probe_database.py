@@ -186,6 +186,15 @@ def test_c6_a_mistyped_home_is_named_and_not_created(tmp_path):
     assert not typo.exists()
 
 
+@pytest.mark.parametrize("args", [("runs", "list"), ("db", "upgrade"), ("db", "status")])
+def test_c6_a_database_name_longer_than_the_file_system_takes_is_one_line(tmp_path, args):
+    # A path component past 255 bytes: runs list was an internal error (exit 4, OSError).
+    url = f"sqlite:///{tmp_path / ('a' * 300) / 'x.db'}"
+    message = assert_refused(run_cli(url, *args), EXIT_REFUSED)
+    assert message.startswith(f"cannot use {tmp_path / ('a' * 300)}")
+    assert "File name too long" in message
+
+
 def test_c6_a_directory_as_the_database_is_one_line(tmp_path):
     folder = tmp_path / "adir.db"
     folder.mkdir()

@@ -65,6 +65,24 @@ def test_serve_refuses_a_port_in_use_in_one_line(procobs, monkeypatch):
     assert line.startswith(f"procobs: error: cannot listen on 127.0.0.1:{port}: ")
 
 
+@pytest.mark.parametrize(
+    ("host", "exit_code", "message"),
+    [
+        ("h" * 201, 2, "Invalid value for '--host': the value is 201 characters long"),
+        ("a\x1bb", 2, "Invalid value for '--host': the value contains the control character"),
+        # A label past 63 characters: the IDNA codec's UnicodeError was an internal error.
+        ("h" * 64 + ".example", 1, "cannot listen on " + "h" * 64 + ".example:"),
+    ],
+)
+def test_serve_refuses_a_host_it_cannot_name_in_one_line(
+    procobs, monkeypatch, host, exit_code, message
+):
+    monkeypatch.setenv("PROCOBS_API_KEYS", "a-long-enough-key-0123")
+    result = procobs("serve", "--host", host, expect_exit=exit_code)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"procobs: error: {message}")
+
+
 def test_ingest_a_file_then_again(procobs, db, tmp_path):
     dag, events = dag_run()
     path = _jsonl(tmp_path / "lineage.jsonl", events)
@@ -95,6 +113,29 @@ def test_a_file_with_bad_lines_is_refused_whole(procobs, db, tmp_path):
     assert (
         "procobs: error: " in result.stderr and "2 bad line(s), nothing ingested" in result.stderr
     )
+    assert _snapshot(db) == {}
+
+
+def test_lines_no_datetime_identifier_or_database_can_hold_are_bad_lines(procobs, db, tmp_path):
+    # Year 1 at +14:00 has no UTC datetime; a surrogate cannot be encoded; a bidi override
+    # would make a candidate code read differently from what is stored.
+    _, events = dag_run()
+    first = json.dumps({**events[0], "eventTime": "0001-01-01T00:00:00+14:00"})
+    job = events[1]["job"]["name"]
+    surrogate = json.dumps(events[1]).replace(f'"{job}"', '"\\udc00"')
+    override = json.dumps({**events[2], "job": {**events[2]["job"], "name": "etl\u202e"}})
+    path = tmp_path / "hostile.jsonl"
+    # Kept as it came: PostgreSQL's jsonb refused a NUL anywhere in it, SQLite stored it.
+    nul = json.dumps({**events[3], "x": "a\x00b"})
+    path.write_text("\n".join([first, surrogate, override, nul]) + "\n")
+    result = procobs("workflow", "ingest", str(path), expect_exit=1)
+    assert "line 1: eventTime: '0001-01-01T00:00:00+14:00' is not an RFC 3339" in result.stderr
+    assert "line 2: the event has a NUL or surrogate character in its text at job.name" in (
+        result.stderr
+    )
+    assert "line 3: job.name: " in result.stderr
+    assert "line 4: the event has a NUL or surrogate character in its text at x" in result.stderr
+    assert "4 bad line(s), nothing ingested" in result.stderr
     assert _snapshot(db) == {}
 
 

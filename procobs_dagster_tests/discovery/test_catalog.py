@@ -2,6 +2,7 @@ import pytest
 
 from procobs_dagster import discovery
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster_tests.hostile import deadline
 
 
 def _candidate(**overrides) -> dict:
@@ -83,6 +84,24 @@ def test_bad_catalogs_are_refused_in_one_line(document, message):
     with pytest.raises(InvalidInput) as error:
         discovery.parse_catalog(document)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    [
+        # As many as a 1 MiB catalog holds: checking them for repeats took minutes.
+        [_candidate(steps=[{"code": f"S{i}"} for i in range(60_000)])],
+        [
+            _candidate(code=f"PROC-CAND:dot:c{i}", covers=["A"], steps=[{"code": "A"}])
+            for i in range(20_000)
+        ],
+    ],
+    ids=["steps", "candidates"],
+)
+def test_a_catalog_as_large_as_its_file_limit_is_checked_in_one_pass(candidates):
+    with deadline(30):
+        catalog = discovery.parse_catalog({"version": 1, "candidates": candidates})
+    assert len(catalog.candidates) == len(candidates)
 
 
 def test_catalog_files(tmp_path):

@@ -5,6 +5,7 @@ import yaml
 
 from procobs_dagster import dossier
 from procobs_dagster.dossier.manifest import ScanPlan, glob_to_regex
+from procobs_dagster_tests.hostile import deadline
 
 VALID = {
     "schema_version": 1,
@@ -74,6 +75,9 @@ def test_the_shipped_default_manifest_is_valid():
         (("required_always", 0, "path_pattern"), "/etc/spec.md", "required_always[0].path_pattern"),
         (("required_always", 0, "path_pattern"), ".git/spec.md", "required_always[0].path_pattern"),
         (("required_always", 0, "path_pattern"), "a**/b", "required_always[0].path_pattern"),
+        # A class re cannot compile was an internal error (exit 4); `--` is ambiguous.
+        (("required_always", 0, "path_pattern"), "[z-a].md", "required_always[0].path_pattern"),
+        (("required_always", 0, "path_pattern"), "[a--b].md", "required_always[0].path_pattern"),
         (("optional_always", 0, "blocking"), True, "optional_always[0].blocking"),
         (
             ("optional_always", 0, "artifact_key"),
@@ -136,10 +140,33 @@ def test_an_unknown_step_is_refused_with_the_known_ones():
         ("[!a]*.md", "b.md", True),
         ("[!a]*.md", "a.md", False),
         ("data+model(1).md", "data+model(1).md", True),
+        ("[[]x.md", "[x.md", True),
+        ("[a&&b]", "&", True),
+        ("*a*a*b", "xaayab", True),
+        ("*a*a*b", "aaba", False),
+        ("**/**/x", "x", True),
+        ("a/**/**", "a/b/c", True),
+        ("a/**/**", "a", False),
+        ("**/b/**/c", "a/b/b/c", True),
+        ("**/b/**/c", "a/b/c/d", False),
     ],
 )
 def test_glob_semantics(pattern, path, matches):
     assert bool(re.fullmatch(glob_to_regex(pattern), path)) is matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("*a*a*a*a*a*a*a*a*a*a*a*a*ab.md", "a" * 200 + ".md"),
+        ("/".join(["**"] * 150) + "/x", "/".join(["a"] * 25) + "/y"),
+        ("**/" + "a*/**/" * 60 + "b", "/".join(["a"] * 100)),
+    ],
+)
+def test_a_glob_that_does_not_match_says_so_without_trying_every_split(pattern, path):
+    # These took the regex engine exponential time: a scan hung on a 600-character pattern.
+    with deadline(10):
+        assert re.fullmatch(glob_to_regex(pattern), path) is None
 
 
 def test_a_file_belongs_to_the_first_entry_that_matches_in_manifest_order():

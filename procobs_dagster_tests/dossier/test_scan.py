@@ -4,7 +4,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from procobs_dagster import dossier
+from procobs_dagster import dossier, limits
 from procobs_dagster.dossier import hashing, storage
 from procobs_dagster.dossier.manifest import ScanPlan
 from procobs_dagster.dossier.scan import observe, survey
@@ -371,3 +371,26 @@ def test_bad_input_writes_nothing(db, tmp_path):
         scan(db, tmp_path, feature="no spaces")
     with db.read() as conn:
         assert storage.latest_snapshot(conn, "042-kg-export") is None
+
+
+def _folder_of_length(base, length: int, char: str) -> str:
+    """A folder whose absolute path is ``length`` characters, made of ``char`` below base."""
+    path = str(base.resolve())
+    while len(path) < length:
+        path += "/" + char * min(60, length - len(path) - 1)  # 60 wide characters: 240 bytes
+    os.makedirs(path)
+    return path
+
+
+def test_a_root_path_is_held_to_its_limit_alike_on_both_databases(db, tmp_path):
+    # It shares an index entry with the feature slug: 640 4-byte characters beside a
+    # 200-character slug passed PostgreSQL's 2 704 bytes ("database error", exit 3) while
+    # SQLite stored them.
+    slug = "f" * 200
+    widest = _folder_of_length(tmp_path / "a", limits.MAX_ROOT_PATH_LENGTH, "\U00020000")
+    scan(db, widest, feature=slug, manifest=None, step=None)
+    too_long = _folder_of_length(tmp_path / "b", limits.MAX_ROOT_PATH_LENGTH + 1, "\U00020000")
+    with pytest.raises(InvalidInput, match="over the limit of 500"):
+        scan(db, too_long, feature=slug, manifest=None, step=None)
+    with db.read() as conn:
+        assert storage.latest_snapshot(conn, slug).root_path == widest

@@ -1,7 +1,8 @@
 import pytest
 
-from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable
+from procobs_dagster.errors import EXIT_REFUSED, ConfigurationError, DatabaseUnreachable
 from procobs_dagster.store.engine import Database, after_commit, resolve_url
+from procobs_dagster_tests.hostile import assert_refused, run_cli
 
 
 @pytest.mark.parametrize("raw", ["postgresql://u@h/d", "postgres://u@h/d"])
@@ -101,6 +102,20 @@ def test_a_malformed_url_is_refused_by_its_scheme_alone(raw, problem):
     assert problem in message and "Secret" not in message and "\n" not in message
 
 
+def test_a_query_parameter_the_dialect_cannot_convert_is_a_malformed_url(tmp_path):
+    # ?timeout=abc was an internal error (exit 4): sqlite converts it making the engine.
+    url = resolve_url(f"sqlite:///{tmp_path / 'x.db'}?timeout=abc")
+    with pytest.raises(ConfigurationError) as caught:
+        Database(url)
+    assert str(caught.value) == (
+        "malformed database URL (sqlite://…): a query parameter cannot be used: "
+        "could not convert string to float: 'abc'"
+    )
+    outcome = run_cli(url.render_as_string(), "db", "status")
+    assert_refused(outcome, EXIT_REFUSED)
+    assert not (tmp_path / "x.db").exists()
+
+
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_database_url_in_the_environment_is_refused(monkeypatch, value):
     monkeypatch.setenv("PROCOBS_DATABASE_URL", value)
@@ -153,3 +168,25 @@ def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
         "cannot reach database postgresql+psycopg2://u@127.0.0.1:1/d?password=***&"
         'sslmode=***: invalid sslmode value: "***"'
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", [("runs", "list"), ("runs", "list", "--json")])
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("evidence_ref", "{oops", "the database holds text that is not JSON in a JSON column ("),
+        ("started_at", "garbage", "the database holds 'garbage' in a timestamp column"),
+    ],
+)
+def test_a_stored_value_its_column_cannot_hold_is_named_not_an_internal_error(
+    hostile, args, column, value, problem
+):
+    # Only SQLite keeps such values (jsonb and timestamptz refuse them): a hand edit,
+    # another program. Both were an internal error (exit 4).
+    with hostile.db.begin() as conn:
+        conn.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
+        conn.exec_driver_sql(f"UPDATE process_run_observation SET {column} = ?", (value,))
+    message = hostile.refused(*args, exit_code=EXIT_REFUSED)
+    assert message.startswith(problem)
+    assert message.endswith(": correct or delete that row")

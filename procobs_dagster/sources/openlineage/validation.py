@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import json
 import re
-import unicodedata
 import uuid
 from importlib import resources
 from typing import Any
@@ -22,6 +21,12 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import (
+    MAX_INGEST_FILE_BYTES,
+    clipped,
+    is_control,
+    json_document_problem,
+)
 
 # Spec version → (schema file, the definition a run event is checked against).
 SPEC_VERSIONS = {
@@ -57,6 +62,12 @@ def validate(document: Any) -> str:
     Raises InvalidEvent naming the first problem found."""
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event is a JSON object, not {_json_kind(document)}")
+    # The event is kept as it came (workflow_event.document): what one database's JSON
+    # cannot hold (a NUL, a surrogate) is refused on both. Its size is the body's or the
+    # line's limit.
+    problem = json_document_problem(document, maximum_bytes=MAX_INGEST_FILE_BYTES)
+    if problem is not None:
+        raise InvalidEvent(f"the event {clipped(problem, MAX_SHOWN * 2)}")  # keys are quoted
     version = _spec_version(document.get("schemaURL"))
     schema_file, run_definition = SPEC_VERSIONS[version]
     if "run" in document:
@@ -106,7 +117,9 @@ def _check_names(where: str, named: dict, limits: tuple[int, int]) -> None:
             raise InvalidEvent(f"{where}.{field}: must not be empty")
         if len(value) > limit:
             raise InvalidEvent(f"{where}.{field}: longer than {limit} characters")
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
+        # Every control character of the limits (a bidi override, a surrogate too): the
+        # job's name becomes a candidate code, an identifier.
+        if any(is_control(ch) for ch in value):
             raise InvalidEvent(f"{where}.{field}: {_shown(value)} contains a control character")
 
 
@@ -144,8 +157,9 @@ def _is_date_time(value: object) -> bool:
     if not _RFC3339.match(value):
         return False
     try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC too: year 1 at +14:00 is a valid date-time no datetime can hold in UTC.
+        dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return False
     return True
 
@@ -196,7 +210,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 def _shown(value: Any, limit: int = MAX_SHOWN) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = repr(text) if isinstance(value, str) else text
-    text = "".join(ch if unicodedata.category(ch) != "Cc" else "?" for ch in text)
+    text = "".join("?" if is_control(ch) else ch for ch in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -137,9 +137,40 @@ LIMIT = 64 * 1024
             400,
             "job: namespace and name together pass 2000 bytes",
         ),
-        ("{not json", {}, 400, "the body is not JSON"),
+        ("{not json", {}, 400, "the body: not JSON"),
         ('{"eventTime": NaN}', {}, 400, "NaN is not a JSON number"),
-        ("[" * 10_000 + "]" * 10_000, {}, 400, "nested too deeply"),
+        ("[" * 10_000 + "]" * 10_000, {}, 400, "nested deeper than the limit of 32 levels"),
+        # Read as strictly as a line of `procobs workflow ingest` (these were a 500, or
+        # stored): an integer past int()'s digits, past 64 bits, a float past its range.
+        ('{"eventTime": 1' + "0" * 5000 + "}", {}, 400, "is outside the 64-bit range"),
+        (json.dumps(_good())[:-1] + ', "x": 2e400}', {}, 400, "'2e400' is too large for a float"),
+        (json.dumps(_good()).encode("utf-16"), {}, 400, "the body is not UTF-8 JSON"),
+        (
+            json.dumps(_with("eventTime", "0001-01-01T00:00:00+14:00")),
+            {},
+            400,
+            "eventTime: '0001-01-01T00:00:00+14:00' is not an RFC 3339 date-time",
+        ),
+        (
+            json.dumps(_with("job.name", "etl")).replace('"etl"', '"et\\udc00l"'),
+            {},
+            400,
+            "the event has a NUL or surrogate character in its text at job.name",
+        ),
+        (json.dumps(_with("job.name", "etl\u202e")), {}, 400, "contains a control character"),
+        # Kept as it came: what PostgreSQL's jsonb refuses is refused on SQLite too.
+        (
+            json.dumps({**_good(), "x": "a\x00b"}),
+            {},
+            400,
+            "a NUL or surrogate character in its text at x",
+        ),
+        (
+            json.dumps({**_good(), "x": {"k": 1}}).replace('"k"', '"\\ud800"'),
+            {},
+            400,
+            "a NUL or surrogate character in its text at x.\\ud800",
+        ),
         ("[]", {}, 400, "the batch is empty"),
         ('"START"', {}, 400, "one event (a JSON object) or an array"),
         (
@@ -310,6 +341,6 @@ def test_one_log_line_per_request_and_never_a_key(db, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
     assert len(lines) == 4
     assert lines[0].startswith("POST /api/v1/lineage 200 received=1 events=1 runs_placed=1")
-    assert lines[2].startswith('POST /api/v1/lineage 400 "the body is not JSON')
+    assert lines[2].startswith('POST /api/v1/lineage 400 "the body: not JSON')
     assert lines[3].startswith('POST /api/v1/lineage 401 "missing or invalid API key"')
     assert all("\n" not in line and KEY not in line and "not-the-key" not in line for line in lines)
