@@ -5,7 +5,9 @@ checked as the identifier, name or free text it is, so a bad value is a usage er
 2) naming the option and the limit before any database is opened.
 """
 
+import errno
 import math
+import os
 
 import click
 
@@ -24,12 +26,20 @@ class FiniteFloatRange(click.FloatRange):
 
 
 class SafePath(click.Path):
-    """``click.Path`` that refuses a NUL character (no path holds one; the system calls
-    click makes with it would raise) as a usage error."""
+    """``click.Path`` that refuses, as a usage error, a NUL character (no path holds one;
+    the system calls click makes with it would raise) and a name the file system cannot
+    take (every later look at it would raise)."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and "\x00" in value:
             self.fail("a path cannot contain a NUL character", param, ctx)
+        try:
+            os.stat(value)
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                self.fail(
+                    f"the path is longer than the file system takes: {exc.strerror}", param, ctx
+                )
         return super().convert(value, param, ctx)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.store.engine import procobs_home
 
 
@@ -97,7 +98,14 @@ def local_instance() -> dg.DagsterInstance:
     files in .procobs/dagster: the root dagster.yaml names the same folders a default
     instance there has."""
     if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
+        try:
+            return dg.DagsterInstance.get()
+        except dg.DagsterError as exc:  # not a folder, or a dagster.yaml Dagster refuses
+            lines = str(exc).strip().splitlines()
+            raise ConfigurationError(
+                "cannot use the Dagster instance of DAGSTER_HOME: "
+                + (lines[0] if lines else type(exc).__name__)
+            ) from None
     home = procobs_home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     return dg.DagsterInstance.from_config(str(home.resolve()))

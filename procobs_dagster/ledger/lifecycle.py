@@ -8,6 +8,7 @@ a run with several steps loops ``step_completed → step_started``. ``failed`` a
 """
 
 from procobs_dagster.errors import IllegalTransition, UnknownStatus
+from procobs_dagster.limits import shown
 from procobs_dagster.store.vocabulary import RUN_STATUSES, TERMINAL_STATUSES
 
 _ENDINGS = ("failed", "cancelled", "stuck", "orphan")
@@ -28,7 +29,9 @@ INITIAL_STATUSES = ("observed", "started")
 
 def check_status(status: str) -> str:
     if status not in RUN_STATUSES:
-        raise UnknownStatus(f"unknown status {status!r}: expected one of {', '.join(RUN_STATUSES)}")
+        raise UnknownStatus(
+            f"unknown status {shown(status)}: expected one of {', '.join(RUN_STATUSES)}"
+        )
     return status
 
 

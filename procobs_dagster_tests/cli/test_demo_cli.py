@@ -9,12 +9,14 @@ import re
 import uuid
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from procobs_dagster.cli import main
 from procobs_dagster.cli.context import CliContext
 from procobs_dagster.cli.demo import explain_command
+from procobs_dagster.errors import EXIT_REFUSED
 from procobs_dagster.store.tables import event_outbox, workflow_event
 
 KG_EVENTS = {
@@ -213,3 +215,18 @@ def test_the_explain_hint_names_a_database_given_on_the_command_line(monkeypatch
     monkeypatch.setenv("PROCOBS_DATABASE_URL", url)  # the shell names it already
     assert explain_command(CliContext(None)) == bare
     assert explain_command(CliContext(url)) == bare
+
+
+@pytest.mark.parametrize("dagster_yaml", [None, "storage: [not, a, mapping]\n"])
+def test_a_dagster_home_dagster_cannot_use_is_one_line_and_writes_nothing(
+    hostile, tmp_path, monkeypatch, dagster_yaml
+):
+    # A DAGSTER_HOME that is no folder (or holds a dagster.yaml Dagster refuses) was an
+    # internal error (exit 4, DagsterInvariantViolationError).
+    home = tmp_path / "dagster-home"
+    if dagster_yaml is not None:
+        home.mkdir()
+        (home / "dagster.yaml").write_text(dagster_yaml)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    message = hostile.refused("demo", exit_code=EXIT_REFUSED)
+    assert message.startswith("cannot use the Dagster instance of DAGSTER_HOME: ")

@@ -13,7 +13,7 @@ import pytest
 
 from procobs_dagster import limits
 from procobs_dagster.dossier import walk
-from procobs_dagster.errors import EXIT_REFUSED
+from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE
 from procobs_dagster_tests.discovery.helpers import KG
 from procobs_dagster_tests.dossier.helpers import put
 
@@ -55,6 +55,9 @@ def _inputs(tmp_path: Path) -> dict[str, tuple[str, str]]:
         "random bytes": (str(tmp_path / "random.yaml"), "UTF-8|not valid YAML|not JSON"),
         "latin-1": (str(tmp_path / "latin1.yaml"), "is not UTF-8 text (byte 0xe9 at offset 3)"),
         "over the size limit": (str(huge), "larger than the limit of"),
+        # A name past 255 bytes: an output folder or mission folder so named was an
+        # internal error (exit 4, OSError from is_dir).
+        "name too long": (str(tmp_path / ("n" * 300) / "x.yaml"), "longer than the file system"),
     }
 
 
@@ -93,6 +96,23 @@ def test_f5_outputs_are_checked_before_anything_is_read_or_written(hostile, tmp_
     assert "is not a directory" in hostile.refused(
         "events", "schemas", "--out", "/dev/null", exit_code=EXIT_REFUSED
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("discovery", "export-ocel", "LONG/x.json", "--yes"),
+        ("events", "schemas", "--out", "LONG", "--yes"),
+        ("db", "render-sql", "--out", "LONG", "--yes"),
+        ("events", "activation", "stage", "process.run.failed", "--out", "LONG/x.json"),
+        ("dossier", "scan", "LONG", "--feature", "f"),
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_f5_a_path_longer_than_the_file_system_takes_is_a_usage_error(hostile, tmp_path, args):
+    long = str(tmp_path / ("n" * 300))
+    message = hostile.refused(*(a.replace("LONG", long) for a in args), exit_code=EXIT_USAGE)
+    assert "the path is longer than the file system takes" in message
 
 
 def test_f7_a_link_that_cannot_be_resolved_is_skipped(hostile, tmp_path, monkeypatch):

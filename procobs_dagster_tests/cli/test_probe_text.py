@@ -18,6 +18,7 @@ from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE, InvalidInput
 from procobs_dagster.events import feed
 from procobs_dagster.ids import uuid7
 from procobs_dagster.store.tables import process_run_observation
+from procobs_dagster.store.vocabulary import RUN_STATUSES
 from procobs_dagster_tests.discovery.helpers import KG
 from procobs_dagster_tests.dossier.helpers import put
 
@@ -190,6 +191,10 @@ def test_t7_an_unknown_run_id_is_quoted_shortened(hostile):
     message = hostile.refused("runs", "show", "y" * 5000, exit_code=EXIT_REFUSED)
     assert message.endswith("(5000 characters) is not a UUID")
     assert hostile.refused("runs", "show", str(uuid.uuid4()), exit_code=EXIT_REFUSED)
+    # The allowed statuses were cut off behind a 100,000-character status quoted whole.
+    message = hostile.refused("runs", "list", "--status", "z" * 100_000, exit_code=EXIT_REFUSED)
+    assert message.startswith("unknown status 'zzz") and "(100000 characters)" in message
+    assert message.endswith("expected one of " + ", ".join(RUN_STATUSES))
 
 
 def test_t_the_text_columns_hold_what_the_limits_allow(db):
