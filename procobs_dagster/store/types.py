@@ -35,21 +35,35 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(dt.UTC)
 
     def result_processor(self, dialect, coltype):
-        process = super().result_processor(dialect, coltype)
-        if process is None or dialect.name != "sqlite":
-            return process
+        return _checked_on_sqlite(super().result_processor(dialect, coltype), dialect, "timestamp")
 
-        def checked(value):
-            try:
-                return process(value)
-            except (ValueError, TypeError):
-                # SQLite keeps any text in any column (a hand edit): named, not a crash.
-                raise InvalidInput(
-                    f"the database holds {shown(value)} in a timestamp column: "
-                    "correct or delete that row"
-                ) from None
 
-        return checked
+class StoredUuid(sa.types.TypeDecorator):
+    """``uuid`` on Postgres; on SQLite, 32 hex digits whose reading is checked."""
+
+    impl = sa.Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        return _checked_on_sqlite(super().result_processor(dialect, coltype), dialect, "UUID")
+
+
+def _checked_on_sqlite(process, dialect, kind: str):
+    """``process`` (a column's reader), refusing in one line on SQLite a stored value it
+    cannot read: SQLite keeps any text in any column (a hand edit, another program), where
+    PostgreSQL's types refuse it on the way in."""
+    if process is None or dialect.name != "sqlite":
+        return process
+
+    def checked(value):
+        try:
+            return process(value)
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidInput(
+                f"the database holds {shown(value)} in a {kind} column: correct or delete that row"
+            ) from None
+
+    return checked
 
 
 # jsonb on Postgres (indexable, compact), JSON text on SQLite. Python None is SQL NULL.

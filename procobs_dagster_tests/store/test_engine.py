@@ -177,13 +177,14 @@ def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():
     [
         ("evidence_ref", "{oops", "the database holds text that is not JSON in a JSON column ("),
         ("started_at", "garbage", "the database holds 'garbage' in a timestamp column"),
+        ("parent_run_id", "zz", "the database holds 'zz' in a UUID column"),
     ],
 )
 def test_a_stored_value_its_column_cannot_hold_is_named_not_an_internal_error(
     hostile, args, column, value, problem
 ):
-    # Only SQLite keeps such values (jsonb and timestamptz refuse them): a hand edit,
-    # another program. Both were an internal error (exit 4).
+    # Only SQLite keeps such values (jsonb, timestamptz and uuid refuse them): a hand
+    # edit, another program. Each was an internal error (exit 4).
     with hostile.db.begin() as conn:
         conn.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
         conn.exec_driver_sql(f"UPDATE process_run_observation SET {column} = ?", (value,))

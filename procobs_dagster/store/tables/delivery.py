@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import metadata
-from procobs_dagster.store.types import JSONDoc, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import DELIVERY_STATES, SINK_KINDS, sql_in
 
 # Sinks configured in the database (the YAML file is the other way). A secret is never
@@ -62,7 +62,7 @@ DELIVERY_STATE_STORAGE = {
 delivery_state = sa.Table(
     "delivery_state",
     metadata,
-    sa.Column("event_id", sa.Uuid, sa.ForeignKey("event_outbox.event_id"), primary_key=True),
+    sa.Column("event_id", StoredUuid, sa.ForeignKey("event_outbox.event_id"), primary_key=True),
     sa.Column("sink", sa.Text, primary_key=True),
     # Copied from the outbox so claims and per-correlation ordering need no join.
     sa.Column("seq", sa.BigInteger, nullable=False),
@@ -77,7 +77,7 @@ delivery_state = sa.Table(
     # must present (a relay that outlived its lease can no longer acknowledge).
     sa.Column("locked_until", UTCDateTime),
     sa.Column("locked_by", sa.Text),
-    sa.Column("lock_token", sa.Uuid),
+    sa.Column("lock_token", StoredUuid),
     sa.Column("last_error", sa.Text),
     # The most recent errors, oldest first (bounded; see delivery.delivery_state.ERRORS_KEPT).
     sa.Column("errors", JSONDoc),

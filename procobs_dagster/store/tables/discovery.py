@@ -7,7 +7,7 @@ birth_registry is append-only (triggers refuse UPDATE and DELETE).
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     CANDIDATE_SOURCES,
     CANDIDATE_STATUSES,
@@ -72,7 +72,7 @@ discovery_score = sa.Table(
     sa.Column("evidence_completeness", sa.Float),
     sa.Column("fitness", sa.Float),
     sa.Column("last_seen_at", UTCDateTime),
-    sa.Column("proving_run_id", sa.Uuid),
+    sa.Column("proving_run_id", StoredUuid),
     sa.Column("proof_source", sa.Text),
     sa.Column("explanation", sa.Text, nullable=False),
     sa.Column("evidence", JSONDoc, nullable=False),
@@ -129,7 +129,7 @@ birth_registry = sa.Table(
     sa.Column("candidate_code", sa.Text, nullable=False),
     # No foreign key: retention archives old runs, the birth record must outlive them.
     # ``evidence`` keeps the verdict as it stood at birth.
-    sa.Column("proving_run_id", sa.Uuid, nullable=False),
+    sa.Column("proving_run_id", StoredUuid, nullable=False),
     sa.Column("proof_source", sa.Text, nullable=False),
     sa.Column("approved_by", sa.Text, nullable=False),
     sa.Column("born_at", UTCDateTime, nullable=False),
@@ -146,7 +146,7 @@ birth_registry = sa.Table(
 discovery_trace_summary = sa.Table(
     "discovery_trace_summary",
     metadata,
-    sa.Column("trace_id", sa.Uuid, primary_key=True),
+    sa.Column("trace_id", StoredUuid, primary_key=True),
     sa.Column("origin", sa.Text, primary_key=True),
     sa.Column("candidate_code", sa.Text, primary_key=True),
     sa.Column("correlation_id", sa.Text),
@@ -182,7 +182,7 @@ discovery_trace_change = sa.Table(
     # A ledger run's or component's correlation_id: re-summarise the runs sharing it.
     sa.Column("correlation_id", sa.Text),
     # A ledger run's id or a job_queue run_id: re-summarise the job traces of that run.
-    sa.Column("run_id", sa.Uuid),
+    sa.Column("run_id", StoredUuid),
     sa.CheckConstraint("correlation_id IS NOT NULL OR run_id IS NOT NULL", name="has_key"),
 )
 

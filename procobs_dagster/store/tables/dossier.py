@@ -10,7 +10,7 @@ facts: triggers refuse UPDATE on them.
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import UTCDateTime
+from procobs_dagster.store.types import StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     ARTIFACT_CLASSES,
     COMPLETENESS,
@@ -22,7 +22,7 @@ from procobs_dagster.store.vocabulary import (
 dossier_artifact_set = sa.Table(
     "dossier_artifact_set",
     metadata,
-    sa.Column("artifact_set_id", sa.Uuid, primary_key=True),
+    sa.Column("artifact_set_id", StoredUuid, primary_key=True),
     # sha256 over the set's rows in canonical form (dossier/records.py, rows_digest).
     sa.Column("rows_digest", sa.Text, nullable=False, unique=True),
     sa.Column("artifact_count", sa.Integer, nullable=False),
@@ -37,7 +37,7 @@ dossier_artifact = sa.Table(
     sa.Column("artifact_id", BigSerial, primary_key=True, autoincrement=True),
     sa.Column(
         "artifact_set_id",
-        sa.Uuid,
+        StoredUuid,
         sa.ForeignKey("dossier_artifact_set.artifact_set_id"),
         nullable=False,
     ),
@@ -94,7 +94,7 @@ dossier_artifact = sa.Table(
 dossier_snapshot = sa.Table(
     "dossier_snapshot",
     metadata,
-    sa.Column("snapshot_id", sa.Uuid, primary_key=True),
+    sa.Column("snapshot_id", StoredUuid, primary_key=True),
     sa.Column("feature_slug", sa.Text, nullable=False),
     sa.Column("mission_type", sa.Text, nullable=False),
     sa.Column("manifest_version", sa.Text, nullable=False),
@@ -107,7 +107,7 @@ dossier_snapshot = sa.Table(
     sa.Column("scan_fingerprint", sa.Text),
     sa.Column(
         "artifact_set_id",
-        sa.Uuid,
+        StoredUuid,
         sa.ForeignKey("dossier_artifact_set.artifact_set_id"),
         nullable=False,
     ),
@@ -173,7 +173,7 @@ dossier_baseline = sa.Table(
     sa.Column("feature_slug", sa.Text, primary_key=True),
     sa.Column("mission_type", sa.Text, primary_key=True),
     sa.Column("manifest_version", sa.Text, primary_key=True),
-    sa.Column("snapshot_id", sa.Uuid, nullable=False),
+    sa.Column("snapshot_id", StoredUuid, nullable=False),
     sa.Column("captured_at", UTCDateTime, nullable=False),
     sa.Column("captured_by", sa.Text),
     sa.ForeignKeyConstraint(

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from procobs_dagster.store.sql import current_txid
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     EVENT_FAMILIES,
     EVENT_LANES,
@@ -41,7 +41,7 @@ event_outbox = sa.Table(
     "event_outbox",
     metadata,
     sa.Column("seq", BigSerial, primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("event_id", StoredUuid, nullable=False, unique=True),
     # Writing transaction (Postgres): the commit-safe watermark for cursors.
     sa.Column("tx_id", sa.BigInteger, server_default=current_txid()),
     sa.Column(
@@ -54,7 +54,7 @@ event_outbox = sa.Table(
     sa.Column("subject", sa.Text),
     sa.Column("correlation_id", sa.Text, nullable=False),
     sa.Column("causation_id", sa.Text),
-    sa.Column("process_run_id", sa.Uuid),
+    sa.Column("process_run_id", StoredUuid),
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
@@ -76,7 +76,7 @@ audit_log = sa.Table(
     sa.Column("recorded_at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
-    sa.Column("event_id", sa.Uuid),
+    sa.Column("event_id", StoredUuid),
     sa.Column("event_type", sa.Text),
     sa.Column("correlation_id", sa.Text),
     sa.Column("subject", sa.Text),

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from procobs_dagster.store.sql import json_flag
 from procobs_dagster.store.tables.base import BigSerial, metadata, partial_unique
-from procobs_dagster.store.types import JSONDoc, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     COMPONENT_ROLES,
     HISTORY_SUBJECTS,
@@ -61,11 +61,11 @@ def _observation_checks() -> list[sa.CheckConstraint]:
 process_run_observation = sa.Table(
     "process_run_observation",
     metadata,
-    sa.Column("process_run_id", sa.Uuid, primary_key=True),
+    sa.Column("process_run_id", StoredUuid, primary_key=True),
     sa.Column("process_candidate_code", sa.Text, nullable=False),
     sa.Column("process_definition_code", sa.Text),
     sa.Column("correlation_id", sa.Text, nullable=False),
-    sa.Column("parent_run_id", sa.Uuid),
+    sa.Column("parent_run_id", StoredUuid),
     *_observation_columns(),
     *_observation_checks(),
     sa.Index(None, "correlation_id"),
@@ -82,19 +82,19 @@ process_run_observation = sa.Table(
 process_component_observation = sa.Table(
     "process_component_observation",
     metadata,
-    sa.Column("component_run_id", sa.Uuid, primary_key=True),
+    sa.Column("component_run_id", StoredUuid, primary_key=True),
     # Nullable only for an explicitly standalone component (docs/design.md, "Decisions").
     sa.Column(
         "process_run_id",
-        sa.Uuid,
+        StoredUuid,
         sa.ForeignKey("process_run_observation.process_run_id"),
     ),
-    sa.Column("parent_run_id", sa.Uuid),
+    sa.Column("parent_run_id", StoredUuid),
     sa.Column("correlation_id", sa.Text, nullable=False),
     sa.Column("dot_code", sa.Text),
     sa.Column("component_role", sa.Text),
     sa.Column("event_code", sa.Text),
-    sa.Column("queue_job_id", sa.Uuid),
+    sa.Column("queue_job_id", StoredUuid),
     sa.Column("standalone", sa.Boolean, nullable=False, server_default=sa.false()),
     *_observation_columns(),
     *_observation_checks(),
@@ -127,8 +127,8 @@ process_status_history = sa.Table(
     metadata,
     sa.Column("history_id", BigSerial, primary_key=True, autoincrement=True),
     sa.Column("subject_kind", sa.Text, nullable=False),
-    sa.Column("subject_id", sa.Uuid, nullable=False),
-    sa.Column("process_run_id", sa.Uuid),
+    sa.Column("subject_id", StoredUuid, nullable=False),
+    sa.Column("process_run_id", StoredUuid),
     sa.Column("from_status", sa.Text),
     sa.Column("to_status", sa.Text, nullable=False),
     sa.Column("changed_at", UTCDateTime, nullable=False),
@@ -150,9 +150,9 @@ process_status_history = sa.Table(
 job_queue = sa.Table(
     "job_queue",
     metadata,
-    sa.Column("job_id", sa.Uuid, primary_key=True),
+    sa.Column("job_id", StoredUuid, primary_key=True),
     sa.Column("job_kind", sa.Text, nullable=False),
-    sa.Column("run_id", sa.Uuid),
+    sa.Column("run_id", StoredUuid),
     sa.Column("correlation_id", sa.Text),
     sa.Column("idempotency_key", sa.Text),
     sa.Column("status", sa.Text, nullable=False, server_default="queued"),

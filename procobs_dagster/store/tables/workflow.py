@@ -4,7 +4,7 @@ run sits in the ledger (sources/workflow_ledger.py writes both)."""
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     WORKFLOW_EVENT_TYPES,
     WORKFLOW_PLACEMENTS,
@@ -47,8 +47,8 @@ workflow_run = sa.Table(
     sa.Column("parent_run_key", sa.Text),
     sa.Column("placement", sa.Text, nullable=False),
     # The run header this run is (placement 'run') or belongs to ('component').
-    sa.Column("process_run_id", sa.Uuid),
-    sa.Column("component_run_id", sa.Uuid),
+    sa.Column("process_run_id", StoredUuid),
+    sa.Column("component_run_id", StoredUuid),
     sa.Column("parent_missing", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("facts", JSONDoc, nullable=False),
     sa.Column("first_received_at", UTCDateTime, nullable=False),
