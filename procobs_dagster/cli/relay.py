@@ -27,6 +27,7 @@ from procobs_dagster.delivery.relay import (
     MIN_IDLE_SECONDS,
     MIN_LEASE_SECONDS,
 )
+from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.limits import printable
 
@@ -74,6 +75,9 @@ def _configured(
     """The sinks of the file, else of the table. A table row that is no valid sink is
     named in a warning and left aside; to deliver, it is the error when it was asked for
     by name or when no other sink is left."""
+    # click takes the variable set but empty for unset; a deployment's ${SINKS} left unset
+    # must not quietly mean the table's sinks.
+    sinks_file = sinks_file or setting(delivery.SINKS_FILE_ENV, "the delivery_sink table")
     if sinks_file:
         return delivery.load_sinks_file(sinks_file)
     with cli.ready_database().read() as conn:

@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from procobs_dagster import delivery
+from procobs_dagster.environment import setting
 from procobs_dagster.store import migrate
 from procobs_dagster.store.engine import Database
 
@@ -94,18 +95,21 @@ def procobs_database_at(url: str) -> Iterator[ProcobsDatabase]:
             os.environ[DATABASE_URL_ENV] = previous
 
 
-def _from_env(resource: type[dg.ConfigurableResource], field: str, env: str):
+def _from_env(resource: type[dg.ConfigurableResource], field: str, env: str, default: str):
     """``resource`` with ``field`` bound to the variable ``env`` when it is set. dg.EnvVar is
     resolved at run time, so the value (a password in a URL) never lands in the code
-    location's config or UI; unset, the field keeps its default."""
-    if os.environ.get(env):
+    location's config or UI; unset, the field keeps its default; set but empty, the code
+    location does not load."""
+    if setting(env, default):
         return resource(**{field: dg.EnvVar(env)})
     return resource()
 
 
 def procobs_database_from_env() -> ProcobsDatabase:
-    return _from_env(ProcobsDatabase, "database_url", DATABASE_URL_ENV)
+    return _from_env(ProcobsDatabase, "database_url", DATABASE_URL_ENV, "the SQLite default")
 
 
 def delivery_sinks_from_env() -> DeliverySinks:
-    return _from_env(DeliverySinks, "sinks_file", delivery.SINKS_FILE_ENV)
+    return _from_env(
+        DeliverySinks, "sinks_file", delivery.SINKS_FILE_ENV, "the delivery_sink table"
+    )

@@ -23,7 +23,6 @@ only runs do.
 """
 
 import collections
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -40,6 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from procobs_dagster import limits
+from procobs_dagster.environment import setting
 from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.input_files import describe, read_yaml_file
 from procobs_dagster.limits import Identifier, Text, Timestamp
@@ -200,4 +200,4 @@ def sample_catalog_path() -> Path:
 
 def default_catalog_path() -> Path:
     """``$PROCOBS_CATALOG`` when set, else the bundled sample catalog."""
-    return Path(os.environ.get(CATALOG_ENV) or sample_catalog_path())
+    return Path(setting(CATALOG_ENV, "the bundled sample catalog") or sample_catalog_path())

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
+from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable, InvalidInput
 from procobs_dagster.store.driver import PREPARE_OPTION
 
@@ -90,15 +91,9 @@ DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "sqlite": ("pysqlite",)}
 
 
 def resolve_url(explicit: str | None = None) -> URL:
-    environment = os.environ.get("PROCOBS_DATABASE_URL")
-    if not explicit and environment is not None and not environment.strip():
-        # Set but empty: a deployment's `${DB_URL}` left unset. Taken as unset, the
-        # webserver and the daemon would each write to a SQLite file of their own.
-        raise ConfigurationError(
-            "PROCOBS_DATABASE_URL is set but empty: unset it for the SQLite default, "
-            "or set it to the database's URL"
-        )
-    raw = explicit or environment
+    # Set but empty is refused: taken as unset, the webserver and the daemon would each
+    # write to a SQLite file of their own.
+    raw = explicit or setting("PROCOBS_DATABASE_URL", "the SQLite default")
     if not raw:
         return make_url(f"sqlite:///{procobs_home() / 'procobs.db'}")
     try:
