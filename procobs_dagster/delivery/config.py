@@ -54,6 +54,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TIMEOUT_MIN, TIMEOUT_MAX = 0.1, 600.0
 BACKOFF_MIN, BACKOFF_MAX = 0.01, 7 * 24 * 3600.0  # base and cap: a week at most
 DEAD_AFTER_MAX = 1_000_000  # rejections or attempts
+# Every event fans out to every enabled sink: the delivery queue grows by events x sinks.
+MAX_SINKS = 100
 URL_MAX_LENGTH = 2048
 _FINITE = {"allow_inf_nan": False}
 
@@ -191,6 +193,11 @@ def load_sinks_file(path: "str | Path") -> list[SinkConfig]:
     entries = document["sinks"]
     if not isinstance(entries, list):
         raise ConfigurationError(f"sinks file {path}: 'sinks' must be a list")
+    if len(entries) > MAX_SINKS:
+        raise ConfigurationError(
+            f"sinks file {path}: {len(entries)} sinks, at most {MAX_SINKS} (each event is "
+            "delivered to every sink)"
+        )
     configs = [parse_sink(raw, f"{path}[{i}]") for i, raw in enumerate(entries)]
     return unique_names(configs, str(path))
 
@@ -246,7 +253,9 @@ def load_sinks_table(conn: Connection) -> StoredSinks:
 
 
 def save_sinks(conn: Connection, configs: Iterable[SinkConfig], at: dt.datetime | None = None):
-    """Insert or replace sinks in delivery_sink (the secret's variable name only)."""
+    """Insert or replace sinks in delivery_sink (the secret's variable name only); more
+    than ``MAX_SINKS`` stored in all is an error, which leaves the caller's transaction to
+    roll back."""
     now = at or utcnow()
     for config in configs:
         values = config.model_dump()
@@ -260,6 +269,12 @@ def save_sinks(conn: Connection, configs: Iterable[SinkConfig], at: dt.datetime 
                 key=["name"],
                 update=[k for k in values if k != "name"],
             )
+        )
+    stored = conn.execute(sa.select(sa.func.count()).select_from(delivery_sink)).scalar_one()
+    if stored > MAX_SINKS:
+        raise ConfigurationError(
+            f"{stored} sinks in delivery_sink with these, at most {MAX_SINKS} (each event is "
+            "delivered to every sink)"
         )
 
 

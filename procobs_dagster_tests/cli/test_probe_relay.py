@@ -141,3 +141,21 @@ def test_f6_a_file_sink_that_is_no_regular_file_is_refused_without_hanging(hosti
     nul = sinks_file(tmp_path, '{name: f, kind: file, path: "/tmp/a\\0b.jsonl"}')
     message = hostile.refused("relay", "import-sinks", nul, exit_code=EXIT_REFUSED)
     assert "path contains the control character \\x00" in message
+
+
+def test_more_sinks_than_the_bound_are_refused_in_a_file_and_in_the_table(hostile, tmp_path):
+    # 30,000 null sinks were stored, and a relay pass then fanned every event out to each.
+    null = "{name: n%d, kind: 'null'}"
+    too_many = sinks_file(tmp_path, *(null % i for i in range(101)))
+    message = hostile.refused("relay", "import-sinks", too_many, exit_code=EXIT_REFUSED)
+    assert message.endswith(": 101 sinks, at most 100 (each event is delivered to every sink)")
+
+    first = sinks_file(tmp_path, *(null % i for i in range(60)))
+    assert "stored 60 sink(s)" in hostile.ok("relay", "import-sinks", first).stdout
+    more = sinks_file(tmp_path, *(null % i for i in range(30, 90)))  # 30 new ones
+    assert "stored 60 sink(s)" in hostile.ok("relay", "import-sinks", more).stdout
+    past = sinks_file(tmp_path, *(null % i for i in range(90, 101)))  # 11 new: 101 in all
+    message = hostile.refused("relay", "import-sinks", past, exit_code=EXIT_REFUSED)
+    assert message == (
+        "101 sinks in delivery_sink with these, at most 100 (each event is delivered to every sink)"
+    )
