@@ -4,7 +4,6 @@ import datetime as dt
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from procobs_dagster.cli.context import CliContext, pass_cli
 from procobs_dagster.cli.discovery import catalog_option, load
@@ -18,9 +17,13 @@ from procobs_dagster.cli.output import (
     say,
 )
 from procobs_dagster.cli.params import BATCH, ROWS, SafePath
-from procobs_dagster.sources import dagster_runs, domain_events, openlineage, workflow_ledger
-from procobs_dagster.sources.workflow_runs import RunFacts
-from procobs_dagster.store.tables import workflow_run
+from procobs_dagster.sources import (
+    dagster_runs,
+    domain_events,
+    openlineage,
+    workflow_ledger,
+    workflow_store,
+)
 
 RUN_COLUMNS = ("run_key", "job", "placement", "parent_run_key", "parent_missing", "ledger_run")
 # How each source's raw reports are read back (`replay`).
@@ -141,26 +144,23 @@ def settle(
 @pass_cli
 def runs_(cli: CliContext, held: bool, parent_missing: bool, limit: int, as_json: bool) -> None:
     """List reported workflow runs, newest first: where each sits in the ledger."""
-    c = workflow_run.c
-    query = sa.select(workflow_run).order_by(c.first_received_at.desc(), c.run_key).limit(limit)
-    if held:
-        query = query.where(c.placement == "held")
-    if parent_missing:
-        query = query.where(c.parent_missing)
     with cli.ready_database().read() as conn:
-        rows = [
-            {
-                "source": row.source,
-                "run_key": row.run_key,
-                "job": RunFacts.from_json(row.facts).job.ref,
-                "placement": row.placement,
-                "parent_run_key": row.parent_run_key,
-                "parent_missing": row.parent_missing,
-                "ledger_run": str(row.process_run_id) if row.process_run_id else None,
-                "component_run_id": str(row.component_run_id) if row.component_run_id else None,
-            }
-            for row in conn.execute(query)
-        ]
+        reported = workflow_store.reported_runs(
+            conn, held=held, parent_missing=parent_missing, limit=limit
+        )
+    rows = [
+        {
+            "source": run.source,
+            "run_key": run.run_key,
+            "job": run.facts.job.ref,
+            "placement": run.placement,
+            "parent_run_key": run.parent_run_key,
+            "parent_missing": run.parent_missing,
+            "ledger_run": str(run.process_run_id) if run.process_run_id else None,
+            "component_run_id": str(run.component_run_id) if run.component_run_id else None,
+        }
+        for run in reported
+    ]
     if as_json:
         emit_json(rows)
     else:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from procobs_dagster.errors import InvalidInput
+from procobs_dagster.limits import shown
 from procobs_dagster.sources.workflow_runs import RunFacts, WorkflowEvent
 from procobs_dagster.store.dialect import insert_ignoring_conflicts
 from procobs_dagster.store.tables import workflow_event, workflow_run
@@ -41,6 +43,16 @@ class ReportedRun:
 
     @classmethod
     def from_row(cls, row) -> "ReportedRun":
+        try:
+            facts = RunFacts.from_json(row["facts"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            # Either database keeps any JSON there (a hand edit, another program): named,
+            # not an internal error.
+            raise InvalidInput(
+                f"the database holds facts procobs cannot read for workflow run "
+                f"{shown(row['source'])} {shown(row['run_key'])} ({type(exc).__name__}: "
+                f"{shown(str(exc))}): correct or delete that row"
+            ) from None
         return cls(
             source=row["source"],
             run_key=row["run_key"],
@@ -49,7 +61,7 @@ class ReportedRun:
             process_run_id=row["process_run_id"],
             component_run_id=row["component_run_id"],
             parent_missing=row["parent_missing"],
-            facts=RunFacts.from_json(row["facts"]),
+            facts=facts,
             first_received_at=row["first_received_at"],
         )
 
@@ -207,6 +219,20 @@ def children(conn: Connection, source: str, run_key: str) -> list[ReportedRun]:
         .order_by(c.first_received_at, c.run_key)
     ).mappings()
     return [ReportedRun.from_row(row) for row in rows]
+
+
+def reported_runs(
+    conn: Connection, *, held: bool = False, parent_missing: bool = False, limit: int
+) -> list[ReportedRun]:
+    """The newest ``limit`` reported runs (only those still held, or placed without their
+    parent, when asked)."""
+    c = workflow_run.c
+    query = sa.select(workflow_run).order_by(c.first_received_at.desc(), c.run_key).limit(limit)
+    if held:
+        query = query.where(c.placement == HELD)
+    if parent_missing:
+        query = query.where(c.parent_missing)
+    return [ReportedRun.from_row(row) for row in conn.execute(query).mappings()]
 
 
 def held_since(

@@ -6,10 +6,12 @@ import os
 import socket
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from procobs_dagster.cli import main
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
+from procobs_dagster.errors import EXIT_REFUSED
 from procobs_dagster.sources import dagster_runs
 from procobs_dagster.sources.dagster_runs import (
     DagsterRun,
@@ -18,6 +20,8 @@ from procobs_dagster.sources.dagster_runs import (
     RunChangeKind,
 )
 from procobs_dagster.sources.openlineage import mapping
+from procobs_dagster.store.tables import workflow_run
+from procobs_dagster.store.types import JSONDoc
 from procobs_dagster_tests.sources.helpers import T0, dag_run, ledger_snapshot, ol_event, run_id
 
 
@@ -98,6 +102,19 @@ def test_ingest_a_file_then_again(procobs, db, tmp_path):
         "0 without a run"
     ) in again.stdout
     assert _snapshot(db)[dag]["status"] == "completed"
+
+
+@pytest.mark.parametrize("facts", ["[1, 2]", '{"source": "x"}'])
+def test_facts_procobs_cannot_read_back_are_named_not_an_internal_error(hostile, tmp_path, facts):
+    # Both databases keep any JSON in workflow_run.facts (a hand edit, another program):
+    # `workflow runs` was an internal error (exit 4, TypeError or KeyError).
+    _, events = dag_run()
+    hostile.ok("workflow", "ingest", _jsonl(tmp_path / "lineage.jsonl", events))
+    with hostile.db.begin() as conn:
+        conn.execute(workflow_run.update().values(facts=sa.literal(json.loads(facts), JSONDoc)))
+    message = hostile.refused("workflow", "runs", exit_code=EXIT_REFUSED)
+    assert message.startswith("the database holds facts procobs cannot read for workflow run ")
+    assert message.endswith(": correct or delete that row")
 
 
 def test_a_file_with_bad_lines_is_refused_whole(procobs, db, tmp_path):
