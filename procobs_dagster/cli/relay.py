@@ -29,7 +29,7 @@ from procobs_dagster.delivery.relay import (
 )
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError
-from procobs_dagster.limits import printable
+from procobs_dagster.limits import name_problem, printable
 
 STATUS_COLUMNS = (
     "sink",
@@ -253,6 +253,13 @@ def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
         echo_table(rows, DEAD_COLUMNS, empty="no dead deliveries")
 
 
+def _default_actor() -> str:
+    """$USER when it is a name the audit log takes, else "procobs": a refusal would name
+    --actor, which the user never passed."""
+    user = os.environ.get("USER") or ""
+    return "procobs" if name_problem(user) else user.strip()
+
+
 @relay.command()
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
@@ -260,7 +267,7 @@ def dead(cli: CliContext, sink: str | None, limit: int, as_json: bool) -> None:
 @click.option(
     "--actor",
     type=NAME,
-    default=lambda: os.environ.get("USER") or "procobs",
+    default=_default_actor,
     show_default="$USER",
     help="Who redrives (recorded in the audit log).",
 )

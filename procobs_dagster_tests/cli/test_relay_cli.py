@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from procobs_dagster.cli.relay import _default_actor
 from procobs_dagster.delivery import SinkConfig
 from procobs_dagster.errors import EXIT_USAGE
 from procobs_dagster_tests.delivery.helpers import (
@@ -125,3 +126,23 @@ def test_relay_durations_keep_the_relays_own_bounds(hostile, archive, option, va
         "relay", "run", "--sinks", str(sinks_file), option, value, exit_code=EXIT_USAGE
     )
     assert f"Invalid value for '{option}'" in message
+
+
+@pytest.mark.parametrize(
+    ("user", "actor"),
+    [
+        ("alice", "alice"),
+        (" ops ", "ops"),
+        (" ", "procobs"),
+        ("a\x1b[2Jb", "procobs"),
+        (None, "procobs"),
+    ],
+)
+def test_the_default_actor_is_user_when_the_audit_log_takes_it(monkeypatch, user, actor):
+    # A USER the audit log refuses made `relay redrive` a usage error naming --actor,
+    # which the user never passed.
+    if user is None:
+        monkeypatch.delenv("USER", raising=False)
+    else:
+        monkeypatch.setenv("USER", user)
+    assert _default_actor() == actor
