@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -65,6 +65,15 @@ class BatchResult(Protocol):
 
 
 Result = TypeVar("Result", bound=BatchResult)
+
+
+class JobReport(Protocol[Result]):
+    """What a job reports: every batch added up, the batches run and the longest."""
+
+    batches: int
+    longest_batch_seconds: float
+
+    def add(self, batch: Result, /) -> None: ...
 
 
 def claim(
@@ -157,6 +166,22 @@ class Job:
             if progress is not None:
                 progress(BatchProgress(self.name, self.batches, result.counts(), seconds))
             yield result
+
+    def run_steps(
+        self,
+        steps: Iterable[Callable[..., Result]],
+        report: "JobReport[Result]",
+        *,
+        write: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
+        """Run each step's batches in turn (``run_batches``), adding every batch to
+        ``report``, then record in it the batches run and the longest."""
+        for step in steps:
+            for result in self.run_batches(step, write=write, progress=progress):
+                report.add(result)
+        report.batches = self.batches
+        report.longest_batch_seconds = self.longest_batch_seconds
 
 
 @contextlib.contextmanager

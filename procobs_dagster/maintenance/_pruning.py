@@ -231,15 +231,9 @@ class PruneJob:
             with open_job(
                 db, self.name, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
             ) as job:
-                for result in job.run_batches(
-                    functools.partial(
-                        self.step, policy=policy, now=now, limit=batch, dry_run=dry_run
-                    ),
-                    write=not dry_run,
-                    progress=progress,
-                ):
-                    report.add(result)
-                report.batches = job.batches
-                report.longest_batch_seconds = job.longest_batch_seconds
+                step = functools.partial(
+                    self.step, policy=policy, now=now, limit=batch, dry_run=dry_run
+                )
+                job.run_steps([step], report, write=not dry_run, progress=progress)
         report.seconds = time.perf_counter() - began
         return report

@@ -65,6 +65,10 @@ class SweepReport:
     # Stored settings the sweep could not use (and so left their subjects unjudged).
     unusable: list[UnusableRow] = dataclasses.field(default_factory=list)
 
+    def add(self, batch: "SweepBatch") -> None:
+        self.verdicts.extend(batch.verdicts)
+        self.left_alone += batch.left_alone
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **dataclasses.asdict(self),
@@ -153,13 +157,10 @@ def run_sweep(
         if job is None:
             report.lock_acquired = False
             return report
-        for step in steps:
-            for result in job.run_batches(
-                functools.partial(step, sweep=sweep, limit=batch), progress=progress
-            ):
-                report.verdicts.extend(result.verdicts)
-                report.left_alone += result.left_alone
-        report.batches = job.batches
-        report.longest_batch_seconds = job.longest_batch_seconds
+        job.run_steps(
+            [functools.partial(step, sweep=sweep, limit=batch) for step in steps],
+            report,
+            progress=progress,
+        )
     report.seconds = time.perf_counter() - began
     return report

@@ -397,14 +397,10 @@ def run_retention(
     with open_job(
         db, "retention", exclusive=False, statement_timeout_seconds=statement_timeout_seconds
     ) as job:
-        for step in (archive_run_batch, archive_runless_component_batch):
-            for result in job.run_batches(
-                functools.partial(step, policy=policy, now=now, limit=batch, dry_run=dry_run),
-                write=not dry_run,
-                progress=progress,
-            ):
-                report.add(result)
-        report.batches = job.batches
-        report.longest_batch_seconds = job.longest_batch_seconds
+        steps = [
+            functools.partial(step, policy=policy, now=now, limit=batch, dry_run=dry_run)
+            for step in (archive_run_batch, archive_runless_component_batch)
+        ]
+        job.run_steps(steps, report, write=not dry_run, progress=progress)
     report.seconds = time.perf_counter() - began
     return report
