@@ -108,12 +108,15 @@ def _check_revision(revision: str) -> None:
         raise InvalidInput(f"unknown migration revision: {shown(revision)}")
 
 
+def _symbolic(revision: str) -> bool:
+    """``revision`` is a symbol (head, heads, base) or a relative step, not a revision id."""
+    return revision in ("head", "heads", "base") or bool(_RELATIVE.fullmatch(revision))
+
+
 def _named(revision: str) -> str | None:
     """The revision id ``revision`` names (an id or a unique prefix of one); None for
-    the symbols (head, heads, base) and relative steps."""
-    if revision in ("head", "heads", "base") or _RELATIVE.fullmatch(revision):
-        return None
-    return script().get_revision(revision).revision
+    the symbols and relative steps."""
+    return None if _symbolic(revision) else script().get_revision(revision).revision
 
 
 def _below(revision: str, current: str | None) -> bool:
@@ -174,7 +177,7 @@ def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
         f"the database is at {current}, not above {shown(revision)}: a downgrade goes down"
     )
     upward = revision in ("head", "heads") or revision.startswith("+")
-    if upward or (_named(revision) is not None and not _below(revision, current)):
+    if upward or (not _symbolic(revision) and not _below(revision, current)):
         raise not_down
     before = _row_counts(conn)
     with _alembic_errors(revision):
