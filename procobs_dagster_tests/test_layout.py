@@ -189,3 +189,70 @@ def test_a_wrong_import_is_caught(order, tmp_path, where, source, problem):
 )
 def test_a_right_import_passes(order, tmp_path, where, source):
     assert _check(order, tmp_path, where, source) == []
+
+
+# Dagster's underscore modules and names are its internals, changed without notice between
+# releases: the package, its tests and its benchmarks use only what Dagster exports (see
+# docs/development.md, Tests). None is unavoidable today.
+PUBLIC_DAGSTER_ONLY = (PACKAGE, ROOT / "procobs_dagster_tests", ROOT / "bench")
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_dagster_uses(path: Path, root: Path = ROOT) -> Iterator[str]:
+    """``where:line: name`` for each import of a private Dagster module or name (once per
+    statement), and each private attribute read off ``dagster`` or ``dg`` (``dg._core``)."""
+    where = path.relative_to(root)
+    lines = set()
+    for imp in imports_of(path, root):
+        top, *rest = imp.target.split(".")
+        dagster = top == "dagster" or top.startswith("dagster_")
+        if dagster and any(map(_is_private, rest)) and imp.line not in lines:
+            lines.add(imp.line)
+            yield f"{where}:{imp.line}: {imp.target}"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("dagster", "dg")
+            and _is_private(node.attr)
+        ):
+            yield f"{where}:{node.lineno}: {node.value.id}.{node.attr}"
+
+
+def test_only_public_dagster_is_used():
+    found = [
+        use
+        for folder in PUBLIC_DAGSTER_ONLY
+        for path in sorted(folder.rglob("*.py"))
+        for use in private_dagster_uses(path)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        (
+            "from dagster._core.instance.ref import InstanceRef\n",
+            "bench/x.py:1: dagster._core.instance.ref",
+        ),
+        ("import os\nfrom dagster import asset, _check\n", "bench/x.py:2: dagster._check"),
+        ("def f():\n    import dagster._utils\n", "bench/x.py:2: dagster._utils"),
+        ("import dagster_postgres._x\n", "bench/x.py:1: dagster_postgres._x"),
+        ("import dagster as dg\n\nx = dg._core\n", "bench/x.py:3: dg._core"),
+    ],
+)
+def test_a_private_dagster_use_is_caught(tmp_path, source, found):
+    path = tmp_path / "bench" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    assert list(private_dagster_uses(path, tmp_path)) == [found]
+
+
+def test_public_dagster_passes(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text("import dagster as dg\nfrom dagster import __version__, asset\ndg.asset\n")
+    assert list(private_dagster_uses(path, tmp_path)) == []

@@ -1,7 +1,9 @@
 """Fixtures of the Dagster definitions' tests: the resource, the code location and an
 instance, bound to the test's database; a database for Dagster's own storage."""
 
+import shutil
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -9,6 +11,7 @@ import sqlalchemy as sa
 
 from procobs_dagster.definitions import build_definitions
 from procobs_dagster.defs.resources import ProcobsDatabase
+from procobs_dagster_tests.dagster_processes import ROOT
 from procobs_dagster_tests.databases import postgres_admin_url
 
 # These folders test the Dagster wiring around a domain package whose own tests run on
@@ -68,3 +71,21 @@ def dagster_storage_db(monkeypatch):
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+def production_home(directory: Path, monkeypatch) -> Path:
+    """deploy/dagster.yaml copied into ``directory``, which DAGSTER_HOME then names, as an
+    operator sets up the production instance (docs/operations/deploying.md)."""
+    directory.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", directory)
+    monkeypatch.setenv("DAGSTER_HOME", str(directory))
+    return directory
+
+
+@pytest.fixture
+def production_instance(dagster_storage_db, tmp_path, monkeypatch):
+    """The production instance on a fresh storage database, opened through DAGSTER_HOME as
+    the webserver and the daemon open it (Dagster's public way in: no InstanceRef)."""
+    production_home(tmp_path / "dagster_home", monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        yield instance

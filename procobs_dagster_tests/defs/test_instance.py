@@ -11,9 +11,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
-from dagster._core.definitions.run_request import InstigatorType
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.scheduler.instigation import TickStatus
 
 from procobs_dagster import demo_location
 from procobs_dagster.definitions import build_definitions, defs
@@ -35,25 +32,26 @@ SHARED_SETTINGS = ("concurrency", "run_monitoring", "retention", "telemetry")
 
 
 @pytest.mark.postgres_only
-def test_production_instance_materialises_an_asset(dagster_storage_db, postgres_db, tmp_path):
-    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(DEPLOY))
-    with dg.DagsterInstance.from_ref(ref) as instance:
-        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-        assert {"key": "procobs/maintenance", "limit": 1} in limits
-        defs = build_definitions(resource_for(postgres_db))
-        job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=[
-                dg.AssetKey("process_run_observation"),
-                dg.AssetKey("process_component_observation"),
-            ],
-        )
-        assert result.success
-        materialization = instance.get_latest_materialization_event(
-            dg.AssetKey("process_run_observation")
-        )
-        assert materialization.run_id == result.run_id
+def test_production_instance_materialises_an_asset(
+    dagster_storage_db, production_instance, postgres_db
+):
+    instance = production_instance
+    limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": "procobs/maintenance", "limit": 1} in limits
+    defs = build_definitions(resource_for(postgres_db))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=[
+            dg.AssetKey("process_run_observation"),
+            dg.AssetKey("process_component_observation"),
+        ],
+    )
+    assert result.success
+    materialization = instance.get_latest_materialization_event(
+        dg.AssetKey("process_run_observation")
+    )
+    assert materialization.run_id == result.run_id
     # The run and its events are in the fresh Postgres database, not in local files.
     engine = sa.create_engine(dagster_storage_db)
     with engine.connect() as conn:
@@ -89,8 +87,10 @@ def test_the_checkout_instance_is_a_default_instance_in_procobs_dagster(tmp_path
         assert instance.run_monitoring_enabled
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": "procobs/refresh", "limit": 1} in limits
-        retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)
-        assert (retention[TickStatus.SKIPPED], retention[TickStatus.SUCCESS]) == (1, 30)
+        # The settings as Dagster validated them on loading (an unknown key is refused
+        # there): its sensor daemon reads each tick status's days under its lower-case name.
+        sensor_days = instance.get_settings("retention")["sensor"]["purge_after_days"]
+        assert (sensor_days["skipped"], sensor_days["success"]) == (1, 30)
         run_id = dg.materialize([marker], instance=instance).run_id
     assert (tmp_path / ".procobs" / "dagster" / "history" / "runs.db").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".procobs", "dagster.yaml"]

@@ -6,7 +6,6 @@ event), and a database error that keeps the cursor."""
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from dagster._core.instance.ref import InstanceRef
 
 from procobs_dagster import discovery
 from procobs_dagster.definitions import build_definitions
@@ -18,7 +17,6 @@ from procobs_dagster.errors import SchemaNotReady
 from procobs_dagster.events import ProcessEventType, activation
 from procobs_dagster.sources.dagster_runs import Position
 from procobs_dagster.store.tables import event_outbox, workflow_event
-from procobs_dagster_tests.dagster_processes import ROOT
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.defs.sources import jobs
 from procobs_dagster_tests.sources.helpers import ledger_snapshot
@@ -242,20 +240,21 @@ def test_without_its_definitions_the_sensor_refuses_to_guess(procobs_db, instanc
 
 
 @pytest.mark.postgres_only
-def test_on_the_production_instance_storage(dagster_storage_db, postgres_db, tmp_path, monkeypatch):
+def test_on_the_production_instance_storage(
+    production_instance, postgres_db, tmp_path, monkeypatch
+):
     """Dagster's storage on PostgreSQL (deploy/dagster.yaml): one event log for all runs,
     not SQLite's shards — the same reading, the same ledger."""
-    ref = InstanceRef.from_dir(str(tmp_path), config_dir=str(ROOT / "deploy"))
+    instance = production_instance
     procobs_db = resource_for(postgres_db)
     defs = build_definitions(procobs_db)
-    with dg.DagsterInstance.from_ref(ref) as instance:
-        marker = tmp_path / "ready"
-        failed = jobs.execute(instance, marker=marker)
-        marker.touch()
-        options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
-        retried = jobs.execute(instance, reexecution_options=options)
-        monkeypatch.setattr(sensors, "TICK_RECORDS", 3)
-        ticks, _ = drain(defs, procobs_db, instance)
+    marker = tmp_path / "ready"
+    failed = jobs.execute(instance, marker=marker)
+    marker.touch()
+    options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
+    retried = jobs.execute(instance, reexecution_options=options)
+    monkeypatch.setattr(sensors, "TICK_RECORDS", 3)
+    ticks, _ = drain(defs, procobs_db, instance)
     assert ticks > 2
     snap = snapshot(postgres_db)
     assert snap[failed.run_id]["status"] == "failed"
