@@ -10,7 +10,14 @@ import click
 
 from procobs_dagster import delivery
 from procobs_dagster.cli.context import CliContext, pass_cli
-from procobs_dagster.cli.output import echo_table, emit_json, json_option, say
+from procobs_dagster.cli.output import (
+    batch_progress,
+    batches,
+    echo_table,
+    emit_json,
+    json_option,
+    say,
+)
 from procobs_dagster.cli.params import (
     BATCH,
     IDENTIFIER,
@@ -30,6 +37,7 @@ from procobs_dagster.delivery.relay import (
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.limits import name_problem, printable
+from procobs_dagster.maintenance import BatchProgress
 
 STATUS_COLUMNS = (
     "sink",
@@ -265,6 +273,14 @@ def _default_actor() -> str:
 @click.option("--all", "all_dead", is_flag=True, help="Every dead delivery.")
 @click.option("--sink", type=IDENTIFIER, help="Only deliveries to this sink.")
 @click.option(
+    "--batch",
+    "--batch-size",
+    "batch",
+    type=BATCH,
+    default=None,
+    help=f"With --all: deliveries per transaction.  [default: {delivery.DEFAULT_REDRIVE_BATCH}]",
+)
+@click.option(
     "--actor",
     type=NAME,
     default=_default_actor,
@@ -278,21 +294,55 @@ def redrive(
     event_ids: tuple[str, ...],
     all_dead: bool,
     sink: str | None,
+    batch: int | None,
     actor: str,
     as_json: bool,
 ) -> None:
-    """Deliver again: every dead delivery (--all), or the named events' dead or already
-    delivered ones. They become pending, due now, with fresh attempt counts."""
+    """Deliver again: every dead delivery (--all, in batches, each committed on its own),
+    or the named events' dead or already delivered ones (at most 1,000, in one
+    transaction). They become pending, due now, with fresh attempt counts."""
     if all_dead == bool(event_ids):
         raise click.UsageError("give EVENT_ID... or --all (not both)")
+    if all_dead:
+        _redrive_dead(cli, sink, batch or delivery.DEFAULT_REDRIVE_BATCH, actor, as_json)
+        return
+    if batch is not None:
+        raise click.UsageError("--batch goes with --all (named events are one transaction)")
+    if len(event_ids) > delivery.MAX_REDRIVE_IDS:
+        raise click.UsageError(
+            f"at most {delivery.MAX_REDRIVE_IDS:,} EVENT_IDs, got {len(event_ids):,} "
+            "(--all redrives every dead delivery)"
+        )
     with cli.ready_database().begin() as conn:
-        result = delivery.redrive(conn, event_ids, all_dead=all_dead, sink=sink, actor=actor)
+        result = delivery.redrive(conn, event_ids, sink=sink, actor=actor)
     if as_json:
         emit_json(result.as_dict())
         return
     say(f"redriven: {len(result.redriven)} delivery(ies)")
     for event_id, sink_name, state in result.skipped:
         say(f"skipped {event_id} -> {sink_name}: still {state}")
+
+
+def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_json: bool):
+    echo = batch_progress(as_json)
+
+    def progress(done: delivery.RedriveBatch) -> None:
+        echo(BatchProgress("relay redrive", done.number, done.counts(), done.seconds))
+
+    report = delivery.redrive_dead(
+        cli.ready_database(),
+        sink=sink,
+        actor=actor,
+        batch=batch,
+        progress=progress if echo else None,
+    )
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    say(
+        f"redriven: {report.redriven} delivery(ies) in {batches(report.batches)} "
+        f"(redrive {report.redrive_id}, longest batch {report.longest_batch_seconds:.2f} s)"
+    )
 
 
 @relay.command()

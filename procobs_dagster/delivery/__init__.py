@@ -2,7 +2,7 @@
 backoff, dead-lettered, redrivable, signed. Delivery state lives in delivery_state, one
 row per (event, sink), apart from the insert-only outbox facts."""
 
-from procobs_dagster.delivery.admin import Backlog, Redriven, backlog, dead_letters, redrive, status
+from procobs_dagster.delivery.admin import Backlog, backlog, dead_letters, status
 from procobs_dagster.delivery.config import (
     SINKS_FILE_ENV,
     SinkConfig,
@@ -11,6 +11,16 @@ from procobs_dagster.delivery.config import (
     load_sinks_table,
     save_sinks,
     select_sinks,
+)
+from procobs_dagster.delivery.redrive import (
+    DEFAULT_REDRIVE_BATCH,
+    MAX_REDRIVE_IDS,
+    RedriveBatch,
+    Redriven,
+    RedriveReport,
+    redrive,
+    redrive_dead,
+    redrive_dead_batch,
 )
 from procobs_dagster.delivery.relay import Relay, RelayReport, SinkCounts
 from procobs_dagster.delivery.signature import SIGNATURE_HEADER, sign, verify_signature
@@ -26,6 +36,8 @@ from procobs_dagster.delivery.sinks import (
 )
 
 __all__ = [
+    "DEFAULT_REDRIVE_BATCH",
+    "MAX_REDRIVE_IDS",
     "SIGNATURE_HEADER",
     "SINKS_FILE_ENV",
     "Backlog",
@@ -34,6 +46,8 @@ __all__ = [
     "NullSink",
     "Outcome",
     "OutcomeKind",
+    "RedriveBatch",
+    "RedriveReport",
     "Redriven",
     "Relay",
     "RelayReport",
@@ -48,6 +62,8 @@ __all__ = [
     "load_sinks_file",
     "load_sinks_table",
     "redrive",
+    "redrive_dead",
+    "redrive_dead_batch",
     "save_sinks",
     "select_sinks",
     "sign",

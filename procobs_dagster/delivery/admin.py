@@ -1,9 +1,9 @@
-"""Looking at and repairing delivery: status per sink, the dead letters, redrive."""
+"""Looking at delivery: status per sink, the backlog, the dead letters (redrive, the
+repair, is ``redrive.py``)."""
 
 import dataclasses
 import datetime as dt
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,15 +12,11 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import limits
 from procobs_dagster.clock import seconds_since, utcnow
 from procobs_dagster.delivery.delivery_state import CLAIMABLE, UNDELIVERED
-from procobs_dagster.errors import InvalidInput, NotFound
-from procobs_dagster.events import audit
-from procobs_dagster.ids import parse_uuid
 from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 from procobs_dagster.store.vocabulary import DELIVERY_STATES
 
 ds = delivery_state
-REDRIVABLE = ("dead", "delivered")
 
 
 def status(conn: Connection, now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -141,100 +137,3 @@ def dead_letters(
     if sink is not None:
         query = query.where(ds.c.sink == sink)
     return [dict(row) for row in conn.execute(query).mappings()]
-
-
-@dataclasses.dataclass(frozen=True)
-class Redriven:
-    redriven: list[tuple[uuid.UUID, str]]
-    # (event_id, sink, state) of named deliveries left alone: still on their way.
-    skipped: list[tuple[uuid.UUID, str, str]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "redriven": [{"event_id": str(e), "sink": s} for e, s in self.redriven],
-            "skipped": [{"event_id": str(e), "sink": s, "state": st} for e, s, st in self.skipped],
-        }
-
-
-def _sink_has_no_delivery(conn: Connection, sink: str) -> bool:
-    return conn.execute(sa.select(ds.c.sink).where(ds.c.sink == sink).limit(1)).first() is None
-
-
-def _known_sinks(conn: Connection) -> str:
-    names = conn.execute(sa.select(ds.c.sink).distinct().order_by(ds.c.sink).limit(20)).scalars()
-    listed = ", ".join(limits.shown(n) for n in names)
-    return f"sinks with deliveries: {listed}" if listed else "no sink has deliveries yet"
-
-
-def redrive(
-    conn: Connection,
-    event_ids: Sequence["str | uuid.UUID"] = (),
-    *,
-    all_dead: bool = False,
-    sink: str | None = None,
-    actor: str = "procobs",
-    now: dt.datetime | None = None,
-) -> Redriven:
-    """Send deliveries again: every dead one (``all_dead``), or the named events' dead or
-    already delivered ones (a replay). They become pending, due now, with their attempt
-    and rejection counts reset; their error history is kept. Deliveries still on their
-    way (pending, retry, delivering) are left alone and reported as skipped.
-
-    An event id with no delivery (for ``sink``) is an error and nothing is redriven.
-    The redrive is recorded in the audit log under ``actor``."""
-    if all_dead == bool(event_ids):
-        raise InvalidInput("redrive needs event ids or all_dead, not both")
-    actor = limits.check_name(actor, "actor")
-    now = now or utcnow()
-    ids = [parse_uuid(e, "event_id") for e in event_ids]
-    scope = [ds.c.sink == sink] if sink is not None else []
-    if sink is not None and _sink_has_no_delivery(conn, sink):
-        # A misspelt sink would otherwise "redrive" nothing and report success.
-        raise NotFound(f"no delivery to sink {limits.shown(sink)} at all ({_known_sinks(conn)})")
-    if all_dead:
-        targets = sa.and_(ds.c.state == "dead", *scope)
-        skipped: list[tuple[uuid.UUID, str, str]] = []
-    else:
-        found = conn.execute(
-            sa.select(ds.c.event_id, ds.c.sink, ds.c.state).where(ds.c.event_id.in_(ids), *scope)
-        ).all()
-        missing = sorted(set(ids) - {row.event_id for row in found}, key=str)
-        if missing:
-            where = f" for sink {limits.shown(sink)}" if sink is not None else ""
-            raise NotFound(f"no delivery of event {missing[0]}{where}")
-        skipped = [tuple(r) for r in found if r.state not in REDRIVABLE]
-        targets = sa.and_(ds.c.event_id.in_(ids), ds.c.state.in_(REDRIVABLE), *scope)
-    redriven = [
-        (row.event_id, row.sink)
-        for row in conn.execute(
-            ds.update()
-            .where(targets)
-            .values(
-                state="pending",
-                attempts=0,
-                rejections=0,
-                next_attempt_at=now,
-                delivered_at=None,
-                locked_until=None,
-                locked_by=None,
-                lock_token=None,
-                updated_at=now,
-            )
-            .returning(ds.c.event_id, ds.c.sink)
-        )
-    ]
-    if redriven:
-        audit.record(
-            conn,
-            actor=actor,
-            action="delivery.redriven",
-            event_id=redriven[0][0] if len(redriven) == 1 else None,
-            details={
-                "count": len(redriven),
-                "all_dead": all_dead,
-                "sink": sink,
-                "deliveries": [{"event_id": str(e), "sink": s} for e, s in redriven[:100]],
-            },
-            at=now,
-        )
-    return Redriven(redriven, skipped)

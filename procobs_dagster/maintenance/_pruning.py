@@ -31,7 +31,6 @@ from procobs_dagster.maintenance._jobs import (
     check_batch,
     open_job,
 )
-from procobs_dagster.store.dialect import among
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.types import UTCDateTime
 
@@ -76,22 +75,6 @@ class TablePolicy(pydantic.BaseModel):
 
 def cutoff(now: dt.datetime, days: int) -> dt.datetime:
     return now - dt.timedelta(days=days)
-
-
-def among_pairs(
-    first: sa.ColumnElement, second: sa.ColumnElement, pairs: list[tuple], dialect: str
-) -> sa.ColumnElement:
-    """``(first, second) IN pairs``. On Postgres one ``first = v AND second = ANY(:array)``
-    per distinct first value (a sink, a source: a handful), which the planner turns into a
-    few index scans where a list of row values becomes one bitmap scan per pair."""
-    if dialect != "postgresql":
-        return sa.tuple_(first, second).in_(pairs)
-    grouped: dict[Any, list] = {}
-    for a, b in pairs:
-        grouped.setdefault(a, []).append(b)
-    return sa.or_(
-        *(sa.and_(first == a, among(second, values, dialect)) for a, values in grouped.items())
-    )
 
 
 def walk(

@@ -37,13 +37,12 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among_pairs,
     cutoff,
     is_older,
     lock,
     walk,
 )
-from procobs_dagster.store.dialect import among, is_postgres
+from procobs_dagster.store.dialect import among, among_pairs, is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 
 JOB = "retention: delivery"

@@ -27,12 +27,12 @@ from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
     TablePolicy,
-    among_pairs,
     cutoff,
     is_older,
     lock,
     walk,
 )
+from procobs_dagster.store.dialect import among_pairs
 from procobs_dagster.store.tables import workflow_event, workflow_run
 from procobs_dagster.store.types import UTCDateTime
 

@@ -22,6 +22,22 @@ def among(column: sa.ColumnElement, values: Sequence, dialect: str) -> sa.Column
     return column.in_(values)
 
 
+def among_pairs(
+    first: sa.ColumnElement, second: sa.ColumnElement, pairs: list[tuple], dialect: str
+) -> sa.ColumnElement:
+    """``(first, second) IN pairs``. On Postgres one ``first = v AND second = ANY(:array)``
+    per distinct first value (a sink, a source: a handful), which the planner turns into a
+    few index scans where a list of row values becomes one bitmap scan per pair."""
+    if dialect != "postgresql":
+        return sa.tuple_(first, second).in_(pairs)
+    grouped: dict[Any, list] = {}
+    for a, b in pairs:
+        grouped.setdefault(a, []).append(b)
+    return sa.or_(
+        *(sa.and_(first == a, among(second, values, dialect)) for a, values in grouped.items())
+    )
+
+
 def _dialect_module(dialect: str):
     return postgresql if dialect == "postgresql" else sqlite
 

@@ -1,10 +1,12 @@
+import importlib
 import json
 
 import pytest
 
 from procobs_dagster.cli.relay import _default_actor
-from procobs_dagster.delivery import SinkConfig
+from procobs_dagster.delivery import Relay, SinkConfig
 from procobs_dagster.errors import EXIT_USAGE
+from procobs_dagster.store.tables import delivery_state
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
     SECRET_ENV,
@@ -114,7 +116,52 @@ def test_redrive_input_errors_write_nothing(db, procobs):
         f"no delivery of event {event_id}"
         in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
     )
-    assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == []
+    assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--all", "--batch", "0"),
+        ("--all", "--batch-size", "10001"),
+        ("--all", "--batch", "many"),
+    ],
+)
+def test_a_bad_redrive_batch_size_is_refused(hostile, args):
+    emit_events(hostile.db, 1)
+    message = hostile.refused("relay", "redrive", *args, exit_code=EXIT_USAGE)
+    assert "Invalid value for '--batch'" in message
+
+
+def test_redrive_batch_goes_with_all_and_named_events_are_bounded(db, procobs):
+    (event_id,) = emit_events(db, 1)
+    before = row_counts(db)
+    refused = procobs("relay", "redrive", str(event_id), "--batch", "5", expect_exit=2)
+    assert "--batch goes with --all" in refused.stderr
+    too_many = procobs("relay", "redrive", *[str(event_id)] * 1001, expect_exit=2)
+    assert "at most 1,000 EVENT_IDs, got 1,001" in too_many.stderr
+    assert row_counts(db) == before
+
+
+def test_redrive_all_goes_in_batches_with_progress(db, procobs, monkeypatch):
+    relay_cli = importlib.import_module("procobs_dagster.cli.relay")  # not the group
+    ids = emit_events(db, 5)
+    with Relay(db, [SinkConfig(name="nowhere", kind="null")]) as relay_:
+        relay_.run_once()
+    with db.begin() as conn:
+        conn.execute(delivery_state.update().values(state="dead", attempts=1, delivered_at=None))
+    lines: list[str] = []
+    monkeypatch.setattr(
+        relay_cli,
+        "batch_progress",
+        lambda as_json: lambda p: lines.append(f"{p.job}: batch {p.batch}: {p.counts}"),
+    )
+    text = procobs("relay", "redrive", "--all", "--batch-size", "2", "--actor", "ops").stdout
+    assert text.startswith("redriven: 5 delivery(ies) in 3 batches (redrive ")
+    assert lines == [
+        f"relay redrive: batch {n}: {{'redriven': {k}}}" for n, k in [(1, 2), (2, 2), (3, 1)]
+    ]
+    assert state_counts(db, "nowhere") == {"pending": len(ids)}
 
 
 @pytest.mark.parametrize(("option", "value"), [("--lease", "86401"), ("--idle", "3601")])

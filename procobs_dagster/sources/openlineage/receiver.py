@@ -9,7 +9,9 @@ JSON array of up to ``MAX_BATCH_EVENTS``, plain or gzip-encoded, and answers
   accepts — nothing of the batch is written;
 - 401 when API keys are configured and no ``Authorization: Bearer <key>`` names one;
 - 413 when the body, as sent or decompressed, passes ``max_body_bytes`` (refused while
-  reading it); 415 for a body that is not JSON or is encoded other than gzip;
+  reading it); 415 when the ``Content-Type`` is missing or not ``application/json``
+  (``; charset=utf-8`` may follow, no other charset), or the body is encoded other than
+  gzip;
 - 503 with ``Retry-After`` while the database is unreachable: nothing was written, the
   client sends it again.
 
@@ -134,6 +136,25 @@ def authorised(header: str | None, api_keys: Sequence[str]) -> bool:
     return matched
 
 
+def content_type_problem(header: str | None) -> str | None:
+    """What is wrong with a request's ``Content-Type`` for a JSON body, or None:
+    ``application/json``, with no parameter or ``charset=utf-8`` (the body is read as
+    UTF-8, which JSON is, RFC 8259). A missing header is refused too: a body of unknown
+    kind (a form, an upload) is not guessed to be JSON."""
+    if header is None or not header.strip():
+        return "no Content-Type header"
+    media, *parameters = header.split(";")
+    shown = repr(header.strip()[:60])
+    if media.strip().lower() != "application/json":
+        return f"content-type {shown}"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        name, value = name.strip().lower(), value.strip().strip('"').lower()
+        if name == "charset" and value not in ("utf-8", "utf8"):
+            return f"content-type {shown} names a charset other than UTF-8"
+    return None
+
+
 class _Refused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -149,9 +170,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise _Refused(415, f"content-encoding {encoding[:40]!r}: send identity or gzip")
-    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if media.lower() not in ("application/json", ""):
-        raise _Refused(415, f"content-type {media[:60]!r}: send application/json")
+    problem = content_type_problem(request.headers.get("content-type"))
+    if problem is not None:
+        raise _Refused(415, f"{problem}: send application/json")
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     sent, body = 0, bytearray()
     too_large = _Refused(413, f"the body is more than the limit of {limit} bytes")

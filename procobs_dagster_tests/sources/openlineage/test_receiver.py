@@ -207,6 +207,19 @@ LIMIT = 64 * 1024
         (b"\x1f\x8b not gzip", {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
         (json.dumps(_good()), {"Content-Encoding": "br"}, 415, "send identity or gzip"),
         (json.dumps(_good()), {"Content-Type": "text/plain"}, 415, "send application/json"),
+        (json.dumps(_good()), {"Content-Type": ""}, 415, "no Content-Type header"),
+        (
+            json.dumps(_good()),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            415,
+            "content-type 'application/x-www-form-urlencoded': send application/json",
+        ),
+        (
+            json.dumps(_good()),
+            {"Content-Type": "application/json; charset=latin-1"},
+            415,
+            "names a charset other than UTF-8",
+        ),
     ],
 )
 def test_bad_input_is_refused_in_one_line_and_writes_nothing(db, body, headers, status, message):
@@ -216,6 +229,50 @@ def test_bad_input_is_refused_in_one_line_and_writes_nothing(db, body, headers, 
     error = response.json()["error"]
     assert message in error and "\n" not in error and len(error) < 400
     assert counts(db) == (0, 0, 0, 0)
+
+
+def test_a_body_without_a_content_type_is_refused(db):
+    """httpx sends no Content-Type for raw content unless told: the header is missing."""
+    with live(db) as server:
+        response = httpx.post(
+            server.endpoint,
+            content=json.dumps(_good()),
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+    assert response.request.headers.get("content-type") is None
+    assert response.status_code == 415
+    assert response.json() == {"error": "no Content-Type header: send application/json"}
+    assert counts(db) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"],
+)
+def test_json_with_or_without_a_utf8_charset_is_accepted(db, content_type):
+    with live(db) as server:
+        response = server.post(json.dumps(_good()), **{"Content-Type": content_type})
+    assert response.status_code == 200, response.text
+    assert response.json()["events"] == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (None, "no Content-Type header"),
+        ("  ", "no Content-Type header"),
+        ("text/json", "content-type 'text/json'"),
+        ('application/json; charset="utf-8"', None),
+        ("application/json; charset=utf-16", "names a charset other than UTF-8"),
+        ("application/json; version=2", None),
+    ],
+)
+def test_the_content_type_rule(header, problem):
+    found = receiver.content_type_problem(header)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
 
 
 def test_a_batch_of_more_than_a_thousand_events_is_refused_whole(db):
@@ -267,7 +324,10 @@ def test_the_limit_is_enforced_while_the_body_is_read(db):
         "raw_path": receiver.ENDPOINT.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"authorization", f"Bearer {KEY}".encode())],
+        "headers": [
+            (b"authorization", f"Bearer {KEY}".encode()),
+            (b"content-type", b"application/json"),
+        ],
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 5000),
     }
