@@ -64,8 +64,6 @@ class ProcessPayload(Payload):
     input_ref: str | None = None
     output_ref: str | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
 
 def _process_model(event_type: ProcessEventType, name: str, statuses: tuple[str, ...], doc: str):
     model = create_model(
@@ -203,9 +201,10 @@ class Details(BaseModel):
 
     The keys procobs knows are typed and documented per category; other keys are kept
     as given, since agents put their own context there. Only the keys given are
-    serialised."""
+    serialised. The known keys are strict as every payload is ("5" is no ``attempt``);
+    the others are JSON values, checked by the event's ``details``."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     phase: str | None = Field(None, description="the plan's phase when the event happened")
     state: str | None = Field(None, description="the plan's state when the event happened")
@@ -305,8 +304,6 @@ DETAILS_BY_CATEGORY: dict[str, type[Details]] = {
 class DomainPayload(Payload):
     """The DomainEvent correlation fields, and the type-specific ``details``
     (internal: kept in the audit log, never sent through the outbox)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     plan_id: Identifier | None = None
     root_plan_id: Identifier | None = None
