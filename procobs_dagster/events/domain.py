@@ -13,7 +13,7 @@ kept in the audit log only — and can be fed to the ledger (``sources.domain_ev
 
 import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from procobs_dagster import limits
 from procobs_dagster.errors import first_problem
 from procobs_dagster.events import outbox, publishing
 from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.events.json_forms import TimestampText, enum_text
 from procobs_dagster.events.outbox import InvalidPayload, UnknownEventType
 from procobs_dagster.events.payloads import DomainPayload
 from procobs_dagster.events.types import DomainEventType
@@ -36,13 +37,13 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, SOURCE)
 
 
 class DomainEvent(BaseModel):
-    """Strict: from Python, the field types themselves (a datetime, a DomainEventType);
-    a JSON document goes through :meth:`parse`."""
+    """Strict; the type and the timestamp are values or the text JSON writes them as
+    (events.json_forms)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    event_type: DomainEventType
-    timestamp: Timestamp
+    event_type: enum_text(DomainEventType)  # type: ignore[valid-type]
+    timestamp: Annotated[Timestamp, TimestampText]
     plan_id: Identifier | None = None
     root_plan_id: Identifier | None = None
     session_id: Identifier | None = None
@@ -54,22 +55,15 @@ class DomainEvent(BaseModel):
     def parse(cls, document: Any) -> "DomainEvent":
         """Validate a decoded JSON document; one-line errors name the problem.
 
-        Validated as JSON, strictly: the timestamp is an RFC 3339 string and the type its
-        name, as JSON writes them, and nothing is converted — "5" is no number, 5 no
-        name and 1700000000 no timestamp."""
+        Nothing in it is converted: "5" is no number, 5 no name, 1700000000 no
+        timestamp (the timestamp is ISO 8601 text, see events.json_forms)."""
         if not isinstance(document, dict):
             raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
         event_type = document.get("event_type")
         if not isinstance(event_type, str) or event_type not in DomainEventType._value2member_map_:
             raise UnknownEventType(f"unknown domain event type {limits.shown(event_type)}")
         try:
-            # Re-encoded: pydantic reads a string as a timestamp only in JSON mode. A
-            # document from input_files.parse_json is bounded JSON, so this is exact.
-            text = json.dumps(document, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidPayload(f"{event_type}: not a JSON document: {exc}") from None
-        try:
-            return cls.model_validate_json(text)
+            return cls.model_validate(document)
         except pydantic.ValidationError as exc:
             raise InvalidPayload(f"{event_type}: {first_problem(exc)}") from None
 

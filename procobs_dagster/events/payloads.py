@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
+from procobs_dagster.events.json_forms import UUIDText, enum_text
 from procobs_dagster.events.types import DomainEventType, DossierEventType, ProcessEventType
 from procobs_dagster.limits import Identifier
 from procobs_dagster.store.vocabulary import (
@@ -55,12 +56,14 @@ RunStatus = Literal[RUN_STATUSES]  # type: ignore[valid-type]
 
 
 class ProcessPayload(Payload):
-    process_run_id: uuid.UUID | None
+    """Ids and the evidence type as values or as JSON writes them (events.json_forms)."""
+
+    process_run_id: UUIDText | None
     correlation_id: Annotated[str, Field(min_length=1)]
-    component_run_id: uuid.UUID | None = None
+    component_run_id: UUIDText | None = None
     dot_code: str | None = None
     status: RunStatus
-    evidence_type: EvidenceType
+    evidence_type: enum_text(EvidenceType)  # type: ignore[valid-type]
     input_ref: str | None = None
     output_ref: str | None = None
 
