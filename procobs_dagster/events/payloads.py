@@ -7,7 +7,6 @@ not leave the platform (the audit log keeps them).
 
 import enum
 import re
-import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer

@@ -250,7 +250,7 @@ def test_every_documented_form_of_a_sinks_file_passes(tmp_path):
         ('backoff_cap_seconds: "1e3"', "backoff_cap_seconds: Input should be a valid number"),
         ("event_types: process.run.failed", "event_types: Input should be a valid tuple"),
         ("event_types: [1]", "event_types.0: Input should be a valid string"),
-        ("allow_link_local: \"yes\"", "allow_link_local: Input should be a valid boolean"),
+        ('allow_link_local: "yes"', "allow_link_local: Input should be a valid boolean"),
     ],
 )
 def test_a_sinks_file_value_of_another_type_is_refused_not_converted(tmp_path, setting, problem):
