@@ -204,7 +204,7 @@ class Details(BaseModel):
     The keys procobs knows are typed and documented per category; other keys are kept
     as given, since agents put their own context there. Only the keys given are
     serialised. The known keys are strict as every payload is ("5" is no ``attempt``);
-    the others are JSON values, checked by the event's ``details``."""
+    the others are kept as given (a DomainEvent's ``details`` holds JSON values only)."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
