@@ -11,7 +11,8 @@ activation packet, a JSON-lines file of domain events) goes through here:
 ``parse_yaml(text, what)`` / ``read_yaml_file(path, what)``
     Safe YAML (no Python tags) where a key given twice in one mapping is refused, the
     nesting depth is bounded (``MAX_JSON_DEPTH``) and aliases (``*name``) are refused,
-    so no document expands beyond its size.
+    so no document expands beyond its size. ``1e3`` and ``1.5e3`` are numbers, as in
+    YAML 1.2 and JSON (YAML 1.1 reads them as text, which the strict models refuse).
 ``parse_json(text, what)`` / ``read_json_file(path, what)``
     Strict JSON: ``NaN``/``Infinity`` and numbers a float cannot hold are refused,
     integers are bounded (``MAX_JSON_INTEGER``), nesting is bounded.
@@ -23,6 +24,7 @@ Every refusal is an :class:`~procobs_dagster.errors.InvalidInput` with one line 
 import json
 import math
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,16 @@ class _BoundedLoader(yaml.SafeLoader):
                         key_node.start_mark,
                     )
         return super().construct_mapping(node, deep)
+
+
+# YAML 1.1's exponents need a dot and a sign ("1.0e+3"); YAML 1.2 and JSON also write
+# "1e3" and "1.5e3". Read as text, a number so written would be refused by a strict model
+# with no hint why.
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

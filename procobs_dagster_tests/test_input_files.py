@@ -89,6 +89,15 @@ def test_yaml_refusals(text, problem):
     assert "\n" not in message
 
 
+def test_yaml_exponents_are_numbers_as_in_yaml_1_2():
+    """YAML 1.1 reads 1e3 as text, which a strict model refuses as no number."""
+    document = input_files.parse_yaml(
+        "a: [1e3, 1.5e3, -2E-2, .5e1, 1.0e+3, 10, 1.5, '1e3', 1e, v1e3, 1.2.3]", "x"
+    )
+    assert document == {"a": [1e3, 1.5e3, -0.02, 5.0, 1e3, 10, 1.5, "1e3", "1e", "v1e3", "1.2.3"]}
+    assert [type(v) for v in document["a"][:5]] == [float] * 5
+
+
 def test_yaml_within_bounds_is_read():
     nested = "[" * 32 + "]" * 32
     assert input_files.parse_yaml(nested, "x") is not None

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -58,6 +58,16 @@ DEAD_AFTER_MAX = 1_000_000  # rejections or attempts
 MAX_SINKS = 100
 URL_MAX_LENGTH = 2048
 _FINITE = {"allow_inf_nan": False}
+
+
+def _listed(value: Any) -> Any:
+    # YAML and the JSON column give a list where the model keeps an immutable tuple; only
+    # a list is taken as one (a string is no list of types, and stays refused).
+    return tuple(value) if isinstance(value, list) else value
+
+
+# A sinks file and a delivery_sink row give event types as a list.
+EventTypes = Annotated[tuple[str, ...], BeforeValidator(_listed)]
 
 
 def _check_url(url: str, allow_link_local: bool) -> None:
@@ -88,9 +98,13 @@ def _check_url(url: str, allow_link_local: bool) -> None:
 
 
 class SinkConfig(BaseModel):
-    """One destination for events. Defaults suit a production webhook."""
+    """One destination for events. Defaults suit a production webhook.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict: a value of the wrong type ("true" for a bool, "5" for a number, 5.0 for a
+    count) is refused, not converted. A whole number is a valid decimal, and a list is
+    taken for ``event_types``: the forms YAML writes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     kind: Literal["webhook", "file", "null"]
@@ -104,7 +118,7 @@ class SinkConfig(BaseModel):
     backoff_base_seconds: Annotated[float, Field(ge=BACKOFF_MIN, le=BACKOFF_MAX, **_FINITE)] = 1.0
     backoff_cap_seconds: Annotated[float, Field(ge=BACKOFF_MIN, le=BACKOFF_MAX, **_FINITE)] = 300.0
     ordered: bool = False
-    event_types: tuple[str, ...] | None = None
+    event_types: EventTypes | None = None
     enabled: bool = True
     # Lets a webhook reach link-local and cloud-metadata addresses (delivery.addresses).
     allow_link_local: bool = False
@@ -240,8 +254,6 @@ def load_sinks_table(conn: Connection) -> StoredSinks:
     stored = StoredSinks([])
     for row in rows:
         raw = {f: row[f] for f in _SINK_FIELDS if row[f] is not None}
-        if isinstance(raw.get("event_types"), list):
-            raw["event_types"] = tuple(raw["event_types"])
         try:
             stored.configs.append(SinkConfig.model_validate(raw))
         except pydantic.ValidationError as exc:

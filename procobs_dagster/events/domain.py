@@ -13,7 +13,7 @@ kept in the audit log only — and can be fed to the ledger (``sources.domain_ev
 
 import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from procobs_dagster import limits
 from procobs_dagster.errors import first_problem
 from procobs_dagster.events import outbox, publishing
 from procobs_dagster.events.envelope import Envelope
+from procobs_dagster.events.json_forms import TimestampText, enum_text
 from procobs_dagster.events.outbox import InvalidPayload, UnknownEventType
 from procobs_dagster.events.payloads import DomainPayload
 from procobs_dagster.events.types import DomainEventType
@@ -36,10 +37,13 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, SOURCE)
 
 
 class DomainEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict; the type and the timestamp are values or the text JSON writes them as
+    (events.json_forms)."""
 
-    event_type: DomainEventType
-    timestamp: Timestamp
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    event_type: enum_text(DomainEventType)  # type: ignore[valid-type]
+    timestamp: Annotated[Timestamp, TimestampText]
     plan_id: Identifier | None = None
     root_plan_id: Identifier | None = None
     session_id: Identifier | None = None
@@ -49,7 +53,10 @@ class DomainEvent(BaseModel):
 
     @classmethod
     def parse(cls, document: Any) -> "DomainEvent":
-        """Validate a decoded JSON document; one-line errors name the problem."""
+        """Validate a decoded JSON document; one-line errors name the problem.
+
+        Nothing in it is converted: "5" is no number, 5 no name, 1700000000 no
+        timestamp (the timestamp is ISO 8601 text, see events.json_forms)."""
         if not isinstance(document, dict):
             raise InvalidPayload(f"a domain event is a JSON object, not {type(document).__name__}")
         event_type = document.get("event_type")

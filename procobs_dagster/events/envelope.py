@@ -20,7 +20,9 @@ AwareUTC = Annotated[dt.datetime, AfterValidator(lambda v: ensure_utc(v, "time")
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: built from Python values only (emit's, an event_outbox row's), which are of
+    # the right type on both databases; a string where the id or the time belongs is a bug.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID

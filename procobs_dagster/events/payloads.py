@@ -7,11 +7,11 @@ not leave the platform (the audit log keeps them).
 
 import enum
 import re
-import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
+from procobs_dagster.events.json_forms import UUIDText, enum_text
 from procobs_dagster.events.types import DomainEventType, DossierEventType, ProcessEventType
 from procobs_dagster.limits import Identifier
 from procobs_dagster.store.vocabulary import (
@@ -55,16 +55,16 @@ RunStatus = Literal[RUN_STATUSES]  # type: ignore[valid-type]
 
 
 class ProcessPayload(Payload):
-    process_run_id: uuid.UUID | None
+    """Ids and the evidence type as values or as JSON writes them (events.json_forms)."""
+
+    process_run_id: UUIDText | None
     correlation_id: Annotated[str, Field(min_length=1)]
-    component_run_id: uuid.UUID | None = None
+    component_run_id: UUIDText | None = None
     dot_code: str | None = None
     status: RunStatus
-    evidence_type: EvidenceType
+    evidence_type: enum_text(EvidenceType)  # type: ignore[valid-type]
     input_ref: str | None = None
     output_ref: str | None = None
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
 def _process_model(event_type: ProcessEventType, name: str, statuses: tuple[str, ...], doc: str):
@@ -203,9 +203,10 @@ class Details(BaseModel):
 
     The keys procobs knows are typed and documented per category; other keys are kept
     as given, since agents put their own context there. Only the keys given are
-    serialised."""
+    serialised. The known keys are strict as every payload is ("5" is no ``attempt``);
+    the others are kept as given (a DomainEvent's ``details`` holds JSON values only)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     phase: str | None = Field(None, description="the plan's phase when the event happened")
     state: str | None = Field(None, description="the plan's state when the event happened")
@@ -305,8 +306,6 @@ DETAILS_BY_CATEGORY: dict[str, type[Details]] = {
 class DomainPayload(Payload):
     """The DomainEvent correlation fields, and the type-specific ``details``
     (internal: kept in the audit log, never sent through the outbox)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
     plan_id: Identifier | None = None
     root_plan_id: Identifier | None = None

@@ -1,7 +1,9 @@
 import json
 
+from procobs_dagster.errors import EXIT_REFUSED
 from procobs_dagster.events import DomainEventType
 from procobs_dagster.events import schemas as event_schemas
+from procobs_dagster_tests.hostile import row_counts
 
 
 def test_types_lists_the_registry_by_family(procobs):
@@ -150,3 +152,58 @@ def test_ingest_reports_what_it_wrote_and_lists_every_bad_line(procobs, tmp_path
     assert lines[1].endswith("line 3: unknown domain event type 'plan.nope'")
     assert lines[2].startswith("procobs: error: ") and "2 bad line(s), nothing ingested" in lines[2]
     assert len(procobs.json("runs", "list")) == 1
+
+
+def test_ingest_refuses_a_value_of_another_type_naming_its_line_and_field(db, procobs, tmp_path):
+    plan = {"event_type": "plan.created", "timestamp": "2026-03-05T10:00:00Z", "plan_id": "p1"}
+    tool = {**plan, "event_type": "tool.retried", "details": {"tool_name": "pytest"}}
+    bad = _jsonl(
+        tmp_path / "bad.jsonl",
+        {**plan, "timestamp": "1700000000"},
+        {**plan, "timestamp": 1700000000},
+        {**plan, "actor_name": 42},
+        {**plan, "plan_id": True},
+        {**tool, "details": {"tool_name": "pytest", "attempt": "2"}},
+        {**tool, "details": {"tool_name": 7}},
+    )
+    before = row_counts(db)
+    result = procobs("events", "ingest", bad, expect_exit=EXIT_REFUSED)
+    lines = result.stderr.splitlines()
+    problems = [line.split(f"{bad}: ", 1)[1] for line in lines[:-1]]
+    assert problems == [
+        "line 1: plan.created: timestamp: Input should be an ISO 8601 timestamp "
+        "(e.g. 2026-03-05T10:00:01Z)",
+        "line 2: plan.created: timestamp: Input should be a valid datetime",
+        "line 3: plan.created: actor_name: Input should be a valid string",
+        "line 4: plan.created: plan_id: Input should be a valid string",
+        "line 5: tool.retried: invalid payload: details.attempt: Input should be a valid "
+        "integer (1 error(s))",
+        "line 6: tool.retried: invalid payload: details.tool_name: Input should be a valid "
+        "string (1 error(s))",
+    ]
+    assert lines[-1].startswith("procobs: error: ") and "6 bad line(s), nothing" in lines[-1]
+    assert row_counts(db) == before
+
+
+def test_ingest_takes_every_documented_form_of_a_domain_event(procobs, tmp_path):
+    """ISO 8601 with Z, an offset or fractions; details' known keys typed, other keys kept
+    as given, whatever their type."""
+    good = _jsonl(
+        tmp_path / "good.jsonl",
+        {"event_type": "plan.created", "timestamp": "2026-03-05T10:00:00Z", "plan_id": "p1"},
+        {
+            "event_type": "tool.retried",
+            "timestamp": "2026-03-05T11:01:00.123456+01:00",
+            "plan_id": "p1",
+            "details": {"tool_name": "pytest", "attempt": 2, "tokens": "12", "extra": [1, None]},
+        },
+        {
+            "event_type": "budget.warning",
+            "timestamp": "2026-03-05T10:02:00.5Z",
+            "session_id": "s1",
+            "details": {"spent": 3, "limit": 10.5, "unit": "USD"},
+        },
+        {"event_type": "plan.applied", "timestamp": "2026-03-05 10:05:00+00:00", "plan_id": "p1"},
+    )
+    report = procobs.json("events", "ingest", good)
+    assert (report["events"], report["runs_started"], report["runs_ended"]) == (4, 1, 1)

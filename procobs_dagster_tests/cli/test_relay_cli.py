@@ -5,7 +5,7 @@ import pytest
 
 from procobs_dagster.cli.relay import _default_actor
 from procobs_dagster.delivery import Relay, SinkConfig
-from procobs_dagster.errors import EXIT_USAGE
+from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE
 from procobs_dagster.store.tables import delivery_state
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
@@ -193,3 +193,25 @@ def test_the_default_actor_is_user_when_the_audit_log_takes_it(monkeypatch, user
     else:
         monkeypatch.setenv("USER", user)
     assert _default_actor() == actor
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ('ordered: "true"', "ordered: Input should be a valid boolean"),
+        ('timeout_seconds: "5"', "timeout_seconds: Input should be a valid number"),
+        ("dead_after_rejections: 2.0", "dead_after_rejections: Input should be a valid integer"),
+    ],
+)
+def test_a_sinks_file_value_of_another_type_is_one_line_exit_1_and_writes_nothing(
+    db, procobs, tmp_path, setting, problem
+):
+    sinks_file = tmp_path / "sinks.yaml"
+    sinks_file.write_text(f"sinks:\n  - {{name: n, kind: 'null', {setting}}}\n")
+    emit_events(db, 1)
+    before = row_counts(db)
+    for command in (("relay", "import-sinks", str(sinks_file)), ("relay", "run", "--once")):
+        args = command if command[1] == "import-sinks" else (*command, "--sinks", str(sinks_file))
+        result = procobs(*args, expect_exit=EXIT_REFUSED)
+        assert result.stderr == f"procobs: error: {sinks_file}[0] sink 'n': {problem}\n"
+        assert row_counts(db) == before

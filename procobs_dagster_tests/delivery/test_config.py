@@ -194,3 +194,96 @@ def test_a_file_sink_appends_only_to_a_regular_file(db, tmp_path):
     with Relay(db, [SinkConfig(name="f", kind="file", path=str(existing))]):
         pass
     assert existing.read_text() == '{"earlier": 1}\n'
+
+
+# --- strict: the forms YAML writes pass, a value of another type is refused -------------
+
+
+def test_every_documented_form_of_a_sinks_file_passes(tmp_path):
+    """The example of docs/delivery.md: whole numbers where decimals are kept, a flow and
+    a block list of event types, null for "none", 1e3-style and YAML 1.1 numbers."""
+    hook, archive = load_sinks_file(
+        _write(
+            tmp_path,
+            """
+            sinks:
+              - name: saas
+                kind: webhook
+                url: https://hooks.example.com/procobs
+                secret_env: PROCOBS_SAAS_WEBHOOK_SECRET
+                timeout_seconds: 10
+                dead_after_rejections: 5
+                dead_after_attempts: null
+                backoff_base_seconds: 1.5e0
+                backoff_cap_seconds: 3e2
+                ordered: true
+                enabled: yes
+                event_types: [process.run.failed]
+              - name: archive
+                kind: file
+                path: /var/lib/procobs/events.jsonl
+                timeout_seconds: 0.5
+                event_types:
+                  - process.run.started
+                  - process.run.failed
+            """,
+        )
+    )
+    assert hook.timeout_seconds == 10.0 and isinstance(hook.timeout_seconds, float)
+    assert (hook.backoff_base_seconds, hook.backoff_cap_seconds) == (1.5, 300.0)
+    assert hook.dead_after_attempts is None and hook.ordered and hook.enabled
+    assert hook.event_types == ("process.run.failed",)
+    assert archive.event_types == ("process.run.started", "process.run.failed")
+    assert archive.timeout_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ('ordered: "true"', "ordered: Input should be a valid boolean"),
+        ('enabled: "false"', "enabled: Input should be a valid boolean"),
+        ("ordered: 1", "ordered: Input should be a valid boolean"),
+        ('timeout_seconds: "5"', "timeout_seconds: Input should be a valid number"),
+        ("timeout_seconds: true", "timeout_seconds: Input should be a valid number"),
+        ("dead_after_rejections: 5.0", "dead_after_rejections: Input should be a valid integer"),
+        ('dead_after_rejections: "5"', "dead_after_rejections: Input should be a valid integer"),
+        ('backoff_cap_seconds: "1e3"', "backoff_cap_seconds: Input should be a valid number"),
+        ("event_types: process.run.failed", "event_types: Input should be a valid tuple"),
+        ("event_types: [1]", "event_types.0: Input should be a valid string"),
+        ('allow_link_local: "yes"', "allow_link_local: Input should be a valid boolean"),
+    ],
+)
+def test_a_sinks_file_value_of_another_type_is_refused_not_converted(tmp_path, setting, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        load_sinks_file(_write(tmp_path, f"sinks:\n  - {{{WEBHOOK}, {setting}}}"))
+    assert str(caught.value).endswith(f"sinks.yaml[0] sink 'a': {problem}")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_sink_name_that_is_a_number_is_refused(tmp_path):
+    with pytest.raises(ConfigurationError) as caught:
+        load_sinks_file(_write(tmp_path, "sinks:\n  - {name: 7, kind: 'null'}"))
+    assert str(caught.value).endswith("sinks.yaml[0] sink 7: name: Input should be a valid string")
+
+
+def test_a_stored_sink_is_read_back_alike_on_both_databases(db):
+    """event_types comes back from the JSON column as a list on either database; a row
+    whose event_types is no list (a hand-written UPDATE) is left aside, named."""
+    hook = webhook_config(
+        "http://127.0.0.1:9/", timeout_seconds=5, ordered=True, event_types=["process.run.failed"]
+    )
+    with db.begin() as conn:
+        save_sinks(conn, [hook, SinkConfig(name="plain", kind="null", dead_after_attempts=3)])
+        conn.execute(
+            sa.insert(delivery_sink),
+            {"name": "texty", "kind": "null", "event_types": "process.run.failed"},
+        )
+    with db.read() as conn:
+        stored = load_sinks_table(conn)
+    assert {c.name: c for c in stored.configs} == {
+        "plain": SinkConfig(name="plain", kind="null", dead_after_attempts=3),
+        hook.name: hook,
+    }
+    (texty,) = stored.unusable
+    assert texty.key == "texty"
+    assert "event_types: Input should be a valid tuple" in str(texty)

@@ -150,3 +150,15 @@ def test_a_type_missing_from_the_registry_is_not_kept(db):
         missing = {"active": None, "schema_version": None, "emit_enabled": None}
         outbox.remember_gate(conn, "process.run.started", missing)
         assert events.gate(conn, "process.run.started") == (False, 1)
+
+
+def test_an_outbox_row_reads_back_as_the_values_the_strict_envelope_takes(db):
+    """Both databases give the id as a UUID and the time as an aware datetime, so the
+    envelope delivery rebuilds is the one emitted, with no string read as either."""
+    set_active(db, "process.run.started")
+    envelope = _emit(db)
+    (row,) = outbox_rows(db)
+    assert isinstance(row["event_id"], uuid.UUID) and row["occurred_at"].tzinfo is not None
+    assert isinstance(row["safe_payload"], dict) and isinstance(row["schema_version"], int)
+    assert Envelope.from_outbox_row(row) == envelope
+    assert envelope.data["process_run_id"] == STARTED["process_run_id"]

@@ -1,8 +1,20 @@
-"""The dossier payloads' validation rules, one by one, and the process payload contract."""
+"""The dossier payloads' validation rules, one by one, the process payload contract, and
+the strictness of every event model."""
 
+import datetime as dt
+import uuid
+
+import pydantic
 import pytest
 
-from procobs_dagster.events import InvalidPayload, validate_payload
+from procobs_dagster.events import (
+    DomainEvent,
+    DomainEventType,
+    Envelope,
+    InvalidPayload,
+    validate_payload,
+)
+from procobs_dagster.events.payloads import EvidenceType
 
 HEX = "a" * 64
 PARITY = "sha256:" + "b" * 64
@@ -145,3 +157,111 @@ def test_domain_details_are_typed_per_category_and_keep_other_keys():
         validate_payload("context.built", {"details": {"tokens": -5}})
     with pytest.raises(InvalidPayload, match="details"):
         validate_payload("plan.created", {"details": ["not", "a", "mapping"]})
+
+
+# --- strict: a value or its JSON form passes, a value of another type is refused --------
+
+RUN_ID = "0191e0a4-0000-7000-8000-000000000001"
+FAILED = {
+    "process_run_id": RUN_ID,
+    "correlation_id": "order-17",
+    "status": "failed",
+    "evidence_type": "RUNTIME",
+}
+
+
+def test_a_process_payload_takes_its_values_or_the_text_json_writes_them_as():
+    as_json = validate_payload("process.run.failed", FAILED)
+    as_values = validate_payload(
+        "process.run.failed",
+        {**FAILED, "process_run_id": uuid.UUID(RUN_ID), "evidence_type": EvidenceType.RUNTIME},
+    )
+    assert as_json == as_values
+    assert as_json.process_run_id == uuid.UUID(RUN_ID)
+    assert as_json.evidence_type is EvidenceType.RUNTIME
+    assert validate_payload("process.run.failed", {**FAILED, "process_run_id": RUN_ID.upper()})
+    # What it dumps validates again (the audit log's copy, a caller's model_dump()).
+    assert validate_payload("process.run.failed", as_json.model_dump()) == as_json
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "problem"),
+    [
+        ("process_run_id", "abc", "Input should be a UUID (8-4-4-4-12 hex digits)"),
+        ("process_run_id", RUN_ID.replace("-", ""), "Input should be a UUID (8-4-4-4-12"),
+        ("process_run_id", f"{{{RUN_ID}}}", "Input should be a UUID (8-4-4-4-12"),
+        ("process_run_id", 1234, "Input should be an instance of UUID"),
+        ("component_run_id", f"urn:uuid:{RUN_ID}", "Input should be a UUID (8-4-4-4-12"),
+        ("evidence_type", "runtime", "Input should be 'RUNTIME', 'DRY_RUN' or 'MISSING'"),
+        ("evidence_type", 1, "Input should be an instance of EvidenceType"),
+        ("correlation_id", 17, "Input should be a valid string"),
+        ("input_ref", 5, "Input should be a valid string"),
+        ("status", True, "Input should be 'failed'"),
+    ],
+)
+def test_a_process_payload_value_of_another_type_is_refused(field, bad, problem):
+    with pytest.raises(InvalidPayload) as caught:
+        validate_payload("process.run.failed", {**FAILED, field: bad})
+    assert str(caught.value).startswith(f"process.run.failed: invalid payload: {field}: {problem}")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "fields", "problem"),
+    [
+        ("tool.retried", {"details": {"attempt": "2"}}, "details.attempt: Input should be a valid"),
+        ("tool.retried", {"details": {"attempt": 2.0}}, "details.attempt: Input should be a valid"),
+        ("tool.retried", {"details": {"tool_name": 7}}, "details.tool_name: Input should be a val"),
+        ("budget.warning", {"details": {"spent": "3"}}, "details.spent: Input should be a valid"),
+        ("plan.created", {"details": {"phase": False}}, "details.phase: Input should be a valid"),
+        ("plan.created", {"actor_name": 5}, "actor_name: Input should be a valid string"),
+    ],
+)
+def test_a_domain_payload_value_of_another_type_is_refused(event_type, fields, problem):
+    with pytest.raises(InvalidPayload) as caught:
+        validate_payload(event_type, fields)
+    assert f"invalid payload: {problem}" in str(caught.value)
+
+
+def test_details_keep_other_keys_as_given_whatever_their_type():
+    payload = validate_payload(
+        "budget.warning", {"details": {"spent": 3, "limit": 10.5, "note": "5", "flag": "true"}}
+    )
+    assert payload.details.spent == 3.0 and isinstance(payload.details.spent, float)
+    assert payload.model_dump(mode="json")["details"] == {
+        "spent": 3.0,
+        "limit": 10.5,
+        "note": "5",
+        "flag": "true",
+    }
+
+
+def test_a_domain_event_takes_its_values_or_the_text_json_writes_them_as():
+    at = dt.datetime(2026, 3, 5, 10, 0, 1, tzinfo=dt.UTC)
+    document = {"event_type": "plan.created", "timestamp": "2026-03-05T11:00:01+01:00"}
+    assert DomainEvent.parse(document) == DomainEvent(
+        event_type=DomainEventType.PLAN_CREATED, timestamp=at
+    )
+    assert DomainEvent.parse({**document, "timestamp": at}).timestamp == at
+    for stamp, problem in [
+        ("1700000000", "Input should be an ISO 8601 timestamp (e.g. 2026-03-05T10:00:01Z)"),
+        (1700000000, "Input should be a valid datetime"),
+        ("2026-03-05T10:00:01", "must be timezone-aware"),
+    ]:
+        with pytest.raises(InvalidPayload) as caught:
+            DomainEvent.parse({**document, "timestamp": stamp})
+        assert str(caught.value).startswith(f"plan.created: timestamp: {problem}")
+
+
+def test_an_envelope_takes_values_only():
+    envelope = Envelope(
+        id=uuid.UUID(RUN_ID),
+        source="urn:procobs",
+        type="process.run.failed",
+        time=dt.datetime(2026, 3, 5, tzinfo=dt.UTC),
+        correlationid="order-17",
+        data={},
+    )
+    for field, bad in [("id", RUN_ID), ("time", "2026-03-05T00:00:00Z"), ("schemaversion", "1")]:
+        with pytest.raises(pydantic.ValidationError, match=field):
+            Envelope(**{**envelope.model_dump(), field: bad})
