@@ -6,7 +6,8 @@ an event is often given as a JSON document — a line of an ingested file, the d
 caller hands to ``events.emit`` — and JSON writes these values as strings. A field typed
 here takes the value itself or exactly that string: a UUID in its canonical text
 (``0191e0a4-0000-7000-8000-000000000001``), an ISO 8601 timestamp
-(``2026-03-05T10:00:01Z``), an enum member's value (``RUNTIME``). Nothing else is
+(``2026-03-05T10:00:01Z``: the calendar date, ``T`` or a space, the time to the minute
+or finer, an offset or none), an enum member's value (``RUNTIME``). Nothing else is
 read from a string — "5" stays no number, "true" no bool, "1700000000" no timestamp —
 and no other type becomes one of these.
 """
@@ -21,7 +22,15 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# The extended calendar form pydantic read before the models were strict (RFC 3339 and
+# its common relaxations). datetime.fromisoformat alone also takes the basic form
+# (20260305T100001Z), week dates (2026-W10-4) and an hour alone: forms no producer of
+# these events writes, which would be documented nowhere. [0-9], not \d: no other digits.
+_TIMESTAMP_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
 
 
 def _from_text(parse: Callable[[str], Any], expected: str) -> BeforeValidator:
@@ -38,9 +47,16 @@ def _from_text(parse: Callable[[str], Any], expected: str) -> BeforeValidator:
 
 
 def _uuid(text: str) -> uuid.UUID:
-    if not _UUID_TEXT.match(text):
+    if not _UUID_TEXT.fullmatch(text):
         raise ValueError(text)
     return uuid.UUID(text)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    if not _TIMESTAMP_TEXT.fullmatch(text):
+        raise ValueError(text)
+    # fromisoformat takes "Z" only; RFC 3339 allows "z" too, as pydantic did.
+    return dt.datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
 
 
 def _enum_values(enum_type: type[enum.Enum]) -> str:
@@ -50,9 +66,7 @@ def _enum_values(enum_type: type[enum.Enum]) -> str:
 
 UUIDText = Annotated[uuid.UUID, _from_text(_uuid, "a UUID (8-4-4-4-12 hex digits)")]
 
-TimestampText = _from_text(
-    dt.datetime.fromisoformat, "an ISO 8601 timestamp (e.g. 2026-03-05T10:00:01Z)"
-)
+TimestampText = _from_text(_timestamp, "an ISO 8601 timestamp (e.g. 2026-03-05T10:00:01Z)")
 """Annotate a datetime type with it (``Annotated[limits.Timestamp, TimestampText]``),
 so the range and timezone checks of that type still apply."""
 

@@ -253,6 +253,37 @@ def test_a_domain_event_takes_its_values_or_the_text_json_writes_them_as():
         assert str(caught.value).startswith(f"plan.created: timestamp: {problem}")
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-03-05T10:00:01Z",
+        "2026-03-05T10:00:01z",
+        "2026-03-05t10:00:01+00:00",
+        "2026-03-05 10:00:01Z",
+        "2026-03-05T11:00:01+0100",
+        "2026-03-05T10:00:01,0Z",
+    ],
+)
+def test_a_domain_event_timestamp_is_read_as_pydantic_read_it_before_strict(stamp):
+    # The event id hashes the event: a form read differently would ingest a line twice.
+    first = DomainEvent.parse({"event_type": "plan.created", "timestamp": "2026-03-05T10:00:01Z"})
+    event = DomainEvent.parse({"event_type": "plan.created", "timestamp": stamp})
+    assert event.timestamp == dt.datetime(2026, 3, 5, 10, 0, 1, tzinfo=dt.UTC)
+    assert event.event_id == first.event_id
+
+
+@pytest.mark.parametrize(
+    "stamp", ["20260305T100001Z", "2026-W10-4T10:00:01Z", "2026-03-05T10Z", "2026-03-05"]
+)
+def test_a_timestamp_form_no_doc_names_is_refused(stamp):
+    # datetime.fromisoformat alone takes all of these.
+    with pytest.raises(InvalidPayload) as caught:
+        DomainEvent.parse({"event_type": "plan.created", "timestamp": stamp})
+    assert str(caught.value) == (
+        "plan.created: timestamp: Input should be an ISO 8601 timestamp (e.g. 2026-03-05T10:00:01Z)"
+    )
+
+
 def test_an_envelope_takes_values_only():
     envelope = Envelope(
         id=uuid.UUID(RUN_ID),
