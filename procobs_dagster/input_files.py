@@ -184,6 +184,24 @@ def read_yaml_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FI
     return parse_yaml(read_text_file(path, what, max_bytes), f"{what} {describe(path)}")
 
 
+# Errors of a model field wanting text (a string, one of some names).
+_WANTS_TEXT = ("string_type", "literal_error", "enum")
+
+
+def yaml_typed_it(error: Any) -> str:
+    """What to add to the message of a pydantic error (one of ``exc.errors()``) on a
+    YAML document when YAML read a plain scalar as no text: ``name: 1e3`` is the number
+    1000.0, ``kind: null`` no value, ``version: 1.10`` the number 1.1. Said, the
+    message no longer shows a value the file does not hold with no reason why."""
+    value = error.get("input")
+    if error.get("type") not in _WANTS_TEXT or isinstance(value, str | list | dict):
+        return ""
+    # Not shown(): quotes around 1000.0 would say it is text. A scalar YAML typed is
+    # short and printable (a number, a bool, a date) but for an int of 4,000 digits.
+    read_as = "null" if value is None else f"the {type(value).__name__} {str(value)[:40]}"
+    return f" (YAML read it as {read_as}: quote it to keep it text)"
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 

@@ -41,7 +41,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
 from procobs_dagster.errors import ConfigurationError, InvalidInput
 from procobs_dagster.events.types import ALL_EVENT_TYPES
-from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
 from procobs_dagster.limits import MAX_TEXT_LENGTH, identifier_problem, printable, text_problem
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
@@ -182,7 +182,8 @@ def parse_sink(raw: Any, where: str) -> SinkConfig:
     try:
         return SinkConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ConfigurationError(f"{label}: {_one_line(exc)}") from None
+        problem = _one_line(exc) + yaml_typed_it(exc.errors()[0])
+        raise ConfigurationError(f"{label}: {problem}") from None
 
 
 def unique_names(configs: Sequence[SinkConfig], where: str) -> list[SinkConfig]:

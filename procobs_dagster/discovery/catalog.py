@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 from procobs_dagster import limits
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import InvalidInput, first_problem
-from procobs_dagster.input_files import describe, read_yaml_file
+from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
 from procobs_dagster.limits import Identifier, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
@@ -179,19 +179,21 @@ class Catalog(_Strict):
 EMPTY_CATALOG = Catalog(version=1)
 
 
-def parse_catalog(document: object, origin: str = "catalog") -> Catalog:
-    """Validate an already-parsed catalog document; errors are one line naming the field."""
+def parse_catalog(document: object, origin: str = "catalog", *, from_yaml: bool = False) -> Catalog:
+    """Validate an already-parsed catalog document; errors are one line naming the field
+    (and, ``from_yaml``, saying when YAML read a value as no text)."""
     if not isinstance(document, dict):
         raise InvalidInput(f"{origin}: a catalog is a mapping with version and candidates")
     try:
         return Catalog.model_validate(document)
     except ValidationError as exc:
-        raise InvalidInput(f"{origin}: {first_problem(exc, 'catalog')}") from None
+        hint = yaml_typed_it(exc.errors()[0]) if from_yaml else ""
+        raise InvalidInput(f"{origin}: {first_problem(exc, 'catalog')}{hint}") from None
 
 
 def load_catalog(path: "str | Path") -> Catalog:
     document = read_yaml_file(path, "catalog")
-    return parse_catalog(document, f"catalog {describe(path)}")
+    return parse_catalog(document, f"catalog {describe(path)}", from_yaml=True)
 
 
 def sample_catalog_path() -> Path:

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
-from procobs_dagster.input_files import describe, parse_yaml, read_text_file
+from procobs_dagster.input_files import describe, parse_yaml, read_text_file, yaml_typed_it
 from procobs_dagster.limits import Identifier, Key
 from procobs_dagster.store.vocabulary import ARTIFACT_CLASSES
 
@@ -295,25 +295,27 @@ class ScanPlan:
         return self._literal.get(relative_path)
 
 
-def _error_line(source: str, exc: pydantic.ValidationError) -> str:
+def _error_line(source: str, exc: pydantic.ValidationError, from_yaml: bool) -> str:
     first = exc.errors()[0]
     where = "".join(
         f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
     ).lstrip(".")
     error = (first.get("ctx") or {}).get("error")
     message = str(error) if isinstance(error, ValueError) else first["msg"]
+    if from_yaml:
+        message += yaml_typed_it(first)
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     prefix = f"{where}: " if where and not message.startswith(where) else ""
     return f"manifest {source}: {prefix}{message}{more}"
 
 
-def parse_manifest(document: Any, source: str) -> Manifest:
+def parse_manifest(document: Any, source: str, *, from_yaml: bool = False) -> Manifest:
     if not isinstance(document, dict):
         raise InvalidManifest(f"manifest {source}: the document must be a mapping")
     try:
         return Manifest.model_validate(document)
     except pydantic.ValidationError as exc:
-        raise InvalidManifest(_error_line(source, exc)) from None
+        raise InvalidManifest(_error_line(source, exc, from_yaml)) from None
 
 
 def _parse_yaml(text: str, source: str) -> Manifest:
@@ -321,7 +323,7 @@ def _parse_yaml(text: str, source: str) -> Manifest:
         document = parse_yaml(text, f"manifest {source}")
     except InvalidInput as exc:
         raise InvalidManifest(str(exc)) from None
-    return parse_manifest(document, source)
+    return parse_manifest(document, source, from_yaml=True)
 
 
 def load_manifest(path: "str | Path") -> Manifest:

@@ -249,7 +249,11 @@ def test_every_documented_form_of_a_sinks_file_passes(tmp_path):
         ('dead_after_rejections: "5"', "dead_after_rejections: Input should be a valid integer"),
         ('backoff_cap_seconds: "1e3"', "backoff_cap_seconds: Input should be a valid number"),
         ("event_types: process.run.failed", "event_types: Input should be a valid tuple"),
-        ("event_types: [1]", "event_types.0: Input should be a valid string"),
+        (
+            "event_types: [1]",
+            "event_types.0: Input should be a valid string (YAML read it as the int 1: quote it "
+            "to keep it text)",
+        ),
         ('allow_link_local: "yes"', "allow_link_local: Input should be a valid boolean"),
     ],
 )
@@ -260,10 +264,36 @@ def test_a_sinks_file_value_of_another_type_is_refused_not_converted(tmp_path, s
     assert "\n" not in str(caught.value)
 
 
-def test_a_sink_name_that_is_a_number_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("sink", "problem"),
+    [
+        (
+            "{name: 7, kind: 'null'}",
+            "sink 7: name: Input should be a valid string (YAML read it as the int 7: quote it",
+        ),
+        (
+            "{name: 1e3, kind: 'null'}",
+            "sink 1000.0: name: Input should be a valid string (YAML read it as the float 1000.0",
+        ),
+        (
+            "{name: a, kind: null}",
+            "sink 'a': kind: Input should be 'webhook', 'file' or 'null' (YAML read it as null:",
+        ),
+        ("{name: a, kind: 'null', event_types: [1e3]}", "(YAML read it as the float 1000.0"),
+    ],
+)
+def test_text_yaml_reads_as_no_text_is_refused_saying_so(tmp_path, sink, problem):
+    # The message shows 1000.0 where the file says 1e3: it says why, and what to do.
     with pytest.raises(ConfigurationError) as caught:
-        load_sinks_file(_write(tmp_path, "sinks:\n  - {name: 7, kind: 'null'}"))
-    assert str(caught.value).endswith("sinks.yaml[0] sink 7: name: Input should be a valid string")
+        load_sinks_file(_write(tmp_path, f"sinks:\n  - {sink}"))
+    assert problem in str(caught.value)
+    assert str(caught.value).endswith(": quote it to keep it text)")
+
+
+def test_a_number_for_a_number_gets_no_yaml_hint(tmp_path):
+    with pytest.raises(ConfigurationError) as caught:
+        load_sinks_file(_write(tmp_path, f"sinks:\n  - {{{WEBHOOK}, max_attempts: 1e3}}"))
+    assert "YAML read" not in str(caught.value)
 
 
 def test_a_stored_sink_is_read_back_alike_on_both_databases(db):

@@ -118,6 +118,26 @@ def test_catalog_files(tmp_path):
         discovery.load_catalog(tmp_path / "missing.yaml")
 
 
+def test_a_code_yaml_reads_as_a_number_is_refused_saying_so(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "version: 1\ncandidates:\n  - {code: PROC-CAND:dot:x, source: dot, steps: [{code: 1e3}]}\n"
+    )
+    with pytest.raises(InvalidInput, match=r"\(YAML read it as the float 1000.0: quote it"):
+        discovery.load_catalog(path)
+    # A document given as Python values was read by no YAML: no word of it.
+    with pytest.raises(InvalidInput) as caught:
+        discovery.parse_catalog(
+            {
+                "version": 1,
+                "candidates": [
+                    {"code": "PROC-CAND:dot:x", "source": "dot", "steps": [{"code": 1000.0}]}
+                ],
+            }
+        )
+    assert "YAML" not in str(caught.value)
+
+
 def _workflow(**overrides) -> dict:
     workflow = {
         "code": "PROC-CAND:workflow:etl",

@@ -95,6 +95,17 @@ def test_an_invalid_manifest_is_one_line_naming_file_and_field(tmp_path, path, v
     assert "\n" not in message
 
 
+def test_a_key_yaml_reads_as_a_number_is_refused_saying_so(tmp_path):
+    text = yaml.safe_dump(mutated(("optional_always", 0, "artifact_key"), "KEY"))
+    source = write_manifest(tmp_path, text.replace("KEY", "1e3"))
+    with pytest.raises(dossier.InvalidManifest) as caught:
+        dossier.load_manifest(source)
+    assert str(caught.value) == (
+        f"manifest {source}: optional_always[0].artifact_key: Input should be a valid string"
+        " (YAML read it as the float 1000.0: quote it to keep it text)"
+    )
+
+
 def test_yaml_syntax_errors_name_the_line(tmp_path):
     source = write_manifest(tmp_path, "schema_version: 1\nmission_type: [unclosed\n")
     with pytest.raises(dossier.InvalidManifest, match=r"not valid YAML at line \d+, column \d+"):
