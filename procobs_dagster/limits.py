@@ -65,7 +65,7 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from procobs_dagster.errors import InvalidInput
@@ -382,3 +382,13 @@ Text = Annotated[str, _validator(text_problem)]
 Seconds = Annotated[float, _validator(lambda v: number_problem(v, 0, MAX_SECONDS, integer=False))]
 JSONObject = Annotated[dict[str, Any], _validator(json_document_problem)]
 Timestamp = Annotated[dt.datetime, _validator(timestamp_problem, lambda v: v.astimezone(dt.UTC))]
+
+
+def _list_as_tuple(value: Any) -> Any:
+    # The frozen models keep a tuple; YAML, JSON and a JSON column give a list. Only a
+    # list is taken as one: a string is no list of names, and meets the strict check.
+    return tuple(value) if isinstance(value, list) else value
+
+
+ListAsTuple = BeforeValidator(_list_as_tuple)
+"""Annotate a tuple field with it (``Annotated[tuple[str, ...], ListAsTuple]``)."""

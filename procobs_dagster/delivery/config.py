@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 import sqlalchemy as sa
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from procobs_dagster.clock import utcnow
@@ -42,7 +42,13 @@ from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
 from procobs_dagster.errors import ConfigurationError, InvalidInput
 from procobs_dagster.events.types import ALL_EVENT_TYPES
 from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
-from procobs_dagster.limits import MAX_TEXT_LENGTH, identifier_problem, printable, text_problem
+from procobs_dagster.limits import (
+    MAX_TEXT_LENGTH,
+    ListAsTuple,
+    identifier_problem,
+    printable,
+    text_problem,
+)
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
@@ -60,14 +66,8 @@ URL_MAX_LENGTH = 2048
 _FINITE = {"allow_inf_nan": False}
 
 
-def _listed(value: Any) -> Any:
-    # YAML and the JSON column give a list where the model keeps an immutable tuple; only
-    # a list is taken as one (a string is no list of types, and stays refused).
-    return tuple(value) if isinstance(value, list) else value
-
-
 # A sinks file and a delivery_sink row give event types as a list.
-EventTypes = Annotated[tuple[str, ...], BeforeValidator(_listed)]
+EventTypes = Annotated[tuple[str, ...], ListAsTuple]
 
 
 def _check_url(url: str, allow_link_local: bool) -> None:

@@ -26,11 +26,10 @@ import collections
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -42,7 +41,7 @@ from procobs_dagster import limits
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
-from procobs_dagster.limits import Identifier, Text, Timestamp
+from procobs_dagster.limits import Identifier, ListAsTuple, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
 CATALOG_ENV = "PROCOBS_CATALOG"
@@ -55,14 +54,6 @@ ACTIVITY_CODE = r"^\S(.*\S)?$"  # no surrounding whitespace, never empty
 Source = Literal[CANDIDATE_SOURCES]  # type: ignore[valid-type]
 Role = Literal[COMPONENT_ROLES]  # type: ignore[valid-type]
 ActivityCode = Annotated[Identifier, Field(pattern=ACTIVITY_CODE)]
-
-
-def _list_as_tuple(value: Any) -> Any:
-    """YAML lists become tuples (models are frozen); anything else meets strict validation."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-AsTuple = BeforeValidator(_list_as_tuple)
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -91,8 +82,8 @@ class CandidateSpec(_Strict):
     code: Identifier
     source: Source
     title: Text | None = None
-    steps: Annotated[tuple[Step, ...], AsTuple, Field(min_length=1)]
-    covers: Annotated[tuple[ActivityCode, ...], AsTuple] = ()
+    steps: Annotated[tuple[Step, ...], ListAsTuple, Field(min_length=1)]
+    covers: Annotated[tuple[ActivityCode, ...], ListAsTuple] = ()
     # YAML gives a datetime, JSON a string: both are accepted, a naive time is not (nor
     # one outside the supported range).
     last_executed: Annotated[Timestamp | None, Field(strict=False)] = None
@@ -147,7 +138,7 @@ class CandidateSpec(_Strict):
 
 class Catalog(_Strict):
     version: Literal[1]
-    candidates: Annotated[tuple[CandidateSpec, ...], AsTuple] = ()
+    candidates: Annotated[tuple[CandidateSpec, ...], ListAsTuple] = ()
 
     @model_validator(mode="after")
     def _unique_codes(self) -> "Catalog":
