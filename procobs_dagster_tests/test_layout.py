@@ -201,9 +201,15 @@ def _is_private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+# A dotted path in a string: what mock.patch, monkeypatch.setattr and importlib reach
+# Dagster's internals by, with no import statement to see.
+_PRIVATE_DAGSTER_PATH = re.compile(r"dagster(?:_\w+)?(?:\.\w+)*\._(?!_)\w*(?:\.\w+)*")
+
+
 def private_dagster_uses(path: Path, root: Path = ROOT) -> Iterator[str]:
     """``where:line: name`` for each import of a private Dagster module or name (once per
-    statement), and each private attribute read off ``dagster`` or ``dg`` (``dg._core``)."""
+    statement), each private attribute read off ``dagster`` or ``dg`` (``dg._core``), and
+    each string naming a private Dagster path (``mock.patch("dagster._core.x")``)."""
     where = path.relative_to(root)
     lines = set()
     for imp in imports_of(path, root):
@@ -220,6 +226,12 @@ def private_dagster_uses(path: Path, root: Path = ROOT) -> Iterator[str]:
             and _is_private(node.attr)
         ):
             yield f"{where}:{node.lineno}: {node.value.id}.{node.attr}"
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _PRIVATE_DAGSTER_PATH.fullmatch(node.value)
+        ):
+            yield f"{where}:{node.lineno}: {node.value[:60]}"
 
 
 def test_only_public_dagster_is_used():
@@ -227,6 +239,7 @@ def test_only_public_dagster_is_used():
         use
         for folder in PUBLIC_DAGSTER_ONLY
         for path in sorted(folder.rglob("*.py"))
+        if path != Path(__file__)  # names private paths to test the check
         for use in private_dagster_uses(path)
     ]
     assert found == []
@@ -243,6 +256,14 @@ def test_only_public_dagster_is_used():
         ("def f():\n    import dagster._utils\n", "bench/x.py:2: dagster._utils"),
         ("import dagster_postgres._x\n", "bench/x.py:1: dagster_postgres._x"),
         ("import dagster as dg\n\nx = dg._core\n", "bench/x.py:3: dg._core"),
+        (
+            'from unittest import mock\n\nmock.patch("dagster._core.instance.X")\n',
+            "bench/x.py:3: dagster._core.instance.X",
+        ),
+        (
+            'import importlib\n\nimportlib.import_module("dagster_postgres.utils._x")\n',
+            "bench/x.py:3: dagster_postgres.utils._x",
+        ),
     ],
 )
 def test_a_private_dagster_use_is_caught(tmp_path, source, found):
@@ -254,5 +275,8 @@ def test_a_private_dagster_use_is_caught(tmp_path, source, found):
 
 def test_public_dagster_passes(tmp_path):
     path = tmp_path / "x.py"
-    path.write_text("import dagster as dg\nfrom dagster import __version__, asset\ndg.asset\n")
+    path.write_text(
+        "import dagster as dg\nfrom dagster import __version__, asset\ndg.asset\n"
+        'x = "dagster.__version__", "dagster_webserver", "dagster._core is private"\n'
+    )
     assert list(private_dagster_uses(path, tmp_path)) == []
