@@ -35,7 +35,8 @@ _TIMESTAMP_TEXT = re.compile(
 
 def _from_text(parse: Callable[[str], Any], expected: str) -> BeforeValidator:
     def validate(value: Any) -> Any:
-        # Only a plain string is read; anything else goes on to the type's strict check.
+        # type(), not isinstance: a StrEnum member is a str, and must reach the enum's
+        # strict check as itself, not be looked up again by its value.
         if type(value) is not str:
             return value
         try:
