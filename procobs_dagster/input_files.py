@@ -188,7 +188,7 @@ def read_yaml_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FI
 _WANTS_TEXT = ("string_type", "literal_error", "enum")
 
 
-def yaml_typed_it(error: Any) -> str:
+def yaml_scalar_hint(error: Any) -> str:
     """What to add to the message of a pydantic error (one of ``exc.errors()``) on a
     YAML document when YAML read a plain scalar as no text: ``name: 1e3`` is the number
     1000.0, ``kind: null`` no value, ``version: 1.10`` the number 1.1. Said, the

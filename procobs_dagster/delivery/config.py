@@ -41,7 +41,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.delivery.addresses import ALLOW_OPTION, refused_host
 from procobs_dagster.errors import ConfigurationError, InvalidInput
 from procobs_dagster.events.types import ALL_EVENT_TYPES
-from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
+from procobs_dagster.input_files import describe, read_yaml_file, yaml_scalar_hint
 from procobs_dagster.limits import (
     MAX_TEXT_LENGTH,
     ListAsTuple,
@@ -182,7 +182,7 @@ def parse_sink(raw: Any, where: str) -> SinkConfig:
     try:
         return SinkConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        problem = _one_line(exc) + yaml_typed_it(exc.errors()[0])
+        problem = _one_line(exc) + yaml_scalar_hint(exc.errors()[0])
         raise ConfigurationError(f"{label}: {problem}") from None
 
 

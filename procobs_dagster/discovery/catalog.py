@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 from procobs_dagster import limits
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import InvalidInput, first_problem
-from procobs_dagster.input_files import describe, read_yaml_file, yaml_typed_it
+from procobs_dagster.input_files import describe, read_yaml_file, yaml_scalar_hint
 from procobs_dagster.limits import Identifier, ListAsTuple, Text, Timestamp
 from procobs_dagster.store.vocabulary import CANDIDATE_SOURCES, COMPONENT_ROLES
 
@@ -178,7 +178,7 @@ def parse_catalog(document: object, origin: str = "catalog", *, from_yaml: bool 
     try:
         return Catalog.model_validate(document)
     except ValidationError as exc:
-        hint = yaml_typed_it(exc.errors()[0]) if from_yaml else ""
+        hint = yaml_scalar_hint(exc.errors()[0]) if from_yaml else ""
         raise InvalidInput(f"{origin}: {first_problem(exc, 'catalog')}{hint}") from None
 
 

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput
-from procobs_dagster.input_files import describe, parse_yaml, read_text_file, yaml_typed_it
+from procobs_dagster.input_files import describe, parse_yaml, read_text_file, yaml_scalar_hint
 from procobs_dagster.limits import Identifier, Key
 from procobs_dagster.store.vocabulary import ARTIFACT_CLASSES
 
@@ -303,7 +303,7 @@ def _error_line(source: str, exc: pydantic.ValidationError, from_yaml: bool) -> 
     error = (first.get("ctx") or {}).get("error")
     message = str(error) if isinstance(error, ValueError) else first["msg"]
     if from_yaml:
-        message += yaml_typed_it(first)
+        message += yaml_scalar_hint(first)
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     prefix = f"{where}: " if where and not message.startswith(where) else ""
     return f"manifest {source}: {prefix}{message}{more}"
