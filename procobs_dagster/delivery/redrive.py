@@ -4,14 +4,15 @@ Named events (``redrive``) are redriven in the caller's one transaction: their n
 bounded (``MAX_REDRIVE_IDS``). Every dead delivery (``redrive_dead``) may be millions of
 rows, so it goes in bounded batches, each its own committed transaction: a batch locks
 the next ``batch`` dead rows in primary-key order after the last key of the batch before
-(Postgres ``FOR UPDATE SKIP LOCKED``: a row a relay or the retention holds is left for a
-later run, not waited for), makes them pending with a guarded compare-and-set
-(``WHERE state = 'dead'``), and records itself in the audit log in the same transaction.
-So the audit log holds exactly what was committed, whenever the run stops: an
-interrupted run leaves its committed batches redriven (and audited) and rolls back only
-the batch in flight; running it again redrives the dead rows still left. The walk only
-moves forward, so a delivery that dies again while the run goes on (a sink still
-refusing) is not redriven twice by the same run.
+(Postgres ``FOR UPDATE SKIP LOCKED``: a row another redrive or the retention holds is
+left for a later run, not waited for; a relay never holds a dead row, as the row it turns
+dead is seen dead only once the relay has committed), makes them pending with a guarded
+compare-and-set (``WHERE state = 'dead'``), and records itself in the audit log in the
+same transaction. So the audit log holds exactly what was committed, whenever the run
+stops: an interrupted run leaves its committed batches redriven (and audited) and rolls
+back only the batch in flight; running it again redrives the dead rows still left. The
+walk only moves forward, so a delivery that dies again while the run goes on (a sink
+still refusing) is not redriven twice by the same run.
 """
 
 import dataclasses
