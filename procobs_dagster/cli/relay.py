@@ -323,7 +323,7 @@ def redrive(
         say(f"skipped {event_id} -> {sink_name}: still {state}")
 
 
-def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_json: bool):
+def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_json: bool) -> None:
     echo = batch_progress(as_json)
 
     def progress(done: delivery.RedriveBatch) -> None:
@@ -338,6 +338,12 @@ def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_
     )
     if as_json:
         emit_json(report.as_dict())
+        return
+    if not report.redriven:
+        # No batch committed anything, so no audit record carries this run's id: showing
+        # it would send the reader looking for one.
+        of = f" to sink {sink}" if sink is not None else ""
+        say(f"redriven: nothing (no dead delivery{of})")
         return
     say(
         f"redriven: {report.redriven} delivery(ies) in {batches(report.batches)} "

@@ -117,6 +117,8 @@ def test_redrive_input_errors_write_nothing(db, procobs):
         in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
     )
     assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == 0
+    # Nothing was audited: no redrive id to look for.
+    assert procobs("relay", "redrive", "--all").stdout == "redriven: nothing (no dead delivery)\n"
 
 
 @pytest.mark.parametrize(
