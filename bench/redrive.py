@@ -102,7 +102,7 @@ def main() -> None:
         _kill_again(db, args.dead_every)
         with timed(times, "batched"):
             batched = redrive_dead(db, batch=args.batch)
-    assert batched.redriven == baseline_rows, (batched.redriven, baseline_rows)
+    assert batched.redriven_count == baseline_rows, (batched.redriven_count, baseline_rows)
     report(
         f"redrive --all: {baseline_rows:,} dead of {args.events:,} deliveries",
         [

@@ -274,7 +274,6 @@ def _default_actor() -> str:
 @click.option("--sink", type=IDENTIFIER, help="Only deliveries to this sink.")
 @click.option(
     "--batch",
-    "--batch-size",
     "batch",
     type=BATCH,
     default=None,
@@ -339,14 +338,14 @@ def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_
     if as_json:
         emit_json(report.as_dict())
         return
-    if not report.redriven:
+    if not report.redriven_count:
         # No batch committed anything, so no audit record carries this run's id: showing
         # it would send the reader looking for one.
         of = f" to sink {sink}" if sink is not None else ""
         say(f"redriven: nothing (no dead delivery{of})")
         return
     say(
-        f"redriven: {report.redriven} delivery(ies) in {batches(report.batches)} "
+        f"redriven: {report.redriven_count} delivery(ies) in {batches(report.batches)} "
         f"(redrive {report.redrive_id}, longest batch {report.longest_batch_seconds:.2f} s)"
     )
 

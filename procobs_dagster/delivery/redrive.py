@@ -179,7 +179,7 @@ class RedriveReport:
     redrive_id: uuid.UUID
     sink: str | None
     batch_size: int
-    redriven: int = 0
+    redriven_count: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0
     seconds: float = 0.0
@@ -239,7 +239,7 @@ def redrive_dead_batch(
             all_dead=True,
             sink=sink,
             redrive_id=str(redrive_id),
-            batch=number,
+            batch_number=number,
         )
     return RedriveBatch(number, redriven, keys[-1])
 
@@ -282,7 +282,7 @@ def redrive_dead(
         result = dataclasses.replace(result, seconds=time.perf_counter() - started)
         after = result.last_key
         report.batches += 1
-        report.redriven += len(result.redriven)
+        report.redriven_count += len(result.redriven)
         report.longest_batch_seconds = max(report.longest_batch_seconds, result.seconds)
         if progress is not None:
             progress(result)

@@ -116,7 +116,7 @@ def test_redrive_input_errors_write_nothing(db, procobs):
         f"no delivery of event {event_id}"
         in procobs("relay", "redrive", str(event_id), expect_exit=1).stderr
     )
-    assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven"] == 0
+    assert json.loads(procobs("relay", "redrive", "--all", "--json").stdout)["redriven_count"] == 0
     # Nothing was audited: no redrive id to look for.
     assert procobs("relay", "redrive", "--all").stdout == "redriven: nothing (no dead delivery)\n"
 
@@ -125,7 +125,7 @@ def test_redrive_input_errors_write_nothing(db, procobs):
     "args",
     [
         ("--all", "--batch", "0"),
-        ("--all", "--batch-size", "10001"),
+        ("--all", "--batch", "10001"),
         ("--all", "--batch", "many"),
     ],
 )
@@ -158,7 +158,7 @@ def test_redrive_all_goes_in_batches_with_progress(db, procobs, monkeypatch):
         "batch_progress",
         lambda as_json: lambda p: lines.append(f"{p.job}: batch {p.batch}: {p.counts}"),
     )
-    text = procobs("relay", "redrive", "--all", "--batch-size", "2", "--actor", "ops").stdout
+    text = procobs("relay", "redrive", "--all", "--batch", "2", "--actor", "ops").stdout
     assert text.startswith("redriven: 5 delivery(ies) in 3 batches (redrive ")
     assert lines == [
         f"relay redrive: batch {n}: {{'redriven': {k}}}" for n, k in [(1, 2), (2, 2), (3, 1)]

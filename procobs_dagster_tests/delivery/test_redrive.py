@@ -64,7 +64,7 @@ def test_every_dead_delivery_goes_in_batches_each_audited(db, dead_world):
     before = rows(db)
     seen: list[RedriveBatch] = []
     report = redrive_dead(db, actor="ops", batch=3, now=LATER, progress=seen.append)
-    assert (report.redriven, report.batches) == (10, 4)
+    assert (report.redriven_count, report.batches) == (10, 4)
     assert [len(b.redriven) for b in seen] == [3, 3, 3, 1]
     assert [b.number for b in seen] == [1, 2, 3, 4]
     after = rows(db)
@@ -75,7 +75,7 @@ def test_every_dead_delivery_goes_in_batches_each_audited(db, dead_world):
         else:  # nothing that was not dead was touched
             assert row == before[key]
     audits = redrive_audits(db)
-    assert [a["batch"] for a in audits] == [1, 2, 3, 4]
+    assert [a["batch_number"] for a in audits] == [1, 2, 3, 4]
     assert [a["count"] for a in audits] == [3, 3, 3, 1]
     assert {a["redrive_id"] for a in audits} == {str(report.redrive_id)}
     assert all(a["actor"] == "ops" and a["all_dead"] and a["sink"] is None for a in audits)
@@ -89,7 +89,7 @@ def test_every_dead_delivery_goes_in_batches_each_audited(db, dead_world):
 def test_the_sink_filter_redrives_only_that_sinks_dead(db, dead_world):
     events, _ = dead_world
     report = redrive_dead(db, sink="b", batch=2, now=LATER)
-    assert (report.redriven, report.batches) == (3, 2)
+    assert (report.redriven_count, report.batches) == (3, 2)
     after = rows(db)
     assert {after[(e, "b")]["state"] for e in events[:3]} == {"pending"}
     assert {after[(e, "a")]["state"] for e in events[:7]} == {"dead"}
@@ -117,7 +117,7 @@ def test_an_interrupted_run_keeps_its_committed_batches_and_a_rerun_finishes(db,
     states = [rows(db)[key]["state"] for key in dead]
     assert (states.count("pending"), states.count("dead")) == (4, 6)
     assert [a["count"] for a in redrive_audits(db)] == [4]
-    assert redrive_dead(db, batch=4).redriven == 6
+    assert redrive_dead(db, batch=4).redriven_count == 6
     assert {rows(db)[key]["state"] for key in dead} == {"pending"}
 
 
@@ -130,7 +130,7 @@ def test_a_delivery_that_dies_again_during_the_run_is_not_redriven_twice(db, dea
             kill(db, "b", [e for e, s in done.redriven if s == "b"])
 
     report = redrive_dead(db, batch=3, progress=dies_again)
-    assert report.redriven == 10
+    assert report.redriven_count == 10
     assert sum(row["state"] == "dead" for row in rows(db).values()) == 3
 
 
@@ -142,9 +142,9 @@ def test_a_dead_row_someone_holds_is_skipped_not_waited_for(postgres_db):
     with db.begin() as other:
         other.execute(sa.select(ds.c.event_id).where(ds.c.event_id == held).with_for_update())
         report = redrive_dead(db)
-    assert report.redriven == 1
+    assert report.redriven_count == 1
     assert {k[0]: r["state"] for k, r in rows(db).items()} == {held: "dead", free: "pending"}
-    assert redrive_dead(db).redriven == 1  # the rerun takes what was skipped
+    assert redrive_dead(db).redriven_count == 1  # the rerun takes what was skipped
 
 
 def test_named_events_are_one_bounded_transaction(db, dead_world):

@@ -142,7 +142,7 @@ def test_rejections_lead_to_dead_and_redrive_delivers(db, receiver, secret_env, 
     assert all(d["rejections"] == 3 and len(d["errors"]) == 3 for d in dead)
     assert all(d["last_error"].startswith("HTTP 422") for d in dead)
     receiver.respond = lambda _id, _body: 200
-    assert redrive_dead(db, actor="ops@example.com", now=clock()).redriven == 2
+    assert redrive_dead(db, actor="ops@example.com", now=clock()).redriven_count == 2
     assert state_counts(db, "hook") == {"pending": 2}
     assert relay.run_once().total("delivered") == 2
     relay.close()
