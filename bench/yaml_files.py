@@ -1,8 +1,8 @@
 """YAML files as procobs reads them: a catalog of MAX_CONFIG_FILE_BYTES (1 MiB, some 4,400
 candidates in block style) parsed by ``input_files.parse_yaml`` — libyaml's parser under
 the bounded composer and constructor — vs ``yaml.load(text, Loader=yaml.CSafeLoader)``,
-which enforces no bound, best of R rounds each, alternating; then the pure-Python
-fallback against PyYAML's own ``SafeLoader``, for the record. No database.
+which enforces no bound; then the pure-Python fallback against PyYAML's own
+``SafeLoader``, for the record. Best of R rounds each, alternating. No database.
 """
 
 import time
@@ -76,7 +76,7 @@ def main() -> None:
         lines.append(("libyaml", "not in this PyYAML: parse_yaml uses the fallback"))
     pure = input_files.YAML_LOADERS[-1]
     slow = best_of(
-        1,
+        args.rounds,
         {
             "raw": lambda: yaml.load(text, Loader=yaml.SafeLoader),
             "bounded": lambda: yaml.load(text, Loader=pure),
