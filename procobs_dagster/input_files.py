@@ -13,6 +13,8 @@ activation packet, a JSON-lines file of domain events) goes through here:
     nesting depth is bounded (``MAX_JSON_DEPTH``) and aliases (``*name``) are refused,
     so no document expands beyond its size. ``1e3`` and ``1.5e3`` are numbers, as in
     YAML 1.2 and JSON (YAML 1.1 reads them as text, which the strict models refuse).
+    Parsed by libyaml where PyYAML has it (``YAML_LOADER``), else by PyYAML's
+    pure-Python parser, with the same bounds.
 ``yaml_scalar_hint(error)``
     What to add to a model's error on a YAML document when YAML read a plain scalar as
     no text (``name: 1e3``, ``kind: null``): the value it read, and to quote it.
