@@ -13,6 +13,8 @@ activation packet, a JSON-lines file of domain events) goes through here:
     nesting depth is bounded (``MAX_JSON_DEPTH``) and aliases (``*name``) are refused,
     so no document expands beyond its size. ``1e3`` and ``1.5e3`` are numbers, as in
     YAML 1.2 and JSON (YAML 1.1 reads them as text, which the strict models refuse).
+    Parsed by libyaml where PyYAML has it (``YAML_LOADER``), else by PyYAML's
+    pure-Python parser, with the same bounds.
 ``yaml_scalar_hint(error)``
     What to add to a model's error on a YAML document when YAML read a plain scalar as
     no text (``name: 1e3``, ``kind: null``): the value it read, and to quote it.
@@ -110,12 +112,12 @@ def read_text_file(path: "str | Path", what: str, max_bytes: int = MAX_CONFIG_FI
     return decode_utf8(read_bytes_file(path, what, max_bytes), f"{what} {describe(path)}")
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader refusing duplicate keys, aliases, and nesting past MAX_JSON_DEPTH."""
+class _Bounds:
+    """What every YAML loader here refuses, whichever parser gives it the events: an alias,
+    nesting past MAX_JSON_DEPTH (both checked as each node is composed, so a deep document
+    is refused before it is built), a key given twice in one mapping."""
 
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
+    _depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -155,27 +157,65 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+class _PureLoader(_Bounds, yaml.SafeLoader):
+    """PyYAML's pure-Python SafeLoader, bounded: the fallback where PyYAML was built
+    without libyaml."""
+
+
+YAML_LOADERS: tuple[type, ...] = (_PureLoader,)
+
+if yaml.__with_libyaml__:
+
+    class _LibyamlLoader(
+        _Bounds,
+        yaml.composer.Composer,
+        yaml.cyaml.CParser,
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
+    ):
+        """libyaml's scanner and parser (C, several times faster on a 1 MiB file) under
+        PyYAML's composer, which comes first so the bounds are checked on the events as
+        for the fallback: CSafeLoader's own composer, in C, would compose a whole
+        document before anything could look at it."""
+
+        def __init__(self, stream):
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    YAML_LOADERS = (_LibyamlLoader, *YAML_LOADERS)
+
 # YAML 1.1's exponents need a dot and a sign ("1.0e+3"); YAML 1.2 and JSON also write
 # "1e3" and "1.5e3". Read as text, a number so written would be refused by a strict model
 # with no hint why.
-_BoundedLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"),
-)
+for _loader in YAML_LOADERS:
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+.0123456789"),
+    )
+
+# The loader parse_yaml uses: libyaml's when PyYAML has it (its wheels bundle it).
+YAML_LOADER = YAML_LOADERS[0]
+# libyaml refuses nesting past its own limit (1 000 levels) as it scans, which can come
+# before the composer sees level MAX_JSON_DEPTH + 1: the same bound, refused in its words.
+_LIBYAML_NESTING = "exceeded maximum nesting depth"
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or type(exc).__name__
+    if problem == _LIBYAML_NESTING:
+        problem = f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"
     return f"not valid YAML{where}: {printable(problem)}"
 
 
 def parse_yaml(text: str, where: str) -> Any:
     """The document of ``text`` (``where`` names it in errors: ``"catalog x.yaml"``)."""
     try:
-        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=YAML_LOADER)  # safe: SafeConstructor, no Python tags
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{where}: {_yaml_problem(exc)}") from None
     except (ValueError, OverflowError) as exc:

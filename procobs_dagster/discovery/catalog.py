@@ -23,6 +23,7 @@ only runs do.
 """
 
 import collections
+import dataclasses
 import re
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -136,9 +138,35 @@ class CandidateSpec(_Strict):
         return self.step_codes
 
 
+@dataclasses.dataclass(frozen=True)
+class _Index:
+    """A catalog's candidates by code and its workflow jobs by job, so a lookup per
+    candidate scored stays constant time: a 1 MiB catalog holds some 16 000 candidates,
+    and a scan per lookup took over a minute to score them. The first match wins, as a scan
+    would find it (validation makes both keys unique anyway). Derived from the candidates,
+    it takes no part in a catalog's equality (pydantic compares private attributes)."""
+
+    candidates: tuple[CandidateSpec, ...] = dataclasses.field(compare=False)
+    by_code: dict[str, CandidateSpec] = dataclasses.field(compare=False)
+    by_workflow_job: dict[str, str] = dataclasses.field(compare=False)
+
+    @classmethod
+    def of(cls, candidates: tuple[CandidateSpec, ...]) -> "_Index":
+        by_code: dict[str, CandidateSpec] = {}
+        by_job: dict[str, str] = {}
+        for c in candidates:
+            by_code.setdefault(c.code, c)
+            if c.source == WORKFLOW:
+                for job in c.covered_codes:
+                    by_job.setdefault(job, c.code)
+        return cls(candidates, by_code, by_job)
+
+
 class Catalog(_Strict):
     version: Literal[1]
     candidates: Annotated[tuple[CandidateSpec, ...], ListAsTuple] = ()
+    # Built for () until first used (see _indexed); never None, which would compare unequal.
+    _index: _Index = PrivateAttr(default=_Index((), {}, {}))
 
     @model_validator(mode="after")
     def _unique_codes(self) -> "Catalog":
@@ -151,16 +179,21 @@ class Catalog(_Strict):
             raise _invalid(f"a workflow job belongs to one candidate, covered twice: {twice[0]}")
         return self
 
+    def _indexed(self) -> _Index:
+        # Built on first use, and again if the candidates are not the ones it was built
+        # from: model_copy(update=...) carries private attributes over unchanged.
+        index = self._index
+        if index.candidates is not self.candidates:
+            index = self._index = _Index.of(self.candidates)
+        return index
+
     def get(self, code: str) -> CandidateSpec | None:
-        return next((c for c in self.candidates if c.code == code), None)
+        return self._indexed().by_code.get(code)
 
     def workflow_candidate(self, job: str) -> str | None:
         """The code of the declared workflow candidate covering ``job``
         (``<namespace>/<name>``), if any."""
-        return next(
-            (c.code for c in self.candidates if c.source == WORKFLOW and job in c.covered_codes),
-            None,
-        )
+        return self._indexed().by_workflow_job.get(job)
 
     @property
     def job_backed(self) -> tuple[CandidateSpec, ...]:

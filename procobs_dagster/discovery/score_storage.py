@@ -12,7 +12,7 @@ from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.discovery.results import CandidateScore
 from procobs_dagster.discovery.scoring import compute_scores
 from procobs_dagster.discovery.summaries import refresh_summaries
-from procobs_dagster.store.dialect import upsert
+from procobs_dagster.store.dialect import upsert_many
 from procobs_dagster.store.tables import discovery_score, process_candidate
 
 
@@ -37,10 +37,7 @@ def _sync_candidates(
                 "updated_at": at,
             }
         )
-    if rows:
-        # One multi-row VALUES, one round trip (a list of parameter sets would be one
-        # statement per candidate with psycopg2).
-        conn.execute(upsert(conn.dialect.name, process_candidate, rows, key=["candidate_code"]))
+    upsert_many(conn, process_candidate, rows, key=["candidate_code"])
     # A candidate dropped from the catalog is no longer declared.
     conn.execute(
         process_candidate.update()

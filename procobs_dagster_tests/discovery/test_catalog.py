@@ -179,3 +179,22 @@ def test_a_workflow_candidate_covers_workflow_jobs_not_its_steps():
 def test_bad_workflow_covers_are_refused(candidates, message):
     with pytest.raises(InvalidInput, match=message):
         discovery.parse_catalog({"version": 1, "candidates": candidates})
+
+
+def test_lookups_find_what_a_scan_of_the_candidates_finds():
+    candidates = [
+        _candidate(code=f"PROC-CAND:dot:c{i}", covers=["A"], steps=[{"code": "A"}])
+        for i in range(2_000)
+    ] + [_workflow(covers=["airflow/etl"]), _workflow(code="PROC-CAND:workflow:spark/nightly")]
+    catalog = discovery.parse_catalog({"version": 1, "candidates": candidates})
+    assert all(catalog.get(c.code) is c for c in catalog.candidates)
+    assert catalog.get("PROC-CAND:dot:missing") is None
+    assert catalog.workflow_candidate("airflow/etl") == "PROC-CAND:workflow:etl"
+    # The index is derived: a copy with other candidates looks up its own, and a catalog
+    # that was looked up in still equals one that was not.
+    fewer = catalog.model_copy(update={"candidates": catalog.candidates[1:-1]})
+    assert fewer.get("PROC-CAND:dot:c0") is None
+    assert fewer.get("PROC-CAND:dot:c1") is catalog.candidates[1]
+    assert fewer.workflow_candidate("airflow/etl") == "PROC-CAND:workflow:etl"
+    assert fewer.workflow_candidate("spark/nightly") is None
+    assert catalog == discovery.parse_catalog({"version": 1, "candidates": candidates})

@@ -51,3 +51,41 @@ def test_scoring_stores_the_scores_and_the_candidates(db):
             ).all()
         )
     assert declared == {KG: False, CUT: False}
+
+
+def _many(n: int, title: str) -> discovery.Catalog:
+    return discovery.parse_catalog(
+        {
+            "version": 1,
+            "candidates": [
+                {
+                    "code": f"PROC-CAND:dot:c{i}",
+                    "source": "dot",
+                    "title": f"{title} {i}",
+                    "steps": [{"code": f"S{i}", "role": "producer"}],
+                }
+                for i in range(n)
+            ],
+        }
+    )
+
+
+def test_a_catalog_of_thousands_of_candidates_is_stored_and_stored_again(db):
+    # More candidates than SQLAlchemy sends in one page of rows, scored twice: the second
+    # scoring updates every row the first inserted.
+    with db.begin() as conn:
+        first = discovery.score_candidates(conn, _many(2_500, "old"), now=T0)
+    with db.begin() as conn:
+        again = discovery.score_candidates(conn, _many(2_000, "new"), now=T0 + seconds(60))
+    # The 500 dropped candidates never ran: no longer scored, still known.
+    assert len(first) == 2_500 and len(again) == 2_000
+    with db.read() as conn:
+        candidates = {r.candidate_code: r for r in conn.execute(sa.select(process_candidate))}
+        scored = conn.execute(sa.select(sa.func.count()).select_from(discovery_score)).scalar_one()
+    assert scored == 4_500
+    assert len(candidates) == 2_500
+    kept, dropped = candidates["PROC-CAND:dot:c1999"], candidates["PROC-CAND:dot:c2000"]
+    assert kept.declared and kept.title == "new 1999" and kept.updated_at == T0 + seconds(60)
+    assert kept.expected_steps == [{"code": "S1999", "role": "producer"}]
+    assert not dropped.declared and dropped.title == "old 2000"
+    assert sum(r.declared for r in candidates.values()) == 2_000

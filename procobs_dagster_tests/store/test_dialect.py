@@ -2,7 +2,13 @@
 
 import sqlalchemy as sa
 
-from procobs_dagster.store.dialect import among, insert_ignoring_conflicts, is_postgres, upsert
+from procobs_dagster.store.dialect import (
+    among,
+    insert_ignoring_conflicts,
+    is_postgres,
+    upsert,
+    upsert_many,
+)
 
 probe = sa.Table(
     "dialect_probe",
@@ -51,6 +57,21 @@ def test_upsert_updates_only_the_columns_named(db):
             )
         )
         assert _rows(conn) == {"a": (5, "kept")}
+
+
+def test_upsert_many_inserts_and_updates_more_rows_than_a_page(db):
+    # Past SQLAlchemy's page of 1 000 rows, and past the 32 766 bind parameters SQLite
+    # allows in one statement when sent as one multi-row VALUES.
+    rows = [{"name": f"n{i}", "value": i, "note": None} for i in range(12_000)]
+    with db.begin() as conn:
+        probe.create(conn)
+        conn.execute(probe.insert().values(name="n5", value=-1, note="old"))
+        upsert_many(conn, probe, rows[:10], key=["name"])
+        assert _rows(conn)["n5"] == (5, None)
+        changed = [{**row, "note": "x"} for row in rows]
+        upsert_many(conn, probe, changed, key=["name"])
+        upsert_many(conn, probe, [], key=["name"])
+        assert _rows(conn) == {row["name"]: (row["value"], "x") for row in rows}
 
 
 def test_insert_ignoring_conflicts_keeps_the_first_row(db):
