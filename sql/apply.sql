@@ -1207,5 +1207,11 @@ CREATE TRIGGER job_queue_trace_change_truncate AFTER TRUNCATE ON job_queue FOR E
 
 UPDATE alembic_version SET version_num='0015_job_delete_changes' WHERE alembic_version.version_num = '0014_ledger_compound_moves';
 
+-- Running upgrade 0015_job_delete_changes -> 0016_dead_delivery_index
+
+CREATE INDEX ix_delivery_state_dead ON delivery_state (event_id, sink) WHERE state = 'dead';
+
+UPDATE alembic_version SET version_num='0016_dead_delivery_index' WHERE alembic_version.version_num = '0015_job_delete_changes';
+
 COMMIT;
 

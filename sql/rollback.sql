@@ -1,5 +1,11 @@
 BEGIN;
 
+-- Running downgrade 0016_dead_delivery_index -> 0015_job_delete_changes
+
+DROP INDEX ix_delivery_state_dead;
+
+UPDATE alembic_version SET version_num='0015_job_delete_changes' WHERE alembic_version.version_num = '0016_dead_delivery_index';
+
 -- Running downgrade 0015_job_delete_changes -> 0014_ledger_compound_moves
 
 DROP TRIGGER IF EXISTS job_queue_trace_change_delete ON job_queue;

@@ -2,11 +2,13 @@
 
 Named events (``redrive``) are redriven in the caller's one transaction: their number is
 bounded (``MAX_REDRIVE_IDS``). Every dead delivery (``redrive_dead``) may be millions of
-rows, so it goes in bounded batches, each its own committed transaction: a batch locks
-the next ``batch`` dead rows in primary-key order after the last key of the batch before
-(Postgres ``FOR UPDATE SKIP LOCKED``: a row another redrive or the retention holds is
-left for a later run, not waited for; a relay never holds a dead row, as the row it turns
-dead is seen dead only once the relay has committed), makes them pending with a guarded
+rows, so it goes in bounded batches, each its own committed transaction: a batch takes
+the next ``batch`` dead rows in key order after the last key of the batch before, read
+from ``ix_delivery_state_dead``, which holds only dead rows, so the delivered history
+before a sink's outage is never read through. On Postgres it locks them ``FOR UPDATE SKIP
+LOCKED``: a row another redrive or the retention holds is left for a later run, not
+waited for (a relay never holds a dead row: the row it turns dead is seen dead only once
+the relay has committed). The batch makes them pending with a guarded
 compare-and-set (``WHERE state = 'dead'``), and records itself in the audit log in the
 same transaction. So the audit log holds exactly what was committed, whenever the run
 stops: an interrupted run leaves its committed batches redriven (and audited) and rolls
@@ -30,7 +32,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.events import audit
 from procobs_dagster.ids import parse_uuid, uuid7
-from procobs_dagster.store.dialect import among_pairs, is_postgres
+from procobs_dagster.store.dialect import among_pairs
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import delivery_state
 from procobs_dagster.store.types import StoredUuid
@@ -188,6 +190,26 @@ class RedriveReport:
         return {**dataclasses.asdict(self), "redrive_id": str(self.redrive_id)}
 
 
+def next_dead(
+    dialect: str, *, sink: str | None = None, after: Key | None = None, limit: int
+) -> sa.Select:
+    """The keys of the next ``limit`` dead deliveries (of ``sink``) after key ``after``, in
+    (event_id, sink) order: the order of ``ix_delivery_state_dead``, which holds the dead
+    rows alone. Locked on Postgres, skipping rows locked already."""
+    key = (ds.c.event_id, ds.c.sink)
+    taken = sa.select(*key).where(ds.c.state == "dead")
+    if sink is not None:
+        taken = taken.where(ds.c.sink == sink)
+    if after is not None:
+        taken = taken.where(
+            sa.tuple_(*key) > sa.tuple_(sa.literal(after[0], StoredUuid), sa.literal(after[1]))
+        )
+    taken = taken.order_by(*key).limit(limit)
+    if dialect == "postgresql":
+        taken = taken.with_for_update(of=ds, skip_locked=True)
+    return taken
+
+
 def redrive_dead_batch(
     conn: Connection,
     *,
@@ -202,20 +224,12 @@ def redrive_dead_batch(
     """One batch, in the caller's transaction: the next ``limit`` dead deliveries (of
     ``sink``) after key ``after`` in (event_id, sink) order, locked, made pending, and
     the batch audited as batch ``number`` of run ``redrive_id``."""
-    key = (ds.c.event_id, ds.c.sink)
     dialect = conn.dialect.name
-    taken = sa.select(*key).where(ds.c.state == "dead")
-    if sink is not None:
-        taken = taken.where(ds.c.sink == sink)
-    if after is not None:
-        taken = taken.where(
-            sa.tuple_(*key) > sa.tuple_(sa.literal(after[0], StoredUuid), sa.literal(after[1]))
-        )
-    taken = taken.order_by(*key).limit(limit)
-    if is_postgres(conn):
-        taken = taken.with_for_update(of=ds, skip_locked=True)
     # In the database's order: the last is where the next batch starts.
-    keys = [(row.event_id, row.sink) for row in conn.execute(taken)]
+    keys = [
+        (row.event_id, row.sink)
+        for row in conn.execute(next_dead(dialect, sink=sink, after=after, limit=limit))
+    ]
     if not keys:
         return RedriveBatch(number, [], None)
     redriven = [

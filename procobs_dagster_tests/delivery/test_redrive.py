@@ -9,6 +9,7 @@ from procobs_dagster.delivery import (
     redrive,
     redrive_dead,
 )
+from procobs_dagster.delivery.redrive import next_dead
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.store.tables import audit_log, delivery_state
 from procobs_dagster_tests.hostile import row_counts
@@ -166,3 +167,32 @@ def test_named_events_are_one_bounded_transaction(db, dead_world):
     }
     (audited,) = redrive_audits(db)
     assert audited["count"] == 3 and audited["all_dead"] is False
+
+
+def _plan(conn, query: sa.Select) -> str:
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    explain = "EXPLAIN " if conn.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(explain + sql))
+
+
+@pytest.mark.parametrize("scope", [None, "a"])
+def test_a_batch_reads_the_dead_rows_from_their_own_index(db, scope):
+    """The dead rows of an outage lie behind the whole delivered history in key order; a
+    batch must read them from ix_delivery_state_dead, not walk the primary key to them."""
+    events = emit(db, 2_000)
+    fan_out(db, sink("a"))
+    dead = events[-5:]
+    with db.begin() as conn:
+        conn.execute(
+            ds.update()
+            .where(ds.c.event_id.not_in(dead))
+            .values(state="delivered", attempts=1, delivered_at=T0)
+        )
+    kill(db, "a", dead)
+    with db.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    after = min((e, "a") for e in dead)
+    with db.read() as conn:
+        for position in (None, after):
+            plan = _plan(conn, next_dead(conn.dialect.name, sink=scope, after=position, limit=500))
+            assert "ix_delivery_state_dead" in plan, plan

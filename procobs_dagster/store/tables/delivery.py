@@ -52,6 +52,7 @@ delivery_sink = sa.Table(
 CLAIMABLE_ROWS = "state IN ('pending', 'retry')"
 UNDELIVERED_ROWS = "state IN ('pending', 'retry', 'delivering')"
 OPEN_ROWS = "state <> 'delivered'"
+DEAD_ROWS = "state = 'dead'"
 # Storage parameters of delivery_state on Postgres (pg_class.reloptions).
 DELIVERY_STATE_STORAGE = {
     "fillfactor": 70,
@@ -124,6 +125,16 @@ delivery_state = sa.Table(
         "seq",
         postgresql_where=sa.text(UNDELIVERED_ROWS),
         sqlite_where=sa.text(UNDELIVERED_ROWS),
+    ),
+    # Dead rows in key order: what `relay redrive --all` walks, a batch at a time. Event
+    # ids are time-ordered, so a sink's outage leaves its dead rows behind the whole
+    # delivered history; walked by the primary key, one batch read all of it.
+    sa.Index(
+        "ix_delivery_state_dead",
+        "event_id",
+        "sink",
+        postgresql_where=sa.text(DEAD_ROWS),
+        sqlite_where=sa.text(DEAD_ROWS),
     ),
     # A queue table: room on each page for a row's next versions, and vacuumed by a
     # fixed count of dead rows, not a fraction of an ever larger table (docs/delivery.md,
