@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError, DatabaseUnreachable, InvalidInput
+from procobs_dagster.limits import shown
 from procobs_dagster.store.driver import PREPARE_OPTION
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,23 @@ def resolve_url(explicit: str | None = None) -> URL:
             f"unsupported database driver {url.drivername!r}: use postgresql+psycopg2:// "
             "(or postgresql+psycopg:// with psycopg 3), or sqlite:///"
         )
+    if url.get_backend_name() == "sqlite":
+        _check_sqlite_query(raw, url)
     return url
+
+
+def _check_sqlite_query(raw: str, url: URL) -> None:
+    # pysqlite drops SQLite's URI parameters with a warning, so a database meant to be
+    # opened read-only (?mode=ro) was opened for writing; with ?uri=true a plain path
+    # opened a new, empty database named after the whole string. Its own parameters
+    # procobs sets on every connection (the busy timeout, the transaction mode), where a
+    # URL's would be overridden without a word.
+    if url.query:
+        raise _malformed(
+            raw,
+            f"query parameter {shown(sorted(url.query)[0])}: a sqlite:/// URL takes none "
+            "(procobs sets the busy timeout and the transaction mode itself)",
+        )
 
 
 def _stored_json(text: str):

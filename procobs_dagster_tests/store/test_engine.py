@@ -1,4 +1,5 @@
 import pytest
+from sqlalchemy.engine import make_url
 
 from procobs_dagster.errors import EXIT_REFUSED, ConfigurationError, DatabaseUnreachable
 from procobs_dagster.store.engine import Database, after_commit, resolve_url
@@ -104,16 +105,35 @@ def test_a_malformed_url_is_refused_by_its_scheme_alone(raw, problem):
 
 def test_a_query_parameter_the_dialect_cannot_convert_is_a_malformed_url(tmp_path):
     # ?timeout=abc was an internal error (exit 4): sqlite converts it making the engine.
-    url = resolve_url(f"sqlite:///{tmp_path / 'x.db'}?timeout=abc")
+    url = make_url(f"sqlite:///{tmp_path / 'x.db'}?timeout=abc")
     with pytest.raises(ConfigurationError) as caught:
         Database(url)
     assert str(caught.value) == (
         "malformed database URL (sqlite://…): a query parameter cannot be used: "
         "could not convert string to float: 'abc'"
     )
-    outcome = run_cli(url.render_as_string(), "db", "status")
-    assert_refused(outcome, EXIT_REFUSED)
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    "query", ["mode=ro", "mode=ro&uri=true", "uri=true", "timeout=5", "a%0Ab=1"]
+)
+def test_a_sqlite_url_takes_no_query_parameter(tmp_path, query):
+    # ?mode=ro was dropped with a multi-line warning and the database opened for writing;
+    # ?uri=true opened a new database named after the whole string.
+    raw = f"sqlite:///{tmp_path / 'x.db'}?{query}"
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_url(raw)
+    message = str(caught.value)
+    assert message.startswith("malformed database URL (sqlite://…): query parameter '")
+    assert message.endswith(
+        ": a sqlite:/// URL takes none (procobs sets the busy timeout and the transaction "
+        "mode itself)"
+    )
+    assert "\n" not in message
+    outcome = run_cli(raw, "db", "status")
+    assert_refused(outcome, EXIT_REFUSED)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("value", ["", "  "])
