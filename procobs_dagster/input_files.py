@@ -262,8 +262,10 @@ def _finite_float(digits: str) -> float:
     return value
 
 
-def parse_json(text: str, where: str) -> Any:
-    """Strict JSON: numbers finite and bounded, nesting bounded."""
+def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> Any:
+    """Strict JSON: numbers finite and bounded, nesting bounded. With
+    ``array_of_documents``, an array's items are held to the bound each (a batch of
+    events adds a level no single event has)."""
     try:
         document = json.loads(
             text,
@@ -280,9 +282,11 @@ def parse_json(text: str, where: str) -> Any:
         raise InvalidInput(
             f"{where}: nested deeper than the limit of {MAX_JSON_DEPTH} levels"
         ) from None
-    problem = json_depth_problem(document)
-    if problem:
-        raise InvalidInput(f"{where}: {problem}")
+    documents = document if array_of_documents and isinstance(document, list) else [document]
+    for each in documents:
+        problem = json_depth_problem(each)
+        if problem:
+            raise InvalidInput(f"{where}: {problem}")
     return document
 
 

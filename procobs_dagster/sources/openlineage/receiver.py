@@ -208,8 +208,8 @@ def _accept_body(db: Database, body: bytes, config: ReceiverConfig) -> dict[str,
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8 JSON") from None
     # Read as strictly as a line of `procobs workflow ingest`: finite numbers, 64-bit
-    # integers, bounded nesting.
-    document = parse_json(text, "the body")
+    # integers, each event nested no deeper than a line may be.
+    document = parse_json(text, "the body", array_of_documents=True)
     batch = batch_of(document)
     report = workflow_ledger.in_transaction(
         db, lambda conn: accept(conn, batch, catalog=config.catalog)

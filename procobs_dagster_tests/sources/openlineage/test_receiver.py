@@ -17,6 +17,7 @@ from openlineage.client.event_v2 import RunState
 
 from procobs_dagster import discovery
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
+from procobs_dagster.limits import MAX_JSON_DEPTH, json_depth_problem
 from procobs_dagster.sources.openlineage import receiver
 from procobs_dagster.store import migrate
 from procobs_dagster.store.tables import (
@@ -229,6 +230,36 @@ def test_bad_input_is_refused_in_one_line_and_writes_nothing(db, body, headers, 
     error = response.json()["error"]
     assert message in error and "\n" not in error and len(error) < 400
     assert counts(db) == (0, 0, 0, 0)
+
+
+def _nested(depth: int) -> dict:
+    """A good event whose deepest value is a container at level ``depth`` (the event is
+    level 1), inside a run facet, which may carry properties of its own."""
+    event = _good()
+    facet = {"_producer": "https://example.com/p", "_schemaURL": "https://example.com/s"}
+    event["run"]["facets"] = {"deep": facet}
+    inner = facet  # level 4: event, run, facets, deep
+    for _ in range(depth - 4):
+        inner["v"] = {}
+        inner = inner["v"]
+    assert json_depth_problem(event, depth) is None and json_depth_problem(event, depth - 1)
+    return event
+
+
+def test_an_event_is_held_to_the_same_depth_alone_and_in_a_batch(db):
+    """A batch's array adds a level no single event has: an event nested as deep as a
+    line of `workflow ingest` may be is accepted inside a batch too."""
+    with live(db) as server:
+        for body in (_nested(MAX_JSON_DEPTH), [_nested(MAX_JSON_DEPTH), _good()]):
+            response = server.post(json.dumps(body))
+            assert response.status_code == 200, response.text
+        for body in (_nested(MAX_JSON_DEPTH + 1), [_good(), _nested(MAX_JSON_DEPTH + 1)]):
+            response = server.post(json.dumps(body))
+            assert response.status_code == 400
+            assert response.json()["error"].endswith(
+                f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"
+            )
+    assert counts(db)[0] == 3
 
 
 def test_a_body_without_a_content_type_is_refused(db):
