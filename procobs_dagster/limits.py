@@ -338,6 +338,11 @@ def check_count(value: int, what: str, *, minimum: int = 1, maximum: int = MAX_R
     return value
 
 
+def check_batch(batch: int) -> int:
+    """A batch size: rows per committed transaction of a batched job."""
+    return check_count(batch, "batch size", maximum=MAX_BATCH)
+
+
 def check_seconds(
     value: float, what: str, *, minimum: float = 0, maximum: float = MAX_SECONDS
 ) -> float:

@@ -272,7 +272,7 @@ def redrive_dead(
     docstring for an interrupted run). ``progress`` is called after each batch. Each
     batch is stamped with ``now`` if given, else with the time it runs."""
     actor = limits.check_name(actor, "actor")
-    limits.check_count(batch, "batch size", maximum=limits.MAX_BATCH)
+    limits.check_batch(batch)
     with db.read() as conn:
         _check_sink(conn, sink)
     report = RedriveReport(redrive_id=uuid7(), sink=sink, batch_size=batch)

@@ -29,7 +29,6 @@ from typing import Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, ProcobsError
 from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.engine import Database
@@ -96,10 +95,6 @@ def claim(
     if lock:
         query = query.with_for_update(of=of, skip_locked=True)
     return list(conn.execute(query))
-
-
-def check_batch(batch: int) -> int:
-    return limits.check_count(batch, "batch size", maximum=limits.MAX_BATCH)
 
 
 def advisory_key(name: str) -> int:

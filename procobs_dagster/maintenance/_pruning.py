@@ -28,7 +28,6 @@ from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
-    check_batch,
     open_job,
 )
 from procobs_dagster.store.engine import Database
@@ -205,7 +204,7 @@ class PruneJob:
         policy = policy or TablePolicy()
         settings = {name: getattr(policy, name) for name in self.settings}
         now = resolve_time(now, "now")
-        check_batch(batch)
+        limits.check_batch(batch)
         report = PruneReport(job=self.name, dry_run=dry_run, now=now, settings=settings)
         report.deleted.update(dict.fromkeys(self.deletes, 0))
         report.archived.update(dict.fromkeys(self.archives, 0))

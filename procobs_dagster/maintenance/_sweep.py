@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from procobs_dagster import ledger
+from procobs_dagster import ledger, limits
 from procobs_dagster.errors import LostRace
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger._subjects import resolve_time
-from procobs_dagster.maintenance._jobs import Progress, check_batch, open_job
+from procobs_dagster.maintenance._jobs import Progress, open_job
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.engine import Database
 
@@ -147,7 +147,7 @@ def run_sweep(
 ) -> SweepReport:
     """Run each ``step(conn, sweep, after=…, limit=…)`` in batches under the sweep's
     exclusive lock; a sweep that finds the lock taken reports ``lock_acquired=False``."""
-    check_batch(batch)
+    limits.check_batch(batch)
     sweep = Sweep(verdict, uuid7(), resolve_time(now, "now"))
     report = SweepReport(verdict, sweep.sweep_id, sweep.now, settings)
     began = time.perf_counter()

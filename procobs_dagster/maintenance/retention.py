@@ -50,7 +50,6 @@ from procobs_dagster.maintenance._jobs import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
-    check_batch,
     claim,
     open_job,
 )
@@ -391,7 +390,7 @@ def run_retention(
     committed batch at a time. ``now`` is when the policy is judged (default: now)."""
     policy = policy or RetentionPolicy()
     now = resolve_time(now, "now")
-    check_batch(batch)
+    limits.check_batch(batch)
     report = RetentionReport(dry_run=dry_run, now=now, policy=policy.keep_days())
     began = time.perf_counter()
     with open_job(
