@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import (
     ConfigurationError,
@@ -144,7 +145,7 @@ def content_type_problem(header: str | None) -> str | None:
     if header is None or not header.strip():
         return "no Content-Type header"
     media, *parameters = header.split(";")
-    shown = repr(header.strip()[:60])
+    shown = limits.shown(header.strip())
     if media.strip().lower() != "application/json":
         return f"content-type {shown}"
     for parameter in parameters:

@@ -306,6 +306,11 @@ def test_the_content_type_rule(header, problem):
         assert found is not None and problem in found
 
 
+def test_a_refused_content_type_is_quoted_printable_and_short():
+    found = receiver.content_type_problem("text/plain\x1b[2J" + "x" * 500)
+    assert "\x1b" not in found and "(514 characters)" in found and len(found) < 200
+
+
 def test_a_batch_of_more_than_a_thousand_events_is_refused_whole(db):
     with live(db) as server:
         response = server.post(json.dumps([_good() for _ in range(1001)]))
