@@ -286,18 +286,20 @@ def redrive_dead(
     committed)."""
     actor = limits.check_name(actor, "actor")
     limits.check_batch(batch)
-    with db.read() as conn:
-        _check_sink(conn, sink)
     report = RedriveReport(redrive_id=uuid7(), sink=sink, batch_size=batch)
     began = time.perf_counter()
     # Not exclusive: two redrives at once are safe without the advisory lock. Each batch
-    # locks its rows FOR UPDATE SKIP LOCKED (one redrive skips what the other holds) and
-    # makes them pending only WHERE state = 'dead', so a row is redriven once whoever
-    # gets it; a second operator's redrive should take what is left, not be turned away.
+    # locks its rows FOR UPDATE SKIP LOCKED on Postgres (one redrive skips what the other
+    # holds; on SQLite the single writer takes their batches in turn) and makes them
+    # pending only WHERE state = 'dead', so a row is redriven once, by whichever gets it;
+    # a second operator's redrive should take what is left, not be turned away.
     with open_job(
         db, REDRIVE_JOB, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
     ) as job:
         assert job is not None  # only an exclusive job can find its lock taken
+        # Under the statement timeout too: a table locked by someone else cannot hang it.
+        with job.batch(write=False) as conn:
+            _check_sink(conn, sink)
 
         def step(conn: Connection, *, after: Key | None) -> RedriveBatch:
             return redrive_dead_batch(
