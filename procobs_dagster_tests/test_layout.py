@@ -184,7 +184,7 @@ def test_a_wrong_import_is_caught(order, tmp_path, where, source, problem):
         ("clock.py", "from procobs_dagster.errors import InvalidInput\n"),
         ("cli/x.py", "from procobs_dagster.defs import resources\nimport dagster\n"),
         ("defs/x.py", "import dagster as dg\nfrom procobs_dagster import definitions\n"),
-        ("maintenance/x.py", "from . import _jobs\nfrom procobs_dagster import __version__\n"),
+        ("maintenance/x.py", "from . import _sweep\nfrom procobs_dagster import __version__\n"),
     ],
 )
 def test_a_right_import_passes(order, tmp_path, where, source):

@@ -37,7 +37,7 @@ from procobs_dagster.delivery.relay import (
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.limits import name_problem, printable
-from procobs_dagster.maintenance import BatchProgress
+from procobs_dagster.store.batches import BatchProgress
 
 STATUS_COLUMNS = (
     "sink",
@@ -326,7 +326,7 @@ def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_
     echo = batch_progress(as_json)
 
     def progress(done: delivery.RedriveBatch) -> None:
-        echo(BatchProgress("relay redrive", done.number, done.counts(), done.seconds))
+        echo(BatchProgress(delivery.REDRIVE_JOB, done.number, done.counts(), done.seconds))
 
     report = delivery.redrive_dead(
         cli.ready_database(),

@@ -2,7 +2,9 @@
 
 Named events (``redrive``) are redriven in the caller's one transaction: their number is
 bounded (``MAX_REDRIVE_IDS``). Every dead delivery (``redrive_dead``) may be millions of
-rows, so it goes in bounded batches, each its own committed transaction: a batch takes
+rows, so it goes in bounded batches, each its own committed transaction, run as a
+``store.batches`` job like maintenance's (on Postgres each batch is cancelled and rolled
+back past the statement timeout instead of hanging on a lock): a batch takes
 the next ``batch`` dead rows in key order after the last key of the batch before, read
 from ``ix_delivery_state_dead``, which holds only dead rows, so the delivered history
 before a sink's outage is never read through. On Postgres it locks them ``FOR UPDATE SKIP
@@ -32,6 +34,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.events import audit
 from procobs_dagster.ids import parse_uuid, uuid7
+from procobs_dagster.store.batches import DEFAULT_STATEMENT_TIMEOUT_SECONDS, BatchProgress, open_job
 from procobs_dagster.store.dialect import among_pairs
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import delivery_state
@@ -42,6 +45,8 @@ REDRIVABLE = ("dead", "delivered")
 # Event ids one redrive may name: one transaction, one IN list.
 MAX_REDRIVE_IDS = 1_000
 DEFAULT_REDRIVE_BATCH = 500
+# The batch job's name: in progress lines and in a statement timeout's message.
+REDRIVE_JOB = "relay redrive"
 # Deliveries named in one audit record (the count is always whole).
 AUDITED_DELIVERIES = 100
 
@@ -186,6 +191,9 @@ class RedriveReport:
     longest_batch_seconds: float = 0.0
     seconds: float = 0.0
 
+    def add(self, batch: RedriveBatch, /) -> None:
+        self.redriven_count += len(batch.redriven)
+
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "redrive_id": str(self.redrive_id)}
 
@@ -266,39 +274,48 @@ def redrive_dead(
     batch: int = DEFAULT_REDRIVE_BATCH,
     now: dt.datetime | None = None,
     progress: Callable[[RedriveBatch], None] | None = None,
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
 ) -> RedriveReport:
     """Send every dead delivery (of ``sink``) again, ``batch`` rows per committed
     transaction, each batch with its own audit record under ``actor`` (see the module's
     docstring for an interrupted run). ``progress`` is called after each batch. Each
-    batch is stamped with ``now`` if given, else with the time it runs."""
+    batch is stamped with ``now`` if given, else with the time it runs.
+
+    The batches run as a ``store.batches`` job: on Postgres each is cancelled and rolled
+    back past ``statement_timeout_seconds`` (``BatchTimeout``; the batches before it stay
+    committed)."""
     actor = limits.check_name(actor, "actor")
     limits.check_batch(batch)
-    with db.read() as conn:
-        _check_sink(conn, sink)
     report = RedriveReport(redrive_id=uuid7(), sink=sink, batch_size=batch)
     began = time.perf_counter()
-    after = None
-    while True:
-        started = time.perf_counter()
-        with db.begin() as conn:
-            result = redrive_dead_batch(
+    # Not exclusive: two redrives at once are safe without the advisory lock. Each batch
+    # locks its rows FOR UPDATE SKIP LOCKED on Postgres (one redrive skips what the other
+    # holds; on SQLite the single writer takes their batches in turn) and makes them
+    # pending only WHERE state = 'dead', so a row is redriven once, by whichever gets it;
+    # a second operator's redrive should take what is left, not be turned away.
+    with open_job(
+        db, REDRIVE_JOB, exclusive=False, statement_timeout_seconds=statement_timeout_seconds
+    ) as job:
+        assert job is not None  # only an exclusive job can find its lock taken
+        # Under the statement timeout too: a table locked by someone else cannot hang it.
+        with job.batch(write=False) as conn:
+            _check_sink(conn, sink)
+
+        def step(conn: Connection, *, after: Key | None) -> RedriveBatch:
+            return redrive_dead_batch(
                 conn,
                 redrive_id=report.redrive_id,
-                number=report.batches + 1,
+                number=job.batches + 1,
                 sink=sink,
                 after=after,
                 limit=batch,
                 actor=actor,
                 now=now or utcnow(),
             )
-        if result.last_key is None:
-            break
-        result = dataclasses.replace(result, seconds=time.perf_counter() - started)
-        after = result.last_key
-        report.batches += 1
-        report.redriven_count += len(result.redriven)
-        report.longest_batch_seconds = max(report.longest_batch_seconds, result.seconds)
-        if progress is not None:
-            progress(result)
+
+        def timed(done: BatchProgress) -> None:
+            progress(dataclasses.replace(done.result, seconds=done.seconds))
+
+        job.run_steps([step], report, progress=timed if progress is not None else None)
     report.seconds = time.perf_counter() - began
     return report

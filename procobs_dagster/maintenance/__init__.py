@@ -8,12 +8,6 @@ dataclass with ``as_dict()``. The batch functions (``archive_run_batch`` …) ta
 ``Connection`` in a transaction the caller owns.
 """
 
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    BatchProgress,
-    MaintenanceTimeout,
-)
 from procobs_dagster.maintenance._pruning import PruneBatch, PruneJob, PruneReport, TablePolicy
 from procobs_dagster.maintenance._sweep import SweepReport, SweepVerdict
 from procobs_dagster.maintenance.audit_retention import archive_audit_batch, archive_audit_log
@@ -48,6 +42,12 @@ from procobs_dagster.maintenance.workflow_retention import (
     prune_workflow_event_batch,
     prune_workflow_events,
 )
+from procobs_dagster.store.batches import (
+    DEFAULT_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    BatchProgress,
+    BatchTimeout,
+)
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -56,7 +56,7 @@ __all__ = [
     "DEFAULT_STUCK_SLA_SECONDS",
     "TABLE_JOBS",
     "BatchProgress",
-    "MaintenanceTimeout",
+    "BatchTimeout",
     "PruneBatch",
     "PruneJob",
     "PruneReport",

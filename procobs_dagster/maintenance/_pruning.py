@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, first_problem
 from procobs_dagster.ledger._subjects import resolve_time
-from procobs_dagster.maintenance._jobs import (
+from procobs_dagster.store.batches import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,

@@ -22,8 +22,8 @@ from procobs_dagster import ledger, limits
 from procobs_dagster.errors import LostRace
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger._subjects import resolve_time
-from procobs_dagster.maintenance._jobs import Progress, open_job
 from procobs_dagster.records import UnusableRow
+from procobs_dagster.store.batches import Progress, open_job
 from procobs_dagster.store.engine import Database
 
 _TRANSITION = {"run": ledger.transition_run, "component": ledger.transition_component}

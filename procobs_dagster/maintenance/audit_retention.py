@@ -17,7 +17,6 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
@@ -26,6 +25,7 @@ from procobs_dagster.maintenance._pruning import (
     lock,
     walk,
 )
+from procobs_dagster.store.batches import DEFAULT_BATCH
 from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import audit_log, audit_log_archive
 from procobs_dagster.store.types import UTCDateTime

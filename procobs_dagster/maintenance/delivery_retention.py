@@ -32,7 +32,6 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
@@ -42,6 +41,7 @@ from procobs_dagster.maintenance._pruning import (
     lock,
     walk,
 )
+from procobs_dagster.store.batches import DEFAULT_BATCH
 from procobs_dagster.store.dialect import among, among_pairs, is_postgres
 from procobs_dagster.store.tables import delivery_cursor, delivery_state, event_outbox
 

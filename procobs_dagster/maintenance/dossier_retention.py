@@ -26,7 +26,6 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
@@ -34,6 +33,7 @@ from procobs_dagster.maintenance._pruning import (
     lock,
     walk,
 )
+from procobs_dagster.store.batches import DEFAULT_BATCH
 from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import (
     dossier_artifact,

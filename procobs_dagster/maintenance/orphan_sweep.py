@@ -10,7 +10,7 @@ its parent; a late real outcome of an orphan is accepted all the same.
 
 Runs are judged before components, so a component of a run orphaned in this sweep is not
 judged until that run ends. Postgres: an advisory lock and a statement timeout, as the
-stuck sweep; SQLite: see ``_jobs``.
+stuck sweep; SQLite: see ``store.batches``.
 """
 
 import datetime as dt
@@ -21,13 +21,13 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster import limits
 from procobs_dagster.ledger.lifecycle import allowed_from
-from procobs_dagster.maintenance._jobs import (
+from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
+from procobs_dagster.store.batches import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
     claim,
 )
-from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_component_observation as components
 from procobs_dagster.store.tables import process_run_observation as runs

@@ -19,7 +19,6 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
@@ -27,6 +26,7 @@ from procobs_dagster.maintenance._pruning import (
     lock,
     walk,
 )
+from procobs_dagster.store.batches import DEFAULT_BATCH
 from procobs_dagster.store.dialect import among
 from procobs_dagster.store.tables import discovery_score
 

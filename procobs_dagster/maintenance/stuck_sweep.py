@@ -19,7 +19,7 @@ than the default, and judging its runs by the default could hand out verdicts it
 never wanted. The sweep reports the row (and how to fix it) and judges every other run.
 
 Postgres: the sweep holds an advisory lock for its whole run (a second sweep does nothing)
-and each batch runs under a statement timeout (it cannot hang). SQLite: see ``_jobs``.
+and each batch runs under a statement timeout (it cannot hang). SQLite: see ``store.batches``.
 """
 
 import dataclasses
@@ -36,14 +36,14 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import limits
 from procobs_dagster.ledger._subjects import resolve_time
 from procobs_dagster.ledger.lifecycle import allowed_from
-from procobs_dagster.maintenance._jobs import (
+from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
+from procobs_dagster.records import UnusableRow
+from procobs_dagster.store.batches import (
     DEFAULT_BATCH,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     Progress,
     claim,
 )
-from procobs_dagster.maintenance._sweep import Sweep, SweepBatch, SweepReport, run_sweep
-from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import process_run_observation as runs

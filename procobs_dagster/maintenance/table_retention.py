@@ -9,17 +9,17 @@ import datetime as dt
 from collections.abc import Collection
 
 from procobs_dagster.errors import InvalidInput
-from procobs_dagster.maintenance._jobs import (
-    DEFAULT_BATCH,
-    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-    Progress,
-)
 from procobs_dagster.maintenance._pruning import PruneReport, TablePolicy
 from procobs_dagster.maintenance.audit_retention import archive_audit_log
 from procobs_dagster.maintenance.delivery_retention import prune_delivery
 from procobs_dagster.maintenance.dossier_retention import prune_dossier_snapshots
 from procobs_dagster.maintenance.score_retention import prune_discovery_scores
 from procobs_dagster.maintenance.workflow_retention import prune_workflow_events
+from procobs_dagster.store.batches import (
+    DEFAULT_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    Progress,
+)
 from procobs_dagster.store.engine import Database
 
 TABLE_JOBS = {

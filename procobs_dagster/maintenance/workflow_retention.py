@@ -22,7 +22,6 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.maintenance._jobs import DEFAULT_BATCH
 from procobs_dagster.maintenance._pruning import (
     PruneBatch,
     PruneJob,
@@ -32,6 +31,7 @@ from procobs_dagster.maintenance._pruning import (
     lock,
     walk,
 )
+from procobs_dagster.store.batches import DEFAULT_BATCH
 from procobs_dagster.store.dialect import among_pairs
 from procobs_dagster.store.tables import workflow_event, workflow_run
 from procobs_dagster.store.types import UTCDateTime

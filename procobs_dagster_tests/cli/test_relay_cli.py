@@ -1,8 +1,10 @@
+import functools
 import importlib
 import json
 
 import pytest
 
+from procobs_dagster import delivery
 from procobs_dagster.cli.relay import _default_actor
 from procobs_dagster.delivery import Relay, SinkConfig
 from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE
@@ -16,7 +18,7 @@ from procobs_dagster_tests.delivery.helpers import (
     webhook_config,
     write_sinks_file,
 )
-from procobs_dagster_tests.hostile import row_counts
+from procobs_dagster_tests.hostile import Hostile, row_counts
 
 
 @pytest.fixture
@@ -164,6 +166,26 @@ def test_redrive_all_goes_in_batches_with_progress(db, procobs, monkeypatch):
         f"relay redrive: batch {n}: {{'redriven': {k}}}" for n, k in [(1, 2), (2, 2), (3, 1)]
     ]
     assert state_counts(db, "nowhere") == {"pending": len(ids)}
+
+
+def test_a_redrive_batch_past_the_statement_timeout_is_a_one_line_error(postgres_db, monkeypatch):
+    """The CLI keeps the default timeout (30 s); a shorter one here, so the test is quick."""
+    db = postgres_db
+    emit_events(db, 3)
+    with Relay(db, [SinkConfig(name="nowhere", kind="null")]) as relay_:
+        relay_.run_once()
+    with db.begin() as conn:
+        conn.execute(delivery_state.update().values(state="dead", attempts=1, delivered_at=None))
+    short = functools.partial(delivery.redrive_dead, statement_timeout_seconds=0.5)
+    monkeypatch.setattr(delivery, "redrive_dead", short)
+    with db.connect() as blocker, blocker.begin():
+        # The batch's audit record cannot be written: the batch waits, and is cancelled.
+        blocker.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+        message = Hostile(db).refused("relay", "redrive", "--all", exit_code=EXIT_REFUSED)
+    assert message == (
+        "relay redrive: a statement ran past the 0.5 s statement timeout; the batch was rolled back"
+    )
+    assert state_counts(db, "nowhere") == {"dead": 3}
 
 
 @pytest.mark.parametrize(("option", "value"), [("--lease", "86401"), ("--idle", "3601")])

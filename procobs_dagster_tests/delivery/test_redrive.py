@@ -11,6 +11,7 @@ from procobs_dagster.delivery import (
 )
 from procobs_dagster.delivery.redrive import next_dead
 from procobs_dagster.errors import InvalidInput, NotFound
+from procobs_dagster.store.batches import BatchTimeout
 from procobs_dagster.store.tables import audit_log, delivery_state
 from procobs_dagster_tests.hostile import row_counts
 from procobs_dagster_tests.maintenance.table_helpers import T0, emit, fan_out, settle, sink
@@ -104,6 +105,8 @@ def test_an_unknown_sink_or_a_bad_batch_size_writes_nothing(db, dead_world):
     for batch in (0, 10_001):
         with pytest.raises(InvalidInput, match="batch size"):
             redrive_dead(db, batch=batch)
+    with pytest.raises(InvalidInput, match="statement timeout must be positive"):
+        redrive_dead(db, statement_timeout_seconds=0)
     assert row_counts(db) == before
 
 
@@ -146,6 +149,40 @@ def test_a_dead_row_someone_holds_is_skipped_not_waited_for(postgres_db):
     assert report.redriven_count == 1
     assert {k[0]: r["state"] for k, r in rows(db).items()} == {held: "dead", free: "pending"}
     assert redrive_dead(db).redriven_count == 1  # the rerun takes what was skipped
+
+
+def test_a_batch_past_the_statement_timeout_is_rolled_back_and_the_batches_before_kept(
+    postgres_db,
+):
+    db = postgres_db
+    events = emit(db, 5)
+    fan_out(db, sink("a"))
+    kill(db, "a", events)
+    with db.connect() as blocker, blocker.begin():
+
+        def block_the_audit_log(done: RedriveBatch) -> None:
+            if done.number == 1:
+                blocker.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+
+        with pytest.raises(BatchTimeout) as raised:
+            redrive_dead(db, batch=2, progress=block_the_audit_log, statement_timeout_seconds=0.5)
+    assert str(raised.value) == (
+        "relay redrive: a statement ran past the 0.5 s statement timeout; the batch was rolled back"
+    )
+    states = [row["state"] for row in rows(db).values()]
+    assert (states.count("pending"), states.count("dead")) == (2, 3)
+    assert [a["count"] for a in redrive_audits(db)] == [2]
+    assert redrive_dead(db).redriven_count == 3
+
+
+def test_an_unknown_sink_cannot_hang_on_a_locked_table(postgres_db):
+    """The sink check runs under the statement timeout too."""
+    db = postgres_db
+    fan_out(db, sink("a"))
+    with db.connect() as blocker, blocker.begin():
+        blocker.exec_driver_sql("LOCK TABLE delivery_state IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(BatchTimeout):
+            redrive_dead(db, sink="a", statement_timeout_seconds=0.5)
 
 
 def test_named_events_are_one_bounded_transaction(db, dead_world):

@@ -11,7 +11,7 @@ from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ids import uuid7
 from procobs_dagster.maintenance import (
     DEFAULT_STUCK_SLA_SECONDS,
-    MaintenanceTimeout,
+    BatchTimeout,
     clear_sla,
     list_slas,
     set_sla,
@@ -259,7 +259,7 @@ def test_a_sweep_cannot_hang_on_a_lock(postgres_db):
         run = make_run(conn, "started", components=0)
     with db.begin() as blocker:
         blocker.exec_driver_sql("LOCK TABLE process_run_observation IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(MaintenanceTimeout, match="statement timeout"):
+        with pytest.raises(BatchTimeout, match="statement timeout"):
             sweep_stuck(db, now=T0 + 7 * HOUR, statement_timeout_seconds=0.5)
     assert _status(db, run) == "started"
     report = sweep_stuck(db, now=T0 + 7 * HOUR)

@@ -1,15 +1,17 @@
-"""What every maintenance job shares: one connection for the whole job, a short
-transaction per batch, a statement timeout, an exclusive lock, and progress reports.
+"""Batch jobs: one connection for the whole job, a short committed transaction per
+batch, a statement timeout, an optional exclusive lock, and progress reports. Retention,
+the sweeps and the table retention of ``maintenance`` run through it, and so does
+``delivery``'s redrive of every dead delivery.
 
 A job works in bounded batches, each committed on its own, so no lock is held for
 longer than one batch and a job killed between batches loses nothing: a rerun picks up
 what is left.
 
 Postgres: each batch runs under ``SET LOCAL statement_timeout`` (via ``set_config``), so
-a batch that waits on a lock or runs away is cancelled and rolled back instead of hanging.
-An exclusive job holds a session-level advisory lock (``pg_try_advisory_lock``) for its
-whole run: a second job of the same kind finds the lock taken and does nothing, and the
-lock goes away with the session if the process dies.
+a batch that waits on a lock or runs away is cancelled and rolled back instead of hanging
+(``BatchTimeout``). An exclusive job holds a session-level advisory lock
+(``pg_try_advisory_lock``) for its whole run: a second job of the same kind finds the lock
+taken and does nothing, and the lock goes away with the session if the process dies.
 
 SQLite has a single writer: each batch takes the write lock up front (``BEGIN
 IMMEDIATE``), so two jobs' batches never overlap, and waiting for the lock is bounded by
@@ -23,7 +25,7 @@ import dataclasses
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -38,7 +40,7 @@ DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
 _QUERY_CANCELED = "57014"  # SQLSTATE of a statement cancelled by statement_timeout
 
 
-class MaintenanceTimeout(ProcobsError):
+class BatchTimeout(ProcobsError):
     """A batch ran into the statement timeout; it was rolled back and the job stopped."""
 
 
@@ -50,6 +52,9 @@ class BatchProgress:
     batch: int
     counts: dict[str, int]
     seconds: float
+    # The batch itself, for a caller that wants more than its counts (redrive hands its
+    # own batches on); None where no batch stands behind the line.
+    result: "BatchResult | None" = None
 
 
 Progress = Callable[[BatchProgress], None]
@@ -57,8 +62,9 @@ Progress = Callable[[BatchProgress], None]
 
 class BatchResult(Protocol):
     @property
-    def last_key(self) -> uuid.UUID | None:
-        """The highest key the batch examined; None when nothing was left to examine."""
+    def last_key(self) -> Hashable | None:
+        """The highest key the batch examined (a uuid, or a tuple for a composite key);
+        None when nothing was left to examine."""
 
     def counts(self) -> dict[str, int]: ...
 
@@ -104,7 +110,7 @@ def advisory_key(name: str) -> int:
 
 
 class Job:
-    """One maintenance job on one connection; ``batch()`` opens each short transaction."""
+    """One batch job on one connection; ``batch()`` opens each short transaction."""
 
     def __init__(self, conn: Connection, name: str, statement_timeout_seconds: float):
         self.conn = conn
@@ -132,7 +138,7 @@ class Job:
                 yield conn
         except sa.exc.OperationalError as exc:
             if getattr(exc.orig, "pgcode", None) == _QUERY_CANCELED:
-                raise MaintenanceTimeout(
+                raise BatchTimeout(
                     f"{self.name}: a statement ran past the {self.statement_timeout_seconds:g} s "
                     "statement timeout; the batch was rolled back"
                 ) from None
@@ -159,7 +165,7 @@ class Job:
             self.batches += 1
             self.longest_batch_seconds = max(self.longest_batch_seconds, seconds)
             if progress is not None:
-                progress(BatchProgress(self.name, self.batches, result.counts(), seconds))
+                progress(BatchProgress(self.name, self.batches, result.counts(), seconds, result))
             yield result
 
     def run_steps(
