@@ -44,11 +44,13 @@ from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import InvalidInput, NotFound, ProcobsError
 from procobs_dagster.ledger import amend, tracking
 from procobs_dagster.ledger.lifecycle import is_terminal
+from procobs_dagster.limits import shown
 from procobs_dagster.maintenance import BatchProgress
 from procobs_dagster.sources import workflow_store as store
 from procobs_dagster.sources.workflow_runs import ParentRef, RunFacts, WorkflowEvent, fold
 from procobs_dagster.sources.workflow_store import COMPONENT, HELD, RUN, ReportedRun
 from procobs_dagster.store.engine import Database
+from procobs_dagster.store.vocabulary import WORKFLOW_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,19 @@ def _actor(source: str) -> str:
 # --- recording ---------------------------------------------------------------------------
 
 
+def _check_sources(events: Sequence[WorkflowEvent]) -> None:
+    """Every report names a source the raw tables take (their CHECK holds the same
+    vocabulary), checked before anything is written: a new engine's reports need its name
+    in WORKFLOW_SOURCES, by a migration, not a constraint error half-way through a batch."""
+    for event in events:
+        if event.source not in WORKFLOW_SOURCES:
+            raise InvalidInput(
+                f"workflow source {shown(event.source)} is unknown: procobs keeps reports of "
+                f"{', '.join(WORKFLOW_SOURCES)} (a new engine's name is added to "
+                "WORKFLOW_SOURCES in store/vocabulary.py, with a migration)"
+            )
+
+
 def record(
     conn: Connection,
     events: Sequence[WorkflowEvent],
@@ -116,6 +131,7 @@ def record(
 ) -> RecordReport:
     """Keep each report raw and bring the ledger up to date with it, in the caller's
     transaction. A report kept before (same run, type and time) changes nothing."""
+    _check_sources(events)
     ctx = _Context(catalog, utcnow(), RecordReport())
     received_at = received_at or ctx.now
     for event in events:
