@@ -19,7 +19,7 @@ variant, the components' ordered sequences alone (discovery's own SQL for them, 
 else). The gate counts components per run; a variant needs them in step order. When the
 full scoring misses its goal, its ratio is split into the ordered sequences' share and the
 rest (the run headers, the match with the stored summaries, the class check): where the
-time goes, and why (docs/benchmarks.md, "Why 100k is out of reach").
+time goes, and why (docs/benchmarks.md, "Incremental discovery").
 
 Both run with discovery's statement-local settings (``ANALYTICAL_SETTINGS``: JIT off,
 work_mem 64MB): the scoring sets them for its own statements, and the baseline is held to
