@@ -62,9 +62,9 @@ def _days_kept(status: str):
 
 
 class RetentionConfig(dg.Config):
-    # One typed field per status, as the other retention jobs take their settings: a value
-    # out of bounds or a misspelt status is refused when the run is launched, naming the
-    # field, not parsed from a STATUS=DAYS string inside the op.
+    # One typed field per status, as the other retention jobs take their settings: a
+    # misspelt status is refused when the run is launched, a day count out of bounds when
+    # the op builds its config, before anything is archived; both name the field.
     dry_run: bool = Field(default=False, description="Only count what would be archived.")
     batch: int = Field(
         default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH, description="Runs per batch."
