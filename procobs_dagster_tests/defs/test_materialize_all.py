@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from procobs_dagster import dossier, ledger
 from procobs_dagster.defs.in_process import materialize_all
 from procobs_dagster.demo.pipeline import observe_kg_run
+from procobs_dagster.store import migrate
 from procobs_dagster.store.tables import birth_registry, process_definition
 from procobs_dagster.store.vocabulary import CANDIDATE_STATUSES, RUN_STATUSES
 from procobs_dagster_tests.dossier.helpers import FEATURE, copy_sample
@@ -34,6 +35,7 @@ def test_every_asset_and_check_on_an_empty_database(defs, instance):
     )
     runs = report.metadata("process_run_observation")
     assert runs["runs"] == 0
+    assert runs["schema_revision"] == migrate.head_revision()  # brought to head first
     assert {runs[f"real_runs_{status}"] for status in RUN_STATUSES} == {0}
     assert "newest_real_run_age_seconds" not in runs  # no point to plot yet
     outbox = report.metadata("event_outbox")

@@ -3,10 +3,12 @@
 `procobs dossier scan` stores a snapshot; this sensor adds the feature's partition when it
 is new and records the scan as a materialisation of that partition, as it happened,
 without a run: nothing is rescanned, so no dossier event is emitted twice. A feature is
-due when its newest snapshot was computed after the partition's latest materialisation. A
-materialisation run scans the folder itself and ends after its snapshot was computed, so
-its scans are never recorded twice. The dossier checks follow every recorded scan (see
-defs/automation.py, AFTER_A_SCAN).
+due when its newest snapshot is not the one the partition's latest materialisation
+recorded (its snapshot_id metadata): by identity, not by time, since computed_at is the
+scanning host's clock and the materialisation's the Dagster host's, and a scan stamped
+behind a materialisation would otherwise never be recorded. A materialisation run records
+the snapshot it scanned, so its scans are never recorded twice. The dossier checks follow
+every recorded scan (see defs/automation.py, AFTER_A_SCAN).
 """
 
 import dagster as dg
@@ -24,9 +26,9 @@ from procobs_dagster.dossier.reconcile import reconcile_snapshot
 SCANS_PER_TICK = 20
 
 
-def materialised_at(instance: dg.DagsterInstance) -> dict[str, float]:
-    """When each partition of dossier_snapshot was last materialised, by feature (two
-    queries, whatever the number of features)."""
+def recorded_snapshots(instance: dg.DagsterInstance) -> dict[str, str | None]:
+    """The snapshot_id each partition of dossier_snapshot last recorded, by feature (None
+    for a materialisation without one); two queries, whatever the number of features."""
     latest = instance.get_latest_storage_id_by_partition(
         dossier_snapshot.key, dg.DagsterEventType.ASSET_MATERIALIZATION
     )
@@ -36,7 +38,11 @@ def materialised_at(instance: dg.DagsterInstance) -> dict[str, float]:
         dg.AssetRecordsFilter(asset_key=dossier_snapshot.key, storage_ids=list(latest.values())),
         limit=len(latest),
     ).records
-    return {record.partition_key: record.timestamp for record in records}
+    recorded = {}
+    for record in records:
+        snapshot_id = record.asset_materialization.metadata.get("snapshot_id")
+        recorded[record.partition_key] = None if snapshot_id is None else snapshot_id.value
+    return recorded
 
 
 @dg.sensor(
@@ -54,11 +60,11 @@ def dossier_features_sensor(
 ) -> dg.SensorResult:
     with procobs_db.current().read() as conn:
         scans = storage.latest_snapshots(conn)
-        recorded = materialised_at(context.instance)
+        recorded = recorded_snapshots(context.instance)
         due = [
             snapshot
             for snapshot in scans
-            if snapshot.computed_at.timestamp() > recorded.get(snapshot.feature_slug, 0.0)
+            if recorded.get(snapshot.feature_slug) != str(snapshot.snapshot_id)
         ][:SCANS_PER_TICK]
         if not due:
             return dg.SensorResult(skip_reason="no scan since the last materialisation")

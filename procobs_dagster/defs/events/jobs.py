@@ -17,8 +17,9 @@ EVENT_ID_MAX_LENGTH = 64
 
 
 class AlertBatch(dg.Config):
-    # Bounded like every batch, so a hand-launched run is refused at launch, naming the
-    # field, rather than failing inside the op.
+    # Bounded like every batch. Dagster's launch check knows only the types: the bounds are
+    # pydantic's, so a hand-launched run with too many or too long ids fails as the op
+    # builds its config, naming the field, before it reads anything.
     event_ids: list[Annotated[str, Field(max_length=EVENT_ID_MAX_LENGTH)]] = Field(
         max_length=MAX_BATCH,
         description="Outbox event ids of immediate-lane events, as the sensor found them.",

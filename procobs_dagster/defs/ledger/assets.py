@@ -46,7 +46,7 @@ def run_metadata(conn: sa.Connection) -> dict[str, object]:
     summary = ledger_summary.run_summary(conn)
     newest_age = seconds_since(utcnow(), summary.newest_real_run_at)
     return {
-        "schema_revision": migrate.head_revision(),
+        "schema_revision": dg.MetadataValue.text(migrate.head_revision()),
         "runs": dg.MetadataValue.int(summary.runs),
         "real_runs": dg.MetadataValue.int(summary.real_runs),
         "dry_runs": dg.MetadataValue.int(summary.dry_runs),

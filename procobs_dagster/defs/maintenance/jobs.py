@@ -9,6 +9,7 @@ monitoring stop a run that hangs.
 """
 
 import dagster as dg
+import pydantic
 from pydantic import Field
 
 from procobs_dagster import limits, maintenance
@@ -38,22 +39,48 @@ def _progress(context: dg.OpExecutionContext):
     return report
 
 
+def _setting(
+    name: str,
+    minimum: int,
+    maximum: int,
+    description: str,
+    policy: type[pydantic.BaseModel] = maintenance.TablePolicy,
+):
+    """A ``policy`` setting as run config: its default, its bounds, None for forever."""
+    default = policy.model_fields[name].default
+    return Field(default=default, ge=minimum, le=maximum, description=description)
+
+
+def _days_kept(status: str):
+    return _setting(
+        status,
+        0,
+        limits.MAX_DAYS,
+        f"Days a {status} run is kept (null: forever).",
+        policy=maintenance.RetentionPolicy,
+    )
+
+
 class RetentionConfig(dg.Config):
+    # One typed field per status, as the other retention jobs take their settings: a
+    # misspelt status is refused when the run is launched, a day count out of bounds when
+    # the op builds its config, before anything is archived; both name the field.
     dry_run: bool = Field(default=False, description="Only count what would be archived.")
     batch: int = Field(
         default=maintenance.DEFAULT_BATCH, ge=1, le=limits.MAX_BATCH, description="Runs per batch."
     )
-    keep: list[str] = Field(
-        default_factory=list,
-        description="Policy overrides as STATUS=DAYS or STATUS=forever, e.g. completed=30.",
-    )
+    completed: int | None = _days_kept("completed")
+    failed: int | None = _days_kept("failed")
+    cancelled: int | None = _days_kept("cancelled")
+    stuck: int | None = _days_kept("stuck")
+    orphan: int | None = _days_kept("orphan")
 
 
 @dg.op(description="Archive expired runs with their components and history, batch by batch.")
 def archive_expired_runs(
     context: dg.OpExecutionContext, config: RetentionConfig, procobs_db: ProcobsDatabase
 ) -> None:
-    policy = maintenance.RetentionPolicy().with_keep_options(config.keep)
+    policy = maintenance.RetentionPolicy(**config.model_dump(exclude={"dry_run", "batch"}))
     report = maintenance.run_retention(
         procobs_db.current(),
         policy,
@@ -195,12 +222,6 @@ def orphan_sweep_job():
 
 
 # --- the growing tables beside the ledger ------------------------------------------------
-
-
-def _setting(name: str, minimum: int, maximum: int, description: str):
-    """A TablePolicy setting as run config: its default, its bounds, None for forever."""
-    default = maintenance.TablePolicy.model_fields[name].default
-    return Field(default=default, ge=minimum, le=maximum, description=description)
 
 
 class _TableRetentionConfig(dg.Config):

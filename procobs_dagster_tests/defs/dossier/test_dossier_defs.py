@@ -114,22 +114,26 @@ def test_parity_drift_job_runs_the_check_alone_on_its_hourly_schedule(db, defs, 
     assert request.run_key is None
 
 
+def features_tick(instance, procobs_db, defs) -> dg.SensorResult:
+    """A tick of dossier_features_sensor as the daemon evaluates it: from an instance ref,
+    then the events and partitions it returns are stored."""
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(), resources={"procobs_db": procobs_db}, definitions=defs
+    ) as context:
+        data = dossier_features_sensor.evaluate_tick(context)
+    for event in data.asset_events:
+        instance.report_runless_asset_event(event)
+    for request in data.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    return data
+
+
 def test_sensor_records_scans_made_outside_dagster(db, procobs_db, defs, instance, mission):
     sensor = defs.resolve_sensor_def("dossier_features_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     def tick() -> dg.SensorResult:
-        # As the daemon does: from an instance ref, then the events and partitions it returns
-        # are stored.
-        with dg.build_sensor_context(
-            instance_ref=instance.get_ref(), resources={"procobs_db": procobs_db}, definitions=defs
-        ) as context:
-            data = dossier_features_sensor.evaluate_tick(context)
-        for event in data.asset_events:
-            instance.report_runless_asset_event(event)
-        for request in data.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        return data
+        return features_tick(instance, procobs_db, defs)
 
     assert tick().skip_message == "no scan since the last materialisation"
     scanned = dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
@@ -158,3 +162,19 @@ def test_sensor_records_scans_made_outside_dagster(db, procobs_db, defs, instanc
     assert tick().asset_events == []
     (latest,) = instance.fetch_materializations(SNAPSHOT, limit=1).records
     assert latest.run_id
+
+
+def test_sensor_records_a_scan_stamped_behind_the_last_materialisation(
+    db, procobs_db, defs, instance, mission, monkeypatch
+):
+    """computed_at is the scanning host's clock: a host running behind the Dagster host's
+    stamps a new scan before the materialisation that recorded the previous one. The scan
+    is new all the same, and recorded."""
+    an_hour_behind = lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # noqa: E731
+    monkeypatch.setattr("procobs_dagster.dossier.scan.utcnow", an_hour_behind)
+    dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
+    assert features_tick(instance, procobs_db, defs).asset_events
+    behind = dossier.scan_dossier(db, mission, FEATURE, dossier.default_manifest(), step="review")
+    (event,) = features_tick(instance, procobs_db, defs).asset_events
+    assert event.metadata["snapshot_id"].value == str(behind.snapshot.snapshot_id)
+    assert features_tick(instance, procobs_db, defs).asset_events == []

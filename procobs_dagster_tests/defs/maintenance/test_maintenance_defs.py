@@ -7,8 +7,9 @@ import dagster as dg
 import pydantic
 import pytest
 
-from procobs_dagster import definitions, ledger
+from procobs_dagster import definitions, ledger, maintenance
 from procobs_dagster.defs.conventions import MAINTENANCE_TAG
+from procobs_dagster.defs.maintenance.jobs import RetentionConfig
 from procobs_dagster.errors import SchemaNotReady
 from procobs_dagster.store.tables import audit_log, audit_log_archive, event_outbox
 from procobs_dagster_tests.defs.conftest import resource_for
@@ -71,6 +72,31 @@ def test_retention_job_archives_expired_runs(db, defs, instance):
     with db.read() as conn:
         assert [r.process_run_id for r in ledger.list_runs(conn)] == [recent.process_run_id]
     assert expired.process_run_id != recent.process_run_id
+
+
+def test_retention_job_takes_a_typed_day_count_per_status(db, defs, instance):
+    assert set(RetentionConfig.model_fields) - {"dry_run", "batch"} == set(
+        maintenance.RetentionPolicy.model_fields
+    )
+    with db.begin() as conn:
+        make_run(conn, "completed", components=2)
+    job = defs.resolve_job_def("retention_job")
+
+    def run(**config):
+        return job.execute_in_process(
+            instance=instance, run_config={"ops": {"archive_expired_runs": {"config": config}}}
+        )
+
+    kept = _observation(run(completed=None))  # null: kept forever
+    assert kept["archived_runs"] == 0
+    assert "| completed | forever |" in kept["policy_days"]
+    # A misspelt status is refused at launch, a day count out of bounds naming its field;
+    # neither archives anything.
+    with pytest.raises(dg.DagsterInvalidConfigError, match="complete"):
+        run(complete=30)
+    with pytest.raises(pydantic.ValidationError, match="completed"):
+        run(completed=-1)
+    assert _observation(run(completed=30))["archived_runs"] == 1
 
 
 def test_stuck_sweep_job_judges_overdue_runs(db, defs, instance):
