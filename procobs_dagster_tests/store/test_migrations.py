@@ -267,3 +267,47 @@ def test_rehearsal_reports_a_guarded_write(db):
     result = migrate.rehearse(db, births)
     assert result["changed"] == ["process_definition"]
     assert result["tables"]["process_definition"] == {"before": 0, "after": 1, "after_rollback": 0}
+
+
+def test_a_migration_waiting_on_a_lock_gives_up_and_changes_nothing(postgres_db, monkeypatch):
+    """A migration's DDL queued behind a long transaction would hold every later reader
+    and writer of its table behind it for as long: it gives up after the lock timeout."""
+    import threading
+
+    from procobs_dagster.errors import EXIT_DATABASE, ProcobsError
+
+    db = postgres_db
+    monkeypatch.setattr(migrate, "MIGRATION_LOCK_TIMEOUT_SECONDS", 0.5)
+    migrate.downgrade(db, "-1")  # 0016 builds an index on delivery_state
+    with db.read() as conn:
+        before = migrate.current_revision(conn)
+    raised = []
+
+    def upgrade() -> None:
+        try:
+            migrate.upgrade(db)
+        except Exception as exc:
+            raised.append(exc)
+
+    holder = db.engine.connect()
+    try:
+        holder.begin()
+        holder.execute(sa.text("LOCK TABLE delivery_state IN ROW EXCLUSIVE MODE"))
+        thread = threading.Thread(target=upgrade)
+        thread.start()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the upgrade still waits on the lock"
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=20)
+    (error,) = raised
+    assert isinstance(error, ProcobsError) and error.exit_code == EXIT_DATABASE
+    assert "waited more than 0.5 s for a lock" in str(error) and "\n" not in str(error)
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == before
+        setting = conn.execute(sa.text("SHOW lock_timeout")).scalar_one()
+    assert setting == "0"  # nothing leaks into the pooled session
+    migrate.upgrade(db)
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
