@@ -132,6 +132,22 @@ def test_migrations_build_the_partial_indexes_and_storage_of_the_tables(db):
                     assert stored[index.name] == created.strip()
 
 
+def test_no_index_repeats_its_tables_primary_key(db):
+    """The primary key is an index already: another on the same columns only doubles
+    every insert's index writes and the table's size on disk."""
+    with db.read() as conn:
+        inspector = sa.inspect(conn)
+        repeats = [
+            index["name"]
+            for table in inspector.get_table_names()
+            for index in inspector.get_indexes(table)
+            if list(index["column_names"])
+            == inspector.get_pk_constraint(table)["constrained_columns"]
+            and not any(k.endswith("_where") for k in index.get("dialect_options", {}))
+        ]
+    assert repeats == []
+
+
 def test_delivery_state_is_stored_as_a_queue_table(postgres_db):
     """The storage parameters docs/operations/sizing.md tells a DBA to keep."""
     with postgres_db.read() as conn:
@@ -278,7 +294,7 @@ def test_a_migration_waiting_on_a_lock_gives_up_and_changes_nothing(postgres_db,
 
     db = postgres_db
     monkeypatch.setattr(migrate, "MIGRATION_LOCK_TIMEOUT_SECONDS", 0.5)
-    migrate.downgrade(db, "-1")  # 0016 builds an index on delivery_state
+    migrate.downgrade(db, "0015_job_delete_changes")  # 0016 builds an index on delivery_state
     with db.read() as conn:
         before = migrate.current_revision(conn)
     raised = []
