@@ -138,9 +138,7 @@ def _ancestry(conn: Connection, run_id: uuid.UUID, limit: int = 1000) -> list[uu
     """``run_id`` and the runs it is nested under, nearest first; the top one (no parent)
     is held ``FOR SHARE`` until commit on Postgres, so no link can give it a parent
     before this transaction's link is written (see ``link_parent``)."""
-    parent_of = sa.select(RUN.table.c.parent_run_id).where(
-        RUN.key_column == sa.bindparam("run_id")
-    )
+    parent_of = sa.select(RUN.table.c.parent_run_id).where(RUN.key_column == sa.bindparam("run_id"))
     top_locked = parent_of.with_for_update(read=True) if is_postgres(conn) else None
     chain, parent = [], run_id
     while parent is not None and len(chain) < limit:
