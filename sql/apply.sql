@@ -1213,5 +1213,11 @@ CREATE INDEX ix_delivery_state_dead ON delivery_state (event_id, sink) WHERE sta
 
 UPDATE alembic_version SET version_num='0016_dead_delivery_index' WHERE alembic_version.version_num = '0015_job_delete_changes';
 
+-- Running upgrade 0016_dead_delivery_index -> 0017_archive_run_key_index
+
+DROP INDEX ix_process_run_observation_archive_process_run_id;
+
+UPDATE alembic_version SET version_num='0017_archive_run_key_index' WHERE alembic_version.version_num = '0016_dead_delivery_index';
+
 COMMIT;
 

@@ -1,5 +1,11 @@
 BEGIN;
 
+-- Running downgrade 0017_archive_run_key_index -> 0016_dead_delivery_index
+
+CREATE INDEX ix_process_run_observation_archive_process_run_id ON process_run_observation_archive (process_run_id);
+
+UPDATE alembic_version SET version_num='0016_dead_delivery_index' WHERE alembic_version.version_num = '0017_archive_run_key_index';
+
 -- Running downgrade 0016_dead_delivery_index -> 0015_job_delete_changes
 
 DROP INDEX ix_delivery_state_dead;

@@ -16,7 +16,6 @@ import uuid
 from typing import Annotated, Any
 
 import pydantic
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
@@ -30,7 +29,6 @@ from procobs_dagster.events.payloads import DomainPayload
 from procobs_dagster.events.types import DomainEventType
 from procobs_dagster.ids import uuid7
 from procobs_dagster.limits import Identifier, JSONObject, Timestamp
-from procobs_dagster.store.tables import event_outbox
 
 SOURCE = "urn:procobs:domain"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, SOURCE)
@@ -94,11 +92,7 @@ def emit_domain_event(
     """Emit ``event`` through the gate (outbox row only while its type is active and
     emission is on), at the time it happened — once: an event already in the outbox is
     not written again (None)."""
-    already = conn.execute(
-        sa.select(event_outbox.c.seq).where(event_outbox.c.event_id == event.event_id)
-    ).first()
-    if already is not None:
-        return None
+    # ``emit`` with the event's derived id writes it only if the outbox has not got it.
     return outbox.emit(
         conn,
         event.event_type.value,

@@ -24,6 +24,7 @@ from procobs_dagster.events import audit, publishing
 from procobs_dagster.events.envelope import DEFAULT_SOURCE, Envelope
 from procobs_dagster.events.payloads import PAYLOAD_MODELS, Payload
 from procobs_dagster.ids import uuid7
+from procobs_dagster.store.dialect import insert_ignoring_conflicts
 from procobs_dagster.store.tables import event_outbox, event_type_registry, piece_event_runtime
 
 
@@ -133,7 +134,9 @@ def emit(
 
     Invalid payloads and unknown types raise whether or not the type is active: a bad
     event is a bug even while it would not be sent. ``event_id`` (default: a fresh
-    UUIDv7) lets a caller derive a stable id, e.g. to write an event only once.
+    UUIDv7) lets a caller derive a stable id, so the event is written only once: an id
+    the outbox holds already (committed, or by a transaction it waits for) writes
+    nothing and returns None.
     """
     data = validate_payload(event_type, payload)
     allowed, schema_version = gate(conn, event_type)
@@ -150,8 +153,10 @@ def emit(
         schemaversion=schema_version,
         data=data.safe_payload(),
     )
-    conn.execute(
-        event_outbox.insert(),
+    # The outbox's unique event_id decides whether the event is new: a check before the
+    # insert cannot see the same event written by a session that has not committed.
+    written = conn.execute(
+        insert_ignoring_conflicts(conn.dialect.name, event_outbox),
         {
             "event_id": envelope.id,
             "event_type": event_type,
@@ -165,7 +170,9 @@ def emit(
             "recorded_at": utcnow(),
             "safe_payload": envelope.data,
         },
-    )
+    ).rowcount
+    if not written:  # the outbox holds this event id already
+        return None
     audit.record(
         conn,
         actor=actor,

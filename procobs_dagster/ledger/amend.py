@@ -22,6 +22,7 @@ from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger import _subjects
 from procobs_dagster.ledger._subjects import COMPONENT, RUN, Subject
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
+from procobs_dagster.store.dialect import is_postgres
 from procobs_dagster.store.types import UTCDateTime
 
 
@@ -104,7 +105,15 @@ def link_parent(
     """Make a run that was recorded without a parent a nested run of ``parent_run_id``.
 
     A run that already has a parent keeps it. The parent's key is held until commit, as
-    when a child starts (see ``ledger.start_run``): retention archives a family whole."""
+    when a child starts (see ``ledger.start_run``): retention archives a family whole.
+
+    The cycle check reads the new parent's ancestry, then writes: two links at once (a
+    under b, b under a) would each pass it and together make a cycle, a family with no
+    root that retention never archives. Only a run without a parent can get one, so the
+    ancestry's top is the one row a concurrent link can change: it is read ``FOR SHARE``
+    (Postgres; SQLite's single writer serialises links), which waits for a link of it in
+    flight and then reads where that link put it.
+    """
     if process_run_id in _ancestry(conn, parent_run_id):
         raise InvalidInput(
             f"run {process_run_id} cannot be nested under {parent_run_id}: that run is "
@@ -126,13 +135,17 @@ def link_parent(
 
 
 def _ancestry(conn: Connection, run_id: uuid.UUID, limit: int = 1000) -> list[uuid.UUID]:
-    """``run_id`` and the runs it is nested under, nearest first."""
+    """``run_id`` and the runs it is nested under, nearest first; the top one (no parent)
+    is held ``FOR SHARE`` until commit on Postgres, so no link can give it a parent
+    before this transaction's link is written (see ``link_parent``)."""
+    parent_of = sa.select(RUN.table.c.parent_run_id).where(RUN.key_column == sa.bindparam("run_id"))
+    top_locked = parent_of.with_for_update(read=True) if is_postgres(conn) else None
     chain, parent = [], run_id
     while parent is not None and len(chain) < limit:
         chain.append(parent)
-        parent = conn.execute(
-            sa.select(RUN.table.c.parent_run_id).where(RUN.key_column == parent)
-        ).scalar()
+        parent = conn.execute(parent_of, {"run_id": parent}).scalar()
+        if parent is None and top_locked is not None:
+            parent = conn.execute(top_locked, {"run_id": chain[-1]}).scalar()
     return chain
 
 

@@ -7,7 +7,8 @@ Postgres URLs name their driver. procobs uses psycopg2 (``postgresql+psycopg2://
 the driver dagster-postgres already requires, so one libpq driver serves both the
 ledger and the Dagster instance. SQLAlchemy 2.1 would map a bare ``postgresql://`` to
 psycopg 3, which is not installed; such URLs, and ``postgres://``, are therefore read as
-``postgresql+psycopg2://``. An explicit ``+driver`` is used as given.
+``postgresql+psycopg2://``. Any other driver, psycopg 3 (``+psycopg``) included, is
+refused: the write path's prepared statements need psycopg2 (see ``DRIVERS``).
 """
 
 import contextlib
@@ -87,8 +88,11 @@ def _malformed(raw: str, problem: str) -> ConfigurationError:
     return ConfigurationError(f"malformed database URL{shown}: {problem}")
 
 
-# Per database, the drivers procobs works through.
-DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "sqlite": ("pysqlite",)}
+# Per database, the drivers procobs works through. Not psycopg 3: the write path's
+# prepared statements (store/driver.py) are EXECUTEs whose values the driver interpolates,
+# as psycopg2 does; psycopg 3 binds them on the server, which cannot type the parameters
+# of a utility statement, so every ledger write and relay claim failed on it.
+DRIVERS = {"postgresql": ("psycopg2",), "sqlite": ("pysqlite",)}
 
 
 def resolve_url(explicit: str | None = None) -> URL:
@@ -114,11 +118,13 @@ def resolve_url(explicit: str | None = None) -> URL:
             f"unsupported database {url.get_backend_name()!r}: use postgresql+psycopg2:// or sqlite:///"
         )
     if url.get_driver_name() not in DRIVERS[url.get_backend_name()]:
-        # The hot paths bind parameters in the pyformat style (store/driver.py), which
-        # these drivers take; pg8000 and asyncpg would fail there, not here.
+        # The hot paths send statements through the driver (store/driver.py); the other
+        # drivers would fail there, mid-write, not here.
+        psycopg3 = url.get_driver_name() == "psycopg"
+        why = " (the write path needs psycopg2, not psycopg 3)" if psycopg3 else ""
         raise ConfigurationError(
             f"unsupported database driver {url.drivername!r}: use postgresql+psycopg2:// "
-            "(or postgresql+psycopg:// with psycopg 3), or sqlite:///"
+            f"or sqlite:///{why}"
         )
     if url.get_backend_name() == "sqlite":
         _check_sqlite_query(raw, url)

@@ -16,7 +16,13 @@ from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
-from procobs_dagster.errors import InvalidInput, NotConfirmed, SchemaNotReady
+from procobs_dagster.errors import (
+    EXIT_DATABASE,
+    InvalidInput,
+    NotConfirmed,
+    ProcobsError,
+    SchemaNotReady,
+)
 from procobs_dagster.limits import shown
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import metadata
@@ -27,6 +33,57 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # "Observation is never a birth"), and nothing is emitted or audited behind the owner's
 # back.
 GUARDED_TABLES = ("birth_registry", "process_definition", "event_outbox", "audit_log")
+
+
+# How long a migration's statement waits for a lock (PostgreSQL) before the migration
+# gives up. DDL queued behind a long transaction holds every later reader and writer of
+# its table behind it, so waiting without end stalls the platform for as long as that
+# transaction runs. A session that has a lock_timeout of its own (PGOPTIONS) keeps it.
+MIGRATION_LOCK_TIMEOUT_SECONDS = 10.0
+_LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a wait cut short by lock_timeout
+
+
+class MigrationLockTimeout(ProcobsError):
+    """A migration gave up waiting for a lock; its transaction was rolled back."""
+
+    exit_code = EXIT_DATABASE
+
+
+@contextlib.contextmanager
+def _bounded_lock_waits(conn: Connection) -> Iterator[None]:
+    """Run the block with the migration lock timeout, local to the caller's transaction
+    (so the pooled session keeps its own setting); a wait cut short is one line."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    milliseconds = max(1, round(MIGRATION_LOCK_TIMEOUT_SECONDS * 1000))
+    waits = conn.execute(
+        sa.text(
+            "SELECT CASE WHEN current_setting('lock_timeout') = '0' "
+            "THEN set_config('lock_timeout', :ms, true) "
+            "ELSE current_setting('lock_timeout') END"
+        ),
+        {"ms": f"{milliseconds}ms"},
+    ).scalar_one()
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        raise MigrationLockTimeout(
+            f"a migration waited more than {_seconds(waits)} for a lock another session "
+            "holds, and nothing was changed: stop the daemon and the relays "
+            "(docs/operations/upgrading.md) or end the long transaction, then run it again"
+        ) from None
+
+
+def _seconds(setting: str) -> str:
+    """A lock_timeout as PostgreSQL shows it (``500ms``, ``10s``, ``1min``) in seconds."""
+    for unit, factor in (("ms", 0.001), ("s", 1), ("min", 60), ("h", 3600)):
+        number = setting.removesuffix(unit)
+        if number != setting and number.isdigit():
+            return f"{int(number) * factor:g} s"
+    return setting
 
 
 def _config(**attributes) -> Config:
@@ -139,7 +196,7 @@ def upgrade_on(conn: Connection, revision: str = "head") -> None:
             f"the database is at {current}, above {shown(revision)}: an upgrade goes up"
             " (`procobs db downgrade` goes down)"
         )
-    with _alembic_errors(revision):
+    with _alembic_errors(revision), _bounded_lock_waits(conn):
         command.upgrade(_config(connection=conn), revision)
 
 
@@ -180,7 +237,7 @@ def _downgrade_on(conn: Connection, revision: str) -> Downgrade:
     if upward or (not _symbolic(revision) and not _below(revision, current)):
         raise not_down
     before = _row_counts(conn)
-    with _alembic_errors(revision):
+    with _alembic_errors(revision), _bounded_lock_waits(conn):
         command.downgrade(_config(connection=conn), revision)
     target = current_revision(conn)
     if target == current:  # a step of -0

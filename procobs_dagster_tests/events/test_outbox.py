@@ -162,3 +162,45 @@ def test_an_outbox_row_reads_back_as_the_values_the_strict_envelope_takes(db):
     assert isinstance(row["safe_payload"], dict) and isinstance(row["schema_version"], int)
     assert Envelope.from_outbox_row(row) == envelope
     assert envelope.data["process_run_id"] == STARTED["process_run_id"]
+
+
+def _domain_event():
+    from procobs_dagster.events import DomainEvent
+
+    return DomainEvent.parse(
+        {
+            "event_type": "plan.phase_changed",
+            "timestamp": "2026-03-05T10:00:00+00:00",
+            "plan_id": "p1",
+            "details": {"phase": "review", "state": "ok"},
+        }
+    )
+
+
+def test_a_domain_event_reported_twice_at_once_is_emitted_once(postgres_db):
+    # The check for an event already in the outbox cannot see a report of the same event
+    # still uncommitted in another session; the outbox's unique event_id must decide.
+    from procobs_dagster.events import emit_domain_event
+    from procobs_dagster_tests.concurrency import error_of_blocked_writer
+
+    db = postgres_db
+    set_active(db, "plan.phase_changed")
+    event = _domain_event()
+    second = []
+
+    def blocked():
+        with db.begin() as conn:
+            second.append(emit_domain_event(conn, event))
+
+    error = error_of_blocked_writer(db, lambda conn: emit_domain_event(conn, event), blocked)
+    assert error is None and second == [None]
+    assert [r["event_id"] for r in outbox_rows(db)] == [event.event_id]
+    assert _audit_count(db) == 1
+
+
+def test_emitting_a_given_event_id_again_writes_nothing(db):
+    set_active(db, "process.run.started")
+    event_id = uuid.uuid4()
+    assert _emit(db, event_id=event_id) is not None
+    assert _emit(db, event_id=event_id) is None
+    assert len(outbox_rows(db)) == 1 and _audit_count(db) == 1

@@ -10,6 +10,7 @@ from procobs_dagster import ledger
 from procobs_dagster.errors import IllegalTransition, InvalidInput, UnknownRun
 from procobs_dagster.ids import uuid7
 from procobs_dagster.ledger import amend, tracking
+from procobs_dagster.store.tables import process_run_observation as ledger_runs
 from procobs_dagster.store.tables import process_status_history
 
 T0 = dt.datetime(2026, 3, 5, 10, 0, tzinfo=dt.UTC)
@@ -102,3 +103,46 @@ def test_linking_a_parent_never_makes_a_cycle(db):
             amend.link_parent(conn, outer.process_run_id, inner.process_run_id)
         with pytest.raises(InvalidInput, match="a cycle"):
             amend.link_parent(conn, outer.process_run_id, outer.process_run_id)
+
+
+def test_two_links_at_once_never_make_a_cycle(postgres_db):
+    # Each link checks the ancestry of its new parent, then writes: two sessions linking
+    # a under b and b under a each see the other's row still without a parent.
+    import contextlib
+    import threading
+
+    from procobs_dagster_tests.concurrency import wait_for_lock_waiter
+
+    db = postgres_db
+    with db.begin() as conn:
+        a = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run.process_run_id
+        b = tracking.open_run(conn, candidate_code=CANDIDATE, at=T0).run.process_run_id
+    outcome = []
+
+    def second() -> None:
+        try:
+            with db.begin() as conn:
+                outcome.append(amend.link_parent(conn, b, a))
+        except InvalidInput as exc:
+            outcome.append(exc)
+
+    with db.begin() as conn:
+        amend.link_parent(conn, a, b)
+        thread = threading.Thread(target=second)
+        thread.start()
+        # Not waiting means the second link went through (or will once this commits).
+        with contextlib.suppress(AssertionError):
+            wait_for_lock_waiter(db, timeout=5)
+    thread.join(timeout=10)
+    with db.read() as conn:
+        parents = {
+            row.process_run_id: row.parent_run_id
+            for row in conn.execute(
+                sa.select(ledger_runs.c.process_run_id, ledger_runs.c.parent_run_id).where(
+                    ledger_runs.c.process_run_id.in_([a, b])
+                )
+            )
+        }
+    assert parents == {a: b, b: None}
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidInput)
+    assert "a cycle" in str(outcome[0])

@@ -12,7 +12,15 @@ def test_bare_postgres_urls_use_psycopg2(raw):
 
 
 def test_explicit_driver_is_kept():
-    assert resolve_url("postgresql+psycopg://u@h/d").drivername == "postgresql+psycopg"
+    assert resolve_url("postgresql+psycopg2://u@h/d").drivername == "postgresql+psycopg2"
+
+
+def test_psycopg_3_is_refused_before_it_fails_the_write_path():
+    # The write path's prepared statements are EXECUTEs with their values interpolated
+    # by the driver, as psycopg2 does; psycopg 3 binds them on the server, which a
+    # utility statement cannot take ("could not determine data type of parameter $2").
+    with pytest.raises(ConfigurationError, match=r"psycopg2://.*psycopg 3"):
+        resolve_url("postgresql+psycopg://u@h/d")
 
 
 def test_default_is_sqlite_under_procobs_home(monkeypatch, tmp_path):
@@ -167,14 +175,14 @@ def test_a_driver_procobs_does_not_work_through_is_refused(raw):
 
 
 def test_a_driver_that_is_not_installed_is_a_refusal(monkeypatch):
-    import sqlalchemy.dialects.postgresql.psycopg as dialect
+    import sqlalchemy.dialects.postgresql.psycopg2 as dialect
 
     def missing():
-        raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
+        raise ModuleNotFoundError("No module named 'psycopg2'", name="psycopg2")
 
-    monkeypatch.setattr(dialect.PGDialect_psycopg, "import_dbapi", staticmethod(missing))
-    with pytest.raises(ConfigurationError, match="needs the Python module 'psycopg'"):
-        Database("postgresql+psycopg://u@127.0.0.1:1/d")
+    monkeypatch.setattr(dialect.PGDialect_psycopg2, "import_dbapi", staticmethod(missing))
+    with pytest.raises(ConfigurationError, match="needs the Python module 'psycopg2'"):
+        Database("postgresql+psycopg2://u@127.0.0.1:1/d")
 
 
 def test_the_drivers_message_is_scrubbed_of_the_urls_secrets():

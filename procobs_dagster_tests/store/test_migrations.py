@@ -132,6 +132,22 @@ def test_migrations_build_the_partial_indexes_and_storage_of_the_tables(db):
                     assert stored[index.name] == created.strip()
 
 
+def test_no_index_repeats_its_tables_primary_key(db):
+    """The primary key is an index already: another on the same columns only doubles
+    every insert's index writes and the table's size on disk."""
+    with db.read() as conn:
+        inspector = sa.inspect(conn)
+        repeats = [
+            index["name"]
+            for table in inspector.get_table_names()
+            for index in inspector.get_indexes(table)
+            if list(index["column_names"])
+            == inspector.get_pk_constraint(table)["constrained_columns"]
+            and not any(k.endswith("_where") for k in index.get("dialect_options", {}))
+        ]
+    assert repeats == []
+
+
 def test_delivery_state_is_stored_as_a_queue_table(postgres_db):
     """The storage parameters docs/operations/sizing.md tells a DBA to keep."""
     with postgres_db.read() as conn:
@@ -267,3 +283,47 @@ def test_rehearsal_reports_a_guarded_write(db):
     result = migrate.rehearse(db, births)
     assert result["changed"] == ["process_definition"]
     assert result["tables"]["process_definition"] == {"before": 0, "after": 1, "after_rollback": 0}
+
+
+def test_a_migration_waiting_on_a_lock_gives_up_and_changes_nothing(postgres_db, monkeypatch):
+    """A migration's DDL queued behind a long transaction would hold every later reader
+    and writer of its table behind it for as long: it gives up after the lock timeout."""
+    import threading
+
+    from procobs_dagster.errors import EXIT_DATABASE, ProcobsError
+
+    db = postgres_db
+    monkeypatch.setattr(migrate, "MIGRATION_LOCK_TIMEOUT_SECONDS", 0.5)
+    migrate.downgrade(db, "0015_job_delete_changes")  # 0016 builds an index on delivery_state
+    with db.read() as conn:
+        before = migrate.current_revision(conn)
+    raised = []
+
+    def upgrade() -> None:
+        try:
+            migrate.upgrade(db)
+        except Exception as exc:
+            raised.append(exc)
+
+    holder = db.engine.connect()
+    try:
+        holder.begin()
+        holder.execute(sa.text("LOCK TABLE delivery_state IN ROW EXCLUSIVE MODE"))
+        thread = threading.Thread(target=upgrade)
+        thread.start()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the upgrade still waits on the lock"
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=20)
+    (error,) = raised
+    assert isinstance(error, ProcobsError) and error.exit_code == EXIT_DATABASE
+    assert "waited more than 0.5 s for a lock" in str(error) and "\n" not in str(error)
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == before
+        setting = conn.execute(sa.text("SHOW lock_timeout")).scalar_one()
+    assert setting == "0"  # nothing leaks into the pooled session
+    migrate.upgrade(db)
+    with db.read() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()

@@ -35,11 +35,10 @@ def _archive_of(live: sa.Table, *indexed: str) -> sa.Table:
     )
 
 
-# An archived run is looked up with its components and history, as a live one is.
-# Discovery re-summarises the traces of a changed correlation_id from live and archive.
-process_run_observation_archive = _archive_of(
-    process_run_observation, "process_run_id", "correlation_id"
-)
+# An archived run is looked up with its components and history, as a live one is (the
+# run archive's process_run_id is its primary key, indexed as such). Discovery
+# re-summarises the traces of a changed correlation_id from live and archive.
+process_run_observation_archive = _archive_of(process_run_observation, "correlation_id")
 process_component_observation_archive = _archive_of(
     process_component_observation, "process_run_id", "correlation_id"
 )
