@@ -575,9 +575,17 @@ def expire_leases(conn: Connection, config: SinkConfig, *, now: dt.datetime) -> 
         if config.dead_after_attempts is not None
         else sa.false()
     )
+    expired = [ds.c.sink == config.name, ds.c.state == "delivering", ds.c.locked_until <= now]
+    # A claim whose outcome its relay is recording right now is passed over, not waited
+    # for: the recording's UPDATE and this one would otherwise lock the same rows in
+    # different orders and one of the two relays would die in a deadlock. Its lease is
+    # taken back on a later pass if the recording does not end it.
+    taken = sa.select(ds.c.event_id, ds.c.sink).where(*expired)
+    if is_postgres(conn):
+        taken = taken.with_for_update(skip_locked=True)
     rows = conn.execute(
         ds.update()
-        .where(ds.c.sink == config.name, ds.c.state == "delivering", ds.c.locked_until <= now)
+        .where(sa.tuple_(ds.c.event_id, ds.c.sink).in_(taken), *expired)
         .values(
             state=sa.case((at_limit, "dead"), else_="retry"),
             next_attempt_at=now,

@@ -2,8 +2,11 @@
 
 import datetime as dt
 
+import sqlalchemy as sa
+
 from procobs_dagster.delivery import NullSink, Relay, SinkConfig, delivery_state
 from procobs_dagster.delivery.sinks import DELIVERED, WebhookSink
+from procobs_dagster.store.tables import delivery_state as ds
 from procobs_dagster_tests.delivery.helpers import (
     SECRET,
     emit_events,
@@ -143,3 +146,25 @@ def test_stopping_mid_batch_releases_what_was_not_attempted(db, clock):
     assert [r["state"] for r in rows] == ["delivered"] * 2 + ["pending"] * 3
     assert [r["attempts"] for r in rows] == [1, 1, 0, 0, 0]  # a release is no attempt
     assert all(r["locked_until"] is None for r in rows)
+
+
+def test_expiry_on_postgres_passes_over_a_claim_whose_outcome_is_being_recorded(postgres_db, clock):
+    ids = emit_events(postgres_db, 3)
+    _claim(postgres_db, clock)
+    clock.advance(60)
+    held = sorted(ids)[0]
+    with postgres_db.begin() as recording:
+        # The claim's relay, late, records one outcome: that row is locked until it commits.
+        recording.execute(
+            sa.select(ds.c.event_id)
+            .where(ds.c.event_id == held, ds.c.sink == "null")
+            .with_for_update()
+        ).one()
+        with postgres_db.begin() as expiring:
+            # Waiting for the lock would be the first half of a deadlock: fail fast instead.
+            expiring.execute(sa.select(sa.func.set_config("lock_timeout", "2s", True)))
+            expired = delivery_state.expire_leases(expiring, NULL, now=clock())
+        assert expired.retried == 2
+    rows = states(postgres_db, "null")
+    assert rows[held]["state"] == "delivering"
+    assert sorted(r["state"] for key, r in rows.items() if key != held) == ["retry", "retry"]
