@@ -70,7 +70,7 @@ def _orphans_of(
             parent.c.ended_at < ended_before,
         )
     )
-    rows = claim(conn, query, key, of=table, after=after, limit=limit)
+    rows = claim(conn, query, key, of=table, after=after, limit=limit, deleting=False)
     if not rows:
         return SweepBatch(last_key=None)
     candidates = [

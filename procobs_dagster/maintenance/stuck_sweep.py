@@ -174,7 +174,9 @@ def _stuck_runs(
         runs.c.ended_at.is_(None),
         _overdue(sweep.now, default_seconds, overrides, unjudged),
     )
-    rows = claim(conn, query, runs.c.process_run_id, of=runs, after=after, limit=limit)
+    rows = claim(
+        conn, query, runs.c.process_run_id, of=runs, after=after, limit=limit, deleting=False
+    )
     if not rows:
         return SweepBatch(last_key=None)
     candidates = []

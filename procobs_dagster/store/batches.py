@@ -90,16 +90,21 @@ def claim(
     after: uuid.UUID | None,
     limit: int,
     lock: bool = True,
+    deleting: bool = True,
 ) -> list[sa.Row]:
     """The next ``limit`` rows of ``query`` after key ``after``, in key order. With
     ``lock``, the rows of ``of`` are locked for this transaction and rows another
     transaction holds are skipped, not waited for (Postgres ``FOR UPDATE SKIP LOCKED``;
-    SQLite's writer already holds the whole database)."""
+    SQLite's writer already holds the whole database). Rows the batch does not delete
+    (``deleting`` false: a sweep changes their status) are locked ``FOR NO KEY UPDATE``
+    instead, as the ledger's own moves lock them: a row written meanwhile that refers to
+    one of them (a new step of a run being judged, whose foreign key takes ``KEY SHARE``)
+    is not held up for the batch."""
     if after is not None:
         query = query.where(key > after)
     query = query.order_by(key).limit(limit)
     if lock:
-        query = query.with_for_update(of=of, skip_locked=True)
+        query = query.with_for_update(of=of, skip_locked=True, key_share=not deleting)
     return list(conn.execute(query))
 
 

@@ -218,6 +218,25 @@ def test_a_completion_waiting_on_the_sweep_lands_after_it(postgres_db):
     assert _moves(db, run) == [(None, "started"), ("started", "stuck"), ("stuck", "completed")]
 
 
+def test_a_step_recorded_while_the_sweep_judges_its_run_is_not_held_up(postgres_db):
+    """The sweep changes the run's status, not its key: the new step's foreign key check
+    (KEY SHARE on the run) does not wait for the sweep's batch to commit."""
+    db = postgres_db
+    with db.begin() as conn:
+        run = make_run(conn, "started", components=0)
+    with db.begin() as conn:
+        sweep = Sweep("stuck", uuid7(), T0 + 7 * HOUR)
+        batch = _stuck_runs(
+            conn, sweep=sweep, after=None, limit=10, default_seconds=SLA, overrides={}
+        )
+        assert [v.subject_id for v in batch.verdicts] == [run.process_run_id]
+        with db.begin() as writer:
+            writer.execute(sa.select(sa.func.set_config("lock_timeout", "2s", True)))
+            step, _ = ledger.record_component(writer, process_run_id=run.process_run_id)
+    assert step.process_run_id == run.process_run_id
+    assert _status(db, run) == "stuck"
+
+
 def _stuck_moves(db) -> dict:
     with db.read() as conn:
         rows = conn.execute(
