@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from procobs_dagster.delivery.config import BACKOFF_MAX, SinkConfig
 from procobs_dagster.delivery.sinks import Delivery, Outcome, OutcomeKind
-from procobs_dagster.events.feed import OutboxPosition, outbox_span
+from procobs_dagster.events.feed import SCAN_WINDOW, OutboxPosition, outbox_span
 from procobs_dagster.store.dialect import insert_ignoring_conflicts, is_postgres
 from procobs_dagster.store.driver import DriverStatement
 from procobs_dagster.store.sql import json_append_bounded, json_object
@@ -83,10 +83,13 @@ def _lock_cursor(conn: Connection, sink: str):
     return conn.execute(query).mappings().first()
 
 
-def _fresh_rows(config: SinkConfig, now: dt.datetime, *conditions) -> sa.Select:
-    """The pending rows of the sink for the outbox rows matching ``conditions``, as a
-    SELECT an INSERT takes whole: fanning out is one statement, whatever the page size."""
-    o = event_outbox.c
+def _fresh_rows(
+    config: SinkConfig, now: dt.datetime, *conditions, source: sa.FromClause = event_outbox
+) -> sa.Select:
+    """The pending rows of the sink for the outbox rows (of ``source``: the outbox, or a
+    part of it) matching ``conditions``, as a SELECT an INSERT takes whole: fanning out is
+    one statement, whatever the page size."""
+    o = source.c
     return sa.select(
         o.event_id,
         sa.literal(config.name, sa.Text).label("sink"),
@@ -121,18 +124,34 @@ def _committed_ahead(
     conn: Connection, config: SinkConfig, position: OutboxPosition, now: dt.datetime, limit: int
 ) -> int:
     """Fan out the committed rows past ``position`` that are still above the horizon and
-    not yet fanned out to the sink (Postgres): safe to deliver now, not yet to pass."""
+    not yet fanned out to the sink (Postgres): safe to deliver now, not yet to pass.
+
+    Only the first ``SCAN_WINDOW`` rows past ``position`` are looked at. The cursor cannot
+    pass the horizon, so while a transaction left open holds it back every fan-out starts
+    from the same place, and without a bound would walk every row committed since — rows
+    it fanned out already — again on each call, more the longer the transaction stays
+    open. Rows beyond the window wait for the horizon to move; none is skipped."""
     o = event_outbox
-    conditions = [
-        sa.tuple_(o.c.tx_id, o.c.seq)
-        > sa.tuple_(
-            sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
-        ),
-        ~sa.exists().where(ds.c.event_id == o.c.event_id, ds.c.sink == config.name),
-    ]
+    ahead = (
+        sa.select(o.c.tx_id, o.c.seq, o.c.event_id, o.c.correlation_id, o.c.event_type)
+        .where(
+            sa.tuple_(o.c.tx_id, o.c.seq)
+            > sa.tuple_(
+                sa.literal(position.tx_id, sa.BigInteger), sa.literal(position.seq, sa.BigInteger)
+            )
+        )
+        .order_by(o.c.tx_id, o.c.seq)
+        .limit(SCAN_WINDOW)
+        .subquery("ahead")
+    )
+    conditions = [~sa.exists().where(ds.c.event_id == ahead.c.event_id, ds.c.sink == config.name)]
     if config.event_types:
-        conditions.append(o.c.event_type.in_(config.event_types))
-    rows = _fresh_rows(config, now, *conditions).order_by(o.c.tx_id, o.c.seq).limit(limit)
+        conditions.append(ahead.c.event_type.in_(config.event_types))
+    rows = (
+        _fresh_rows(config, now, *conditions, source=ahead)
+        .order_by(ahead.c.tx_id, ahead.c.seq)
+        .limit(limit)
+    )
     return _insert(conn, rows)
 
 

@@ -110,6 +110,34 @@ def _emit_one(conn, correlation_id: str):
     return events.emit(conn, EVENT_TYPE, payload, correlation_id=correlation_id)
 
 
+def test_rows_past_a_held_horizon_are_fanned_out_a_window_at_most(
+    postgres_db, clock, tmp_path, monkeypatch
+):
+    """While an open transaction holds the horizon, a fan-out looks at no more than the
+    window of committed rows past the cursor; the rest wait for the horizon, none lost."""
+    monkeypatch.setattr(delivery_state, "SCAN_WINDOW", 3)
+    set_active(postgres_db, EVENT_TYPE)
+    sink = SinkConfig(name="archive", kind="file", path=str(tmp_path / "events.jsonl"))
+    with postgres_db.begin() as slow:
+        late = _emit_one(slow, "slow")
+        early = []
+        for n in range(5):
+            with postgres_db.begin() as fast:
+                early.append(_emit_one(fast, f"fast-{n}").id)
+        for _ in range(2):  # the second call starts from the same cursor: nothing new
+            with postgres_db.begin() as conn:
+                delivery_state.fan_out(conn, sink, now=clock(), limit=100)
+            assert set(states(postgres_db)) == set(early[:3])
+    with Relay(postgres_db, [sink], clock=clock) as relay:
+
+        def every_event_fanned_out() -> bool:
+            relay.drain()
+            return set(states(postgres_db)) == {late.id, *early}
+
+        # Other sessions of the cluster may hold the horizon back for a moment too.
+        wait_until(every_event_fanned_out, timeout=30, what="every event to be fanned out")
+
+
 def test_fan_out_never_skips_an_event_that_commits_late(postgres_db, clock, tmp_path):
     set_active(postgres_db, EVENT_TYPE)
     sink = SinkConfig(name="archive", kind="file", path=str(tmp_path / "events.jsonl"))
