@@ -161,11 +161,22 @@ class _Refused(Exception):
         self.status = status
 
 
+def _declared_length(header: str | None) -> int | None:
+    """The ``Content-Length`` as a number, or None when there is none to judge by. The
+    HTTP parser takes any number of leading zeros, and int() refuses text of more than
+    4300 digits, so the length is read from its significant digits (a 64-bit length has
+    at most 20; the parser refuses more, and a longer one is capped to 10**20)."""
+    if header is None or not (header.isascii() and header.isdigit()):
+        return None
+    digits = header.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, decompressed, refused (413) as soon as it passes ``limit`` bytes either as
     sent or decompressed — never read to the end first."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = _declared_length(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise _Refused(413, f"the body is {declared} bytes, more than the limit of {limit}")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
