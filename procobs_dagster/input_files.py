@@ -262,8 +262,23 @@ def _finite_float(digits: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are each given once. Given twice, json keeps the last value
+    and drops the other without a word, where another reader may keep the first: the
+    document would say two things (YAML's mappings are held to the same rule)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {shown(key)} is given twice in one object")
+            seen.add(key)
+    return document
+
+
 def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> Any:
-    """Strict JSON: numbers finite and bounded, nesting bounded. With
+    """Strict JSON: numbers finite and bounded, each key once per object, nesting
+    bounded. With
     ``array_of_documents``, an array's items are held to the bound each (a batch of
     events adds a level no single event has)."""
     try:
@@ -272,6 +287,7 @@ def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> An
             parse_constant=_refuse_constant,
             parse_int=_bounded_int,
             parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
         )
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from None

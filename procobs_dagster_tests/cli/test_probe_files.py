@@ -6,6 +6,7 @@ file a command writes never goes into a FIFO or a device. Each refusal is one li
 writes nothing, and never hangs (a deadline fails the test instead).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from procobs_dagster.dossier import walk
 from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE
 from procobs_dagster_tests.discovery.helpers import KG
 from procobs_dagster_tests.dossier.helpers import put
+from procobs_dagster_tests.hostile import assert_refused
+from procobs_dagster_tests.sources.helpers import ol_event, run_id
 
 # Every command that reads a file a user names; FILE stands for that file.
 READERS = {
@@ -195,3 +198,36 @@ def test_y3_aliases_are_refused(hostile, tmp_path, mission, command):
     path.write_text(LAUGHS)
     message = hostile.refused(*_reading(command, path, mission), exit_code=EXIT_REFUSED)
     assert "aliases (*name) are not accepted" in message
+
+
+# A key given twice in a JSON object: the parser kept the last and dropped the other,
+# so an event read differently here than in any reader taking the first.
+JSON_TWICE = {
+    "events ingest": (
+        ("events", "ingest", "FILE"),
+        '{"event_type": "plan.created", "timestamp": "2026-03-05T10:00:00Z", "plan_id": "p1", '
+        '"plan_id": "p2"}',
+    ),
+    "workflow ingest": (
+        ("workflow", "ingest", "FILE"),
+        json.dumps(ol_event("START", run_id(), "etl", 0))[:-1] + ', "eventType": "COMPLETE"}',
+    ),
+    "events activation apply": (
+        ("events", "activation", "apply", "FILE", "--approved-by", "al"),
+        '{"a": {"b": 1, "b": 2}}',
+    ),
+    "events activation show": (("events", "activation", "show", "FILE"), '{"a": 1, "a": 2}'),
+}
+
+
+@pytest.mark.parametrize("command", JSON_TWICE)
+def test_j1_a_json_key_given_twice_is_refused(hostile, tmp_path, command):
+    args, document = JSON_TWICE[command]
+    path = tmp_path / "twice.json"
+    path.write_text(document + "\n")
+    before = hostile.counts()
+    outcome = hostile.run(*(str(path) if arg == "FILE" else arg for arg in args))
+    # An ingest lists its bad line before the error.
+    message = assert_refused(outcome, EXIT_REFUSED, listing="ingest" in command)
+    assert "is given twice in one object" in message
+    assert hostile.counts() == before

@@ -140,6 +140,12 @@ LIMIT = 64 * 1024
             "job: namespace and name together pass 2000 bytes",
         ),
         ("{not json", {}, 400, "the body: not JSON"),
+        (
+            json.dumps(_good())[:-1] + ', "eventType": "COMPLETE"}',
+            {},
+            400,
+            "the body: the key 'eventType' is given twice",
+        ),
         ('{"eventTime": NaN}', {}, 400, "NaN is not a JSON number"),
         ("[" * 10_000 + "]" * 10_000, {}, 400, "nested deeper than the limit of 32 levels"),
         # Read as strictly as a line of `procobs workflow ingest` (these were a 500, or
