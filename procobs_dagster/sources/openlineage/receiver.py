@@ -8,6 +8,7 @@ JSON array of up to ``MAX_BATCH_EVENTS``, plain or gzip-encoded, and answers
 - 400 ``{"error": "…"}`` when the body is not JSON or an event is not one procobs
   accepts — nothing of the batch is written;
 - 401 when API keys are configured and no ``Authorization: Bearer <key>`` names one;
+- 404 for another path, 405 for a method the path does not take (``Allow`` names them);
 - 413 when the body, as sent or decompressed, passes ``max_body_bytes`` (refused while
   reading it); 415 when the ``Content-Type`` is missing or not ``application/json``
   (``; charset=utf-8`` may follow, no other charset), or the body is encoded other than
@@ -41,6 +42,7 @@ import anyio
 import sqlalchemy as sa
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -53,6 +55,7 @@ from procobs_dagster.errors import (
     SchemaNotReady,
 )
 from procobs_dagster.input_files import parse_json
+from procobs_dagster.limits import shown
 from procobs_dagster.sources import workflow_ledger
 from procobs_dagster.sources.openlineage.intake import accept, batch_of
 from procobs_dagster.store.engine import Database
@@ -306,11 +309,36 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await settler
 
+    async def not_routed(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such path, a method the path does not take) as
+        every other: a one-line JSON error, logged."""
+        path = shown(request.url.path)
+        if exc.status_code == 405:
+            allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+            message = f"{request.method} is not allowed on {path[1:-1]}: use {allowed}"
+        elif exc.status_code == 404:
+            message = (
+                f"no endpoint {path[1:-1]}: POST {ENDPOINT} takes events, GET {HEALTH} "
+                "says whether the database is ready"
+            )
+        else:
+            message = _one_line(exc.detail)
+        log.info(
+            "%s %s %d %s from %s",
+            shown(request.method, 20)[1:-1],
+            path[1:-1],
+            exc.status_code,
+            json.dumps(message),
+            f"{request.client.host}:{request.client.port}" if request.client else "-",
+        )
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
     return Starlette(
         routes=[
             Route(ENDPOINT, lineage, methods=["POST"]),
             Route(HEALTH, health, methods=["GET"]),
         ],
+        exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )
 

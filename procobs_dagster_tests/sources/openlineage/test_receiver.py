@@ -475,3 +475,33 @@ def test_a_content_length_of_many_digits_is_judged_by_its_value(db, declared, st
     assert answer[0] == status
     assert message in answer[1]["error"] and len(answer[1]["error"]) < 400
     assert counts(db) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message", "allow"),
+    [
+        ("GET", receiver.ENDPOINT, 405, "GET is not allowed on /api/v1/lineage: use POST", "POST"),
+        ("PUT", receiver.ENDPOINT, 405, "PUT is not allowed on /api/v1/lineage: use POST", "POST"),
+        ("POST", "/healthz", 405, "POST is not allowed on /healthz: use GET, HEAD", "GET, HEAD"),
+        ("POST", "/api/v2/lineage", 404, "no endpoint /api/v2/lineage: POST /api/v1/lin", None),
+        ("GET", "/%1B[2J", 404, "no endpoint /\\x1b[2J: POST", None),
+    ],
+)
+def test_a_wrong_method_or_path_is_a_one_line_json_error_and_logged(
+    db, caplog, method, path, status, message, allow
+):
+    """They were Starlette's plain-text answers, and no line in the log."""
+    with caplog.at_level(logging.INFO, logger="procobs.serve"), live(db) as server:
+        response = httpx.request(
+            method, server.url + path, content=b"{}", headers={"Authorization": f"Bearer {KEY}"}
+        )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"].startswith(message)
+    if allow is None:
+        assert "allow" not in response.headers
+    else:
+        assert sorted(response.headers["allow"].split(", ")) == allow.split(", ")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
+    assert line.startswith(f"{method} ") and f" {status} " in line and "\x1b" not in line
+    assert counts(db) == (0, 0, 0, 0)
