@@ -158,3 +158,18 @@ def test_sensor_records_scans_made_outside_dagster(db, procobs_db, defs, instanc
     assert tick().asset_events == []
     (latest,) = instance.fetch_materializations(SNAPSHOT, limit=1).records
     assert latest.run_id
+
+
+@pytest.mark.parametrize(
+    ("root", "problem"),
+    [
+        # Run config is any text: a NUL was a bare ValueError ("embedded null byte").
+        ("/tmp/mission\x00x", "mission folder path contains a NUL character"),
+        ("/tmp/" + "m" * 300, "does not exist"),
+    ],
+)
+def test_a_root_no_folder_can_have_is_one_line(db, defs, instance, root, problem):
+    with pytest.raises(InvalidInput, match=problem):
+        materialize(defs, instance, root=root)
+    with db.read() as conn:
+        assert dossier.storage.latest_snapshot(conn, FEATURE) is None
