@@ -20,7 +20,10 @@ activation packet, a JSON-lines file of domain events) goes through here:
     no text (``name: 1e3``, ``kind: null``): the value it read, and to quote it.
 ``parse_json(text, what)`` / ``read_json_file(path, what)``
     Strict JSON: ``NaN``/``Infinity`` and numbers a float cannot hold are refused,
-    integers are bounded (``MAX_JSON_INTEGER``), nesting is bounded.
+    integers are bounded (``MAX_JSON_INTEGER``), a key given twice in one object is
+    refused, nesting is bounded.
+``json_lines(text)``
+    The lines of a JSON-lines file, split at line feeds only.
 
 Every refusal is an :class:`~procobs_dagster.errors.InvalidInput` with one line naming
 ``what`` (e.g. ``"manifest"``), the file, and the problem.
@@ -260,6 +263,14 @@ def _finite_float(digits: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"the number {shown(digits)} is too large for a float")
     return value
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON-lines file, split at line feeds only (a CR before one is JSON
+    whitespace). str.splitlines() also splits at U+2028, U+2029 and U+0085, which JSON
+    text may hold unescaped inside a string (Jackson writes them so): a valid event was
+    cut in two and every line after it misnumbered."""
+    return text.split("\n")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -231,3 +231,28 @@ def test_j1_a_json_key_given_twice_is_refused(hostile, tmp_path, command):
     message = assert_refused(outcome, EXIT_REFUSED, listing="ingest" in command)
     assert "is given twice in one object" in message
     assert hostile.counts() == before
+
+
+# JSON text may hold U+2028, U+2029 and U+0085 unescaped inside a string (Jackson, the
+# OpenLineage Java client's writer, writes them so); str.splitlines() split lines there.
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize("command", ["events ingest", "workflow ingest"])
+def test_j2_a_line_is_split_at_line_feeds_only(hostile, tmp_path, command, separator):
+    if command == "events ingest":
+        document = {
+            "event_type": "plan.created",
+            "timestamp": "2026-03-05T10:00:00Z",
+            "plan_id": "p-sep",
+            "details": {"note": f"one{separator}two"},
+        }
+    else:
+        document = ol_event("START", run_id(), "etl", 0, sql=f"select 1{separator}from t")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n" + json.dumps(document, ensure_ascii=False) + "\r\n\n", encoding="utf-8")
+    report = json.loads(hostile.ok(*command.split(), str(path), "--json").stdout)
+    assert report["events"] == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(path.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
+    outcome = hostile.run(*command.split(), str(broken))
+    assert "line 4: not JSON" in assert_refused(outcome, EXIT_REFUSED, listing=True)
+
