@@ -107,7 +107,7 @@ def parse_lines(lines: Iterable[str], source: str = "input") -> list[tuple[int, 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        if len(line) > limits.MAX_JSON_LINE_BYTES:  # characters: at least as many bytes
+        if limits.utf8_longer_than(line, limits.MAX_JSON_LINE_BYTES):
             problems.append(
                 f"line {number}: longer than the limit of {limits.MAX_JSON_LINE_BYTES} bytes a line"
             )

@@ -256,3 +256,20 @@ def test_j2_a_line_is_split_at_line_feeds_only(hostile, tmp_path, command, separ
     outcome = hostile.run(*command.split(), str(broken))
     assert "line 4: not JSON" in assert_refused(outcome, EXIT_REFUSED, listing=True)
 
+
+def test_j3_a_domain_event_line_is_held_to_its_limit_in_bytes(hostile, tmp_path):
+    """The limit was counted in characters: a line of 4-byte characters took four times
+    the 64 KiB."""
+    document = {
+        "event_type": "plan.created",
+        "timestamp": "2026-03-05T10:00:00Z",
+        "plan_id": "p-wide",
+        "details": {"note": "\U0001f600" * (limits.MAX_JSON_LINE_BYTES // 4)},
+    }
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps(document, ensure_ascii=False) + "\n", encoding="utf-8")
+    before = hostile.counts()
+    outcome = hostile.run("events", "ingest", str(path))
+    message = assert_refused(outcome, EXIT_REFUSED, listing=True)
+    assert "line 1: longer than the limit of 65536 bytes a line" in message
+    assert hostile.counts() == before
