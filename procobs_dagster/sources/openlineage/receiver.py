@@ -34,7 +34,6 @@ import os
 import socket
 import threading
 import time
-import unicodedata
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -91,17 +90,20 @@ class ReceiverConfig:
 
 def api_keys_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """The keys in ``PROCOBS_API_KEYS`` (comma-separated). A key is at least
-    ``MIN_KEY_LENGTH`` characters, without spaces or control characters; the error names
-    the key by its position, never by its value."""
+    ``MIN_KEY_LENGTH`` characters of printable ASCII without spaces; the error names the
+    key by its position, never by its value."""
     keys = tuple(key.strip() for key in environ.get(API_KEYS_ENV, "").split(",") if key.strip())
     for position, key in enumerate(keys, start=1):
         if len(key) < MIN_KEY_LENGTH:
             raise ConfigurationError(
                 f"{API_KEYS_ENV}: key {position} is shorter than {MIN_KEY_LENGTH} characters"
             )
-        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in key):
+        # A header is ASCII: a key of other characters is sent as UTF-8 by some clients,
+        # as Latin-1 by others, refused by others, so it would match for no one.
+        if not (key.isascii() and key.isprintable()) or " " in key:
             raise ConfigurationError(
-                f"{API_KEYS_ENV}: key {position} holds a space or a control character"
+                f"{API_KEYS_ENV}: key {position} holds a character other than printable "
+                "ASCII (a space, a control character or a letter outside ASCII)"
             )
     return keys
 
