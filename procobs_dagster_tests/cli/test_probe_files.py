@@ -101,6 +101,31 @@ def test_f5_outputs_are_checked_before_anything_is_read_or_written(hostile, tmp_
     )
 
 
+# /proc/self is a folder no file can be created in (as a read-only mount is, or one
+# the user may not write, which root may): each was an internal error (exit 4).
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("discovery", "export-ocel", "/proc/self/x.json", "--yes"),
+        ("discovery", "export-ocel", "/proc/self/x.sqlite", "--yes"),
+        ("events", "schemas", "--out", "/proc/self", "--yes"),
+        ("db", "render-sql", "--out", "/proc/self", "--yes"),
+        ("events", "activation", "stage", "process.run.failed", "--out", "/proc/self/x.json"),
+    ],
+    ids=lambda args: " ".join(args[:4]),
+)
+def test_f5_a_folder_no_file_can_be_written_in_is_one_line(hostile, args):
+    assert "cannot write" in hostile.refused(*args, exit_code=EXIT_REFUSED)
+
+
+@pytest.mark.parametrize("command", [("events", "schemas"), ("db", "render-sql")])
+def test_f5_an_output_folder_that_is_a_link_loop_is_one_line(hostile, tmp_path, command):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    message = hostile.refused(*command, "--out", str(tmp_path / "a"), "--yes")
+    assert "not a directory" in message
+
+
 @pytest.mark.parametrize(
     "args",
     [
