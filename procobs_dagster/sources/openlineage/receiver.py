@@ -205,7 +205,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
                     body += inflate.decompress(data, limit + 1 - len(body))
                     if len(body) > limit:
                         raise too_large
-                    data = inflate.unconsumed_tail
+                    if not inflate.eof:
+                        data = inflate.unconsumed_tail
+                        continue
+                    # A gzip body may hold several members (RFC 1952): each is read, and
+                    # bytes after the last that are no member are refused, never dropped.
+                    data = inflate.unused_data
+                    if data:
+                        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         if inflate is not None:
             body += inflate.flush()
             if not inflate.eof:

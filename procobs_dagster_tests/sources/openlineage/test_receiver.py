@@ -505,3 +505,23 @@ def test_a_wrong_method_or_path_is_a_one_line_json_error_and_logged(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
     assert line.startswith(f"{method} ") and f" {status} " in line and "\x1b" not in line
     assert counts(db) == (0, 0, 0, 0)
+
+
+def test_every_member_of_a_gzip_body_is_read_and_trailing_bytes_refused(db):
+    """A gzip body may hold several members (RFC 1952): only the first was read, and a
+    200 said the batch was taken while the events of the others were dropped; bytes
+    after the last member were ignored too."""
+    first, second = [_good(), _good()], [_good()]
+    members = gzip.compress(json.dumps(first)[:-1].encode() + b",") + gzip.compress(
+        json.dumps(second)[1:].encode()
+    )
+    gzipped = {"Content-Encoding": "gzip"}
+    with live(db) as server:
+        junk = server.post(gzip.compress(json.dumps(first).encode()) + b"junk", **gzipped)
+        assert junk.status_code == 400 and junk.json()["error"] == "the body is not valid gzip"
+        assert counts(db) == (0, 0, 0, 0)
+        truncated = server.post(members[:-5], **gzipped)
+        assert truncated.json()["error"] == "the gzip body is truncated"
+        response = server.post(members, **gzipped)
+    assert response.status_code == 200, response.text
+    assert (response.json()["received"], response.json()["events"]) == (3, 3)
