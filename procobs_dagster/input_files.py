@@ -20,7 +20,10 @@ activation packet, a JSON-lines file of domain events) goes through here:
     no text (``name: 1e3``, ``kind: null``): the value it read, and to quote it.
 ``parse_json(text, what)`` / ``read_json_file(path, what)``
     Strict JSON: ``NaN``/``Infinity`` and numbers a float cannot hold are refused,
-    integers are bounded (``MAX_JSON_INTEGER``), nesting is bounded.
+    integers are bounded (``MAX_JSON_INTEGER``), a key given twice in one object is
+    refused, nesting is bounded.
+``json_lines(text)``
+    The lines of a JSON-lines file, split at line feeds only.
 
 Every refusal is an :class:`~procobs_dagster.errors.InvalidInput` with one line naming
 ``what`` (e.g. ``"manifest"``), the file, and the problem.
@@ -262,8 +265,31 @@ def _finite_float(digits: str) -> float:
     return value
 
 
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON-lines file, split at line feeds only (a CR before one is JSON
+    whitespace). str.splitlines() also splits at U+2028, U+2029 and U+0085, which JSON
+    text may hold unescaped inside a string (Jackson writes them so): a valid event was
+    cut in two and every line after it misnumbered."""
+    return text.split("\n")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are each given once. Given twice, json keeps the last value
+    and drops the other without a word, where another reader may keep the first: the
+    document would say two things (YAML's mappings are held to the same rule)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {shown(key)} is given twice in one object")
+            seen.add(key)
+    return document
+
+
 def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> Any:
-    """Strict JSON: numbers finite and bounded, nesting bounded. With
+    """Strict JSON: numbers finite and bounded, each key once per object, nesting
+    bounded. With
     ``array_of_documents``, an array's items are held to the bound each (a batch of
     events adds a level no single event has)."""
     try:
@@ -272,6 +298,7 @@ def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> An
             parse_constant=_refuse_constant,
             parse_int=_bounded_int,
             parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
         )
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from None

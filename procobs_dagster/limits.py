@@ -244,6 +244,18 @@ def json_depth_problem(value: Any, maximum: int = MAX_JSON_DEPTH) -> str | None:
     return None
 
 
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, which the limits in bytes count: a character is up to
+    four (isascii() is a flag, so ASCII text costs no encoding)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def utf8_longer_than(text: str, maximum: int) -> bool:
+    """Does ``text`` take more than ``maximum`` bytes in UTF-8? Encoded only when its
+    characters alone cannot tell."""
+    return len(text) > maximum or (len(text) * 4 > maximum and _utf8_size(text) > maximum)
+
+
 def json_document_problem(
     value: Any, maximum_depth: int = MAX_JSON_DEPTH, maximum_bytes: int = MAX_JSON_LINE_BYTES
 ) -> str | None:
@@ -260,7 +272,7 @@ def json_document_problem(
             for key, child in node.items():
                 if not isinstance(key, str):
                     return f"has a key that is not text{at}: {shown(key)}"
-                size += len(key) + 4
+                size += _utf8_size(key) + 4
                 pending.append((key, depth + 1, f"{where}.{key}" if where else key))
                 pending.append((child, depth + 1, f"{where}.{key}" if where else key))
         elif isinstance(node, list | tuple):
@@ -269,7 +281,7 @@ def json_document_problem(
             size += 2
             pending.extend((c, depth + 1, f"{where}[{i}]") for i, c in enumerate(node))
         elif isinstance(node, str):
-            size += len(node) + 2
+            size += _utf8_size(node) + 2
             if _UNSTORABLE_IN_JSON.search(node):
                 return f"has a NUL or surrogate character in its text{at}"
         elif isinstance(node, bool) or node is None:

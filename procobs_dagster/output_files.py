@@ -51,8 +51,17 @@ def replace_atomically(path: "str | Path", write: Callable[[Path], T]) -> T:
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
+        # Made empty first: a folder no file can be made in (read-only, not the user's,
+        # /proc) is refused in one line before any work, whatever ``write`` writes with.
+        temporary.touch(exist_ok=False)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {describe(path)}: {exc.strerror or exc}") from None
+    try:
         result = write(temporary)
         os.replace(temporary, path)
+    except OSError as exc:  # the disk full, the target made a folder meanwhile
+        temporary.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {describe(path)}: {exc.strerror or exc}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -159,6 +159,8 @@ def test_yaml_within_bounds_is_read(yaml_loader):
         ("[" * 100_000 + "]" * 100_000, "nested deeper than the limit of 32 levels"),
         ("[" * 40 + "]" * 40, "nested deeper than the limit of 32 levels"),
         ('{"a": ', "not JSON: Expecting value"),
+        ('{"a": 1, "a": 2}', "the key 'a' is given twice"),
+        ('[{"x": {"b": 1, "c": 2, "b": 3}}]', "the key 'b' is given twice"),
     ],
 )
 def test_json_refusals(text, problem):

@@ -124,3 +124,14 @@ def test_the_pydantic_types_run_the_same_checks():
         _Model(code="C", who="bob", wait=float("inf"))
     with pytest.raises(pydantic.ValidationError, match="outside the supported range"):
         _Model(code="C", who="bob", at=dt.datetime(1, 1, 1, tzinfo=dt.UTC))
+
+
+@pytest.mark.parametrize("char", ["a", "é", "\U0001f600"])
+def test_a_json_document_is_held_to_its_size_in_utf8_bytes(char):
+    """Counted in characters, text of 4-byte characters took four times the limit."""
+    fits = {"k": char * ((limits.MAX_JSON_LINE_BYTES - 16) // len(char.encode()))}
+    assert limits.json_document_problem(fits) is None
+    over = {"k": char * (limits.MAX_JSON_LINE_BYTES // len(char.encode()) + 1)}
+    assert limits.json_document_problem(over) == "is larger than the limit of 65536 bytes"
+    key = char * (limits.MAX_JSON_LINE_BYTES // len(char.encode()) + 1)
+    assert limits.json_document_problem({key: 1}) == "is larger than the limit of 65536 bytes"

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from procobs_dagster import limits
 from procobs_dagster.defs.conventions import DATABASE_KINDS, OWNERS
 from procobs_dagster.defs.markdown import age_metadata
 from procobs_dagster.errors import ConfigurationError
@@ -49,13 +50,14 @@ def int_setting(
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) not in allowed:
+    # ASCII digits only (isdigit() takes other scripts'), and few enough for int().
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) not in allowed:
         shown = (
             f"a whole number from {allowed.start} to {allowed.stop - 1}"
             if isinstance(allowed, range)
             else "one of " + ", ".join(map(str, allowed))
         )
-        raise ConfigurationError(f"{name}={raw!r}: use {shown}")
+        raise ConfigurationError(f"{name}={limits.shown(raw)}: use {shown}")
     return int(raw)
 
 

@@ -52,6 +52,7 @@ from procobs_dagster.limits import (
 from procobs_dagster.records import UnusableRow
 from procobs_dagster.store.dialect import upsert
 from procobs_dagster.store.tables import delivery_sink
+from procobs_dagster.store.types import StoredBoolean
 
 SINKS_FILE_ENV = "PROCOBS_SINKS_FILE"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -246,14 +247,24 @@ _FIX_SINK = (
 )
 
 
+# A flag SQLite holds as other than 0 or 1 reaches the model as it is, which refuses it
+# for that row alone, instead of the whole table's reading.
+_STORED_SINK_COLUMNS = [
+    sa.type_coerce(column, StoredBoolean(as_stored=True)).label(column.name)
+    if isinstance(column.type, StoredBoolean)
+    else column
+    for column in delivery_sink.c
+]
+
+
 def load_sinks_table(conn: Connection) -> StoredSinks:
     """Every sink in delivery_sink, enabled or not, by name.
 
     Rows are checked as a sinks file is: one that is no valid sink now (stored by an older
     procobs, or by hand) is left aside and reported, and the others are used."""
-    rows = conn.execute(sa.select(delivery_sink).order_by(delivery_sink.c.name)).mappings()
+    rows = conn.execute(sa.select(*_STORED_SINK_COLUMNS).order_by(delivery_sink.c.name))
     stored = StoredSinks([])
-    for row in rows:
+    for row in rows.mappings():
         raw = {f: row[f] for f in _SINK_FIELDS if row[f] is not None}
         try:
             stored.configs.append(SinkConfig.model_validate(raw))

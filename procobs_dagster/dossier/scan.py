@@ -229,6 +229,10 @@ class ScanResult:
 
 def resolve_root(root: "str | Path") -> str:
     path = Path(root)
+    if "\x00" in str(path):  # no folder has one; os calls raise a bare ValueError
+        raise InvalidMissionFolder(
+            f"mission folder path contains a NUL character: {limits.shown(str(path))}"
+        )
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):

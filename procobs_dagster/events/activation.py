@@ -29,7 +29,7 @@ from procobs_dagster.errors import InvalidInput, ProcobsError, first_problem
 from procobs_dagster.events import audit, runtime
 from procobs_dagster.events.outbox import UnknownEventType, forget_gates
 from procobs_dagster.ids import uuid7
-from procobs_dagster.input_files import describe, read_text_file
+from procobs_dagster.input_files import describe, parse_json, read_text_file
 from procobs_dagster.limits import Identifier, Timestamp
 from procobs_dagster.store.tables import audit_log, event_type_registry
 
@@ -90,6 +90,13 @@ class Packet(BaseModel):
 
     @classmethod
     def from_json(cls, text: str, where: str = "packet") -> "Packet":
+        # pydantic's parser keeps the last of a key given twice: the owner approving the
+        # file may read the first. Such a packet is refused before it is read.
+        try:
+            parse_json(text, where)
+        except InvalidInput as exc:
+            problem = str(exc).removeprefix(f"{where}: ")
+            raise InvalidPacket(f"{where}: not an activation packet: {problem}") from None
         try:
             return cls.model_validate_json(text)
         except pydantic.ValidationError as exc:

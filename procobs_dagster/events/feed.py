@@ -65,7 +65,12 @@ class OutboxPosition:
             position = cls(tx_id=raw["tx_id"], seq=raw["seq"])
         except (ValueError, TypeError, KeyError):
             raise InvalidInput(f"malformed outbox position: {limits.shown(text)}") from None
-        if not all(isinstance(v, int) and v >= 0 for v in (position.tx_id, position.seq)):
+        # Set by hand (dagster sensor cursor --set), a position past 64 bits reached the
+        # query: an OverflowError on SQLite, bigint out of range on PostgreSQL.
+        if not all(
+            type(v) is int and 0 <= v <= limits.MAX_JSON_INTEGER
+            for v in (position.tx_id, position.seq)
+        ):
             raise InvalidInput(f"malformed outbox position: {limits.shown(text)}")
         return position
 

@@ -64,7 +64,9 @@ class SchemaUpdate:
 
 
 def plan(out: Path) -> SchemaUpdate:
-    if out.exists() and not out.is_dir():
+    # lexists: a link to nowhere, or a loop of links, is no folder either (exists() says
+    # False, and mkdir then fails on the link).
+    if os.path.lexists(out) and not out.is_dir():
         raise InvalidInput(f"cannot write schemas into {describe(out)}: it is not a directory")
     texts = {out / name: text for name, text in render_all().items()}
     changed, stale = [], []
@@ -83,7 +85,10 @@ def write(out: Path, update: SchemaUpdate | None = None) -> tuple[list[Path], li
     that no longer exist (a file procobs did not write is never touched).
     Returns (written, removed)."""
     update = update or plan(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write schemas into {describe(out)}: {exc.strerror}") from None
     for path, text in update.texts.items():
         write_text(path, text)
     for path in update.stale:

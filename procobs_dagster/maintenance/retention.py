@@ -105,6 +105,7 @@ class RetentionPolicy(pydantic.BaseModel):
     def with_keep_options(self, options: "tuple[str, ...] | list[str]") -> "RetentionPolicy":
         """Apply ``STATUS=DAYS`` (or ``STATUS=forever``) strings, as the CLI takes them."""
         overrides: dict[str, int | None] = {}
+        given: dict[str, str] = {}
         for option in options:
             status, sep, days = option.partition("=")
             if not sep or status not in RetentionPolicy.model_fields:
@@ -112,6 +113,13 @@ class RetentionPolicy(pydantic.BaseModel):
                     f"--keep {limits.shown(option)}: expected STATUS=DAYS with STATUS one of "
                     f"{', '.join(RetentionPolicy.model_fields)}"
                 )
+            # The last would win: what an earlier one said to keep would be archived.
+            if status in given:
+                raise InvalidInput(
+                    f"--keep {limits.shown(option)}: {status} is given twice "
+                    f"({limits.shown(given[status])[1:-1]} before); give each status once"
+                )
+            given[status] = option
             if days == "forever":
                 overrides[status] = None
             elif _DAYS.fullmatch(days):

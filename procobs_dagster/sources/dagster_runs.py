@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import InvalidInput
 from procobs_dagster.ledger import tracking
+from procobs_dagster.limits import MAX_JSON_INTEGER, MAX_TEXT_LENGTH
 from procobs_dagster.sources import workflow_ledger
 from procobs_dagster.sources.workflow_ledger import RecordReport
 from procobs_dagster.sources.workflow_runs import (
@@ -238,9 +239,16 @@ class Position:
             raise InvalidInput(
                 f"dagster runs cursor {cursor[:80]!r} is not one this sensor wrote"
             ) from None
-        ints = [position.after] + ([position.reading] if position.reading is not None else [])
-        if not all(type(value) is int for value in ints) or not isinstance(
-            position.records, str | None
+        # Bounded, for a cursor set by hand (dagster sensor cursor --set): a storage id
+        # past 64 bits reached the event log's query (an OverflowError on SQLite).
+        ids = [(position.after, -1)]
+        if position.reading is not None:
+            ids.append((position.reading, 0))
+        if not all(
+            type(value) is int and least <= value <= MAX_JSON_INTEGER for value, least in ids
+        ) or not (
+            position.records is None
+            or (isinstance(position.records, str) and len(position.records) <= MAX_TEXT_LENGTH)
         ):
             raise InvalidInput(f"dagster runs cursor {cursor[:80]!r} is not one this sensor wrote")
         return position

@@ -38,7 +38,7 @@ from procobs_dagster import limits
 from procobs_dagster.errors import InvalidInput, ProcobsError
 from procobs_dagster.events.domain import DomainEvent, emit_domain_event
 from procobs_dagster.events.payloads import DomainPayload
-from procobs_dagster.input_files import describe, parse_json, read_text_file
+from procobs_dagster.input_files import describe, json_lines, parse_json, read_text_file
 from procobs_dagster.ledger import tracking, unknown_correlation
 from procobs_dagster.ledger.records import ComponentRecord, RunRecord
 from procobs_dagster.store.engine import Database
@@ -107,7 +107,7 @@ def parse_lines(lines: Iterable[str], source: str = "input") -> list[tuple[int, 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        if len(line) > limits.MAX_JSON_LINE_BYTES:  # characters: at least as many bytes
+        if limits.utf8_longer_than(line, limits.MAX_JSON_LINE_BYTES):
             problems.append(
                 f"line {number}: longer than the limit of {limits.MAX_JSON_LINE_BYTES} bytes a line"
             )
@@ -128,7 +128,7 @@ def parse_lines(lines: Iterable[str], source: str = "input") -> list[tuple[int, 
 def ingest_file(db: Database, path: Path) -> IngestReport:
     """Ingest a JSON-lines file of domain events in one transaction."""
     text = read_text_file(path, "domain events file", limits.MAX_INGEST_FILE_BYTES)
-    parsed = parse_lines(text.splitlines(), describe(path))
+    parsed = parse_lines(json_lines(text), describe(path))
     with db.begin() as conn:
         return ingest(conn, parsed, describe(path))
 

@@ -48,6 +48,42 @@ class StoredUuid(sa.types.TypeDecorator):
         return _checked_on_sqlite(super().result_processor(dialect, coltype), dialect, "UUID")
 
 
+class StoredBoolean(sa.types.TypeDecorator):
+    """``boolean`` on Postgres; on SQLite, 0 or 1, whose reading is checked. SQLite keeps
+    any text in a BOOLEAN column, and SQLAlchemy reads it by its truth: ``'false'`` or
+    ``'no'`` written by hand read as true (a sink's ``allow_link_local``, the dry-run
+    switch), where PostgreSQL reads them as false.
+
+    ``as_stored=True`` hands such a value over unread, for a reader that checks each row
+    itself and leaves a bad one aside (stored sinks)."""
+
+    impl = sa.Boolean
+    cache_ok = True
+
+    def __init__(self, as_stored: bool = False):
+        super().__init__()
+        self.as_stored = as_stored
+
+    def result_processor(self, dialect, coltype):
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        as_stored = self.as_stored
+
+        def read(value):
+            if value is None or isinstance(value, bool):
+                return value
+            if isinstance(value, int | float) and value in (0, 1):
+                return bool(value)
+            if as_stored:
+                return value
+            raise InvalidInput(
+                f"the database holds {shown(value)} in a boolean column (0 or 1): "
+                "correct or delete that row"
+            )
+
+        return read
+
+
 def _checked_on_sqlite(process, dialect, kind: str):
     """``process`` (a column's reader), refusing in one line on SQLite a stored value it
     cannot read: SQLite keeps any text in any column (a hand edit, another program), where

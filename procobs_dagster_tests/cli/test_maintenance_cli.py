@@ -53,6 +53,21 @@ def test_retention_bad_options_are_one_line_errors(procobs):
     assert procobs("retention", "run", "--batch", "0", expect_exit=2).exit_code == 2
 
 
+def test_retention_refuses_a_status_kept_twice_and_archives_nothing(db, procobs):
+    """The last --keep of a status won: a script's --keep failed=365 followed by a
+    user's --keep failed=1 archived what the first said to keep."""
+    _ledger_of_old_runs(db)
+    before = snapshot(db)
+    refused = procobs(
+        "retention", "run", "--keep", "failed=365", "--keep", "failed=1", expect_exit=1
+    )
+    assert refused.stderr == (
+        "procobs: error: --keep 'failed=1': failed is given twice (failed=365 before); "
+        "give each status once\n"
+    )
+    assert snapshot(db) == before
+
+
 def test_sweeps(db, procobs):
     runs = _ledger_of_old_runs(db)
     assert procobs.json("sweep", "stuck", "--sla", "172800")["verdicts"] == []

@@ -6,6 +6,7 @@ file a command writes never goes into a FIFO or a device. Each refusal is one li
 writes nothing, and never hangs (a deadline fails the test instead).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from procobs_dagster.dossier import walk
 from procobs_dagster.errors import EXIT_REFUSED, EXIT_USAGE
 from procobs_dagster_tests.discovery.helpers import KG
 from procobs_dagster_tests.dossier.helpers import put
+from procobs_dagster_tests.hostile import assert_refused
+from procobs_dagster_tests.sources.helpers import ol_event, run_id
 
 # Every command that reads a file a user names; FILE stands for that file.
 READERS = {
@@ -96,6 +99,31 @@ def test_f5_outputs_are_checked_before_anything_is_read_or_written(hostile, tmp_
     assert "is not a directory" in hostile.refused(
         "events", "schemas", "--out", "/dev/null", exit_code=EXIT_REFUSED
     )
+
+
+# /proc/self is a folder no file can be created in (as a read-only mount is, or one
+# the user may not write, which root may): each was an internal error (exit 4).
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("discovery", "export-ocel", "/proc/self/x.json", "--yes"),
+        ("discovery", "export-ocel", "/proc/self/x.sqlite", "--yes"),
+        ("events", "schemas", "--out", "/proc/self", "--yes"),
+        ("db", "render-sql", "--out", "/proc/self", "--yes"),
+        ("events", "activation", "stage", "process.run.failed", "--out", "/proc/self/x.json"),
+    ],
+    ids=lambda args: " ".join(args[:4]),
+)
+def test_f5_a_folder_no_file_can_be_written_in_is_one_line(hostile, args):
+    assert "cannot write" in hostile.refused(*args, exit_code=EXIT_REFUSED)
+
+
+@pytest.mark.parametrize("command", [("events", "schemas"), ("db", "render-sql")])
+def test_f5_an_output_folder_that_is_a_link_loop_is_one_line(hostile, tmp_path, command):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    message = hostile.refused(*command, "--out", str(tmp_path / "a"), "--yes")
+    assert "not a directory" in message
 
 
 @pytest.mark.parametrize(
@@ -195,3 +223,78 @@ def test_y3_aliases_are_refused(hostile, tmp_path, mission, command):
     path.write_text(LAUGHS)
     message = hostile.refused(*_reading(command, path, mission), exit_code=EXIT_REFUSED)
     assert "aliases (*name) are not accepted" in message
+
+
+# A key given twice in a JSON object: the parser kept the last and dropped the other,
+# so an event read differently here than in any reader taking the first.
+JSON_TWICE = {
+    "events ingest": (
+        ("events", "ingest", "FILE"),
+        '{"event_type": "plan.created", "timestamp": "2026-03-05T10:00:00Z", "plan_id": "p1", '
+        '"plan_id": "p2"}',
+    ),
+    "workflow ingest": (
+        ("workflow", "ingest", "FILE"),
+        json.dumps(ol_event("START", run_id(), "etl", 0))[:-1] + ', "eventType": "COMPLETE"}',
+    ),
+    "events activation apply": (
+        ("events", "activation", "apply", "FILE", "--approved-by", "al"),
+        '{"a": {"b": 1, "b": 2}}',
+    ),
+    "events activation show": (("events", "activation", "show", "FILE"), '{"a": 1, "a": 2}'),
+}
+
+
+@pytest.mark.parametrize("command", JSON_TWICE)
+def test_j1_a_json_key_given_twice_is_refused(hostile, tmp_path, command):
+    args, document = JSON_TWICE[command]
+    path = tmp_path / "twice.json"
+    path.write_text(document + "\n")
+    before = hostile.counts()
+    outcome = hostile.run(*(str(path) if arg == "FILE" else arg for arg in args))
+    # An ingest lists its bad line before the error.
+    message = assert_refused(outcome, EXIT_REFUSED, listing="ingest" in command)
+    assert "is given twice in one object" in message
+    assert hostile.counts() == before
+
+
+# JSON text may hold U+2028, U+2029 and U+0085 unescaped inside a string (Jackson, the
+# OpenLineage Java client's writer, writes them so); str.splitlines() split lines there.
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize("command", ["events ingest", "workflow ingest"])
+def test_j2_a_line_is_split_at_line_feeds_only(hostile, tmp_path, command, separator):
+    if command == "events ingest":
+        document = {
+            "event_type": "plan.created",
+            "timestamp": "2026-03-05T10:00:00Z",
+            "plan_id": "p-sep",
+            "details": {"note": f"one{separator}two"},
+        }
+    else:
+        document = ol_event("START", run_id(), "etl", 0, sql=f"select 1{separator}from t")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n" + json.dumps(document, ensure_ascii=False) + "\r\n\n", encoding="utf-8")
+    report = json.loads(hostile.ok(*command.split(), str(path), "--json").stdout)
+    assert report["events"] == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(path.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
+    outcome = hostile.run(*command.split(), str(broken))
+    assert "line 4: not JSON" in assert_refused(outcome, EXIT_REFUSED, listing=True)
+
+
+def test_j3_a_domain_event_line_is_held_to_its_limit_in_bytes(hostile, tmp_path):
+    """The limit was counted in characters: a line of 4-byte characters took four times
+    the 64 KiB."""
+    document = {
+        "event_type": "plan.created",
+        "timestamp": "2026-03-05T10:00:00Z",
+        "plan_id": "p-wide",
+        "details": {"note": "\U0001f600" * (limits.MAX_JSON_LINE_BYTES // 4)},
+    }
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps(document, ensure_ascii=False) + "\n", encoding="utf-8")
+    before = hostile.counts()
+    outcome = hostile.run("events", "ingest", str(path))
+    message = assert_refused(outcome, EXIT_REFUSED, listing=True)
+    assert "line 1: longer than the limit of 65536 bytes a line" in message
+    assert hostile.counts() == before

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from procobs_dagster import ledger
 from procobs_dagster.definitions import build_definitions
+from procobs_dagster.errors import EXIT_REFUSED
 from procobs_dagster.store.tables import delivery_sink, stuck_sla_override
 from procobs_dagster_tests.defs.conftest import resource_for
 from procobs_dagster_tests.delivery.helpers import SECRET_ENV, emit_events, state_counts
@@ -257,3 +258,40 @@ def test_the_scheduled_stuck_sweep_reports_a_stored_sla_out_of_bounds(db, stored
     )
     assert status_of(db, runs["PROC-CAND:poisoned"]) == "started"
     assert status_of(db, runs["PROC-CAND:plain"]) == "stuck"
+
+
+@pytest.mark.parametrize("flag", ["no", "off", "false"])
+def test_a_sinks_flag_stored_as_words_never_reads_as_true(db, procobs, tmp_path, flag):
+    """A hand edit writing allow_link_local = 'no': PostgreSQL reads it as false, and
+    SQLite kept the text, which read as true, so the relay took the metadata address."""
+    insert_sink(db, "imds", url="http://169.254.169.254/latest/")
+    insert_sink(db, "good", kind="file", url=None, secret_env=None, path=str(tmp_path / "e"))
+    with db.begin() as conn:
+        conn.execute(
+            sa.update(delivery_sink)
+            .where(delivery_sink.c.name == "imds")
+            .values(allow_link_local=sa.literal_column(f"'{flag}'"))
+        )
+    emit_events(db, 1)
+    result = procobs("relay", "run", "--once", "--json")
+    assert json.loads(result.stdout)["good"]["delivered"] == 1
+    problem = (
+        "allow_link_local: Input should be a valid boolean"  # SQLite kept the text
+        if db.dialect == "sqlite"
+        else "169.254.169.254 is a link-local"  # PostgreSQL read it as false
+    )
+    assert problem in warnings_in(result.stderr)["imds"]
+    assert state_counts(db, "imds") == {}
+
+
+@sqlite_only
+@pytest.mark.parametrize("args", [("events", "status"), ("events", "status", "--json")])
+def test_a_switch_stored_as_a_word_is_named_not_read_as_true(hostile, args):
+    """dry_run_only = 'false' by hand made every run the DOT wrapper opened a dry run."""
+    with hostile.db.begin() as conn:
+        conn.exec_driver_sql("UPDATE process_dot_runtime SET dry_run_only = 'false'")
+    message = hostile.refused(*args, exit_code=EXIT_REFUSED)
+    assert message == (
+        "the database holds 'false' in a boolean column (0 or 1): correct or delete that row"
+    )
+    hostile.refused("observe", "--candidate", "c", "--dot", "d", "--", "true")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from procobs_dagster.cli import main
 from procobs_dagster.discovery.catalog import EMPTY_CATALOG
-from procobs_dagster.errors import EXIT_REFUSED
+from procobs_dagster.errors import EXIT_REFUSED, ConfigurationError
 from procobs_dagster.sources import dagster_runs
 from procobs_dagster.sources.dagster_runs import (
     DagsterRun,
@@ -19,7 +19,7 @@ from procobs_dagster.sources.dagster_runs import (
     RunChange,
     RunChangeKind,
 )
-from procobs_dagster.sources.openlineage import mapping
+from procobs_dagster.sources.openlineage import mapping, receiver
 from procobs_dagster.store.tables import workflow_run
 from procobs_dagster.store.types import JSONDoc
 from procobs_dagster_tests.sources.helpers import T0, dag_run, ledger_snapshot, ol_event, run_id
@@ -52,6 +52,23 @@ def test_serve_refuses_a_short_key_without_showing_it(procobs, monkeypatch):
         "procobs: error: PROCOBS_API_KEYS: key 2 is shorter than 16 characters"
     )
     assert "short" not in result.stderr.replace("shorter", "")
+
+
+@pytest.mark.parametrize(
+    "key", ["clé-très-secrète-0123", "a-long-enough-key\u200b0123", "a-long-enough-key\u00a00123"]
+)
+def test_serve_refuses_a_key_no_client_can_send_without_showing_it(procobs, monkeypatch, key):
+    """A header is ASCII: curl sent such a key as UTF-8, which never matched (401 for
+    every request), and httpx would not send it at all."""
+    keys = f"a-long-enough-key-0123,{key}"
+    with pytest.raises(ConfigurationError, match="key 2 holds a character other than"):
+        receiver.api_keys_from_env({receiver.API_KEYS_ENV: keys})  # (serve would start)
+    monkeypatch.setenv("PROCOBS_API_KEYS", keys)
+    result = procobs("serve", expect_exit=1)
+    assert result.stderr == (
+        "procobs: error: PROCOBS_API_KEYS: key 2 holds a character other than printable "
+        "ASCII (a space, a control character or a letter outside ASCII)\n"
+    )
 
 
 def test_serve_refuses_a_database_not_at_the_schema(procobs_empty, monkeypatch):

@@ -59,11 +59,14 @@ def test_a_window_is_a_whole_number_within_its_bounds():
         int_setting({"PROCOBS_NEWEST_RUN_HOURS": "8760"}, "PROCOBS_NEWEST_RUN_HOURS", 24, hours)
         == 8760
     )
-    for bad in ("0", "8761", "1.5", "a day"):
+    # Digits of other scripts read as a number (U+0661 U+0665 as 15), 5,000 digits a bare
+    # ValueError from int() when the code location loaded, echoed whole.
+    for bad in ("0", "8761", "1.5", "a day", "\u0661\u0665", "9" * 5000, "0" * 5000 + "24"):
         with pytest.raises(
             ConfigurationError, match=r"PROCOBS_NEWEST_RUN_HOURS=.*a whole number from 1 to 8760"
-        ):
+        ) as refused:
             int_setting({"PROCOBS_NEWEST_RUN_HOURS": bad}, "PROCOBS_NEWEST_RUN_HOURS", 24, hours)
+        assert len(str(refused.value)) < 200
 
 
 def test_every_asset_says_how_it_stays_up_to_date(defs):

@@ -85,7 +85,19 @@ def test_positions_round_trip_and_bad_ones_are_refused():
     position = OutboxPosition(tx_id=7, seq=42)
     assert OutboxPosition.decode(position.encode()) == position
     assert OutboxPosition.decode(None) == START
-    for text in ("42", '{"seq": 1}', '{"tx_id": -1, "seq": 1}', '{"tx_id": "a", "seq": 1}', "{"):
+    # A cursor set by hand (dagster sensor cursor --set): past 64 bits it reached the
+    # query (OverflowError on SQLite, bigint out of range on PostgreSQL); true read as 1.
+    for text in (
+        "42",
+        '{"seq": 1}',
+        '{"tx_id": -1, "seq": 1}',
+        '{"tx_id": "a", "seq": 1}',
+        "{",
+        '{"tx_id": 0, "seq": 9223372036854775808}',
+        '{"tx_id": 0, "seq": 1' + "0" * 5000 + "}",
+        '{"tx_id": true, "seq": 1}',
+        '{"tx_id": 0, "seq": 1.0}',
+    ):
         with pytest.raises(InvalidInput, match="malformed outbox position"):
             OutboxPosition.decode(text)
 

@@ -227,7 +227,18 @@ def test_a_page_never_splits_the_materialisations_of_one_instant(budget):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["not json", "[1]", '{"after": "1"}', '{"after": 1, "x": 2}', '{"after": 1, "records": 5}'],
+    [
+        "not json",
+        "[1]",
+        '{"after": "1"}',
+        '{"after": 1, "x": 2}',
+        '{"after": 1, "records": 5}',
+        # Set by hand past 64 bits, it reached the event log's query (OverflowError).
+        '{"after": 9223372036854775808}',
+        '{"after": -2}',
+        '{"after": 1, "reading": 99999999999999999999999}',
+        '{"after": 1, "records": "' + "x" * 100_000 + '"}',
+    ],
 )
 def test_a_cursor_not_written_by_the_sensor_is_refused(cursor):
     with pytest.raises(InvalidInput, match="not one this sensor wrote"):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import InvalidInput, ProcobsError
-from procobs_dagster.input_files import describe, parse_json, read_text_file
+from procobs_dagster.input_files import describe, json_lines, parse_json, read_text_file
 from procobs_dagster.sources import workflow_ledger
 from procobs_dagster.sources.domain_events import IngestError
 from procobs_dagster.sources.openlineage.mapping import parse
@@ -92,7 +92,7 @@ def ingest_file(db: Database, path: Path, *, catalog: Catalog) -> AcceptReport:
     is reported (IngestError) and then nothing is written."""
     text = read_text_file(path, "OpenLineage events file", limits.MAX_INGEST_FILE_BYTES)
     documents, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         try:

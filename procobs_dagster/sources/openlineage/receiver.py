@@ -8,6 +8,7 @@ JSON array of up to ``MAX_BATCH_EVENTS``, plain or gzip-encoded, and answers
 - 400 ``{"error": "…"}`` when the body is not JSON or an event is not one procobs
   accepts — nothing of the batch is written;
 - 401 when API keys are configured and no ``Authorization: Bearer <key>`` names one;
+- 404 for another path, 405 for a method the path does not take (``Allow`` names them);
 - 413 when the body, as sent or decompressed, passes ``max_body_bytes`` (refused while
   reading it); 415 when the ``Content-Type`` is missing or not ``application/json``
   (``; charset=utf-8`` may follow, no other charset), or the body is encoded other than
@@ -33,7 +34,6 @@ import os
 import socket
 import threading
 import time
-import unicodedata
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -41,6 +41,7 @@ import anyio
 import sqlalchemy as sa
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -54,6 +55,7 @@ from procobs_dagster.errors import (
     SchemaNotReady,
 )
 from procobs_dagster.input_files import parse_json
+from procobs_dagster.limits import shown
 from procobs_dagster.sources import workflow_ledger
 from procobs_dagster.sources.openlineage.intake import accept, batch_of
 from procobs_dagster.store.engine import Database
@@ -89,17 +91,20 @@ class ReceiverConfig:
 
 def api_keys_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """The keys in ``PROCOBS_API_KEYS`` (comma-separated). A key is at least
-    ``MIN_KEY_LENGTH`` characters, without spaces or control characters; the error names
-    the key by its position, never by its value."""
+    ``MIN_KEY_LENGTH`` characters of printable ASCII without spaces; the error names the
+    key by its position, never by its value."""
     keys = tuple(key.strip() for key in environ.get(API_KEYS_ENV, "").split(",") if key.strip())
     for position, key in enumerate(keys, start=1):
         if len(key) < MIN_KEY_LENGTH:
             raise ConfigurationError(
                 f"{API_KEYS_ENV}: key {position} is shorter than {MIN_KEY_LENGTH} characters"
             )
-        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in key):
+        # A header is ASCII: a key of other characters is sent as UTF-8 by some clients,
+        # as Latin-1 by others, refused by others, so it would match for no one.
+        if not (key.isascii() and key.isprintable()) or " " in key:
             raise ConfigurationError(
-                f"{API_KEYS_ENV}: key {position} holds a space or a control character"
+                f"{API_KEYS_ENV}: key {position} holds a character other than printable "
+                "ASCII (a space, a control character or a letter outside ASCII)"
             )
     return keys
 
@@ -162,11 +167,22 @@ class _Refused(Exception):
         self.status = status
 
 
+def _declared_length(header: str | None) -> int | None:
+    """The ``Content-Length`` as a number, or None when there is none to judge by. The
+    HTTP parser takes any number of leading zeros, and int() refuses text of more than
+    4300 digits, so the length is read from its significant digits (a 64-bit length has
+    at most 20; the parser refuses more, and a longer one is capped to 10**20)."""
+    if header is None or not (header.isascii() and header.isdigit()):
+        return None
+    digits = header.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, decompressed, refused (413) as soon as it passes ``limit`` bytes either as
     sent or decompressed — never read to the end first."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = _declared_length(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise _Refused(413, f"the body is {declared} bytes, more than the limit of {limit}")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
@@ -190,7 +206,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
                     body += inflate.decompress(data, limit + 1 - len(body))
                     if len(body) > limit:
                         raise too_large
-                    data = inflate.unconsumed_tail
+                    if not inflate.eof:
+                        data = inflate.unconsumed_tail
+                        continue
+                    # A gzip body may hold several members (RFC 1952): each is read, and
+                    # bytes after the last that are no member are refused, never dropped.
+                    data = inflate.unused_data
+                    if data:
+                        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         if inflate is not None:
             body += inflate.flush()
             if not inflate.eof:
@@ -296,11 +319,36 @@ def create_app(db: Database, config: ReceiverConfig) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await settler
 
+    async def not_routed(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such path, a method the path does not take) as
+        every other: a one-line JSON error, logged."""
+        path = shown(request.url.path)
+        if exc.status_code == 405:
+            allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+            message = f"{request.method} is not allowed on {path[1:-1]}: use {allowed}"
+        elif exc.status_code == 404:
+            message = (
+                f"no endpoint {path[1:-1]}: POST {ENDPOINT} takes events, GET {HEALTH} "
+                "says whether the database is ready"
+            )
+        else:
+            message = _one_line(exc.detail)
+        log.info(
+            "%s %s %d %s from %s",
+            shown(request.method, 20)[1:-1],
+            path[1:-1],
+            exc.status_code,
+            json.dumps(message),
+            f"{request.client.host}:{request.client.port}" if request.client else "-",
+        )
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
     return Starlette(
         routes=[
             Route(ENDPOINT, lineage, methods=["POST"]),
             Route(HEALTH, health, methods=["GET"]),
         ],
+        exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )
 

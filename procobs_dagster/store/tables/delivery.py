@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import metadata
-from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import DELIVERY_STATES, SINK_KINDS, sql_in
 
 # Sinks configured in the database (the YAML file is the other way). A secret is never
@@ -22,14 +22,14 @@ delivery_sink = sa.Table(
     sa.Column("dead_after_attempts", sa.Integer),
     sa.Column("backoff_base_seconds", sa.Float, nullable=False, server_default="1"),
     sa.Column("backoff_cap_seconds", sa.Float, nullable=False, server_default="300"),
-    sa.Column("ordered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("ordered", StoredBoolean, nullable=False, server_default=sa.false()),
     # NULL: every event type; else a JSON list of the types this sink receives.
     sa.Column("event_types", JSONDoc),
-    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("enabled", StoredBoolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
     # True: the webhook may reach link-local and cloud-metadata addresses (refused otherwise).
-    sa.Column("allow_link_local", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("allow_link_local", StoredBoolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(sql_in("kind", SINK_KINDS), name="kind"),
     sa.CheckConstraint(
         "kind <> 'webhook' OR (url IS NOT NULL AND secret_env IS NOT NULL)",

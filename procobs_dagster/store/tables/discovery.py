@@ -7,7 +7,7 @@ birth_registry is append-only (triggers refuse UPDATE and DELETE).
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     CANDIDATE_SOURCES,
     CANDIDATE_STATUSES,
@@ -45,7 +45,7 @@ process_candidate = sa.Table(
     sa.Column("title", sa.Text),
     sa.Column("covers", JSONDoc),
     sa.Column("expected_steps", JSONDoc),
-    sa.Column("declared", sa.Boolean, nullable=False),
+    sa.Column("declared", StoredBoolean, nullable=False),
     # A backfilled "last executed" stamp from the platform. Kept for display only:
     # it is never runtime evidence (docs/design.md, "Anti-fake rules").
     sa.Column("last_executed", UTCDateTime),
@@ -61,7 +61,7 @@ discovery_score = sa.Table(
     sa.Column("score_id", BigSerial, primary_key=True, autoincrement=True),
     sa.Column("computed_at", UTCDateTime, nullable=False),
     sa.Column("candidate_code", sa.Text, nullable=False),
-    sa.Column("declared", sa.Boolean, nullable=False),
+    sa.Column("declared", StoredBoolean, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("support", sa.Integer, nullable=False),
     sa.Column("dry_runs", sa.Integer, nullable=False),

@@ -10,7 +10,7 @@ facts: triggers refuse UPDATE on them.
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import StoredUuid, UTCDateTime
+from procobs_dagster.store.types import StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     ARTIFACT_CLASSES,
     COMPLETENESS,
@@ -53,8 +53,8 @@ dossier_artifact = sa.Table(
     sa.Column("wp_id", sa.Text),
     sa.Column("step_id", sa.Text),
     sa.Column("required_status", sa.Text, nullable=False),
-    sa.Column("blocking", sa.Boolean, nullable=False),
-    sa.Column("present", sa.Boolean, nullable=False),
+    sa.Column("blocking", StoredBoolean, nullable=False),
+    sa.Column("present", StoredBoolean, nullable=False),
     sa.Column("reason_code", sa.Text),
     sa.Column("reason_detail", sa.Text),
     sa.CheckConstraint(sql_in("artifact_class", ARTIFACT_CLASSES), name="artifact_class"),
@@ -119,7 +119,7 @@ dossier_snapshot = sa.Table(
     sa.Column("optional_count", sa.Integer, nullable=False),
     sa.Column("optional_present", sa.Integer, nullable=False),
     sa.Column("completeness", sa.Text, nullable=False),
-    sa.Column("full_scan", sa.Boolean, nullable=False),
+    sa.Column("full_scan", StoredBoolean, nullable=False),
     sa.Column("hashed_files", sa.Integer, nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("computed_at", UTCDateTime, nullable=False),

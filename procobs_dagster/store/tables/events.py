@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from procobs_dagster.store.sql import current_txid
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     EVENT_FAMILIES,
     EVENT_LANES,
@@ -23,7 +23,7 @@ event_type_registry = sa.Table(
     sa.Column("severity", sa.Text, nullable=False),
     # Every type is born inactive; activation is an owner action (docs/design.md, "Event
     # types and the activation gate").
-    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", StoredBoolean, nullable=False, server_default=sa.false()),
     sa.Column("schema_version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime),
@@ -96,9 +96,9 @@ def _singleton(name: str, flag: str, default: bool) -> sa.Table:
     return sa.Table(
         name,
         metadata,
-        sa.Column("singleton", sa.Boolean, primary_key=True, server_default=sa.true()),
+        sa.Column("singleton", StoredBoolean, primary_key=True, server_default=sa.true()),
         sa.Column(
-            flag, sa.Boolean, nullable=False, server_default=sa.true() if default else sa.false()
+            flag, StoredBoolean, nullable=False, server_default=sa.true() if default else sa.false()
         ),
         sa.Column("updated_at", UTCDateTime),
         sa.Column("updated_by", sa.Text),

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from procobs_dagster.store.sql import json_flag
 from procobs_dagster.store.tables.base import BigSerial, metadata, partial_unique
-from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     COMPONENT_ROLES,
     HISTORY_SUBJECTS,
@@ -95,7 +95,7 @@ process_component_observation = sa.Table(
     sa.Column("component_role", sa.Text),
     sa.Column("event_code", sa.Text),
     sa.Column("queue_job_id", StoredUuid),
-    sa.Column("standalone", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("standalone", StoredBoolean, nullable=False, server_default=sa.false()),
     *_observation_columns(),
     *_observation_checks(),
     sa.CheckConstraint(

@@ -4,7 +4,7 @@ run sits in the ledger (sources/workflow_ledger.py writes both)."""
 import sqlalchemy as sa
 
 from procobs_dagster.store.tables.base import BigSerial, metadata
-from procobs_dagster.store.types import JSONDoc, StoredUuid, UTCDateTime
+from procobs_dagster.store.types import JSONDoc, StoredBoolean, StoredUuid, UTCDateTime
 from procobs_dagster.store.vocabulary import (
     WORKFLOW_EVENT_TYPES,
     WORKFLOW_PLACEMENTS,
@@ -49,7 +49,7 @@ workflow_run = sa.Table(
     # The run header this run is (placement 'run') or belongs to ('component').
     sa.Column("process_run_id", StoredUuid),
     sa.Column("component_run_id", StoredUuid),
-    sa.Column("parent_missing", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("parent_missing", StoredBoolean, nullable=False, server_default=sa.false()),
     sa.Column("facts", JSONDoc, nullable=False),
     sa.Column("first_received_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

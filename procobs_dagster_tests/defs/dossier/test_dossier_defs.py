@@ -178,3 +178,18 @@ def test_sensor_records_a_scan_stamped_behind_the_last_materialisation(
     (event,) = features_tick(instance, procobs_db, defs).asset_events
     assert event.metadata["snapshot_id"].value == str(behind.snapshot.snapshot_id)
     assert features_tick(instance, procobs_db, defs).asset_events == []
+
+
+@pytest.mark.parametrize(
+    ("root", "problem"),
+    [
+        # Run config is any text: a NUL was a bare ValueError ("embedded null byte").
+        ("/tmp/mission\x00x", "mission folder path contains a NUL character"),
+        ("/tmp/" + "m" * 300, "does not exist"),
+    ],
+)
+def test_a_root_no_folder_can_have_is_one_line(db, defs, instance, root, problem):
+    with pytest.raises(InvalidInput, match=problem):
+        materialize(defs, instance, root=root)
+    with db.read() as conn:
+        assert dossier.storage.latest_snapshot(conn, FEATURE) is None

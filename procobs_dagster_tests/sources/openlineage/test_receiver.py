@@ -7,6 +7,7 @@ import gzip
 import json
 import logging
 import signal
+import socket
 import time
 
 import httpx
@@ -139,6 +140,12 @@ LIMIT = 64 * 1024
             "job: namespace and name together pass 2000 bytes",
         ),
         ("{not json", {}, 400, "the body: not JSON"),
+        (
+            json.dumps(_good())[:-1] + ', "eventType": "COMPLETE"}',
+            {},
+            400,
+            "the body: the key 'eventType' is given twice",
+        ),
         ('{"eventTime": NaN}', {}, 400, "NaN is not a JSON number"),
         ("[" * 10_000 + "]" * 10_000, {}, 400, "nested deeper than the limit of 32 levels"),
         # Read as strictly as a line of `procobs workflow ingest` (these were a 500, or
@@ -440,3 +447,86 @@ def test_one_log_line_per_request_and_never_a_key(db, caplog):
     assert lines[2].startswith('POST /api/v1/lineage 400 "the body: not JSON')
     assert lines[3].startswith('POST /api/v1/lineage 401 "missing or invalid API key"')
     assert all("\n" not in line and KEY not in line and "not-the-key" not in line for line in lines)
+
+
+def _raw_post(url: str, head: str, body: bytes) -> tuple[int, dict]:
+    """A request as bytes on a socket: HTTP clients will not send a malformed header."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    request = (
+        f"POST {receiver.ENDPOINT} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n{head}\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+@pytest.mark.parametrize(
+    ("declared", "status", "message"),
+    [
+        # Leading zeros past int()'s 4300 digits: the HTTP parser takes the length (2),
+        # and it was a 500 with a traceback in the log.
+        ("0" * 4999 + "2", 400, "schemaURL: required"),
+        ("0" * 4999 + str(LIMIT + 1), 413, f"the body is {LIMIT + 1} bytes"),
+    ],
+)
+def test_a_content_length_of_many_digits_is_judged_by_its_value(db, declared, status, message):
+    with live(db, max_body_bytes=LIMIT) as server:
+        answer = _raw_post(server.url, f"Content-Length: {declared}\r\n", b"{}")
+    assert answer[0] == status
+    assert message in answer[1]["error"] and len(answer[1]["error"]) < 400
+    assert counts(db) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message", "allow"),
+    [
+        ("GET", receiver.ENDPOINT, 405, "GET is not allowed on /api/v1/lineage: use POST", "POST"),
+        ("PUT", receiver.ENDPOINT, 405, "PUT is not allowed on /api/v1/lineage: use POST", "POST"),
+        ("POST", "/healthz", 405, "POST is not allowed on /healthz: use GET, HEAD", "GET, HEAD"),
+        ("POST", "/api/v2/lineage", 404, "no endpoint /api/v2/lineage: POST /api/v1/lin", None),
+        ("GET", "/%1B[2J", 404, "no endpoint /\\x1b[2J: POST", None),
+    ],
+)
+def test_a_wrong_method_or_path_is_a_one_line_json_error_and_logged(
+    db, caplog, method, path, status, message, allow
+):
+    """They were Starlette's plain-text answers, and no line in the log."""
+    with caplog.at_level(logging.INFO, logger="procobs.serve"), live(db) as server:
+        response = httpx.request(
+            method, server.url + path, content=b"{}", headers={"Authorization": f"Bearer {KEY}"}
+        )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"].startswith(message)
+    if allow is None:
+        assert "allow" not in response.headers
+    else:
+        assert sorted(response.headers["allow"].split(", ")) == allow.split(", ")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "procobs.serve"]
+    assert line.startswith(f"{method} ") and f" {status} " in line and "\x1b" not in line
+    assert counts(db) == (0, 0, 0, 0)
+
+
+def test_every_member_of_a_gzip_body_is_read_and_trailing_bytes_refused(db):
+    """A gzip body may hold several members (RFC 1952): only the first was read, and a
+    200 said the batch was taken while the events of the others were dropped; bytes
+    after the last member were ignored too."""
+    first, second = [_good(), _good()], [_good()]
+    members = gzip.compress(json.dumps(first)[:-1].encode() + b",") + gzip.compress(
+        json.dumps(second)[1:].encode()
+    )
+    gzipped = {"Content-Encoding": "gzip"}
+    with live(db) as server:
+        junk = server.post(gzip.compress(json.dumps(first).encode()) + b"junk", **gzipped)
+        assert junk.status_code == 400 and junk.json()["error"] == "the body is not valid gzip"
+        assert counts(db) == (0, 0, 0, 0)
+        truncated = server.post(members[:-5], **gzipped)
+        assert truncated.json()["error"] == "the gzip body is truncated"
+        response = server.post(members, **gzipped)
+    assert response.status_code == 200, response.text
+    assert (response.json()["received"], response.json()["events"]) == (3, 3)
