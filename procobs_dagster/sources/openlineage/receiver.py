@@ -46,7 +46,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from procobs_dagster import limits
 from procobs_dagster.discovery.catalog import Catalog
 from procobs_dagster.errors import (
     ConfigurationError,
@@ -150,14 +149,14 @@ def content_type_problem(header: str | None) -> str | None:
     if header is None or not header.strip():
         return "no Content-Type header"
     media, *parameters = header.split(";")
-    shown = limits.shown(header.strip())
+    quoted = shown(header.strip())
     if media.strip().lower() != "application/json":
-        return f"content-type {shown}"
+        return f"content-type {quoted}"
     for parameter in parameters:
         name, _, value = parameter.partition("=")
         name, value = name.strip().lower(), value.strip().strip('"').lower()
         if name == "charset" and value not in ("utf-8", "utf8"):
-            return f"content-type {shown} names a charset other than UTF-8"
+            return f"content-type {quoted} names a charset other than UTF-8"
     return None
 
 
