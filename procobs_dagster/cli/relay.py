@@ -37,7 +37,6 @@ from procobs_dagster.delivery.relay import (
 from procobs_dagster.environment import setting
 from procobs_dagster.errors import ConfigurationError
 from procobs_dagster.limits import name_problem, printable
-from procobs_dagster.store.batches import BatchProgress
 
 STATUS_COLUMNS = (
     "sink",
@@ -323,17 +322,12 @@ def redrive(
 
 
 def _redrive_dead(cli: CliContext, sink: str | None, batch: int, actor: str, as_json: bool) -> None:
-    echo = batch_progress(as_json)
-
-    def progress(done: delivery.RedriveBatch) -> None:
-        echo(BatchProgress(delivery.REDRIVE_JOB, done.number, done.counts(), done.seconds))
-
     report = delivery.redrive_dead(
         cli.ready_database(),
         sink=sink,
         actor=actor,
         batch=batch,
-        progress=progress if echo else None,
+        progress=batch_progress(as_json),
     )
     if as_json:
         emit_json(report.as_dict())

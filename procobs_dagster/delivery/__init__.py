@@ -15,7 +15,6 @@ from procobs_dagster.delivery.config import (
 from procobs_dagster.delivery.redrive import (
     DEFAULT_REDRIVE_BATCH,
     MAX_REDRIVE_IDS,
-    REDRIVE_JOB,
     RedriveBatch,
     Redriven,
     RedriveReport,
@@ -39,7 +38,6 @@ from procobs_dagster.delivery.sinks import (
 __all__ = [
     "DEFAULT_REDRIVE_BATCH",
     "MAX_REDRIVE_IDS",
-    "REDRIVE_JOB",
     "SIGNATURE_HEADER",
     "SINKS_FILE_ENV",
     "Backlog",

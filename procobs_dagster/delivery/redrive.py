@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,7 +34,7 @@ from procobs_dagster.clock import utcnow
 from procobs_dagster.errors import InvalidInput, NotFound
 from procobs_dagster.events import audit
 from procobs_dagster.ids import parse_uuid, uuid7
-from procobs_dagster.store.batches import DEFAULT_STATEMENT_TIMEOUT_SECONDS, BatchProgress, open_job
+from procobs_dagster.store.batches import DEFAULT_STATEMENT_TIMEOUT_SECONDS, Progress, open_job
 from procobs_dagster.store.dialect import among_pairs
 from procobs_dagster.store.engine import Database
 from procobs_dagster.store.tables import delivery_state
@@ -173,7 +173,6 @@ class RedriveBatch:
     redriven: list[Key]
     # The highest key the batch took; None when no dead row was left after the last.
     last_key: Key | None
-    seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
         return {"redriven": len(self.redriven)}
@@ -273,12 +272,13 @@ def redrive_dead(
     actor: str = "procobs",
     batch: int = DEFAULT_REDRIVE_BATCH,
     now: dt.datetime | None = None,
-    progress: Callable[[RedriveBatch], None] | None = None,
+    progress: Progress | None = None,
     statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
 ) -> RedriveReport:
     """Send every dead delivery (of ``sink``) again, ``batch`` rows per committed
     transaction, each batch with its own audit record under ``actor`` (see the module's
-    docstring for an interrupted run). ``progress`` is called after each batch. Each
+    docstring for an interrupted run). ``progress`` is called after each batch, as every
+    batch job calls it (``BatchProgress``; its ``result`` is the ``RedriveBatch``). Each
     batch is stamped with ``now`` if given, else with the time it runs.
 
     The batches run as a ``store.batches`` job: on Postgres each is cancelled and rolled
@@ -313,9 +313,6 @@ def redrive_dead(
                 now=now or utcnow(),
             )
 
-        def timed(done: BatchProgress) -> None:
-            progress(dataclasses.replace(done.result, seconds=done.seconds))
-
-        job.run_steps([step], report, progress=timed if progress is not None else None)
+        job.run_steps([step], report, progress=progress)
     report.seconds = time.perf_counter() - began
     return report

@@ -52,8 +52,8 @@ class BatchProgress:
     batch: int
     counts: dict[str, int]
     seconds: float
-    # The batch itself, for a caller that wants more than its counts (redrive hands its
-    # own batches on); None where no batch stands behind the line.
+    # The batch itself, for a caller that wants more than its counts (redrive's callers
+    # read the deliveries it redrove); None where no batch stands behind the line.
     result: "BatchResult | None" = None
 
 

@@ -5,13 +5,12 @@ import sqlalchemy as sa
 
 from procobs_dagster.delivery import (
     MAX_REDRIVE_IDS,
-    RedriveBatch,
     redrive,
     redrive_dead,
 )
 from procobs_dagster.delivery.redrive import next_dead
 from procobs_dagster.errors import InvalidInput, NotFound
-from procobs_dagster.store.batches import BatchTimeout
+from procobs_dagster.store.batches import BatchProgress, BatchTimeout
 from procobs_dagster.store.tables import audit_log, delivery_state
 from procobs_dagster_tests.hostile import row_counts
 from procobs_dagster_tests.maintenance.table_helpers import T0, emit, fan_out, settle, sink
@@ -64,11 +63,11 @@ def dead_world(db):
 def test_every_dead_delivery_goes_in_batches_each_audited(db, dead_world):
     _, dead = dead_world
     before = rows(db)
-    seen: list[RedriveBatch] = []
+    seen: list[BatchProgress] = []
     report = redrive_dead(db, actor="ops", batch=3, now=LATER, progress=seen.append)
     assert (report.redriven_count, report.batches) == (10, 4)
-    assert [len(b.redriven) for b in seen] == [3, 3, 3, 1]
-    assert [b.number for b in seen] == [1, 2, 3, 4]
+    assert [len(b.result.redriven) for b in seen] == [3, 3, 3, 1]
+    assert [b.batch for b in seen] == [1, 2, 3, 4]
     after = rows(db)
     for key, row in after.items():
         if key in dead:
@@ -113,7 +112,7 @@ def test_an_unknown_sink_or_a_bad_batch_size_writes_nothing(db, dead_world):
 def test_an_interrupted_run_keeps_its_committed_batches_and_a_rerun_finishes(db, dead_world):
     _, dead = dead_world
 
-    def stop(done: RedriveBatch) -> None:
+    def stop(done: BatchProgress) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -128,10 +127,10 @@ def test_an_interrupted_run_keeps_its_committed_batches_and_a_rerun_finishes(db,
 def test_a_delivery_that_dies_again_during_the_run_is_not_redriven_twice(db, dead_world):
     """The walk only moves forward: a sink that still refuses cannot keep a run going."""
 
-    def dies_again(done: RedriveBatch) -> None:
-        if done.number == 1:
-            kill(db, "a", [e for e, s in done.redriven if s == "a"])
-            kill(db, "b", [e for e, s in done.redriven if s == "b"])
+    def dies_again(done: BatchProgress) -> None:
+        if done.batch == 1:
+            kill(db, "a", [e for e, s in done.result.redriven if s == "a"])
+            kill(db, "b", [e for e, s in done.result.redriven if s == "b"])
 
     report = redrive_dead(db, batch=3, progress=dies_again)
     assert report.redriven_count == 10
@@ -160,8 +159,8 @@ def test_a_batch_past_the_statement_timeout_is_rolled_back_and_the_batches_befor
     kill(db, "a", events)
     with db.connect() as blocker, blocker.begin():
 
-        def block_the_audit_log(done: RedriveBatch) -> None:
-            if done.number == 1:
+        def block_the_audit_log(done: BatchProgress) -> None:
+            if done.batch == 1:
                 blocker.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
 
         with pytest.raises(BatchTimeout) as raised:
