@@ -289,9 +289,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_json(text: str, where: str, *, array_of_documents: bool = False) -> Any:
     """Strict JSON: numbers finite and bounded, each key once per object, nesting
-    bounded. With
-    ``array_of_documents``, an array's items are held to the bound each (a batch of
-    events adds a level no single event has)."""
+    bounded. With ``array_of_documents``, an array's items are held to the bound each (a
+    batch of events adds a level no single event has)."""
     try:
         document = json.loads(
             text,
